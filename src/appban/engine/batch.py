@@ -1,0 +1,291 @@
+"""decide_table(): the same decisions as decide(), for millions of rows at once.
+
+The law for one (app, category, place, facts) is piecewise constant in time: it can only change at
+the instants the rulebook names (`Law.instants_for`). So each such key is compiled once into sorted
+breakpoints, with the scalar decision taken at each segment, and every row is answered by one
+vectorised binary search over all keys' breakpoints together. Because each segment's answer is
+computed by `evaluate()` itself, the batch form agrees with the scalar form by construction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from weakref import WeakKeyDictionary
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from appban.engine.decide import (
+    DecisionInputError,
+    default_rulebook,
+    evaluate,
+    parse_facts,
+    resolve_category,
+    resolve_place,
+    resolve_subject,
+)
+from appban.engine.instants import InstantError, parse_instant
+from appban.engine.law import Law, resolve
+from appban.rulebook.loader import Rulebook
+from appban.vocabulary import Category, Enforcement, Verdict
+
+INPUT_COLUMNS = ("app", "transaction", "where", "at")
+OUTPUT_COLUMNS = ("verdict", "as_written", "enforcement", "rule_ids")
+_VERDICTS = list(Verdict)
+_ENFORCEMENTS = list(Enforcement)
+# Row keys and instants are packed into one int64: key in the high bits, seconds in the low 34.
+_SECONDS_BITS = 34
+_SECONDS_OFFSET = 1 << (_SECONDS_BITS - 1)  # covers 1970 ± 272 years
+
+
+@dataclass(frozen=True)
+class RowError:
+    row: int  # 0-based row of the input table
+    column: str
+    value: Any
+    message: str
+
+
+class TableInputError(ValueError):
+    def __init__(self, errors: list[RowError], total: int):
+        self.errors = errors
+        self.total = total
+        lines = [f"row {e.row}: {e.column}: {e.message}" for e in errors[:20]]
+        if total > len(errors[:20]):
+            lines.append(f"... {total - len(errors[:20])} more")
+        super().__init__("\n".join(lines))
+
+
+@dataclass
+class _Segments:
+    breakpoints: np.ndarray  # int64 seconds, sorted; segment i starts at breakpoints[i-1]
+    verdict: np.ndarray  # int8 codes, len(breakpoints) + 1
+    as_written: np.ndarray
+    enforcement: np.ndarray
+    rule_ids: list[tuple[str, ...]]
+
+
+@dataclass
+class _Compiled:
+    law: Law
+    segments: dict[tuple[str, Category, tuple[bool, ...], str], _Segments] = field(default_factory=dict)
+    place_classes: dict[str, tuple[bool, ...]] = field(default_factory=dict)
+    places_used: list[str] = field(default_factory=list)
+
+    def place_class(self, code: str) -> tuple[bool, ...]:
+        """Codes that fall in the same named places are decided alike (US-CA and US-TX, say)."""
+        found = self.place_classes.get(code)
+        if found is None:
+            found = tuple(self.law.rulebook.place_matches(code, place) for place in self.places_used)
+            self.place_classes[code] = found
+        return found
+
+    def get(self, subject: str, category: Category, where: str, facts_key: str) -> _Segments:
+        key = (subject, category, self.place_class(where), facts_key)
+        found = self.segments.get(key)
+        if found is None:
+            found = self._compile(subject, category, where, json.loads(facts_key))
+            self.segments[key] = found
+        return found
+
+    def _compile(self, subject: str, category: Category, where: str, facts: dict[str, Any]) -> _Segments:
+        instants = self.law.instants_for(subject)
+        seconds = np.array([int(t.timestamp()) for t in instants], dtype=np.int64)
+        probes = [instants[0] - dt.timedelta(seconds=1)] if instants else [dt.datetime(2000, 1, 1, tzinfo=dt.UTC)]
+        probes += instants
+        decisions = [evaluate(self.law, subject, category, where, t, facts) for t in probes]
+        return _Segments(
+            breakpoints=seconds,
+            verdict=np.array([_VERDICTS.index(d.verdict) for d in decisions], dtype=np.int8),
+            as_written=np.array([_VERDICTS.index(d.as_written) for d in decisions], dtype=np.int8),
+            enforcement=np.array([_ENFORCEMENTS.index(d.enforcement) for d in decisions], dtype=np.int8),
+            rule_ids=[tuple(d.rule_ids) for d in decisions],
+        )
+
+
+_COMPILED: WeakKeyDictionary[Rulebook, _Compiled] = WeakKeyDictionary()
+
+
+def _compiled(rulebook: Rulebook) -> _Compiled:
+    found = _COMPILED.get(rulebook)
+    if found is None:
+        law = resolve(rulebook)
+        places: list[str] = []
+        for rule in law.rules:
+            places.extend(rule.prohibition.places + rule.prohibition.not_places)
+        for applied, _ in law.exceptions:
+            places.extend(applied.item.places + applied.item.not_places)  # type: ignore[union-attr]
+        found = _Compiled(law, places_used=sorted(set(places)))
+        _COMPILED[rulebook] = found
+    return found
+
+
+def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
+    """Dictionary codes per row (-1 for null) and the distinct values, so work is per value, not per row."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        encoded = column
+    else:
+        encoded = column.dictionary_encode()
+    codes = encoded.indices.to_numpy(zero_copy_only=False)
+    if encoded.null_count:
+        codes = np.where(encoded.is_valid().to_numpy(zero_copy_only=False), codes, -1)
+    return codes.astype(np.int64), encoded.dictionary.to_pylist()
+
+
+def _seconds(column: pa.ChunkedArray, tz: str | None, errors: list[RowError]) -> np.ndarray:
+    """The `at` column as int64 UTC seconds (floored); bad rows are reported and set to 0."""
+    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    stamps: pa.Array | None = None
+    if pa.types.is_timestamp(kind):
+        stamps = column
+        if kind.tz is None:
+            if tz is None:
+                errors.append(RowError(0, "at", None, "timestamps have no time zone; give the time zone explicitly"))
+                return np.zeros(len(column), dtype=np.int64)
+            stamps = pc.assume_timezone(column, timezone=tz)
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            stamps = pc.cast(column, pa.timestamp("ns", tz="UTC"))
+        except pa.ArrowInvalid:
+            if tz is not None:
+                try:
+                    stamps = pc.assume_timezone(pc.cast(column, pa.timestamp("ns")), timezone=tz)
+                except (pa.ArrowInvalid, ValueError):
+                    stamps = None
+        if stamps is None:
+            return _seconds_slow(column.to_pylist(), tz, errors)
+    else:
+        errors.append(RowError(0, "at", None, f"column type {kind} is not a timestamp or ISO 8601 text"))
+        return np.zeros(len(column), dtype=np.int64)
+    assert stamps is not None
+    unit = stamps.type.unit
+    per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
+    raw = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
+    if stamps.null_count:
+        valid = stamps.is_valid().to_numpy(zero_copy_only=False)
+        for row in np.flatnonzero(~valid)[:100]:
+            errors.append(RowError(int(row), "at", None, "missing instant"))
+        raw = np.where(valid, raw, 0)
+    return np.floor_divide(raw, per_second).astype(np.int64)
+
+
+def _seconds_slow(values: list[Any], tz: str | None, errors: list[RowError]) -> np.ndarray:
+    out = np.zeros(len(values), dtype=np.int64)
+    for row, value in enumerate(values):
+        if value is None:
+            errors.append(RowError(row, "at", None, "missing instant"))
+            continue
+        try:
+            out[row] = int(np.floor(parse_instant(value, tz).timestamp()))
+        except InstantError as exc:
+            errors.append(RowError(row, "at", value, str(exc)))
+    return out
+
+
+def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook | None = None) -> pa.Table:
+    """Decide every row of a table with columns app, transaction, where, at (and optional facts).
+
+    Returns the input with `verdict`, `as_written`, `enforcement` and `rule_ids` appended; the
+    rulebook version is in the schema metadata. `facts`, if present, holds a JSON object per row.
+    Raises TableInputError listing the bad rows when any value is unknown or malformed.
+    """
+    rulebook = rulebook or default_rulebook()
+    missing = [name for name in INPUT_COLUMNS if name not in table.column_names]
+    if missing:
+        raise TableInputError([RowError(0, name, None, "column is missing") for name in missing], len(missing))
+    compiled = _compiled(rulebook)
+    errors: list[RowError] = []
+    n = table.num_rows
+
+    def codes_for(name: str, convert: Any) -> tuple[np.ndarray, list[Any]]:
+        codes, values = _encode(table.column(name))
+        mapped: list[Any] = []
+        for index, value in enumerate(values):
+            try:
+                mapped.append(convert(value))
+            except DecisionInputError as exc:
+                row = int(np.argmax(codes == index))
+                bad = int(np.count_nonzero(codes == index))
+                more = f" ({bad} rows)" if bad > 1 else ""
+                errors.append(RowError(row, name, value, str(exc).split(": ", 1)[1] + more))
+                mapped.append(None)
+        for row in np.flatnonzero(codes < 0)[:100]:
+            errors.append(RowError(int(row), name, None, "missing value"))
+        return codes, mapped
+
+    app_codes, subjects = codes_for("app", lambda v: resolve_subject(rulebook, str(v)))
+    tx_codes, categories = codes_for("transaction", lambda v: resolve_category(str(v)))
+    where_codes, places = codes_for("where", lambda v: resolve_place(str(v)))
+    if "facts" in table.column_names:
+
+        def facts_key(value: Any) -> str:
+            if value in (None, ""):
+                return "{}"
+            try:
+                parsed = json.loads(value) if isinstance(value, str) else value
+            except json.JSONDecodeError as exc:
+                raise DecisionInputError("facts", f"not a JSON object: {exc.msg}") from None
+            if not isinstance(parsed, dict):
+                raise DecisionInputError("facts", "not a JSON object")
+            return json.dumps(parse_facts(rulebook, parsed), sort_keys=True)
+
+        fact_codes, fact_keys = codes_for("facts", facts_key)
+        fact_codes = np.where(fact_codes < 0, len(fact_keys), fact_codes)
+        fact_keys.append("{}")
+        errors = [e for e in errors if not (e.column == "facts" and e.value is None)]
+    else:
+        fact_codes, fact_keys = np.zeros(n, dtype=np.int64), ["{}"]
+    seconds = _seconds(table.column("at"), tz, errors)
+    if errors:
+        errors.sort(key=lambda e: e.row)
+        raise TableInputError(errors[:100], len(errors))
+
+    # One combined code per row, then the distinct combinations: work per key, not per row.
+    sizes = (len(subjects), len(categories), len(places), len(fact_keys))
+    combined = ((app_codes * sizes[1] + tx_codes) * sizes[2] + where_codes) * sizes[3] + fact_codes
+    keys, key_of_row = np.unique(combined, return_inverse=True)
+    boundaries: list[np.ndarray] = []
+    verdicts: list[np.ndarray] = []
+    as_written: list[np.ndarray] = []
+    enforcement: list[np.ndarray] = []
+    rule_sets: dict[tuple[str, ...], int] = {}
+    rule_codes: list[np.ndarray] = []
+    for k, key in enumerate(keys.tolist()):
+        key, f = divmod(key, sizes[3])
+        key, w = divmod(key, sizes[2])
+        a, t = divmod(key, sizes[1])
+        seg = compiled.get(subjects[a], categories[t], places[w], fact_keys[f])
+        base = np.int64(k) << _SECONDS_BITS
+        boundaries.append(np.concatenate(([base], base + seg.breakpoints + _SECONDS_OFFSET)))
+        verdicts.append(seg.verdict)
+        as_written.append(seg.as_written)
+        enforcement.append(seg.enforcement)
+        rule_codes.append(np.array([rule_sets.setdefault(ids, len(rule_sets)) for ids in seg.rule_ids], np.int64))
+
+    flat = np.concatenate(boundaries)
+    clipped = np.clip(seconds, -_SECONDS_OFFSET + 1, _SECONDS_OFFSET - 1)
+    probe = (key_of_row.astype(np.int64) << _SECONDS_BITS) + clipped + _SECONDS_OFFSET
+    segment = np.searchsorted(flat, probe, side="right") - 1
+
+    def dictionary(codes: list[np.ndarray], names: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(np.concatenate(codes)[segment]), pa.array(names))
+
+    rule_lists = pa.array([list(ids) for ids in rule_sets], type=pa.list_(pa.string()))
+    out = table
+    out = out.append_column("verdict", dictionary(verdicts, [v.value for v in _VERDICTS]))
+    out = out.append_column("as_written", dictionary(as_written, [v.value for v in _VERDICTS]))
+    out = out.append_column("enforcement", dictionary(enforcement, [e.value for e in _ENFORCEMENTS]))
+    out = out.append_column("rule_ids", rule_lists.take(pa.array(np.concatenate(rule_codes)[segment])))
+    metadata = dict(out.schema.metadata or {})
+    metadata[b"appban.rulebook_version"] = rulebook.version.encode()
+    return out.replace_schema_metadata(metadata)

@@ -1,0 +1,463 @@
+"""decide(): is this transaction prohibited at this instant, and why.
+
+The evaluation walks every resolved rule about the app, works out each rule's status at the
+instant (the rule trail), and combines them. It is the reference semantics: the batch form in
+`appban.engine.batch` is built from it and must agree with it row by row.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from appban.engine.instants import InstantError, iso, parse_instant
+from appban.engine.law import Applied, Law, ResolvedRule, resolve
+from appban.rulebook.loader import Rulebook, load_rulebook, valid_place_code
+from appban.rulebook.schema import Change, Citation, InstantSpec, Instrument, LawException
+from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict, combine
+
+
+class DecisionInputError(ValueError):
+    """A bad app, category, place, instant or fact; the message names which and why."""
+
+    def __init__(self, field: str, message: str):
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class CitationOut(Model):
+    instrument: str
+    title: str
+    cite: str
+    url: str
+
+
+class RuleLine(Model):
+    """One line of the rule trail: a rule about this app and what it says at the instant."""
+
+    rule_id: str
+    instrument: str
+    instrument_title: str
+    label: str
+    status: RuleStatus
+    as_written: RuleStatus
+    reason: str
+    enforcement: Enforcement
+    cite: str
+
+
+class ExceptionLine(Model):
+    exception_id: str
+    instrument: str
+    label: str
+    text: str
+    cite: str
+    facts: dict[str, bool | str]
+
+
+class Decision(Model):
+    app: str
+    subject: str
+    subject_name: str
+    transaction: Category
+    where: str
+    at: str
+    verdict: Verdict
+    as_written: Verdict
+    enforcement: Enforcement
+    rules: list[RuleLine]
+    exceptions: list[ExceptionLine]
+    possible_exceptions: list[ExceptionLine]
+    citations: list[CitationOut]
+    notes: list[str]
+    uncertainties: list[str]
+    rulebook_version: str
+
+    @property
+    def rule_ids(self) -> list[str]:
+        """The rules that cover the transaction (in or out of force), as the batch form reports them."""
+        return [line.rule_id for line in self.rules if line.status not in _NOT_COVERING]
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+_NOT_COVERING = {RuleStatus.NOT_COVERED, RuleStatus.AUTHORITY_ONLY}
+
+_default: Rulebook | None = None
+
+
+def default_rulebook() -> Rulebook:
+    global _default
+    if _default is None:
+        _default = load_rulebook()
+    return _default
+
+
+def _cite(instrument: Instrument, item: Any = None) -> Citation:
+    own = getattr(item, "citation", None)
+    return own if own is not None else instrument.citation
+
+
+def _when(spec: InstantSpec) -> str:
+    stated = f" ({spec.stated})" if spec.stated else ""
+    return f"{iso(spec.instant)}{stated}"
+
+
+def parse_facts(rulebook: Rulebook, facts: Mapping[str, object] | None) -> dict[str, bool | str]:
+    """Validate named transaction facts against facts.yaml; 'true'/'false' strings become booleans."""
+    out: dict[str, bool | str] = {}
+    for key, raw in (facts or {}).items():
+        spec = rulebook.facts.facts.get(key)
+        if spec is None:
+            known = ", ".join(sorted(rulebook.facts.facts))
+            raise DecisionInputError("facts", f"unknown fact {key!r} (known facts: {known})")
+        if spec.type == "bool":
+            if isinstance(raw, bool):
+                out[key] = raw
+            elif str(raw).strip().lower() in {"true", "yes", "1"}:
+                out[key] = True
+            elif str(raw).strip().lower() in {"false", "no", "0"}:
+                out[key] = False
+            else:
+                raise DecisionInputError("facts", f"fact {key!r} is true or false, got {raw!r}")
+        else:
+            if str(raw) not in spec.values:
+                raise DecisionInputError("facts", f"fact {key!r} must be one of {spec.values}, got {raw!r}")
+            out[key] = str(raw)
+    return out
+
+
+def resolve_subject(rulebook: Rulebook, app: str) -> str:
+    subject = rulebook.subject_id(app)
+    if subject is None:
+        known = ", ".join(sorted(rulebook.subjects.subjects))
+        raise DecisionInputError("app", f"unknown app {app!r} (known apps: {known}; names and aliases also work)")
+    return subject
+
+
+def resolve_category(transaction: str | Category) -> Category:
+    try:
+        return Category(transaction)
+    except ValueError:
+        known = ", ".join(c.value for c in Category)
+        raise DecisionInputError("transaction", f"unknown category {transaction!r} (one of: {known})") from None
+
+
+def resolve_place(where: str) -> str:
+    code = where.strip().upper()
+    if not valid_place_code(code):
+        raise DecisionInputError(
+            "where", f"{where!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code (e.g. US, US-MT, IN)"
+        )
+    return code
+
+
+def _exception_matches(
+    law: Law,
+    applied: Applied,
+    targets: list[ResolvedRule],
+    subject: str,
+    category: Category,
+    where: str,
+    at: dt.datetime,
+) -> bool:
+    """Whether an exception's scope (not its facts) covers this transaction at this instant.
+
+    An exception naming no apps of its own is about the apps its rules are about.
+    """
+    item = applied.item
+    assert isinstance(item, LawException)
+    rulebook = law.rulebook
+    if item.categories and category not in item.categories:
+        return False
+    if not rulebook.in_scope_place(item, where) or not applied.active(at):
+        return False
+    if item.subjects or item.companies:
+        return rulebook.in_scope_subject(item, subject)
+    return any(rulebook.in_scope_subject(rule.prohibition, subject) for rule in targets)
+
+
+def _relevant(
+    law: Law, item: LawException, targets: list[ResolvedRule], subject: str, category: Category, where: str
+) -> bool:
+    """Whether an exception explains this transaction even though no covering rule needed it.
+
+    It does when one of its rules covers the transaction, when it states its own categories or
+    places, or when it names apps its rules are not about (e.g. "Tencent's other businesses").
+    """
+    rulebook = law.rulebook
+    if item.categories or item.places or item.not_places:
+        return True
+    about = [rule for rule in targets if rulebook.in_scope_subject(rule.prohibition, subject)]
+    if (item.subjects or item.companies) and not about:
+        return True
+    return any(category in rule.prohibition.categories and rulebook.in_scope_place(rule.prohibition, where) for rule in about)
+
+
+def _facts_hold(item: LawException, facts: Mapping[str, bool | str]) -> bool:
+    return all(facts.get(name) == value for name, value in item.facts.items())
+
+
+def _exception_line(applied: Applied) -> ExceptionLine:
+    item = applied.item
+    assert isinstance(item, LawException)
+    return ExceptionLine(
+        exception_id=item.id,
+        instrument=applied.instrument.id,
+        label=item.label,
+        text=item.text,
+        cite=_cite(applied.instrument, item).cite,
+        facts=dict(item.facts),
+    )
+
+
+_NEAR = dt.timedelta(days=2)
+
+
+def _note_instant_doubts(label: str, spec: InstantSpec, at: dt.datetime, out: list[str]) -> None:
+    """Say so when an instant the decision turns on is uncertain and the question is close to it."""
+    window = spec.window
+    if window is not None and window[0] <= at < window[1]:
+        out.append(f"{label}: the instant falls between defensible readings, {iso(window[0])} and {iso(window[1])}")
+    low, high = window if window is not None else (spec.instant, spec.instant)
+    if spec.uncertain and low - _NEAR <= at < high + _NEAR:
+        out.append(f"{label}: {spec.uncertain}")
+
+
+def _first_active(applied: list[Applied], subject: str, law: Law, at: dt.datetime) -> Applied | None:
+    for one in sorted(applied, key=lambda a: a.start or dt.datetime.min.replace(tzinfo=dt.timezone.utc)):
+        assert isinstance(one.item, Change)
+        if one.active(at) and law.rulebook.in_scope_subject(one.item, subject):
+            return one
+    return None
+
+
+def _evaluate_rule(
+    law: Law,
+    rule: ResolvedRule,
+    subject: str,
+    category: Category,
+    where: str,
+    at: dt.datetime,
+    facts: Mapping[str, bool | str],
+    applied_exceptions: dict[str, Applied],
+    possible: dict[str, Applied],
+    uncertainties: list[str],
+) -> RuleLine:
+    rulebook = law.rulebook
+    prohibition = rule.prohibition
+    enforcement = Enforcement.NOT_APPLICABLE
+
+    def line(status: RuleStatus, as_written: RuleStatus, reason: str) -> RuleLine:
+        return RuleLine(
+            rule_id=prohibition.id,
+            instrument=rule.instrument.id,
+            instrument_title=rule.instrument.short_title,
+            label=prohibition.label,
+            status=status,
+            as_written=as_written,
+            reason=reason,
+            enforcement=enforcement,
+            cite=_cite(rule.instrument, prohibition).cite,
+        )
+
+    if category not in prohibition.categories:
+        cats = ", ".join(c.value for c in prohibition.categories)
+        return line(RuleStatus.NOT_COVERED, RuleStatus.NOT_COVERED, f"covers {cats}, not {category.value}")
+    if not rulebook.in_scope_place(prohibition, where):
+        places = ", ".join(prohibition.places)
+        return line(RuleStatus.NOT_COVERED, RuleStatus.NOT_COVERED, f"applies within {places}; {where} is outside it")
+
+    if prohibition.uncertain:
+        uncertainties.append(f"{prohibition.id}: {prohibition.uncertain}")
+    start = rule.start_spec
+    delayed = ""
+    if rule.delays:
+        by = ", ".join(applied.instrument.short_title for applied in rule.delays)
+        delayed = f" (originally {_when(prohibition.from_)}; delayed by {by})"
+    _note_instant_doubts(prohibition.id + " start", start, at, uncertainties)
+
+    # As written: has the rule started, and has it ended (sunset, revocation, rescission)?
+    ends: list[tuple[dt.datetime, str]] = []
+    if prohibition.until is not None:
+        ends.append((prohibition.until.instant, f"expired {_when(prohibition.until)}"))
+    for applied in rule.revocations:
+        assert isinstance(applied.item, Change)
+        if rulebook.in_scope_subject(applied.item, subject) and applied.start is not None:
+            ends.append((applied.start, f"{applied.item.label} ({applied.instrument.short_title}), {_when(applied.item.from_)}"))
+    ended = [end for end in ends if end[0] <= at]
+    if ended and at >= start.instant:
+        first = min(ended)
+        return line(RuleStatus.REVOKED, RuleStatus.REVOKED, f"in force from {iso(start.instant)}; ended: {first[1]}")
+
+    # A live (or coming) rule can still be carved out by an exception of the law.
+    excepted: list[Applied] = []
+    for applied in rule.exceptions:
+        if _exception_matches(law, applied, [rule], subject, category, where, at):
+            assert isinstance(applied.item, LawException)
+            if _facts_hold(applied.item, facts):
+                excepted.append(applied)
+                applied_exceptions.setdefault(applied.item.id, applied)
+            else:
+                possible.setdefault(applied.item.id, applied)
+    if excepted:
+        labels = "; ".join(a.item.label for a in excepted)
+        for applied in excepted:
+            if applied.item.uncertain:
+                uncertainties.append(f"{applied.item.id}: {applied.item.uncertain}")
+            if applied.item.from_ is not None:
+                _note_instant_doubts(applied.item.id, applied.item.from_, at, uncertainties)
+        return line(RuleStatus.EXCEPTED, RuleStatus.EXCEPTED, f"exception applies: {labels}")
+
+    if at < start.instant:
+        return line(RuleStatus.NOT_YET_EFFECTIVE, RuleStatus.NOT_YET_EFFECTIVE, f"starts {_when(start)}{delayed}")
+
+    non_enforcement = _first_active(rule.non_enforcements, subject, law, at)
+    enforcement = Enforcement.SUSPENDED if non_enforcement is not None else Enforcement.ENFORCEABLE
+    injunction = _first_active(rule.injunctions, subject, law, at)
+    if injunction is not None:
+        enforcement = Enforcement.NOT_APPLICABLE
+        assert isinstance(injunction.item, Change)
+        if injunction.item.uncertain:
+            uncertainties.append(f"{injunction.item.id}: {injunction.item.uncertain}")
+        _note_instant_doubts(injunction.item.id, injunction.item.from_, at, uncertainties)
+        return line(
+            RuleStatus.ENJOINED,
+            RuleStatus.PROHIBITED,
+            f"in force as written from {_when(start)}{delayed}; enjoined by {injunction.instrument.short_title} "
+            f"from {_when(injunction.item.from_)}: {injunction.item.label}",
+        )
+    reason = f"in force from {_when(start)}{delayed}"
+    if non_enforcement is not None:
+        assert isinstance(non_enforcement.item, Change)
+        until = f" until {_when(non_enforcement.item.until)}" if non_enforcement.item.until else ""
+        reason += f"; enforcement suspended by {non_enforcement.instrument.short_title}{until}"
+    return line(RuleStatus.PROHIBITED, RuleStatus.PROHIBITED, reason)
+
+
+def evaluate(
+    law: Law, subject: str, category: Category, where: str, at: dt.datetime, facts: Mapping[str, bool | str]
+) -> Decision:
+    """The decision for already-validated inputs (the batch compiler calls this directly)."""
+    rulebook = law.rulebook
+    applied_exceptions: dict[str, Applied] = {}
+    possible: dict[str, Applied] = {}
+    uncertainties: list[str] = []
+    lines: list[RuleLine] = []
+    for rule in law.rules_for(subject):
+        lines.append(
+            _evaluate_rule(law, rule, subject, category, where, at, facts, applied_exceptions, possible, uncertainties)
+        )
+    for auth in law.authorizations:
+        item = auth.authorization
+        if not rulebook.in_scope_subject(item, subject):
+            continue
+        revoked = [a for a in auth.revocations if a.start is not None and a.start <= at]
+        tail = f"; revoked {_when(revoked[0].item.from_)}" if revoked else ""
+        lines.append(
+            RuleLine(
+                rule_id=item.id,
+                instrument=auth.instrument.id,
+                instrument_title=auth.instrument.short_title,
+                label=item.label,
+                status=RuleStatus.AUTHORITY_ONLY,
+                as_written=RuleStatus.AUTHORITY_ONLY,
+                reason=f"authorises prohibitions only as later identified; prohibits nothing itself{tail}",
+                enforcement=Enforcement.NOT_APPLICABLE,
+                cite=_cite(auth.instrument, item).cite,
+            )
+        )
+    # Exceptions stated for the app that no covering rule needed (e.g. "individual users are not
+    # targeted" for a category nothing prohibits) are still part of the answer's explanation.
+    for applied, targets in law.exceptions:
+        item = applied.item
+        assert isinstance(item, LawException)
+        if item.id in applied_exceptions or item.id in possible:
+            continue
+        if _exception_matches(law, applied, targets, subject, category, where, at) and _relevant(
+            law, item, targets, subject, category, where
+        ):
+            (applied_exceptions if _facts_hold(item, facts) else possible)[item.id] = applied
+
+    verdict = combine([line.status for line in lines])
+    as_written = combine([line.as_written for line in lines])
+    prohibiting = [line for line in lines if line.status is RuleStatus.PROHIBITED]
+    if not prohibiting:
+        enforcement = Enforcement.NOT_APPLICABLE
+    elif all(line.enforcement is Enforcement.SUSPENDED for line in prohibiting):
+        enforcement = Enforcement.SUSPENDED
+    else:
+        enforcement = Enforcement.ENFORCEABLE
+
+    citations: dict[str, CitationOut] = {}
+    covering_instruments = [rulebook.instruments[line.instrument] for line in lines if line.status not in _NOT_COVERING]
+    for instrument in covering_instruments:
+        citations.setdefault(instrument.citation.cite, _citation_out(instrument, instrument.citation))
+    for applied in applied_exceptions.values():
+        cite = _cite(applied.instrument, applied.item)
+        citations.setdefault(cite.cite, _citation_out(applied.instrument, cite))
+    notes: list[str] = []
+    for line in lines:
+        if line.status in _NOT_COVERING:
+            continue
+        found = rulebook.find(line.rule_id)
+        if found is not None:
+            notes.extend(note for note in found[1].notes if note not in notes)
+    subject_info = rulebook.subjects.subjects[subject]
+    return Decision(
+        app=subject,
+        subject=subject,
+        subject_name=subject_info.name,
+        transaction=category,
+        where=where,
+        at=iso(at),
+        verdict=verdict,
+        as_written=as_written,
+        enforcement=enforcement,
+        rules=lines,
+        exceptions=[_exception_line(a) for a in applied_exceptions.values()],
+        possible_exceptions=[_exception_line(a) for a in possible.values()],
+        citations=list(citations.values()),
+        notes=notes,
+        uncertainties=list(dict.fromkeys(uncertainties)),
+        rulebook_version=rulebook.version,
+    )
+
+
+def _citation_out(instrument: Instrument, citation: Citation) -> CitationOut:
+    return CitationOut(instrument=instrument.id, title=instrument.title, cite=citation.cite, url=citation.url)
+
+
+def decide(
+    app: str,
+    transaction: str | Category,
+    where: str,
+    at: str | dt.datetime,
+    facts: Mapping[str, object] | None = None,
+    *,
+    tz: str | None = None,
+    rulebook: Rulebook | None = None,
+) -> Decision:
+    """Is `transaction` with `app` prohibited in `where` at instant `at`, and why.
+
+    `at` is ISO 8601 with an offset (or an aware datetime); a naive value needs `tz`.
+    `facts` are named facts about the transaction that exceptions may read (see facts.yaml).
+    """
+    rulebook = rulebook or default_rulebook()
+    subject = resolve_subject(rulebook, app)
+    category = resolve_category(transaction)
+    place = resolve_place(where)
+    try:
+        instant = parse_instant(at, tz)
+    except InstantError as exc:
+        raise DecisionInputError("at", str(exc)) from None
+    decision = evaluate(resolve(rulebook), subject, category, place, instant, parse_facts(rulebook, facts))
+    return decision.model_copy(update={"app": app})

@@ -1,0 +1,350 @@
+"""Load the rulebook directory, validate every file and every cross-reference, and hash it.
+
+A bad file never half-loads: all problems are collected and raised together as one RulebookError,
+each naming the file, the line, the path inside the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pycountry
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from appban.rulebook.schema import (
+    Authorization,
+    Change,
+    Facts,
+    Instrument,
+    LawException,
+    Places,
+    Prohibition,
+    Scope,
+    Subjects,
+)
+
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Problem:
+    file: str
+    line: int | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.path or '(top level)'}: {self.message}"
+
+
+class RulebookError(ValueError):
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        super().__init__("\n".join(str(problem) for problem in problems))
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects a key written twice in one mapping (PyYAML keeps the last silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is written twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
+    """The 1-based line of the YAML node at a pydantic error location (or of its nearest parent)."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if key_node.value == str(part):
+                    child = value_node
+                    break
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            child = node.value[part]
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def _dotted(loc: Iterable[int | str]) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+@dataclass
+class _Source:
+    """One parsed YAML file, kept so that later cross-reference errors can name a line."""
+
+    file: str
+    node: yaml.Node | None
+
+    def problem(self, loc: tuple[int | str, ...], message: str) -> Problem:
+        return Problem(self.file, _line_of(self.node, loc), _dotted(loc), message)
+
+
+def _parse(path: Path, model: type[M], problems: list[Problem], label: str) -> tuple[M | None, _Source]:
+    source = _Source(label, None)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append(Problem(label, None, "", f"cannot read: {exc}"))
+        return None, source
+    try:
+        source.node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problems.append(Problem(label, line, "", f"not valid YAML: {getattr(exc, 'problem', exc)}"))
+        return None, source
+    if not isinstance(data, dict):
+        problems.append(Problem(label, 1, "", "the file must hold a mapping (key: value lines)"))
+        return None, source
+    try:
+        return model.model_validate(data), source
+    except ValidationError as exc:
+        for error in exc.errors():
+            message = error["msg"].removeprefix("Value error, ")
+            problems.append(source.problem(tuple(error["loc"]), message))
+        return None, source
+
+
+def default_rulebook_path() -> Path:
+    return Path(str(resources.files("appban.rulebook") / "data"))
+
+
+@dataclass(eq=False)  # identity semantics: engines cache per loaded rulebook
+class Rulebook:
+    """The validated law: instruments, the apps and companies they name, places and facts."""
+
+    root: Path
+    instruments: dict[str, Instrument]
+    subjects: Subjects
+    places: Places
+    facts: Facts
+    version: str = ""
+    _aliases: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        for subject_id, subject in self.subjects.subjects.items():
+            for name in (subject_id, subject.name, *subject.aliases):
+                self._aliases.setdefault(_fold(name), subject_id)
+        self.version = "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+
+    def canonical_json(self) -> str:
+        content = {
+            "subjects": self.subjects.model_dump(mode="json", by_alias=True),
+            "places": self.places.model_dump(mode="json", by_alias=True),
+            "facts": self.facts.model_dump(mode="json", by_alias=True),
+            "instruments": [
+                self.instruments[key].model_dump(mode="json", by_alias=True) for key in sorted(self.instruments)
+            ],
+        }
+        return json.dumps(content, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    # --- lookups -------------------------------------------------------------------------------
+
+    def subject_id(self, name: str) -> str | None:
+        """The canonical subject id for an id, a name or a documented alias (case-insensitive)."""
+        return self._aliases.get(_fold(name))
+
+    def company_of(self, subject_id: str) -> str:
+        return self.subjects.subjects[subject_id].company
+
+    def in_scope_subject(self, scope: Scope | Change, subject_id: str) -> bool:
+        """Whether an item names the app, directly or through its controlling company.
+
+        An item naming neither apps nor companies is about every app its targets are about.
+        """
+        if subject_id in getattr(scope, "except_subjects", ()):
+            return False
+        if not scope.subjects and not scope.companies:
+            return True
+        return subject_id in scope.subjects or self.company_of(subject_id) in scope.companies
+
+    def place_members(self, place: str) -> list[str]:
+        group = self.places.groups.get(place)
+        return list(group.members) if group else [place]
+
+    def place_matches(self, code: str, place: str) -> bool:
+        """Whether an ISO 3166 code lies in a place (a group, a country, or a subdivision)."""
+        return any(code == member or code.startswith(member + "-") for member in self.place_members(place))
+
+    def in_scope_place(self, scope: Scope, code: str) -> bool:
+        if scope.places and not any(self.place_matches(code, place) for place in scope.places):
+            return False
+        return not any(self.place_matches(code, place) for place in scope.not_places)
+
+    def items(self) -> Iterator[tuple[Instrument, Prohibition | LawException | Change | Authorization]]:
+        for instrument in self.instruments.values():
+            yield from ((instrument, item) for item in instrument.authorizations)
+            yield from ((instrument, item) for item in instrument.prohibitions)
+            yield from ((instrument, item) for item in instrument.exceptions)
+            yield from ((instrument, item) for item in instrument.changes)
+
+    def find(self, item_id: str) -> tuple[Instrument, Any] | None:
+        """An instrument (as its own item) or any item inside one, by id."""
+        if item_id in self.instruments:
+            return self.instruments[item_id], self.instruments[item_id]
+        for instrument, item in self.items():
+            if item.id == item_id:
+                return instrument, item
+        return None
+
+
+def _fold(name: str) -> str:
+    return " ".join(name.casefold().replace("_", " ").replace("-", " ").split())
+
+
+def valid_place_code(code: str) -> bool:
+    """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code."""
+    if len(code) == 2:
+        return pycountry.countries.get(alpha_2=code) is not None
+    return pycountry.subdivisions.get(code=code) is not None
+
+
+def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ()) -> Rulebook:
+    """Load and validate a rulebook directory (the packaged one by default).
+
+    `extra` instrument files are loaded as well, replacing any packaged instrument with the same
+    id: that is how `rules validate FILE` checks one new file against the rest of the law.
+    """
+    root = Path(root) if root is not None else default_rulebook_path()
+    problems: list[Problem] = []
+    if not root.is_dir():
+        raise RulebookError([Problem(str(root), None, "", "not a rulebook directory")])
+
+    def label(path: Path) -> str:
+        try:
+            return str(path.relative_to(root.parent))
+        except ValueError:
+            return str(path)
+
+    subjects, subjects_src = _parse(root / "subjects.yaml", Subjects, problems, label(root / "subjects.yaml"))
+    places, places_src = _parse(root / "places.yaml", Places, problems, label(root / "places.yaml"))
+    facts, _ = _parse(root / "facts.yaml", Facts, problems, label(root / "facts.yaml"))
+
+    parsed: dict[str, tuple[Instrument, _Source]] = {}
+    files = sorted((root / "instruments").glob("*.yaml"))
+    extra_files = [Path(p) for p in extra]
+    extra_ids: set[str] = set()
+    for path in [*files, *extra_files]:
+        instrument, source = _parse(path, Instrument, problems, label(path))
+        if instrument is None:
+            continue
+        if path.stem != instrument.id:
+            problems.append(source.problem(("id",), f"id {instrument.id!r} must match the file name {path.stem!r}"))
+        if instrument.id in parsed and path in extra_files and instrument.id not in extra_ids:
+            extra_ids.add(instrument.id)  # a file being validated replaces the packaged one
+        elif instrument.id in parsed:
+            problems.append(source.problem(("id",), f"instrument id {instrument.id!r} is used twice"))
+            continue
+        parsed[instrument.id] = (instrument, source)
+    if not files:
+        problems.append(Problem(label(root / "instruments"), None, "", "no instrument files found"))
+
+    if subjects is not None and places is not None and facts is not None:
+        _check_references(parsed, subjects, subjects_src, places, places_src, facts, problems)
+    if problems:
+        raise RulebookError(problems)
+    assert subjects is not None and places is not None and facts is not None
+    return Rulebook(root, {key: pair[0] for key, pair in parsed.items()}, subjects, places, facts)
+
+
+def _check_references(
+    parsed: dict[str, tuple[Instrument, _Source]],
+    subjects: Subjects,
+    subjects_src: _Source,
+    places: Places,
+    places_src: _Source,
+    facts: Facts,
+    problems: list[Problem],
+) -> None:
+    for key, subject in subjects.subjects.items():
+        if subject.company not in subjects.companies:
+            problems.append(subjects_src.problem(("subjects", key, "company"), f"unknown company {subject.company!r}"))
+    for key, group in places.groups.items():
+        for i, member in enumerate(group.members):
+            if not valid_place_code(member):
+                problems.append(places_src.problem(("groups", key, "members", i), f"{member!r} is not an ISO 3166 code"))
+
+    item_ids: dict[str, str] = {}
+    for instrument, source in parsed.values():
+        sections: list[tuple[str, list[Any]]] = [
+            ("authorizations", instrument.authorizations),
+            ("prohibitions", instrument.prohibitions),
+            ("exceptions", instrument.exceptions),
+            ("changes", instrument.changes),
+        ]
+        for section, items in sections:
+            for i, item in enumerate(items):
+                if item.id in item_ids or item.id in parsed:
+                    problems.append(source.problem((section, i, "id"), f"id {item.id!r} is already used"))
+                item_ids[item.id] = instrument.id
+    targets = set(parsed) | set(item_ids)
+
+    def check_place(source: _Source, loc: tuple[int | str, ...], place: str) -> None:
+        if place not in places.groups and not valid_place_code(place):
+            problems.append(source.problem(loc, f"{place!r} is neither a place group nor an ISO 3166 code"))
+
+    for instrument, source in parsed.values():
+        check_place(source, ("jurisdiction",), instrument.jurisdiction)
+        for i, parent in enumerate(instrument.authority):
+            if parent not in parsed:
+                problems.append(source.problem(("authority", i), f"unknown instrument {parent!r}"))
+        sections = [
+            ("authorizations", instrument.authorizations),
+            ("prohibitions", instrument.prohibitions),
+            ("exceptions", instrument.exceptions),
+            ("changes", instrument.changes),
+        ]
+        for section, items in sections:
+            for i, item in enumerate(items):
+                loc: tuple[int | str, ...] = (section, i)
+                for j, subject in enumerate(item.subjects):
+                    if subject not in subjects.subjects:
+                        problems.append(source.problem((*loc, "subjects", j), f"unknown subject {subject!r}"))
+                for j, subject in enumerate(getattr(item, "except_subjects", [])):
+                    if subject not in subjects.subjects:
+                        problems.append(source.problem((*loc, "except_subjects", j), f"unknown subject {subject!r}"))
+                for j, company in enumerate(item.companies):
+                    if company not in subjects.companies:
+                        problems.append(source.problem((*loc, "companies", j), f"unknown company {company!r}"))
+                for name in ("places", "not_places"):
+                    for j, place in enumerate(getattr(item, name, [])):
+                        check_place(source, (*loc, name, j), place)
+                for name in ("targets", "applies_to"):
+                    for j, target in enumerate(getattr(item, name, [])):
+                        if target not in targets:
+                            problems.append(source.problem((*loc, name, j), f"unknown instrument or item {target!r}"))
+                if isinstance(item, LawException):
+                    for fact, value in item.facts.items():
+                        spec = facts.facts.get(fact)
+                        if spec is None:
+                            problems.append(source.problem((*loc, "facts", fact), f"unknown fact {fact!r} (see facts.yaml)"))
+                        elif spec.type == "bool" and not isinstance(value, bool):
+                            problems.append(source.problem((*loc, "facts", fact), "this fact is true or false"))
+                        elif spec.type == "str" and (not isinstance(value, str) or value not in spec.values):
+                            problems.append(source.problem((*loc, "facts", fact), f"must be one of {spec.values}"))

@@ -1,0 +1,313 @@
+"""The rulebook's file format: pydantic models for one YAML file per instrument.
+
+Every instant is written the way the instrument states it (date, clock time, time zone) and resolved
+to an exact UTC instant at load; every item can carry its own citation and an explicit statement of
+what about it is uncertain. Cross-references (ids, subjects, places, facts) are checked by the loader,
+which sees all files at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from functools import cached_property
+from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from appban.vocabulary import Category
+
+_ID = r"^[a-z0-9][a-z0-9._-]*$"
+_TIME = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
+_OFFSET = re.compile(r"^(?P<sign>[+-])(?P<h>\d\d):(?P<m>\d\d)$")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+def zone_from_name(name: str) -> dt.tzinfo:
+    """An IANA zone ("America/New_York") or a fixed offset ("-05:00", for "eastern standard time")."""
+    fixed = _OFFSET.match(name)
+    if fixed:
+        delta = dt.timedelta(hours=int(fixed["h"]), minutes=int(fixed["m"]))
+        return dt.timezone(-delta if fixed["sign"] == "-" else delta)
+    if name == "UTC":
+        return dt.timezone.utc
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"unknown time zone {name!r} (use an IANA name or an offset like -05:00)") from exc
+
+
+class Citation(Strict):
+    """Where an item of law comes from: the instrument's formal citation and readable copies."""
+
+    cite: str = Field(min_length=3, description="formal citation, e.g. '85 FR 60061 (Sept. 24, 2020)'")
+    url: str = Field(pattern=r"^https?://", description="primary or best available copy")
+    sources: list[str] = Field(default_factory=list, description="further copies or reports")
+
+    @field_validator("sources")
+    @classmethod
+    def _urls(cls, value: list[str]) -> list[str]:
+        for url in value:
+            if not re.match(r"^https?://", url):
+                raise ValueError(f"source {url!r} is not an http(s) URL")
+        return value
+
+
+class Reading(Strict):
+    """Another defensible reading of an instant (e.g. 'eastern standard time' taken literally)."""
+
+    date: dt.date
+    time: str | None = None
+    zone: str
+    why: str
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> object:
+        return _check_time(value)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone_from_name(value)
+        return value
+
+    @property
+    def instant(self) -> dt.datetime:
+        return _resolve(self.date, self.time, self.zone)
+
+
+def _check_time(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        # YAML 1.1 reads an unquoted 23:59 as the base-60 integer 1439.
+        raise ValueError("write the clock time in quotes, e.g. time: \"23:59\"")
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
+    return value
+
+
+def _resolve(date: dt.date, time: str | None, zone: str) -> dt.datetime:
+    hour = minute = second = 0
+    if time is not None:
+        parts = _TIME.match(time)
+        assert parts is not None  # validated
+        hour, minute, second = int(parts["h"]), int(parts["m"]), int(parts["s"] or 0)
+    local = dt.datetime(date.year, date.month, date.day, hour, minute, second, tzinfo=zone_from_name(zone))
+    return local.astimezone(dt.timezone.utc)
+
+
+class InstantSpec(Strict):
+    """An instant as the instrument states it. Without a clock time it means 00:00 in `zone`."""
+
+    date: dt.date
+    time: str | None = None
+    zone: str
+    stated: str | None = Field(default=None, description="the instrument's own words for this instant")
+    readings: list[Reading] = Field(default_factory=list, description="other defensible readings")
+    uncertain: str | None = Field(default=None, description="what about this instant is not confirmed")
+
+    @field_validator("time", mode="before")
+    @classmethod
+    def _time(cls, value: object) -> object:
+        return _check_time(value)
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        zone_from_name(value)
+        return value
+
+    @cached_property
+    def instant(self) -> dt.datetime:
+        return _resolve(self.date, self.time, self.zone)
+
+    @property
+    def date_only(self) -> bool:
+        return self.time is None
+
+    @property
+    def window(self) -> tuple[dt.datetime, dt.datetime] | None:
+        """The span between the earliest and latest defensible readings, when there is more than one."""
+        if not self.readings:
+            return None
+        instants = [self.instant, *(reading.instant for reading in self.readings)]
+        return min(instants), max(instants)
+
+
+class Scope(Strict):
+    """Which transactions an item is about: apps (directly or by controlling company), categories, places."""
+
+    subjects: list[str] = Field(default_factory=list)
+    companies: list[str] = Field(default_factory=list, description="every app of these companies")
+    except_subjects: list[str] = Field(default_factory=list)
+    categories: list[Category] = Field(default_factory=list, description="empty: every category")
+    places: list[str] = Field(default_factory=list, description="empty: everywhere")
+    not_places: list[str] = Field(default_factory=list)
+
+
+class Prohibition(Scope):
+    """One operative prohibition of an instrument (e.g. item 1 of a Commerce identification)."""
+
+    id: str = Field(pattern=_ID)
+    label: str
+    text: str = Field(description="the operative words, paraphrased with key terms kept")
+    categories: list[Category] = Field(min_length=1)
+    places: list[str] = Field(min_length=1)
+    from_: InstantSpec = Field(alias="from")
+    until: InstantSpec | None = Field(default=None, description="sunset written into the instrument")
+    citation: Citation | None = None
+    notes: list[str] = Field(default_factory=list)
+    uncertain: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_subject(self) -> Prohibition:
+        if not self.subjects and not self.companies:
+            raise ValueError("a prohibition names at least one subject or company")
+        return self
+
+
+class Authorization(Scope):
+    """An order that authorises prohibitions to be identified later; by itself it prohibits nothing."""
+
+    id: str = Field(pattern=_ID)
+    label: str
+    text: str
+    from_: InstantSpec = Field(alias="from")
+    citation: Citation | None = None
+
+
+class LawException(Scope):
+    """A carve-out: transactions the instrument leaves alone.
+
+    `applies_to` names the prohibitions (or whole instruments) it limits; `facts` names the
+    transaction facts it reads and the value each must have for the exception to apply.
+    """
+
+    id: str = Field(pattern=_ID)
+    label: str
+    text: str
+    applies_to: list[str] = Field(min_length=1)
+    facts: dict[str, bool | str] = Field(default_factory=dict)
+    from_: InstantSpec | None = Field(default=None, alias="from")
+    until: InstantSpec | None = None
+    citation: Citation | None = None
+    uncertain: str | None = None
+
+
+ChangeKind = Literal["delay", "revoke", "enjoin", "non_enforcement"]
+
+
+class Change(Strict):
+    """What an instrument does to other instruments' prohibitions.
+
+    - delay: the targets start at `new_start` instead (part of the law as written);
+    - revoke: revocation, rescission or withdrawal from `from` (as written);
+    - enjoin: a court order barring enforcement from `from` until `until` (not part of as-written);
+    - non_enforcement: an executive direction not to enforce (reported as `enforcement`, not verdict).
+    Targets are prohibition ids or instrument ids; an instrument id also reaches every instrument
+    that rests on it (`authority`).
+    """
+
+    id: str = Field(pattern=_ID)
+    kind: ChangeKind
+    label: str
+    targets: list[str] = Field(min_length=1)
+    subjects: list[str] = Field(default_factory=list, description="limit to these apps")
+    companies: list[str] = Field(default_factory=list)
+    from_: InstantSpec = Field(alias="from")
+    until: InstantSpec | None = None
+    new_start: InstantSpec | None = None
+    citation: Citation | None = None
+    uncertain: str | None = None
+
+    @model_validator(mode="after")
+    def _delay_needs_start(self) -> Change:
+        if (self.kind == "delay") != (self.new_start is not None):
+            raise ValueError("new_start is required for a delay and only for a delay")
+        return self
+
+
+InstrumentKind = Literal[
+    "executive_order",
+    "presidential_order",
+    "agency_notice",
+    "agency_statement",
+    "agency_memo",
+    "court_order",
+    "statute",
+    "state_statute",
+    "foreign_order",
+]
+
+
+class Instrument(Strict):
+    """One legal instrument: an order, notice, court order, statute or memo, in one YAML file."""
+
+    id: str = Field(pattern=_ID)
+    kind: InstrumentKind
+    title: str
+    short_title: str
+    issued_by: str
+    jurisdiction: str
+    signed: dt.date
+    citation: Citation
+    authority: list[str] = Field(default_factory=list, description="instruments this one rests on")
+    summary: str
+    notes: list[str] = Field(default_factory=list)
+    uncertain: list[str] = Field(default_factory=list)
+    authorizations: list[Authorization] = Field(default_factory=list)
+    prohibitions: list[Prohibition] = Field(default_factory=list)
+    exceptions: list[LawException] = Field(default_factory=list)
+    changes: list[Change] = Field(default_factory=list)
+
+
+class Company(Strict):
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    country: str
+    source: str = Field(pattern=r"^https?://")
+
+
+class Subject(Strict):
+    """An app named by an instrument, with the aliases a user may type for it."""
+
+    name: str
+    company: str
+    aliases: list[str] = Field(default_factory=list)
+    source: str = Field(pattern=r"^https?://")
+    notes: list[str] = Field(default_factory=list)
+
+
+class Subjects(Strict):
+    companies: dict[str, Company]
+    subjects: dict[str, Subject]
+
+
+class PlaceGroup(Strict):
+    """A named territory: its members are ISO 3166 codes, each also covering its subdivisions."""
+
+    name: str
+    members: list[str] = Field(min_length=1)
+    source: str = Field(pattern=r"^https?://")
+
+
+class Places(Strict):
+    groups: dict[str, PlaceGroup]
+
+
+class FactSpec(Strict):
+    """A named fact about a transaction that some exception reads."""
+
+    type: Literal["bool", "str"]
+    description: str
+    values: list[str] = Field(default_factory=list, description="allowed values of a str fact")
+
+
+class Facts(Strict):
+    facts: dict[str, FactSpec]
