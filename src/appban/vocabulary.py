@@ -6,10 +6,10 @@ JSON output, Arrow columns), so they are string enums whose values never change 
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Category(str, Enum):
+class Category(StrEnum):
     """A kind of transaction an instrument can prohibit or carve out."""
 
     APP_STORE_DISTRIBUTION = "app_store_distribution"
@@ -25,7 +25,7 @@ class Category(str, Enum):
     GOVERNMENT_DEVICE = "government_device"
 
 
-class Verdict(str, Enum):
+class Verdict(StrEnum):
     """The answer to "is this transaction prohibited at instant T?"."""
 
     PROHIBITED = "prohibited"
@@ -35,7 +35,7 @@ class Verdict(str, Enum):
     NOT_PROHIBITED = "not_prohibited"
 
 
-class Enforcement(str, Enum):
+class Enforcement(StrEnum):
     """Whether the executive enforces a prohibition that is in force (kept apart from the verdict)."""
 
     ENFORCEABLE = "enforceable"
@@ -43,7 +43,7 @@ class Enforcement(str, Enum):
     NOT_APPLICABLE = "not_applicable"  # nothing is in force, so there is nothing to enforce
 
 
-class RuleStatus(str, Enum):
+class RuleStatus(StrEnum):
     """What one rule says about one transaction at one instant (a line of the rule trail)."""
 
     PROHIBITED = "prohibited"

@@ -128,10 +128,7 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
     """Dictionary codes per row (-1 for null) and the distinct values, so work is per value, not per row."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    if pa.types.is_dictionary(column.type):
-        encoded = column
-    else:
-        encoded = column.dictionary_encode()
+    encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     if encoded.null_count:
         codes = np.where(encoded.is_valid().to_numpy(zero_copy_only=False), codes, -1)
@@ -176,7 +173,8 @@ def _seconds(column: pa.ChunkedArray, tz: str | None, errors: list[RowError]) ->
         for row in np.flatnonzero(~valid)[:100]:
             errors.append(RowError(int(row), "at", None, "missing instant"))
         raw = np.where(valid, raw, 0)
-    return np.floor_divide(raw, per_second).astype(np.int64)
+    seconds: np.ndarray = np.floor_divide(raw, per_second).astype(np.int64)
+    return seconds
 
 
 def _seconds_slow(values: list[Any], tz: str | None, errors: list[RowError]) -> np.ndarray:

@@ -90,6 +90,7 @@ class Decision(Model):
 
 
 _NOT_COVERING = {RuleStatus.NOT_COVERED, RuleStatus.AUTHORITY_ONLY}
+_BITES = {Verdict.PROHIBITED, Verdict.ENJOINED, Verdict.NOT_YET_EFFECTIVE}
 
 _default: Rulebook | None = None
 
@@ -155,7 +156,8 @@ def resolve_place(where: str) -> str:
     code = where.strip().upper()
     if not valid_place_code(code):
         raise DecisionInputError(
-            "where", f"{where!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code (e.g. US, US-MT, IN)"
+            "where",
+            f"{where!r} is not an ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code (e.g. US, US-MT, IN)",
         )
     return code
 
@@ -199,7 +201,9 @@ def _relevant(
     about = [rule for rule in targets if rulebook.in_scope_subject(rule.prohibition, subject)]
     if (item.subjects or item.companies) and not about:
         return True
-    return any(category in rule.prohibition.categories and rulebook.in_scope_place(rule.prohibition, where) for rule in about)
+    return any(
+        category in rule.prohibition.categories and rulebook.in_scope_place(rule.prohibition, where) for rule in about
+    )
 
 
 def _facts_hold(item: LawException, facts: Mapping[str, bool | str]) -> bool:
@@ -233,7 +237,7 @@ def _note_instant_doubts(label: str, spec: InstantSpec, at: dt.datetime, out: li
 
 
 def _first_active(applied: list[Applied], subject: str, law: Law, at: dt.datetime) -> Applied | None:
-    for one in sorted(applied, key=lambda a: a.start or dt.datetime.min.replace(tzinfo=dt.timezone.utc)):
+    for one in sorted(applied, key=lambda a: a.start or dt.datetime.min.replace(tzinfo=dt.UTC)):
         assert isinstance(one.item, Change)
         if one.active(at) and law.rulebook.in_scope_subject(one.item, subject):
             return one
@@ -292,7 +296,9 @@ def _evaluate_rule(
     for applied in rule.revocations:
         assert isinstance(applied.item, Change)
         if rulebook.in_scope_subject(applied.item, subject) and applied.start is not None:
-            ends.append((applied.start, f"{applied.item.label} ({applied.instrument.short_title}), {_when(applied.item.from_)}"))
+            ends.append(
+                (applied.start, f"{applied.item.label} ({applied.instrument.short_title}), {_when(applied.item.from_)}")
+            )
     ended = [end for end in ends if end[0] <= at]
     if ended and at >= start.instant:
         first = min(ended)
@@ -357,22 +363,22 @@ def evaluate(
             _evaluate_rule(law, rule, subject, category, where, at, facts, applied_exceptions, possible, uncertainties)
         )
     for auth in law.authorizations:
-        item = auth.authorization
-        if not rulebook.in_scope_subject(item, subject):
+        grant = auth.authorization
+        if not rulebook.in_scope_subject(grant, subject):
             continue
-        revoked = [a for a in auth.revocations if a.start is not None and a.start <= at]
-        tail = f"; revoked {_when(revoked[0].item.from_)}" if revoked else ""
+        revoked = [a.item.from_ for a in auth.revocations if a.item.from_ is not None and a.item.from_.instant <= at]
+        tail = f"; revoked {_when(revoked[0])}" if revoked else ""
         lines.append(
             RuleLine(
-                rule_id=item.id,
+                rule_id=grant.id,
                 instrument=auth.instrument.id,
                 instrument_title=auth.instrument.short_title,
-                label=item.label,
+                label=grant.label,
                 status=RuleStatus.AUTHORITY_ONLY,
                 as_written=RuleStatus.AUTHORITY_ONLY,
                 reason=f"authorises prohibitions only as later identified; prohibits nothing itself{tail}",
                 enforcement=Enforcement.NOT_APPLICABLE,
-                cite=_cite(auth.instrument, item).cite,
+                cite=_cite(auth.instrument, grant).cite,
             )
         )
     # Exceptions stated for the app that no covering rule needed (e.g. "individual users are not
@@ -424,7 +430,8 @@ def evaluate(
         enforcement=enforcement,
         rules=lines,
         exceptions=[_exception_line(a) for a in applied_exceptions.values()],
-        possible_exceptions=[_exception_line(a) for a in possible.values()],
+        # Exceptions that would need facts matter only while something still bites.
+        possible_exceptions=[_exception_line(a) for a in possible.values()] if verdict in _BITES else [],
         citations=list(citations.values()),
         notes=notes,
         uncertainties=list(dict.fromkeys(uncertainties)),

@@ -33,9 +33,9 @@ def parse_instant(value: str | dt.datetime, tz: str | None = None) -> dt.datetim
         except ValueError as exc:
             raise InstantError(str(exc)) from exc
         stamp = stamp.replace(tzinfo=zone)
-    return stamp.astimezone(dt.timezone.utc)
+    return stamp.astimezone(dt.UTC)
 
 
 def iso(instant: dt.datetime) -> str:
     """UTC, second precision, with a Z: the one way instants are written in output."""
-    return instant.astimezone(dt.timezone.utc).isoformat(timespec="seconds").replace("+00:00", "Z")
+    return instant.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")

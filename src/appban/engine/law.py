@@ -77,7 +77,7 @@ class Law:
                 found.update(t for t in (applied.start, applied.end) if t is not None)
         for applied, targets in self.exceptions:
             item = applied.item
-            if (item.subjects or item.companies) and self.rulebook.in_scope_subject(item, subject) or any(
+            if ((item.subjects or item.companies) and self.rulebook.in_scope_subject(item, subject)) or any(
                 self.rulebook.in_scope_subject(rule.prohibition, subject) for rule in targets
             ):
                 found.update(t for t in (applied.start, applied.end) if t is not None)

@@ -57,7 +57,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
         for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)  # type: ignore[no-untyped-call]
+            key = self.construct_object(key_node, deep=deep)
             if key in seen:
                 raise yaml.constructor.ConstructorError(
                     None, None, f"key {key!r} is written twice", key_node.start_mark
@@ -222,7 +222,7 @@ def valid_place_code(code: str) -> bool:
     """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code."""
     if len(code) == 2:
         return pycountry.countries.get(alpha_2=code) is not None
-    return pycountry.subdivisions.get(code=code) is not None
+    return pycountry.subdivisions.get(code=code) is not None  # type: ignore[no-untyped-call]
 
 
 def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ()) -> Rulebook:
@@ -288,7 +288,9 @@ def _check_references(
     for key, group in places.groups.items():
         for i, member in enumerate(group.members):
             if not valid_place_code(member):
-                problems.append(places_src.problem(("groups", key, "members", i), f"{member!r} is not an ISO 3166 code"))
+                problems.append(
+                    places_src.problem(("groups", key, "members", i), f"{member!r} is not an ISO 3166 code")
+                )
 
     item_ids: dict[str, str] = {}
     for instrument, source in parsed.values():
@@ -343,7 +345,9 @@ def _check_references(
                     for fact, value in item.facts.items():
                         spec = facts.facts.get(fact)
                         if spec is None:
-                            problems.append(source.problem((*loc, "facts", fact), f"unknown fact {fact!r} (see facts.yaml)"))
+                            problems.append(
+                                source.problem((*loc, "facts", fact), f"unknown fact {fact!r} (see facts.yaml)")
+                            )
                         elif spec.type == "bool" and not isinstance(value, bool):
                             problems.append(source.problem((*loc, "facts", fact), "this fact is true or false"))
                         elif spec.type == "str" and (not isinstance(value, str) or value not in spec.values):

@@ -34,7 +34,7 @@ def zone_from_name(name: str) -> dt.tzinfo:
         delta = dt.timedelta(hours=int(fixed["h"]), minutes=int(fixed["m"]))
         return dt.timezone(-delta if fixed["sign"] == "-" else delta)
     if name == "UTC":
-        return dt.timezone.utc
+        return dt.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -86,7 +86,7 @@ def _check_time(value: object) -> object:
         return None
     if isinstance(value, int):
         # YAML 1.1 reads an unquoted 23:59 as the base-60 integer 1439.
-        raise ValueError("write the clock time in quotes, e.g. time: \"23:59\"")
+        raise ValueError('write the clock time in quotes, e.g. time: "23:59"')
     if not isinstance(value, str) or not _TIME.match(value):
         raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
     return value
@@ -99,7 +99,7 @@ def _resolve(date: dt.date, time: str | None, zone: str) -> dt.datetime:
         assert parts is not None  # validated
         hour, minute, second = int(parts["h"]), int(parts["m"]), int(parts["s"] or 0)
     local = dt.datetime(date.year, date.month, date.day, hour, minute, second, tzinfo=zone_from_name(zone))
-    return local.astimezone(dt.timezone.utc)
+    return local.astimezone(dt.UTC)
 
 
 class InstantSpec(Strict):

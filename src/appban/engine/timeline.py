@@ -1,0 +1,156 @@
+"""timeline(): every instant at which the law for an app changes, category by category."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+
+from pydantic import BaseModel, ConfigDict
+
+from appban.engine.decide import (
+    Decision,
+    DecisionInputError,
+    default_rulebook,
+    evaluate,
+    parse_facts,
+    resolve_place,
+    resolve_subject,
+)
+from appban.engine.instants import InstantError, iso, parse_instant
+from appban.engine.law import Law, resolve
+from appban.rulebook.loader import Rulebook
+from appban.vocabulary import Category, Enforcement, Verdict
+
+_BEFORE = dt.timedelta(seconds=1)
+
+
+class Change(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    at: str
+    category: Category
+    verdict_before: Verdict
+    verdict_after: Verdict
+    as_written_before: Verdict
+    as_written_after: Verdict
+    enforcement_before: Enforcement
+    enforcement_after: Enforcement
+    instruments: list[str]  # the instruments whose items take effect or end at this instant
+    items: list[str]
+    rule_ids: list[str]
+
+
+class Timeline(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    app: str
+    subject: str
+    where: str
+    from_: str | None
+    to: str | None
+    initial: dict[Category, Verdict]
+    changes: list[Change]
+    rulebook_version: str
+
+
+def _movers(law: Law, subject: str, instant: dt.datetime) -> tuple[list[str], list[str]]:
+    """Which instruments and items start or stop having effect exactly at this instant."""
+    instruments: list[str] = []
+    items: list[str] = []
+
+    def hit(instrument_id: str, item_id: str) -> None:
+        if instrument_id not in instruments:
+            instruments.append(instrument_id)
+        if item_id not in items:
+            items.append(item_id)
+
+    for rule in law.rules_for(subject):
+        if rule.start_spec.instant == instant:
+            delay = next((d for d in rule.delays if d.item.new_start is rule.start_spec), None)  # type: ignore[union-attr]
+            if delay is not None:
+                hit(delay.instrument.id, delay.item.id)
+            hit(rule.instrument.id, rule.id)
+        if rule.prohibition.until is not None and rule.prohibition.until.instant == instant:
+            hit(rule.instrument.id, rule.id)
+        for applied in (*rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
+            if instant in (applied.start, applied.end):
+                hit(applied.instrument.id, applied.item.id)
+    for applied, _targets in law.exceptions:
+        if instant in (applied.start, applied.end) and law.rulebook.in_scope_subject(applied.item, subject):
+            hit(applied.instrument.id, applied.item.id)
+    return instruments, items
+
+
+def timeline(
+    app: str,
+    where: str = "US",
+    start: str | dt.datetime | None = None,
+    end: str | dt.datetime | None = None,
+    facts: Mapping[str, object] | None = None,
+    *,
+    tz: str | None = None,
+    categories: list[Category] | None = None,
+    rulebook: Rulebook | None = None,
+) -> Timeline:
+    """Every instant in [start, end] at which the verdict, as-written verdict or enforcement of any
+    category changes for `app` in `where`, with the instruments that changed it."""
+    rulebook = rulebook or default_rulebook()
+    subject = resolve_subject(rulebook, app)
+    place = resolve_place(where)
+    try:
+        low = parse_instant(start, tz) if start is not None else None
+        high = parse_instant(end, tz) if end is not None else None
+    except InstantError as exc:
+        raise DecisionInputError("from/to", str(exc)) from None
+    if low is not None and high is not None and high < low:
+        raise DecisionInputError("from/to", "the end of the range is before its start")
+    known = parse_facts(rulebook, facts)
+    law = resolve(rulebook)
+    cats = categories or list(Category)
+    instants = [t for t in law.instants_for(subject) if (low is None or t > low) and (high is None or t <= high)]
+    origin = low if low is not None else (instants[0] - _BEFORE if instants else dt.datetime.now(dt.UTC))
+
+    def at(t: dt.datetime) -> dict[Category, Decision]:
+        return {c: evaluate(law, subject, c, place, t, known) for c in cats}
+
+    previous = at(origin)
+    initial = {c: d.verdict for c, d in previous.items()}
+    changes: list[Change] = []
+    for instant in instants:
+        current = at(instant)
+        movers: tuple[list[str], list[str]] | None = None
+        for category in cats:
+            before, after = previous[category], current[category]
+            if (before.verdict, before.as_written, before.enforcement) == (
+                after.verdict,
+                after.as_written,
+                after.enforcement,
+            ):
+                continue
+            movers = movers or _movers(law, subject, instant)
+            changes.append(
+                Change(
+                    at=iso(instant),
+                    category=category,
+                    verdict_before=before.verdict,
+                    verdict_after=after.verdict,
+                    as_written_before=before.as_written,
+                    as_written_after=after.as_written,
+                    enforcement_before=before.enforcement,
+                    enforcement_after=after.enforcement,
+                    instruments=movers[0],
+                    items=movers[1],
+                    rule_ids=after.rule_ids,
+                )
+            )
+        previous = current
+    return Timeline(
+        app=app,
+        subject=subject,
+        where=place,
+        from_=iso(low) if low else None,
+        to=iso(high) if high else None,
+        initial=initial,
+        changes=changes,
+        rulebook_version=rulebook.version,
+    )

@@ -1,0 +1,117 @@
+"""Reading transaction tables (CSV, JSON Lines, Parquet) and writing results, without half-written files."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.json as pajson
+import pyarrow.parquet as pq
+
+TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts")
+
+
+class TableReadError(ValueError):
+    pass
+
+
+def input_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    for suffix in reversed(suffixes):
+        if suffix in {".csv", ".tsv"}:
+            return "csv"
+        if suffix in {".jsonl", ".ndjson"}:
+            return "jsonl"
+        if suffix in {".parquet", ".pq"}:
+            return "parquet"
+    raise TableReadError(f"{path}: unknown input format (use .csv, .jsonl/.ndjson or .parquet)")
+
+
+def read_table(path: Path) -> pa.Table:
+    """A whole input table, with the decision columns read as text (never guessed as numbers or nulls)."""
+    fmt = input_format(path)
+    if not path.is_file():
+        raise TableReadError(f"{path}: no such file")
+    try:
+        if fmt == "csv":
+            names = _csv_header(path)
+            types = {name: pa.string() for name in names if name in TEXT_COLUMNS}
+            return pacsv.read_csv(
+                path,
+                parse_options=pacsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","),
+                # "NA" is Namibia and "IN" is India: only an empty cell is missing.
+                convert_options=pacsv.ConvertOptions(
+                    column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+                ),
+            )
+        if fmt == "jsonl":
+            table = pajson.read_json(path)
+            if "facts" in table.column_names and not pa.types.is_string(table.column("facts").type):
+                # Objects arrive as structs; keep the original JSON text so decisions read it alike.
+                facts = [
+                    None if v is None else json.dumps({k: x for k, x in v.items() if x is not None})
+                    for v in table.column("facts").to_pylist()
+                ]
+                table = table.set_column(table.column_names.index("facts"), "facts", pa.array(facts, pa.string()))
+            return table
+        return pq.read_table(path)
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise TableReadError(f"{path}: {exc}") from None
+
+
+def _csv_header(path: Path) -> list[str]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    sep = "\t" if path.suffix.lower() == ".tsv" else ","
+    return [name.strip().strip('"') for name in first.rstrip("\r\n").split(sep)]
+
+
+def line_of_row(path: Path, row: int) -> int:
+    """The 1-based line in the input file of a 0-based table row (Parquet: the row number + 1)."""
+    fmt = input_format(path)
+    if fmt == "csv":
+        return row + 2  # after the header line
+    if fmt == "jsonl":
+        seen = -1
+        with path.open(encoding="utf-8", errors="replace") as handle:
+            for number, text in enumerate(handle, start=1):
+                if text.strip():
+                    seen += 1
+                    if seen == row:
+                        return number
+    return row + 1
+
+
+def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+    """Write via a temporary file in the same directory and rename it over the target."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(handle)
+    try:
+        write(Path(temp))
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def to_records(table: pa.Table) -> list[dict[str, object]]:
+    return [{k: (str(v) if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def write_csv(table: pa.Table, path: Path) -> None:
+    flat = table
+    if "rule_ids" in flat.column_names:
+        joined = [";".join(ids or []) for ids in flat.column("rule_ids").to_pylist()]
+        flat = flat.set_column(flat.column_names.index("rule_ids"), "rule_ids", pa.array(joined, pa.string()))
+    flat = flat.cast(
+        pa.schema(
+            [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in flat.schema]
+        )
+    )
+    pacsv.write_csv(flat, path)
