@@ -50,7 +50,10 @@ def read_table(path: Path) -> pa.Table:
                 ),
             )
         if fmt == "jsonl":
-            table = pajson.read_json(path)
+            # Keep instants and codes as text: left to itself the reader turns "...Z" into naive timestamps.
+            present = _jsonl_keys(path)
+            schema = pa.schema([(name, pa.string()) for name in TEXT_COLUMNS if name in present and name != "facts"])
+            table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=schema))
             if "facts" in table.column_names and not pa.types.is_string(table.column("facts").type):
                 # Objects arrive as structs; keep the original JSON text so decisions read it alike.
                 facts = [
@@ -62,6 +65,18 @@ def read_table(path: Path) -> pa.Table:
         return pq.read_table(path)
     except (pa.ArrowInvalid, OSError) as exc:
         raise TableReadError(f"{path}: {exc}") from None
+
+
+def _jsonl_keys(path: Path) -> set[str]:
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for text in handle:
+            if text.strip():
+                try:
+                    first = json.loads(text)
+                except json.JSONDecodeError:
+                    return set()
+                return set(first) if isinstance(first, dict) else set()
+    return set()
 
 
 def _csv_header(path: Path) -> list[str]:

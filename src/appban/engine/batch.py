@@ -270,7 +270,12 @@ def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook |
         enforcement.append(seg.enforcement)
         rule_codes.append(np.array([rule_sets.setdefault(ids, len(rule_sets)) for ids in seg.rule_ids], np.int64))
 
-    flat = np.concatenate(boundaries)
+    if n == 0:
+        flat = np.zeros(1, dtype=np.int64)
+        verdicts = as_written = enforcement = rule_codes = [np.zeros(1, dtype=np.int8)]
+        rule_sets = {(): 0}
+    else:
+        flat = np.concatenate(boundaries)
     clipped = np.clip(seconds, -_SECONDS_OFFSET + 1, _SECONDS_OFFSET - 1)
     probe = (key_of_row.astype(np.int64) << _SECONDS_BITS) + clipped + _SECONDS_OFFSET
     segment = np.searchsorted(flat, probe, side="right") - 1
@@ -279,7 +284,8 @@ def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook |
         return pa.DictionaryArray.from_arrays(pa.array(np.concatenate(codes)[segment]), pa.array(names))
 
     rule_lists = pa.array([list(ids) for ids in rule_sets], type=pa.list_(pa.string()))
-    out = table
+    # A table decided before (e.g. a re-run over an earlier output) gets fresh decisions, not duplicates.
+    out = table.drop_columns([name for name in OUTPUT_COLUMNS if name in table.column_names])
     out = out.append_column("verdict", dictionary(verdicts, [v.value for v in _VERDICTS]))
     out = out.append_column("as_written", dictionary(as_written, [v.value for v in _VERDICTS]))
     out = out.append_column("enforcement", dictionary(enforcement, [e.value for e in _ENFORCEMENTS]))

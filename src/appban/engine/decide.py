@@ -416,7 +416,9 @@ def evaluate(
             continue
         found = rulebook.find(line.rule_id)
         if found is not None:
-            notes.extend(note for note in found[1].notes if note not in notes)
+            for note in (*found[1].notes, *found[0].notes):
+                if note not in notes:
+                    notes.append(note)
     subject_info = rulebook.subjects.subjects[subject]
     return Decision(
         app=subject,

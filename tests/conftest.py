@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import pytest
+
+from appban import Rulebook, load_rulebook
+from appban.rulebook.loader import default_rulebook_path
+
+EASTERN = dt.timezone(dt.timedelta(hours=-5))
+
+
+@pytest.fixture(scope="session")
+def rulebook() -> Rulebook:
+    return load_rulebook()
+
+
+@pytest.fixture()
+def rulebook_copy(tmp_path: Path) -> Path:
+    """A writable copy of the packaged rulebook directory, for tests that break or change it."""
+    target = tmp_path / "rulebook"
+    shutil.copytree(default_rulebook_path(), target)
+    return target
+
+
+def without(rulebook: Rulebook, *kinds: str, ids: tuple[str, ...] = ()) -> Rulebook:
+    """The same law minus every instrument of some kinds (e.g. court orders) or ids."""
+    kept = {k: v for k, v in rulebook.instruments.items() if v.kind not in kinds and k not in ids}
+    return Rulebook(rulebook.root, kept, rulebook.subjects, rulebook.places, rulebook.facts)
