@@ -258,3 +258,10 @@ def test_installed_entry_point_runs() -> None:
         check=False,
     )
     assert result.returncode == 0 and json.loads(result.stdout)["verdict"] == "enjoined"
+
+
+def test_rules_uncertain_lists_the_unconfirmed_facts() -> None:
+    data = json.loads(run("rules", "uncertain", "--json").stdout)["uncertain"]
+    texts = " ".join(row["uncertain"] for row in data)
+    assert "item 6" in texts and "number 5 or 6" in texts and "Federal Register" in texts
+    assert len({(row["instrument"], row["uncertain"]) for row in data}) == len(data)

@@ -377,6 +377,23 @@ def rules_show(
     out.print(Panel(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).rstrip(), title=item_id))
 
 
+@rules_app.command("uncertain")
+def rules_uncertain(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
+    """Every fact the rulebook marks as not confirmed by a primary source."""
+    book = _rulebook(rulebook)
+    rows = book.uncertainties()
+    if as_json:
+        items = [{"instrument": i, "item": k, "uncertain": t} for i, k, t in rows]
+        print(json.dumps({"rulebook_version": book.version, "uncertain": items}, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} facts marked uncertain", title_justify="left")
+    for name in ("instrument", "item", "what is not confirmed"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 @rules_app.command("validate")
 def rules_validate(
     path: Annotated[Path, typer.Argument(help="A rulebook directory, or one instrument file to check against it.")],

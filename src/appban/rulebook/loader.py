@@ -204,6 +204,22 @@ class Rulebook:
             yield from ((instrument, item) for item in instrument.exceptions)
             yield from ((instrument, item) for item in instrument.changes)
 
+    def uncertainties(self) -> list[tuple[str, str, str]]:
+        """Every fact the rulebook marks as not confirmed: (instrument id, item or field, what)."""
+        # Items sharing one stated instant (a YAML anchor) share its doubt: list it once.
+        found: dict[tuple[str, str], list[str]] = {}
+        for instrument in self.instruments.values():
+            for text in instrument.uncertain:
+                found.setdefault((instrument.id, text), []).append("(instrument)")
+        for instrument, item in self.items():
+            if getattr(item, "uncertain", None):
+                found.setdefault((instrument.id, item.uncertain), []).append(item.id)
+            for name in ("from_", "until", "new_start"):
+                spec = getattr(item, name, None)
+                if spec is not None and spec.uncertain:
+                    found.setdefault((instrument.id, spec.uncertain), []).append(f"{item.id}.{name.rstrip('_')}")
+        return [(instrument, ", ".join(items), text) for (instrument, text), items in found.items()]
+
     def find(self, item_id: str) -> tuple[Instrument, Any] | None:
         """An instrument (as its own item) or any item inside one, by id."""
         if item_id in self.instruments:
