@@ -212,8 +212,9 @@ class Rulebook:
             for text in instrument.uncertain:
                 found.setdefault((instrument.id, text), []).append("(instrument)")
         for instrument, item in self.items():
-            if getattr(item, "uncertain", None):
-                found.setdefault((instrument.id, item.uncertain), []).append(item.id)
+            doubt = getattr(item, "uncertain", None)
+            if doubt:
+                found.setdefault((instrument.id, doubt), []).append(item.id)
             for name in ("from_", "until", "new_start"):
                 spec = getattr(item, name, None)
                 if spec is not None and spec.uncertain:
