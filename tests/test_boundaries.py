@@ -203,3 +203,24 @@ def test_comparison_is_by_instant_not_by_calendar_date() -> None:
     """Late on 12 Nov in California is already 13 Nov in UTC and after the 11:59 p.m. EST start."""
     assert _outcome("tiktok", "cdn", "US-CA", "2020-11-12T21:00:00-08:00")[1] == "prohibited"
     assert _outcome("tiktok", "cdn", "US-CA", "2020-11-12T20:58:59-08:00")[1] == "not_yet_effective"
+
+
+@pytest.mark.parametrize("where", ["US", "US-MT", "IN"])
+def test_every_timeline_instant_changes_exactly_there_in_utc_and_eastern(where: str) -> None:
+    """For every app, each instant the timeline reports: one second before it gives the old answer and
+    the instant itself the new one, whichever offset the instant is written in."""
+    from appban import load_rulebook
+    from appban.engine.timeline import timeline
+
+    checked = 0
+    for app in sorted(load_rulebook().subjects.subjects):
+        for change in timeline(app, where).changes:
+            instant = utc(change.at)
+            old = (change.verdict_before.value, change.as_written_before.value, change.enforcement_before.value)
+            new = (change.verdict_after.value, change.as_written_after.value, change.enforcement_after.value)
+            for text in _spellings(instant - SECOND):
+                assert _outcome(app, change.category.value, where, text)[:3] == old, (app, change.at, text)
+            for text in _spellings(instant):
+                assert _outcome(app, change.category.value, where, text)[:3] == new, (app, change.at, text)
+            checked += 1
+    assert checked > 20

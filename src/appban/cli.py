@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import sys
+import tempfile
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import Annotated, Any, NoReturn
 import pyarrow as pa
 import pyarrow.parquet as pq
 import typer
+import yaml
 from rich.console import Console
 from rich.markup import escape
 from rich.panel import Panel
@@ -261,8 +263,6 @@ def decide_command(
 
 
 def _csv_to_stdout(table: pa.Table) -> None:
-    import tempfile
-
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "out.csv"
         write_csv(table, path)
@@ -372,8 +372,6 @@ def rules_show(
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return
-    import yaml
-
     out.print(Panel(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).rstrip(), title=item_id))
 
 

@@ -270,18 +270,16 @@ def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook |
         enforcement.append(seg.enforcement)
         rule_codes.append(np.array([rule_sets.setdefault(ids, len(rule_sets)) for ids in seg.rule_ids], np.int64))
 
-    if n == 0:
-        flat = np.zeros(1, dtype=np.int64)
-        verdicts = as_written = enforcement = rule_codes = [np.zeros(1, dtype=np.int8)]
-        rule_sets = {(): 0}
-    else:
-        flat = np.concatenate(boundaries)
+    flat = np.concatenate(boundaries) if boundaries else np.zeros(0, dtype=np.int64)
     clipped = np.clip(seconds, -_SECONDS_OFFSET + 1, _SECONDS_OFFSET - 1)
     probe = (key_of_row.astype(np.int64) << _SECONDS_BITS) + clipped + _SECONDS_OFFSET
     segment = np.searchsorted(flat, probe, side="right") - 1
 
+    def pick(codes: list[np.ndarray]) -> pa.Array:
+        return pa.array(np.concatenate(codes)[segment] if codes else np.zeros(0, dtype=np.int64))
+
     def dictionary(codes: list[np.ndarray], names: list[str]) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(pa.array(np.concatenate(codes)[segment]), pa.array(names))
+        return pa.DictionaryArray.from_arrays(pick(codes), pa.array(names))
 
     rule_lists = pa.array([list(ids) for ids in rule_sets], type=pa.list_(pa.string()))
     # A table decided before (e.g. a re-run over an earlier output) gets fresh decisions, not duplicates.
@@ -289,7 +287,7 @@ def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook |
     out = out.append_column("verdict", dictionary(verdicts, [v.value for v in _VERDICTS]))
     out = out.append_column("as_written", dictionary(as_written, [v.value for v in _VERDICTS]))
     out = out.append_column("enforcement", dictionary(enforcement, [e.value for e in _ENFORCEMENTS]))
-    out = out.append_column("rule_ids", rule_lists.take(pa.array(np.concatenate(rule_codes)[segment])))
+    out = out.append_column("rule_ids", rule_lists.take(pick(rule_codes)))
     metadata = dict(out.schema.metadata or {})
     metadata[b"appban.rulebook_version"] = rulebook.version.encode()
     return out.replace_schema_metadata(metadata)

@@ -412,7 +412,9 @@ def evaluate(
         citations.setdefault(cite.cite, _citation_out(applied.instrument, cite))
     notes: list[str] = []
     for line in lines:
-        if line.status in _NOT_COVERING:
+        # Notes of a law that has not started yet are noise unless nothing else covers the question.
+        later = line.status is RuleStatus.NOT_YET_EFFECTIVE and verdict is not Verdict.NOT_YET_EFFECTIVE
+        if line.status in _NOT_COVERING or later:
             continue
         found = rulebook.find(line.rule_id)
         if found is not None:

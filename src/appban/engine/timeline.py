@@ -24,7 +24,7 @@ from appban.vocabulary import Category, Enforcement, Verdict
 _BEFORE = dt.timedelta(seconds=1)
 
 
-class Change(BaseModel):
+class VerdictChange(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     at: str
@@ -49,7 +49,7 @@ class Timeline(BaseModel):
     from_: str | None
     to: str | None
     initial: dict[Category, Verdict]
-    changes: list[Change]
+    changes: list[VerdictChange]
     rulebook_version: str
 
 
@@ -115,7 +115,7 @@ def timeline(
 
     previous = at(origin)
     initial = {c: d.verdict for c, d in previous.items()}
-    changes: list[Change] = []
+    changes: list[VerdictChange] = []
     for instant in instants:
         current = at(instant)
         movers: tuple[list[str], list[str]] | None = None
@@ -129,7 +129,7 @@ def timeline(
                 continue
             movers = movers or _movers(law, subject, instant)
             changes.append(
-                Change(
+                VerdictChange(
                     at=iso(instant),
                     category=category,
                     verdict_before=before.verdict,
