@@ -199,10 +199,8 @@ class Rulebook:
 
     def items(self) -> Iterator[tuple[Instrument, Prohibition | LawException | Change | Authorization]]:
         for instrument in self.instruments.values():
-            yield from ((instrument, item) for item in instrument.authorizations)
-            yield from ((instrument, item) for item in instrument.prohibitions)
-            yield from ((instrument, item) for item in instrument.exceptions)
-            yield from ((instrument, item) for item in instrument.changes)
+            for _, items in _sections(instrument):
+                yield from ((instrument, item) for item in items)
 
     def uncertainties(self) -> list[tuple[str, str, str]]:
         """Every fact the rulebook marks as not confirmed: (instrument id, item or field, what)."""
@@ -290,6 +288,15 @@ def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ())
     return Rulebook(root, {key: pair[0] for key, pair in parsed.items()}, subjects, places, facts)
 
 
+def _sections(instrument: Instrument) -> list[tuple[str, list[Any]]]:
+    return [
+        ("authorizations", instrument.authorizations),
+        ("prohibitions", instrument.prohibitions),
+        ("exceptions", instrument.exceptions),
+        ("changes", instrument.changes),
+    ]
+
+
 def _check_references(
     parsed: dict[str, tuple[Instrument, _Source]],
     subjects: Subjects,
@@ -311,13 +318,7 @@ def _check_references(
 
     item_ids: dict[str, str] = {}
     for instrument, source in parsed.values():
-        sections: list[tuple[str, list[Any]]] = [
-            ("authorizations", instrument.authorizations),
-            ("prohibitions", instrument.prohibitions),
-            ("exceptions", instrument.exceptions),
-            ("changes", instrument.changes),
-        ]
-        for section, items in sections:
+        for section, items in _sections(instrument):
             for i, item in enumerate(items):
                 if item.id in item_ids or item.id in parsed:
                     problems.append(source.problem((section, i, "id"), f"id {item.id!r} is already used"))
@@ -333,13 +334,7 @@ def _check_references(
         for i, parent in enumerate(instrument.authority):
             if parent not in parsed:
                 problems.append(source.problem(("authority", i), f"unknown instrument {parent!r}"))
-        sections = [
-            ("authorizations", instrument.authorizations),
-            ("prohibitions", instrument.prohibitions),
-            ("exceptions", instrument.exceptions),
-            ("changes", instrument.changes),
-        ]
-        for section, items in sections:
+        for section, items in _sections(instrument):
             for i, item in enumerate(items):
                 loc: tuple[int | str, ...] = (section, i)
                 for j, subject in enumerate(item.subjects):

@@ -57,65 +57,24 @@ class Citation(Strict):
         return value
 
 
-class Reading(Strict):
-    """Another defensible reading of an instant (e.g. 'eastern standard time' taken literally)."""
+class Clock(Strict):
+    """A date, an optional clock time and a zone, resolved to one exact UTC instant."""
 
     date: dt.date
     time: str | None = None
     zone: str
-    why: str
 
     @field_validator("time", mode="before")
     @classmethod
     def _time(cls, value: object) -> object:
-        return _check_time(value)
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        zone_from_name(value)
+        if value is None:
+            return None
+        if isinstance(value, int):
+            # YAML 1.1 reads an unquoted 23:59 as the base-60 integer 1439.
+            raise ValueError('write the clock time in quotes, e.g. time: "23:59"')
+        if not isinstance(value, str) or not _TIME.match(value):
+            raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
         return value
-
-    @property
-    def instant(self) -> dt.datetime:
-        return _resolve(self.date, self.time, self.zone)
-
-
-def _check_time(value: object) -> object:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        # YAML 1.1 reads an unquoted 23:59 as the base-60 integer 1439.
-        raise ValueError('write the clock time in quotes, e.g. time: "23:59"')
-    if not isinstance(value, str) or not _TIME.match(value):
-        raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
-    return value
-
-
-def _resolve(date: dt.date, time: str | None, zone: str) -> dt.datetime:
-    hour = minute = second = 0
-    if time is not None:
-        parts = _TIME.match(time)
-        assert parts is not None  # validated
-        hour, minute, second = int(parts["h"]), int(parts["m"]), int(parts["s"] or 0)
-    local = dt.datetime(date.year, date.month, date.day, hour, minute, second, tzinfo=zone_from_name(zone))
-    return local.astimezone(dt.UTC)
-
-
-class InstantSpec(Strict):
-    """An instant as the instrument states it. Without a clock time it means 00:00 in `zone`."""
-
-    date: dt.date
-    time: str | None = None
-    zone: str
-    stated: str | None = Field(default=None, description="the instrument's own words for this instant")
-    readings: list[Reading] = Field(default_factory=list, description="other defensible readings")
-    uncertain: str | None = Field(default=None, description="what about this instant is not confirmed")
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> object:
-        return _check_time(value)
 
     @field_validator("zone")
     @classmethod
@@ -125,7 +84,28 @@ class InstantSpec(Strict):
 
     @cached_property
     def instant(self) -> dt.datetime:
-        return _resolve(self.date, self.time, self.zone)
+        hour = minute = second = 0
+        if self.time is not None:
+            parts = _TIME.match(self.time)
+            assert parts is not None  # validated
+            hour, minute, second = int(parts["h"]), int(parts["m"]), int(parts["s"] or 0)
+        day = self.date
+        local = dt.datetime(day.year, day.month, day.day, hour, minute, second, tzinfo=zone_from_name(self.zone))
+        return local.astimezone(dt.UTC)
+
+
+class Reading(Clock):
+    """Another defensible reading of an instant (e.g. 'eastern standard time' taken literally)."""
+
+    why: str
+
+
+class InstantSpec(Clock):
+    """An instant as the instrument states it. Without a clock time it means 00:00 in `zone`."""
+
+    stated: str | None = Field(default=None, description="the instrument's own words for this instant")
+    readings: list[Reading] = Field(default_factory=list, description="other defensible readings")
+    uncertain: str | None = Field(default=None, description="what about this instant is not confirmed")
 
     @property
     def date_only(self) -> bool:
