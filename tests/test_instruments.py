@@ -234,3 +234,19 @@ def test_india_blocking_orders_apply_in_india_only(app: str, first_day: str) -> 
 
 def test_decision_reports_the_rulebook_version(rulebook: Rulebook) -> None:
     assert decide("tiktok", "cdn", "US", "2021-01-01T00:00:00Z").rulebook_version == rulebook.version
+
+
+def test_citations_include_the_instruments_that_changed_the_status() -> None:
+    enjoined = decide("tiktok", "cdn", "US", "2020-12-10T00:00:00Z")
+    cites = " | ".join(c.cite for c in enjoined.citations)
+    assert "85 FR 60061" in cites and "Marland v. Trump" in cites
+    assert line(enjoined, "tiktok-item-3-cdn").changed_by == ["court-marland-v-trump-2020-10-30"]
+    revoked = decide("tiktok", "cdn", "US", "2021-07-01T00:00:00Z")
+    assert "86 FR 31423" in " | ".join(c.cite for c in revoked.citations)
+    suspended = decide("capcut", "app_store_update", "US", "2025-02-01T00:00:00Z")
+    assert "90 FR 8611" in " | ".join(c.cite for c in suspended.citations)
+    delayed = decide("tiktok", "app_store_update", "US", "2020-10-01T00:00:00Z")
+    assert line(delayed, "tiktok-item-1-app-store").changed_by == [
+        "commerce-tiktok-delay-2020-09-19",
+        "court-tiktok-v-trump-2020-09-27",
+    ]

@@ -51,6 +51,7 @@ class RuleLine(Model):
     reason: str
     enforcement: Enforcement
     cite: str
+    changed_by: list[str] = []  # other instruments that shaped this status (delay, revocation, court order...)
 
 
 class ExceptionLine(Model):
@@ -260,6 +261,8 @@ def _evaluate_rule(
     prohibition = rule.prohibition
     enforcement = Enforcement.NOT_APPLICABLE
 
+    changed_by: list[str] = []
+
     def line(status: RuleStatus, as_written: RuleStatus, reason: str) -> RuleLine:
         return RuleLine(
             rule_id=prohibition.id,
@@ -271,6 +274,7 @@ def _evaluate_rule(
             reason=reason,
             enforcement=enforcement,
             cite=_cite(rule.instrument, prohibition).cite,
+            changed_by=list(dict.fromkeys(changed_by)),
         )
 
     if category not in prohibition.categories:
@@ -287,21 +291,22 @@ def _evaluate_rule(
     if rule.delays:
         by = ", ".join(applied.instrument.short_title for applied in rule.delays)
         delayed = f" (originally {_when(prohibition.from_)}; delayed by {by})"
+        changed_by.extend(applied.instrument.id for applied in rule.delays)
     _note_instant_doubts(prohibition.id + " start", start, at, uncertainties)
 
     # As written: has the rule started, and has it ended (sunset, revocation, rescission)?
-    ends: list[tuple[dt.datetime, str]] = []
+    ends: list[tuple[dt.datetime, str, str]] = []
     if prohibition.until is not None:
-        ends.append((prohibition.until.instant, f"expired {_when(prohibition.until)}"))
+        ends.append((prohibition.until.instant, f"expired {_when(prohibition.until)}", rule.instrument.id))
     for applied in rule.revocations:
         assert isinstance(applied.item, Change)
         if rulebook.in_scope_subject(applied.item, subject) and applied.start is not None:
-            ends.append(
-                (applied.start, f"{applied.item.label} ({applied.instrument.short_title}), {_when(applied.item.from_)}")
-            )
+            what = f"{applied.item.label} ({applied.instrument.short_title}), {_when(applied.item.from_)}"
+            ends.append((applied.start, what, applied.instrument.id))
     ended = [end for end in ends if end[0] <= at]
     if ended and at >= start.instant:
         first = min(ended)
+        changed_by.append(first[2])
         return line(RuleStatus.REVOKED, RuleStatus.REVOKED, f"in force from {iso(start.instant)}; ended: {first[1]}")
 
     # A live (or coming) rule can still be carved out by an exception of the law.
@@ -331,6 +336,7 @@ def _evaluate_rule(
     injunction = _first_active(rule.injunctions, subject, law, at)
     if injunction is not None:
         enforcement = Enforcement.NOT_APPLICABLE
+        changed_by.append(injunction.instrument.id)
         assert isinstance(injunction.item, Change)
         if injunction.item.uncertain:
             uncertainties.append(f"{injunction.item.id}: {injunction.item.uncertain}")
@@ -346,6 +352,7 @@ def _evaluate_rule(
         assert isinstance(non_enforcement.item, Change)
         until = f" until {_when(non_enforcement.item.until)}" if non_enforcement.item.until else ""
         reason += f"; enforcement suspended by {non_enforcement.instrument.short_title}{until}"
+        changed_by.append(non_enforcement.instrument.id)
     return line(RuleStatus.PROHIBITED, RuleStatus.PROHIBITED, reason)
 
 
@@ -404,9 +411,17 @@ def evaluate(
         enforcement = Enforcement.ENFORCEABLE
 
     citations: dict[str, CitationOut] = {}
-    covering_instruments = [rulebook.instruments[line.instrument] for line in lines if line.status not in _NOT_COVERING]
-    for instrument in covering_instruments:
-        citations.setdefault(instrument.citation.cite, _citation_out(instrument, instrument.citation))
+    for line in lines:
+        if line.status in _NOT_COVERING:
+            continue
+        found = rulebook.find(line.rule_id)
+        assert found is not None
+        for instrument, cite in (
+            (found[0], _cite(*found)),
+            *((rulebook.instruments[i], None) for i in line.changed_by),
+        ):
+            cite = cite or instrument.citation
+            citations.setdefault(cite.cite, _citation_out(instrument, cite))
     for applied in applied_exceptions.values():
         cite = _cite(applied.instrument, applied.item)
         citations.setdefault(cite.cite, _citation_out(applied.instrument, cite))

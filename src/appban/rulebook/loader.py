@@ -146,6 +146,7 @@ class Rulebook:
     facts: Facts
     version: str = ""
     _aliases: dict[str, str] = field(default_factory=dict, repr=False)
+    _by_id: dict[str, tuple[Instrument, Any]] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for subject_id, subject in self.subjects.subjects.items():
@@ -223,10 +224,9 @@ class Rulebook:
         """An instrument (as its own item) or any item inside one, by id."""
         if item_id in self.instruments:
             return self.instruments[item_id], self.instruments[item_id]
-        for instrument, item in self.items():
-            if item.id == item_id:
-                return instrument, item
-        return None
+        if not self._by_id:
+            self._by_id.update({item.id: (instrument, item) for instrument, item in self.items()})
+        return self._by_id.get(item_id)
 
 
 def _fold(name: str) -> str:
