@@ -265,3 +265,8 @@ def test_rules_uncertain_lists_the_unconfirmed_facts() -> None:
     texts = " ".join(row["uncertain"] for row in data)
     assert "item 6" in texts and "number 5 or 6" in texts and "Federal Register" in texts
     assert len({(row["instrument"], row["uncertain"]) for row in data}) == len(data)
+
+
+def test_version_names_package_and_rulebook(rulebook) -> None:  # type: ignore[no-untyped-def]
+    result = run("--version")
+    assert result.exit_code == 0 and rulebook.version in result.stdout

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections import Counter
 from enum import StrEnum
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -226,11 +227,13 @@ def decide_command(
     """Batch decisions over a file of transactions."""
     book = _rulebook(rulebook)
     try:
-        table = read_table(file)
+        with err.status(f"reading {file}…"):
+            table = read_table(file)
     except TableReadError as exc:
         fail(str(exc))
     try:
-        decided = decide_table(table, tz=tz, rulebook=book)
+        with err.status(f"deciding {table.num_rows:,} rows…"):
+            decided = decide_table(table, tz=tz, rulebook=book)
     except TableInputError as exc:
         lines = []
         for e in exc.errors[:20]:
@@ -408,6 +411,22 @@ def rules_validate(
     except RulebookError as exc:
         fail(f"{len(exc.problems)} problem(s):\n{exc}")
     out.print(f"[green]valid[/green]: {len(book.instruments)} instruments, rulebook {book.version}")
+
+
+def _version(value: bool) -> None:
+    if value:
+        book = load_rulebook()
+        print(f"appban {package_version('appban')}, rulebook {book.version} ({len(book.instruments)} instruments)")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit.")
+    ] = False,
+) -> None:
+    """Government orders against specific mobile apps, as time-aware, cited rules."""
 
 
 def main() -> None:
