@@ -29,18 +29,23 @@ def input_format(path: Path) -> str:
             return "jsonl"
         if suffix in {".parquet", ".pq"}:
             return "parquet"
-    raise TableReadError(f"{path}: unknown input format (use .csv, .jsonl/.ndjson or .parquet)")
+        if suffix == ".json":
+            return "json"
+    raise TableReadError(f"{path}: unknown input format (use .csv, .json, .jsonl/.ndjson or .parquet)")
 
 
-def read_table(path: Path) -> pa.Table:
-    """A whole input table, with the decision columns read as text (never guessed as numbers or nulls)."""
+def read_table(path: Path, *, all_text: bool = False) -> pa.Table:
+    """A whole input table, with the decision columns (or, with all_text, every column) read as text:
+    never guessed as numbers, dates or nulls."""
     fmt = input_format(path)
     if not path.is_file():
         raise TableReadError(f"{path}: no such file")
     try:
+        if fmt == "json":
+            return _read_json_document(path)
         if fmt == "csv":
             names = _csv_header(path)
-            types = {name: pa.string() for name in names if name in TEXT_COLUMNS}
+            types = {name: pa.string() for name in names if all_text or name in TEXT_COLUMNS}
             return pacsv.read_csv(
                 path,
                 parse_options=pacsv.ParseOptions(delimiter="\t" if path.suffix.lower() == ".tsv" else ","),
@@ -67,6 +72,28 @@ def read_table(path: Path) -> pa.Table:
         raise TableReadError(f"{path}: {exc}") from None
 
 
+def _read_json_document(path: Path) -> pa.Table:
+    """A JSON array of objects, or an object holding one under "value" (the shape of Graph API exports)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise TableReadError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    if isinstance(data, dict) and isinstance(data.get("value"), list):
+        data = data["value"]
+    if not isinstance(data, list) or not all(isinstance(row, dict) for row in data):
+        raise TableReadError(f'{path}: expected a JSON array of objects (or {{"value": [...]}})')
+    names = list(dict.fromkeys(key for row in data for key in row))
+    columns = {
+        name: pa.array([None if row.get(name) is None else _text(row[name]) for row in data], pa.string())
+        for name in names
+    }
+    return pa.table(columns)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else json.dumps(value)
+
+
 def _jsonl_keys(path: Path) -> set[str]:
     with path.open(encoding="utf-8", errors="replace") as handle:
         for text in handle:
@@ -86,23 +113,27 @@ def _csv_header(path: Path) -> list[str]:
     return [name.strip().strip('"') for name in first.rstrip("\r\n").split(sep)]
 
 
-def line_of_row(path: Path, row: int) -> int:
-    """The 1-based line in the input file of a 0-based table row (Parquet: the row number + 1)."""
+def line_mapper(path: Path) -> Callable[[int], int]:
+    """Maps a 0-based table row to the 1-based line of the input file that holds it.
+
+    CSV: the line after the header; JSON Lines: the row's own line (blank lines skipped);
+    JSON and Parquet have no lines, so the record number (row + 1) stands in.
+    """
     fmt = input_format(path)
     if fmt == "csv":
-        return row + 2  # after the header line
+        return lambda row: row + 2
     if fmt == "jsonl":
-        seen = -1
         with path.open(encoding="utf-8", errors="replace") as handle:
-            for number, text in enumerate(handle, start=1):
-                if text.strip():
-                    seen += 1
-                    if seen == row:
-                        return number
-    return row + 1
+            lines = [number for number, text in enumerate(handle, start=1) if text.strip()]
+        return lambda row: lines[row] if row < len(lines) else row + 1
+    return lambda row: row + 1
 
 
-def write_atomically(path: Path, write: Callable[[Path], None]) -> None:
+def line_of_row(path: Path, row: int) -> int:
+    return line_mapper(path)(row)
+
+
+def write_atomically(path: Path, write: Callable[[Path], object]) -> None:
     """Write via a temporary file in the same directory and rename it over the target."""
     path.parent.mkdir(parents=True, exist_ok=True)
     handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

@@ -1,0 +1,101 @@
+"""Name keys for matching app names across scripts, widths, cases, accents and disguises.
+
+Two keys per name:
+- `name_key`: what a careful human would call "the same name" (NFKC, case-folded, accents removed,
+  spaces and punctuation dropped). CJK names survive intact.
+- `disguise_key`: additionally undoes the tricks of a look-alike: Cyrillic and Greek letters that look
+  Latin, digits standing in for letters, and (on request) marketing suffixes ("Lite", "Pro"...).
+A name that only matches on its disguise key is suspicious by construction.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+# Letters of other scripts that render like Latin letters (after case folding). A short table of the
+# homoglyphs seen in app-name squatting is enough here; a full Unicode confusables skeleton (UTS #39)
+# would also fold legitimate non-Latin names together.
+_HOMOGLYPHS = str.maketrans(
+    {
+        # Cyrillic
+        "а": "a",
+        "в": "b",
+        "е": "e",
+        "ё": "e",
+        "і": "i",
+        "ї": "i",
+        "ј": "j",
+        "к": "k",
+        "м": "m",
+        "н": "h",
+        "о": "o",
+        "р": "p",
+        "с": "c",
+        "т": "t",
+        "у": "y",
+        "х": "x",
+        "ѕ": "s",
+        "ԁ": "d",
+        "ԛ": "q",
+        "ԝ": "w",
+        # Greek
+        "α": "a",
+        "β": "b",
+        "ε": "e",
+        "η": "n",
+        "ι": "i",
+        "κ": "k",
+        "ν": "v",
+        "ο": "o",
+        "ρ": "p",
+        "τ": "t",
+        "υ": "u",
+        "χ": "x",
+        # Latin look-alikes
+        "ı": "i",
+        "ł": "l",
+        "ø": "o",
+        "ɡ": "g",
+    }
+)
+# Digits and symbols used as letters ("T1kTok", "W3Chat", "$hareit").
+_LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"})
+# Trailing words that make a variant of the same app name ("TikTok Lite", "WeChat Pro 2").
+SUFFIXES = frozenset(
+    {"lite", "pro", "plus", "hd", "free", "premium", "mini", "go", "app", "official", "new", "2", "x", "max", "video"}
+)
+
+
+def _fold(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).casefold()
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def _squash(words: list[str]) -> str:
+    return "".join(ch for ch in "".join(words) if ch.isalnum())
+
+
+def _words(text: str) -> list[str]:
+    return "".join(ch if ch.isalnum() else " " for ch in text).split()
+
+
+@lru_cache(maxsize=262_144)
+def name_key(text: str) -> str:
+    return _squash(_words(_fold(text)))
+
+
+@lru_cache(maxsize=262_144)
+def disguise_key(text: str, strip_suffixes: bool = False) -> str:
+    # Symbols used as letters must be replaced before punctuation is dropped.
+    words = _words(_fold(text).translate(_HOMOGLYPHS).translate(_LEET))
+    while strip_suffixes and len(words) > 1 and words[-1] in SUFFIXES:
+        words.pop()
+    return _squash(words)
+
+
+def uses_disguise(text: str) -> bool:
+    """Whether the name mixes in letters from other scripts that look Latin, or digits for letters."""
+    folded = _fold(text)
+    return folded.translate(_HOMOGLYPHS) != folded

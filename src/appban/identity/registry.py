@@ -1,0 +1,74 @@
+"""The identity registry: store and device identifiers of every app the rulebook knows, with sources."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+from appban.rulebook.loader import Problem, Rulebook, RulebookError
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Identifier(Strict):
+    value: str = Field(min_length=1)
+    source: str
+
+
+class AppIdentity(Strict):
+    android_package: list[Identifier] = Field(default_factory=list)
+    ios_bundle: list[Identifier] = Field(default_factory=list)
+    app_store_id: list[Identifier] = Field(default_factory=list)
+    names: list[Identifier] = Field(min_length=1)
+
+
+class RegistryFile(Strict):
+    sources: dict[str, str]
+    publishers: dict[str, list[Identifier]]
+    apps: dict[str, AppIdentity]
+
+
+ID_FIELDS = ("android_package", "ios_bundle", "app_store_id")
+
+
+def default_registry_path() -> Path:
+    return Path(str(resources.files("appban.identity") / "data" / "apps.yaml"))
+
+
+def load_registry(rulebook: Rulebook, path: Path | None = None) -> RegistryFile:
+    """Load the registry and check it against the rulebook: known apps and companies, cited sources."""
+    path = path or default_registry_path()
+    label = path.name
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        registry = RegistryFile.model_validate(data)
+    except (OSError, yaml.YAMLError, ValueError) as exc:
+        raise RulebookError([Problem(label, None, "", str(exc))]) from None
+    problems: list[Problem] = []
+    for key, url in registry.sources.items():
+        if not url.startswith(("http://", "https://")):
+            problems.append(Problem(label, None, f"sources.{key}", "not an http(s) URL"))
+
+    def check(where: str, identifier: Identifier) -> None:
+        if identifier.source not in registry.sources:
+            problems.append(Problem(label, None, where, f"unknown source {identifier.source!r}"))
+
+    for company, publishers in registry.publishers.items():
+        if company not in rulebook.subjects.companies:
+            problems.append(Problem(label, None, f"publishers.{company}", "unknown company"))
+        for i, publisher in enumerate(publishers):
+            check(f"publishers.{company}[{i}]", publisher)
+    for app, identity in registry.apps.items():
+        if app not in rulebook.subjects.subjects:
+            problems.append(Problem(label, None, f"apps.{app}", "not a subject of the rulebook (subjects.yaml)"))
+        for field in (*ID_FIELDS, "names"):
+            for i, identifier in enumerate(getattr(identity, field)):
+                check(f"apps.{app}.{field}[{i}]", identifier)
+    if problems:
+        raise RulebookError(problems)
+    return registry

@@ -1,0 +1,270 @@
+"""resolve(record) -> [Match]: which known app a store listing or installed app is, and how sure.
+
+Order of evidence: an exact store identifier (package name, bundle ID, App Store ID) wins; otherwise
+the name is compared by its careful key, then by its disguise key, then fuzzily (rapidfuzz) against
+aliases that share a block with it, and the publisher decides between the real app and a look-alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import lru_cache
+
+from rapidfuzz import fuzz
+
+from appban.engine.law import resolve as resolve_law
+from appban.identity.normalize import disguise_key, name_key, uses_disguise
+from appban.identity.registry import ID_FIELDS, RegistryFile, load_registry
+from appban.rulebook.loader import Rulebook
+
+FUZZY_CUTOFF = 88.0  # rapidfuzz ratio; "tiktokk" scores 92 against "tiktok", "ticktock" 86
+FUZZY_MIN_LENGTH = 5  # shorter aliases ("QQ") only match exactly
+_BLOCK = 3
+
+
+class MatchKind(StrEnum):
+    EXACT = "exact"  # a store identifier of the app
+    STRONG = "strong"  # its name, from its own publisher (or with no publisher given)
+    LOOKALIKE = "lookalike"  # its name, disguised or from another publisher: the renamed-app warning
+    RELATED_NOT_COVERED = "related_not_covered"  # identified, but no instrument's prohibition reaches it
+
+
+@dataclass(frozen=True)
+class Match:
+    app: str
+    app_name: str
+    kind: MatchKind
+    confidence: float
+    field: str  # which field of the record matched
+    value: str  # the record's value
+    alias: str  # the registry value it matched
+    score: float  # 100 for equal keys, the rapidfuzz ratio otherwise
+    source: str  # URL of the registry entry's source
+    reason: str
+
+
+@dataclass(frozen=True)
+class Record:
+    """What an inventory row says about an app; any field may be missing."""
+
+    name: str | None = None
+    publisher: str | None = None
+    android_package: str | None = None
+    ios_bundle: str | None = None
+    app_store_id: str | None = None
+    id: str | None = None  # an identifier of unknown kind (package name or bundle ID)
+
+    @classmethod
+    def from_mapping(cls, row: Mapping[str, object]) -> Record:
+        def text(key: str) -> str | None:
+            value = row.get(key)
+            return str(value).strip() or None if value is not None else None
+
+        return cls(*(text(key) for key in ("name", "publisher", "android_package", "ios_bundle", "app_store_id", "id")))
+
+
+class Resolver:
+    def __init__(self, rulebook: Rulebook, registry: RegistryFile | None = None, where: str | None = None):
+        self.rulebook = rulebook
+        self.registry = registry or load_registry(rulebook)
+        self.where = where
+        self._ids: dict[str, tuple[str, str, str, str]] = {}  # key -> (kind, app, value, source)
+        self._names: dict[str, list[tuple[str, str, str]]] = {}  # name key -> [(app, alias, source)]
+        self._disguised: dict[str, list[tuple[str, str, str]]] = {}
+        self._blocks: dict[str, set[str]] = {}  # prefix/suffix -> disguise keys
+        self._publishers: dict[str, str] = {}  # publisher name key -> company
+        for app, identity in self.registry.apps.items():
+            for field in ID_FIELDS:
+                for identifier in getattr(identity, field):
+                    self._ids[_id_key(identifier.value)] = (field, app, identifier.value, self._url(identifier.source))
+            aliases = [(n.value, n.source) for n in identity.names]
+            subject = rulebook.subjects.subjects[app]
+            aliases += [(alias, "") for alias in (subject.name, *subject.aliases)]
+            for alias, source in aliases:
+                entry = (app, alias, self._url(source) if source else subject.source)
+                self._names.setdefault(name_key(alias), []).append(entry)
+                key = disguise_key(alias)
+                self._disguised.setdefault(key, []).append(entry)
+                if len(key) >= FUZZY_MIN_LENGTH:
+                    for block in (key[:_BLOCK], key[-_BLOCK:]):
+                        self._blocks.setdefault(block, set()).add(key)
+        for company, publishers in self.registry.publishers.items():
+            for publisher in publishers:
+                self._publishers[name_key(publisher.value)] = company
+        self.covered = self._covered_apps()
+
+    # --- what the law reaches ------------------------------------------------------------------
+
+    def _covered_apps(self) -> set[str]:
+        """Apps some prohibition of the rulebook names, directly or by company, in `where` (any place if None)."""
+        law = resolve_law(self.rulebook)
+        covered: set[str] = set()
+        for app in self.rulebook.subjects.subjects:
+            for rule in law.rules_for(app):
+                if self.where is None or self.rulebook.in_scope_place(rule.prohibition, self.where):
+                    covered.add(app)
+        return covered
+
+    # --- evidence -----------------------------------------------------------------------------
+
+    def _url(self, key: str) -> str:
+        return self.registry.sources[key]
+
+    def company_of_publisher(self, publisher: str | None) -> str | None:
+        if not publisher:
+            return None
+        key = name_key(publisher)
+        if key in self._publishers:
+            return self._publishers[key]
+        # "Tencent Technology (Shenzhen) Company Limited" starts with a known name; short names must be equal.
+        for known, company in self._publishers.items():
+            if len(known) >= 7 and key.startswith(known):
+                return company
+        return None
+
+    def block_keys(self) -> set[str]:
+        return set(self._blocks)
+
+    def resolve(self, record: Record) -> list[Match]:
+        return list(self._resolve_cached(record))
+
+    @lru_cache(maxsize=262_144)  # noqa: B019 - one resolver per screening run; records repeat a lot
+    def _resolve_cached(self, record: Record) -> tuple[Match, ...]:
+        found: dict[str, Match] = {}
+
+        def add(match: Match) -> None:
+            best = found.get(match.app)
+            if best is None or match.confidence > best.confidence:
+                found[match.app] = match
+
+        # Store identifiers live in namespaces that never collide (reverse-DNS names, numeric App Store
+        # IDs), so a value is looked up whatever column it came in: exports mislabel them often.
+        for given in (*ID_FIELDS, "id"):
+            value = getattr(record, given)
+            if value and (hit := self._ids.get(_id_key(value))):
+                kind, app, known, source = hit
+                add(self._identified(app, 1.0, given, value, known, source, f"{kind} {known!r}"))
+        if record.name and not found:
+            for match in self._by_name(record.name, record.publisher):
+                add(match)
+        if not found and (company := self.company_of_publisher(record.publisher)):
+            # An app the registry does not list, from a company's own developer account: the law may
+            # still reach it through the company (PAFACA reaches every ByteDance app).
+            other = f"{company}_other_app"
+            if other in self.rulebook.subjects.subjects:
+                add(
+                    self._identified(
+                        other,
+                        0.7,
+                        "publisher",
+                        record.publisher or "",
+                        record.publisher or "",
+                        self.rulebook.subjects.subjects[other].source,
+                        f"publisher is {self.rulebook.subjects.companies[company].name}; app not in the registry",
+                    )
+                )
+        return tuple(sorted(found.values(), key=lambda m: -m.confidence))
+
+    def _identified(
+        self,
+        app: str,
+        confidence: float,
+        field: str,
+        value: str,
+        alias: str,
+        source: str,
+        reason: str,
+        score: float = 100,
+    ) -> Match:
+        kind = MatchKind.EXACT if confidence == 1.0 else MatchKind.STRONG
+        if app not in self.covered:
+            kind = MatchKind.RELATED_NOT_COVERED
+            reason += (
+                "; no prohibition " + (f"in {self.where} " if self.where else "") + "names this app or its company"
+            )
+        name = self.rulebook.subjects.subjects[app].name
+        return Match(app, name, kind, confidence, field, value, alias, score, source, reason)
+
+    def _by_name(self, name: str, publisher: str | None) -> list[Match]:
+        publisher_company = self.company_of_publisher(publisher)
+        disguised = uses_disguise(name)
+        matches: list[Match] = []
+        candidates: list[tuple[str, str, str, float, str]] = []  # app, alias, source, score, how
+        for app, alias, source in self._names.get(name_key(name), []):
+            candidates.append((app, alias, source, 100.0, "name"))
+        key = disguise_key(name)
+        for attempt in (key, disguise_key(name, strip_suffixes=True)):
+            if candidates:
+                break
+            for app, alias, source in self._disguised.get(attempt, []):
+                candidates.append((app, alias, source, 100.0, "disguised name"))
+            if not candidates and len(key) >= FUZZY_MIN_LENGTH:
+                pool = self._blocks.get(key[:_BLOCK], set()) | self._blocks.get(key[-_BLOCK:], set())
+                for alias_key in pool:
+                    score = fuzz.ratio(key, alias_key)
+                    if score >= FUZZY_CUTOFF:
+                        for app, alias, source in self._disguised[alias_key]:
+                            candidates.append((app, alias, source, score, "similar name"))
+        for app, alias, source, score, how in candidates:
+            company = self.rulebook.company_of(app)
+            own_publisher = publisher_company == company
+            if own_publisher and not disguised:
+                matches.append(
+                    self._identified(
+                        app, 0.9, "name", name, alias, source, f"{how} {alias!r} from {publisher!r}", score
+                    )
+                )
+            elif publisher is None and how == "name":
+                matches.append(
+                    self._identified(app, 0.8, "name", name, alias, source, f"name {alias!r}, no publisher", score)
+                )
+            else:
+                why = [f"{how} {alias!r} (score {score:.0f})"]
+                if disguised:
+                    why.append("letters from another script that look Latin")
+                if publisher and not own_publisher:
+                    why.append(f"publisher {publisher!r} is not {self.rulebook.subjects.companies[company].name}")
+                elif publisher is None:
+                    why.append("no publisher given")
+                confidence = round(0.6 * score / 100, 3)
+                app_name = self.rulebook.subjects.subjects[app].name
+                matches.append(
+                    Match(
+                        app,
+                        app_name,
+                        MatchKind.LOOKALIKE,
+                        confidence,
+                        "name",
+                        name,
+                        alias,
+                        score,
+                        source,
+                        "; ".join(why),
+                    )
+                )
+        return matches
+
+
+def _id_key(value: str) -> str:
+    # Package names and bundle IDs are compared case-insensitively (iOS treats bundle IDs so).
+    return value.strip().casefold()
+
+
+_DEFAULT: dict[tuple[int, str | None], Resolver] = {}
+
+
+def resolve(
+    record: Record | Mapping[str, object], *, rulebook: Rulebook | None = None, where: str | None = None
+) -> list[Match]:
+    """Identify an app record against the registry (see Resolver)."""
+    from appban.engine.decide import default_rulebook
+
+    book = rulebook or default_rulebook()
+    key = (id(book), where)
+    if key not in _DEFAULT:
+        _DEFAULT[key] = Resolver(book, where=where)
+    if not isinstance(record, Record):
+        record = Record.from_mapping(record)
+    return _DEFAULT[key].resolve(record)

@@ -1,0 +1,275 @@
+"""Screen app-store catalogs and device inventories: identify covered apps, then let the engine judge.
+
+Each row is resolved to a known app (exact identifier, name and publisher, or look-alike), given the
+transaction category its kind implies (listing -> app_store_distribution, listing update ->
+app_store_update, government-managed device -> government_device, other devices -> user_personal_use)
+and decided at its own instant and storefront. A vectorised pre-filter discards the rows that cannot
+match any known identifier, name block or publisher before any per-row Python work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from appban.engine.batch import decide_table
+from appban.engine.decide import default_rulebook
+from appban.engine.instants import InstantError, parse_instant
+from appban.identity.registry import ID_FIELDS
+from appban.identity.resolve import FUZZY_MIN_LENGTH, Match, Record, Resolver
+from appban.rulebook.loader import Rulebook, valid_place_code
+from appban.screen.columns import ColumnMap, detect
+from appban.vocabulary import Category
+
+Fleet = Literal["government", "corporate", "personal"]
+_LEET_ASCII = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"}
+_UPDATE_KINDS = {"update", "updated", "listingupdate", "appupdate", "version"}
+
+
+@dataclass(frozen=True)
+class InventoryOptions:
+    where: str = "US"  # storefront or fleet location when the file has no such column
+    at: str | None = None  # one instant for every row (otherwise the row's own, or now)
+    at_column: str | None = None
+    tz: str | None = None
+    fleet: Fleet = "corporate"
+    mapping: dict[str, str] = field(default_factory=dict)
+    kind: str | None = None  # force "catalog" or "devices"
+
+
+@dataclass(frozen=True)
+class RowError:
+    file: str
+    line: int
+    column: str
+    value: str | None
+    message: str
+
+    def __str__(self) -> str:
+        shown = f" {self.value!r}" if self.value is not None else ""
+        return f"{self.file}:{self.line}: {self.column}:{shown} {self.message}"
+
+
+@dataclass
+class ScreenResult:
+    findings: pa.Table
+    errors: list[RowError]
+    rows: int
+    columns: ColumnMap
+
+
+FINDING_COLUMNS = (
+    "file", "line", "record_name", "record_publisher", "record_id", "listing_or_device", "app", "app_name", "match",
+    "confidence", "matched_field", "reason", "source", "transaction", "where", "at",
+)  # fmt: skip
+
+
+class Screener:
+    """Screens tables against one rulebook and registry; reuse it across files of one run."""
+
+    def __init__(self, rulebook: Rulebook | None = None, options: InventoryOptions | None = None):
+        self.rulebook = rulebook or default_rulebook()
+        self.options = options or InventoryOptions()
+        self.resolvers: dict[str, Resolver] = {}
+        base = self.resolver(self.options.where.upper())
+        self._id_keys = pa.array(sorted(base._ids))
+        disguised = {k for k in base._disguised}
+        self._all_keys = pa.array(sorted(disguised))
+        self._blocks = pa.array(sorted(base.block_keys()))
+        self._short = sorted(k for k in disguised if len(k) < FUZZY_MIN_LENGTH and k.isascii())
+        self._publisher_keys = pa.array(sorted(base._publishers))
+        self._publisher_prefixes = sorted(k for k in base._publishers if len(k) >= 7)
+
+    def resolver(self, where: str) -> Resolver:
+        found = self.resolvers.get(where)
+        if found is None:
+            first = next(iter(self.resolvers.values()), None)
+            found = Resolver(self.rulebook, first.registry if first else None, where=where)
+            self.resolvers[where] = found
+        return found
+
+    # --- the vectorised pre-filter --------------------------------------------------------------
+
+    def candidates(self, table: pa.Table, roles: dict[str, str]) -> np.ndarray:
+        """Rows that might match: a known identifier, a name sharing a block with an alias, a known
+        publisher, or anything non-ASCII (left to the full normaliser)."""
+        n = table.num_rows
+        mask = np.zeros(n, dtype=bool)
+
+        def text(role: str) -> pa.Array | None:
+            column = roles.get(role)
+            if column is None:
+                return None
+            values = table.column(column).combine_chunks()
+            return values if pa.types.is_string(values.type) else values.cast(pa.string())
+
+        def add(flags: pa.Array) -> None:
+            nonlocal mask
+            mask |= pc.fill_null(flags, False).to_numpy(zero_copy_only=False)
+
+        for role in (*ID_FIELDS, "id"):
+            values = text(role)
+            if values is not None:
+                add(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(values)), value_set=self._id_keys))
+        for role, keys, prefixes in (
+            ("name", None, None),
+            ("publisher", self._publisher_keys, self._publisher_prefixes),
+        ):
+            values = text(role)
+            if values is None:
+                continue
+            add(pc.invert(pc.string_is_ascii(values)))
+            key = pc.utf8_lower(values)
+            if role == "name":
+                for old, new in _LEET_ASCII.items():
+                    key = pc.replace_substring(key, old, new)
+            key = pc.replace_substring_regex(key, r"[^a-z0-9]", "")
+            if role == "name":
+                add(pc.is_in(key, value_set=self._all_keys))
+                add(pc.is_in(pc.utf8_slice_codeunits(key, 0, 3), value_set=self._blocks))
+                add(pc.is_in(pc.utf8_slice_codeunits(key, -3), value_set=self._blocks))
+                for short in self._short:
+                    add(pc.starts_with(key, short))
+            else:
+                add(pc.is_in(key, value_set=keys))
+                for prefix in prefixes or ():
+                    add(pc.starts_with(key, prefix))
+        return mask
+
+    # --- screening --------------------------------------------------------------------------------
+
+    def screen(
+        self, table: pa.Table, file: str = "-", line_of: Callable[[int], int] = lambda row: row + 2
+    ) -> ScreenResult:
+        options = self.options
+        columns = detect(table.column_names, options.mapping, options.kind)
+        roles = dict(columns.roles)
+        if options.at_column:
+            if options.at_column not in table.column_names:
+                raise ValueError(f"--at-column {options.at_column!r}: no such column")
+            roles["at"] = options.at_column
+        if options.at:
+            roles.pop("at", None)
+        errors: list[RowError] = []
+        fixed_at = parse_instant(options.at, options.tz) if options.at else None
+        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+        candidate_rows = np.flatnonzero(self.candidates(table, roles))
+        picked = table.take(pa.array(candidate_rows, pa.int64())) if len(candidate_rows) else table.slice(0, 0)
+        values = {role: picked.column(column).to_pylist() for role, column in roles.items()}
+
+        def cell(role: str, i: int) -> str | None:
+            raw = values.get(role, [None] * picked.num_rows)[i]
+            if raw is None:
+                return None
+            text = str(raw).strip()
+            return text or None
+
+        out: dict[str, list[object]] = {name: [] for name in FINDING_COLUMNS}
+        facts: list[str | None] = []
+        for i, row in enumerate(candidate_rows.tolist()):
+            line = line_of(row)
+            where_text = cell("where", i)
+            where = (where_text or options.where).upper()
+            if not valid_place_code(where):
+                errors.append(RowError(file, line, roles.get("where", "--where"), where_text, "not an ISO 3166 code"))
+                continue
+            record = Record(
+                name=cell("name", i),
+                publisher=cell("publisher", i),
+                android_package=cell("android_package", i),
+                ios_bundle=cell("ios_bundle", i),
+                app_store_id=cell("app_store_id", i),
+                id=cell("id", i),
+            )
+            matches = self.resolver(where).resolve(record)
+            if not matches:
+                continue
+            at = fixed_at
+            if at is None:
+                raw_at = cell("at", i)
+                if raw_at is None:
+                    at = now
+                else:
+                    try:
+                        at = parse_instant(raw_at, options.tz)
+                    except InstantError as exc:
+                        errors.append(RowError(file, line, roles["at"], raw_at, str(exc)))
+                        continue
+            best: Match = matches[0]
+            out["file"].append(file)
+            out["line"].append(line)
+            out["record_name"].append(record.name)
+            out["record_publisher"].append(record.publisher)
+            out["record_id"].append(record.android_package or record.ios_bundle or record.app_store_id or record.id)
+            out["listing_or_device"].append(cell("listing_id", i) or cell("device", i))
+            out["app"].append(best.app)
+            out["app_name"].append(best.app_name)
+            out["match"].append(best.kind.value)
+            out["confidence"].append(best.confidence)
+            out["matched_field"].append(best.field)
+            out["reason"].append(best.reason)
+            out["source"].append(best.source)
+            out["transaction"].append(self.category(columns.kind, cell("kind", i)).value)
+            out["where"].append(where)
+            out["at"].append(at)
+            personal = self.options.fleet == "personal" or (cell("ownership", i) or "").casefold() == "personal"
+            facts.append(json.dumps({"personally_owned_device": True}) if personal else None)
+        errors.extend(self._missing_identity(table, roles, file, line_of))
+        findings = pa.table(
+            {
+                **{name: out[name] for name in FINDING_COLUMNS if name != "at"},
+                "at": pa.array(out["at"], pa.timestamp("s", tz="UTC")),
+                "facts": pa.array(facts, pa.string()),
+            }
+        ).select([*FINDING_COLUMNS, "facts"])
+        decided = decide_table(findings, rulebook=self.rulebook)
+        errors.sort(key=lambda e: (e.file, e.line))
+        return ScreenResult(decided.drop_columns(["facts"]), errors, table.num_rows, columns)
+
+    def category(self, kind: str, row_kind: str | None) -> Category:
+        if kind == "catalog":
+            if row_kind and "".join(ch for ch in row_kind.casefold() if ch.isalnum()) in _UPDATE_KINDS:
+                return Category.APP_STORE_UPDATE
+            return Category.APP_STORE_DISTRIBUTION
+        if self.options.fleet == "government":
+            return Category.GOVERNMENT_DEVICE
+        return Category.USER_PERSONAL_USE
+
+    @staticmethod
+    def _missing_identity(
+        table: pa.Table, roles: dict[str, str], file: str, line_of: Callable[[int], int]
+    ) -> list[RowError]:
+        """Rows with neither a name nor an identifier cannot be screened at all."""
+        present = [roles[r] for r in ("name", *ID_FIELDS, "id") if r in roles]
+        empty = np.ones(table.num_rows, dtype=bool)
+        for column in present:
+            values = table.column(column)
+            if not pa.types.is_string(values.type):
+                values = values.cast(pa.string())
+            filled = pc.fill_null(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(values)), 0), False)
+            empty &= ~filled.to_numpy(zero_copy_only=False)
+        return [
+            RowError(file, line_of(int(row)), "/".join(present), None, "no app name or identifier in this row")
+            for row in np.flatnonzero(empty)
+        ]
+
+
+def inventory_summary(findings: pa.Table) -> dict[str, Any]:
+    """Counts by app and verdict, by match kind, and by storefront."""
+    by_app: dict[str, dict[str, int]] = {}
+    by_match: dict[str, int] = {}
+    by_where: dict[str, int] = {}
+    for row in findings.select(["app_name", "verdict", "match", "where"]).to_pylist():
+        counts = by_app.setdefault(row["app_name"], {})
+        counts[row["verdict"]] = counts.get(row["verdict"], 0) + 1
+        by_match[row["match"]] = by_match.get(row["match"], 0) + 1
+        by_where[row["where"]] = by_where.get(row["where"], 0) + 1
+    return {"by_app": dict(sorted(by_app.items())), "by_match": by_match, "by_where": dict(sorted(by_where.items()))}
