@@ -26,9 +26,11 @@ from rich.table import Table
 from rich.text import Text
 
 from appban.engine.batch import TableInputError, decide_table
-from appban.engine.decide import Decision, DecisionInputError, decide, resolve_place
-from appban.engine.instants import InstantError, parse_instant
+from appban.engine.decide import Decision, DecisionInputError, decide, resolve_category, resolve_place
+from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.timeline import timeline
+from appban.export import mdm
+from appban.identity.registry import load_registry
 from appban.report import html as html_report
 from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
 from appban.screen.columns import ColumnMapError, parse_map
@@ -585,6 +587,65 @@ def _inventory_html(
         sections.append(("Row errors", html_report.table(["error"], [[str(e)] for e in errors])))
     meta = {"rulebook": book.version, "findings": findings.num_rows}
     return html_report.document("appban inventory screening", meta, sections)
+
+
+export_app = typer.Typer(help="Turn the law at an instant into lists that enforcement systems load.")
+app.add_typer(export_app, name="export")
+
+
+class MdmFormat(StrEnum):
+    intune = "intune"
+    jamf = "jamf"
+    android = "android"
+
+
+class Platform(StrEnum):
+    ios = "ios"
+    android = "android"
+
+
+@export_app.command("mdm")
+def export_mdm(
+    where: Annotated[str, typer.Option(help="ISO 3166 code of the fleet's location.")],
+    at: Annotated[str, typer.Option(help="ISO 8601 instant with an offset.")],
+    fmt: Annotated[MdmFormat, typer.Option("--format", help="Import shape.")],
+    transaction: Annotated[
+        str, typer.Option(help="Category the block follows from (government_device for agency fleets).")
+    ] = "government_device",
+    platform: Annotated[Platform, typer.Option(help="Intune only: iOS or Android profile.")] = Platform.ios,
+    include_enjoined: Annotated[bool, typer.Option(help="Also block apps whose prohibition is enjoined.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
+    ] = None,
+    tz: TzOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """The blocked-app list (bundle IDs / package names) that follows from the rulebook at T."""
+    book = _rulebook(rulebook)
+    try:
+        place = resolve_place(where)
+        category = resolve_category(transaction)
+        instant = parse_instant(at, tz)
+    except (DecisionInputError, InstantError) as exc:
+        fail(str(exc))
+    apps = mdm.blocked_apps(book, load_registry(book), place, instant, category, include_enjoined)
+    citations: list[dict[str, str]] = []
+    if fmt is MdmFormat.intune:
+        text = mdm.intune(apps, place, instant, category, book.version, platform.value)
+    elif fmt is MdmFormat.jamf:
+        text = mdm.jamf(apps, place, instant, category, book.version)
+    else:
+        text, citations = mdm.android(apps)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
+        if citations:
+            side = output.with_name(output.name + ".citations.json")
+            write_atomically(side, lambda p: p.write_text(json.dumps(citations, ensure_ascii=False, indent=2)))
+            err.print(f"citations (the policy format has no comment field) in {side}")
+    names = ", ".join(a.name for a in apps) or "none"
+    err.print(f"{len(apps)} app(s) {transaction} in {place} at {iso(instant)}: {names}")
 
 
 def _version(value: bool) -> None:
