@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/appban decide examples/transactions.csv
 	$(BIN)/appban check --app tiktok --transaction internet_hosting --where US --at 2020-11-12T23:59:00-05:00
+	$(BIN)/appban screen inventory examples/inventory/app-store-catalog.csv
+	$(BIN)/appban screen inventory examples/inventory/jamf-mobile-device-apps.csv --fleet government --at 2024-06-01T00:00:00Z
+	$(BIN)/appban export mdm --where US --at 2024-06-01T00:00:00Z --format jamf
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -33,6 +36,7 @@ test: lint typecheck unit
 
 bench: $(STAMP)
 	$(BIN)/python bench/decide.py --markdown
+	$(BIN)/python bench/inventory.py --markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -57,7 +57,8 @@ def read_table(path: Path, *, all_text: bool = False) -> pa.Table:
         if fmt == "jsonl":
             # Keep instants and codes as text: left to itself the reader turns "...Z" into naive timestamps.
             present = _jsonl_keys(path)
-            schema = pa.schema([(name, pa.string()) for name in TEXT_COLUMNS if name in present and name != "facts"])
+            wanted = present if all_text else [name for name in TEXT_COLUMNS if name in present]
+            schema = pa.schema([(name, pa.string()) for name in wanted if name != "facts"])
             table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=schema))
             if "facts" in table.column_names and not pa.types.is_string(table.column("facts").type):
                 # Objects arrive as structs; keep the original JSON text so decisions read it alike.
@@ -94,16 +95,21 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def _jsonl_keys(path: Path) -> set[str]:
+def _jsonl_keys(path: Path) -> list[str]:
+    """The keys of the first record (later records may add more; those are inferred)."""
     with path.open(encoding="utf-8", errors="replace") as handle:
         for text in handle:
             if text.strip():
                 try:
                     first = json.loads(text)
                 except json.JSONDecodeError:
-                    return set()
-                return set(first) if isinstance(first, dict) else set()
-    return set()
+                    return []
+                return (
+                    [key for key, value in first.items() if not isinstance(value, dict | list)]
+                    if isinstance(first, dict)
+                    else []
+                )
+    return []
 
 
 def _csv_header(path: Path) -> list[str]:

@@ -71,6 +71,14 @@ FINDING_COLUMNS = (
 )  # fmt: skip
 
 
+_FINDINGS_SCHEMA = (
+    pa.schema([(name, pa.string()) for name in FINDING_COLUMNS] + [("facts", pa.string())])
+    .set(FINDING_COLUMNS.index("line"), pa.field("line", pa.int64()))
+    .set(FINDING_COLUMNS.index("confidence"), pa.field("confidence", pa.float64()))
+    .set(FINDING_COLUMNS.index("at"), pa.field("at", pa.timestamp("s", tz="UTC")))
+)
+
+
 class Screener:
     """Screens tables against one rulebook and registry; reuse it across files of one run."""
 
@@ -223,13 +231,7 @@ class Screener:
             personal = self.options.fleet == "personal" or (cell("ownership", i) or "").casefold() == "personal"
             facts.append(json.dumps({"personally_owned_device": True}) if personal else None)
         errors.extend(self._missing_identity(table, roles, file, line_of))
-        findings = pa.table(
-            {
-                **{name: out[name] for name in FINDING_COLUMNS if name != "at"},
-                "at": pa.array(out["at"], pa.timestamp("s", tz="UTC")),
-                "facts": pa.array(facts, pa.string()),
-            }
-        ).select([*FINDING_COLUMNS, "facts"])
+        findings = pa.table({**out, "at": out["at"], "facts": facts}, schema=_FINDINGS_SCHEMA)
         decided = decide_table(findings, rulebook=self.rulebook)
         errors.sort(key=lambda e: (e.file, e.line))
         return ScreenResult(decided.drop_columns(["facts"]), errors, table.num_rows, columns)
