@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from appban import load_rulebook
 from appban.cli import app
+from appban.identity.resolve import Record
 from appban.screen.columns import ColumnMapError, detect
 from appban.screen.inventory import InventoryOptions, Screener
 from appban.tables import line_mapper, read_table
@@ -301,3 +302,51 @@ def test_export_after_the_divestiture_drops_the_joint_venture_apps() -> None:
 def test_export_bad_input_exits_2() -> None:
     result = runner.invoke(app, ["export", "mdm", "--where", "USA", "--at", "2024-01-01T00:00:00Z", "--format", "jamf"])
     assert result.exit_code == 2 and "where" in result.stderr
+
+
+# --- the pre-filter never drops a row the resolver would match ----------------------------------------
+
+ALIASES = ["TikTok", "WeChat", "CapCut", "Lemon8", "Douyin", "QQ", "Alipay", "SHAREit", "Musical.ly", "WeRead"]
+MUTATIONS = st.lists(
+    st.sampled_from(["upper", "lower", "space", "dash", "leet", "suffix", "prefix", "typo", "homoglyph", "dup"]),
+    max_size=4,
+)
+
+
+def mutate(name: str, steps: list[str], seed: int) -> str:
+    for i, step in enumerate(steps):
+        if step == "upper":
+            name = name.upper()
+        elif step == "lower":
+            name = name.lower()
+        elif step == "space":
+            name = name[: len(name) // 2] + " " + name[len(name) // 2 :]
+        elif step == "dash":
+            name = name.replace("a", "-a", 1)
+        elif step == "leet":
+            name = name.replace("i", "1").replace("e", "3").replace("o", "0").replace("s", "$")
+        elif step == "suffix":
+            name += [" Pro", " Lite 2", " HD", " App", " Video"][seed % 5]
+        elif step == "prefix":
+            name = ["My ", "4 ", "The "][seed % 3] + name
+        elif step == "typo" and len(name) > 3:
+            pos = (seed + i) % (len(name) - 1)
+            name = name[:pos] + name[pos + 1 :]
+        elif step == "homoglyph":
+            name = name.replace("i", "і").replace("o", "о")
+        elif step == "dup" and name:
+            name = name + name[-1]
+    return name
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(ALIASES), MUTATIONS, st.integers(0, 100)), min_size=1, max_size=30))
+def test_prefilter_keeps_every_row_the_resolver_matches(cases: list[tuple[str, list[str], int]]) -> None:
+    names = [mutate(alias, steps, seed) for alias, steps, seed in cases]
+    table = pa.table({"name": names, "publisher": ["Fun Apps LLC"] * len(names)})
+    screener = Screener(BOOK, InventoryOptions(where="US"))
+    flagged = screener.candidates(table, {"name": "name", "publisher": "publisher"})
+    resolver = screener.resolver("US")
+    for name, keep in zip(names, flagged, strict=True):
+        if resolver.resolve(Record(name=name, publisher="Fun Apps LLC")):
+            assert keep, f"the pre-filter dropped {name!r}, which the resolver matches"

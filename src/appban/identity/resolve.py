@@ -124,8 +124,18 @@ class Resolver:
                 return company
         return None
 
-    def block_keys(self) -> set[str]:
-        return set(self._blocks)
+    def fuzzy_tokens(self) -> set[str]:
+        """ "prefix:length" and "suffix:length" tokens of every name that could reach the fuzzy cutoff.
+
+        A ratio of at least FUZZY_CUTOFF needs lengths within a factor of about 1.27 of each other, so
+        a pre-filter can discard, by a hash look-up, names no alias could ever match."""
+        tokens: set[str] = set()
+        for block, keys in self._blocks.items():
+            for key in keys:
+                for length in range(1, 2 * len(key) + 1):
+                    if _may_reach_cutoff(length, len(key)):
+                        tokens.add(f"{block}:{length}")
+        return tokens
 
     def resolve(self, record: Record) -> list[Match]:
         return list(self._resolve_cached(record))
@@ -203,6 +213,8 @@ class Resolver:
             if not candidates and len(key) >= FUZZY_MIN_LENGTH:
                 pool = self._blocks.get(key[:_BLOCK], set()) | self._blocks.get(key[-_BLOCK:], set())
                 for alias_key in pool:
+                    if not _may_reach_cutoff(len(key), len(alias_key)):
+                        continue
                     score = fuzz.ratio(key, alias_key)
                     if score >= FUZZY_CUTOFF:
                         for app, alias, source in self._disguised[alias_key]:
@@ -245,6 +257,11 @@ class Resolver:
                     )
                 )
         return matches
+
+
+def _may_reach_cutoff(a: int, b: int) -> bool:
+    # rapidfuzz's ratio is 200 * LCS / (a + b) and LCS <= min(a, b).
+    return 200 * min(a, b) >= FUZZY_CUTOFF * (a + b)
 
 
 def _id_key(value: str) -> str:

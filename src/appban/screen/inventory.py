@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
 from appban.engine.instants import InstantError, parse_instant
+from appban.identity.normalize import SUFFIXES
 from appban.identity.registry import ID_FIELDS
 from appban.identity.resolve import FUZZY_MIN_LENGTH, Match, Record, Resolver
 from appban.rulebook.loader import Rulebook, valid_place_code
@@ -30,6 +31,8 @@ from appban.vocabulary import Category
 
 Fleet = Literal["government", "corporate", "personal"]
 _LEET_ASCII = {"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "$": "s", "@": "a", "!": "i"}
+# The resolver drops trailing marketing words ("Pro", "Lite 2") from a name of several words.
+_TRAILING_SUFFIXES = r"(?:[^a-z0-9]+(?:" + "|".join(sorted(SUFFIXES)) + r"))+[^a-z0-9]*$"
 _UPDATE_KINDS = {"update", "updated", "listingupdate", "appupdate", "version"}
 
 
@@ -90,7 +93,7 @@ class Screener:
         self._id_keys = pa.array(sorted(base._ids))
         disguised = {k for k in base._disguised}
         self._all_keys = pa.array(sorted(disguised))
-        self._blocks = pa.array(sorted(base.block_keys()))
+        self._fuzzy_tokens = pa.array(sorted(base.fuzzy_tokens()))
         self._short = sorted(k for k in disguised if len(k) < FUZZY_MIN_LENGTH and k.isascii())
         self._publisher_keys = pa.array(sorted(base._publishers))
         self._publisher_prefixes = sorted(k for k in base._publishers if len(k) >= 7)
@@ -134,15 +137,20 @@ class Screener:
             if values is None:
                 continue
             add(pc.invert(pc.string_is_ascii(values)))
-            key = pc.utf8_lower(values)
+            key = pc.ascii_lower(values)
             if role == "name":
                 for old, new in _LEET_ASCII.items():
                     key = pc.replace_substring(key, old, new)
-            key = pc.replace_substring_regex(key, r"[^a-z0-9]", "")
+            words = key
+            key = pc.replace_substring_regex(words, r"[^a-z0-9]", "")
             if role == "name":
                 add(pc.is_in(key, value_set=self._all_keys))
-                add(pc.is_in(pc.utf8_slice_codeunits(key, 0, 3), value_set=self._blocks))
-                add(pc.is_in(pc.utf8_slice_codeunits(key, -3), value_set=self._blocks))
+                stripped = pc.replace_substring_regex(words, _TRAILING_SUFFIXES, "")
+                add(pc.is_in(pc.replace_substring_regex(stripped, r"[^a-z0-9]", ""), value_set=self._all_keys))
+                length = pc.cast(pc.utf8_length(key), pa.string())
+                for block in (pc.utf8_slice_codeunits(key, 0, 3), pc.utf8_slice_codeunits(key, -3)):
+                    token = pc.binary_join_element_wise(block, length, ":")
+                    add(pc.is_in(token, value_set=self._fuzzy_tokens))
                 for short in self._short:
                     add(pc.starts_with(key, short))
             else:
@@ -174,7 +182,8 @@ class Screener:
         values = {role: picked.column(column).to_pylist() for role, column in roles.items()}
 
         def cell(role: str, i: int) -> str | None:
-            raw = values.get(role, [None] * picked.num_rows)[i]
+            column = values.get(role)
+            raw = column[i] if column is not None else None
             if raw is None:
                 return None
             text = str(raw).strip()
