@@ -464,6 +464,8 @@ def screen_inventory(
 ) -> None:
     """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
     book = _rulebook(rulebook)
+    if at is not None and at_column is not None:
+        fail("give --at (one instant for every row) or --at-column (each row's own), not both")
     try:
         options = InventoryOptions(
             where=resolve_place(where), at=at, at_column=at_column, tz=tz, fleet=fleet.value, mapping=parse_map(mapping)
