@@ -22,6 +22,17 @@ from appban.rulebook.loader import Rulebook
 FUZZY_CUTOFF = 88.0  # rapidfuzz ratio; "tiktokk" scores 92 against "tiktok", "ticktock" 86
 FUZZY_MIN_LENGTH = 5  # shorter aliases ("QQ") only match exactly
 _BLOCK = 3
+_PUBLISHER_PREFIX = 7  # a known publisher name this long may start a longer legal name
+
+
+@dataclass(frozen=True)
+class BlockingKeys:
+    identifiers: frozenset[str]  # case-folded store identifiers
+    name_keys: frozenset[str]  # disguise keys of every alias
+    fuzzy_tokens: frozenset[str]  # "block:length" tokens that can reach the fuzzy cutoff
+    short_keys: tuple[str, ...]  # aliases too short for fuzzy matching ("qq"), matched as prefixes
+    publisher_keys: frozenset[str]
+    publisher_prefixes: tuple[str, ...]
 
 
 class MatchKind(StrEnum):
@@ -120,9 +131,21 @@ class Resolver:
             return self._publishers[key]
         # "Tencent Technology (Shenzhen) Company Limited" starts with a known name; short names must be equal.
         for known, company in self._publishers.items():
-            if len(known) >= 7 and key.startswith(known):
+            if len(known) >= _PUBLISHER_PREFIX and key.startswith(known):
                 return company
         return None
+
+    def blocking_keys(self) -> BlockingKeys:
+        """What a vectorised pre-filter needs to discard rows this resolver can never match."""
+        disguised = set(self._disguised)
+        return BlockingKeys(
+            identifiers=frozenset(self._ids),
+            name_keys=frozenset(disguised),
+            fuzzy_tokens=frozenset(self.fuzzy_tokens()),
+            short_keys=tuple(sorted(k for k in disguised if len(k) < FUZZY_MIN_LENGTH and k.isascii())),
+            publisher_keys=frozenset(self._publishers),
+            publisher_prefixes=tuple(sorted(k for k in self._publishers if len(k) >= _PUBLISHER_PREFIX)),
+        )
 
     def fuzzy_tokens(self) -> set[str]:
         """ "prefix:length" and "suffix:length" tokens of every name that could reach the fuzzy cutoff.

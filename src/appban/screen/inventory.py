@@ -24,7 +24,7 @@ from appban.engine.decide import default_rulebook
 from appban.engine.instants import InstantError, parse_instant
 from appban.identity.normalize import SUFFIXES
 from appban.identity.registry import ID_FIELDS
-from appban.identity.resolve import FUZZY_MIN_LENGTH, Match, Record, Resolver
+from appban.identity.resolve import Match, Record, Resolver
 from appban.rulebook.loader import Rulebook, valid_place_code
 from appban.screen.columns import ColumnMap, detect
 from appban.vocabulary import Category
@@ -90,13 +90,13 @@ class Screener:
         self.options = options or InventoryOptions()
         self.resolvers: dict[str, Resolver] = {}
         base = self.resolver(self.options.where.upper())
-        self._id_keys = pa.array(sorted(base._ids))
-        disguised = {k for k in base._disguised}
-        self._all_keys = pa.array(sorted(disguised))
-        self._fuzzy_tokens = pa.array(sorted(base.fuzzy_tokens()))
-        self._short = sorted(k for k in disguised if len(k) < FUZZY_MIN_LENGTH and k.isascii())
-        self._publisher_keys = pa.array(sorted(base._publishers))
-        self._publisher_prefixes = sorted(k for k in base._publishers if len(k) >= 7)
+        keys = base.blocking_keys()
+        self._id_keys = pa.array(sorted(keys.identifiers))
+        self._all_keys = pa.array(sorted(keys.name_keys))
+        self._fuzzy_tokens = pa.array(sorted(keys.fuzzy_tokens))
+        self._short = keys.short_keys
+        self._publisher_keys = pa.array(sorted(keys.publisher_keys))
+        self._publisher_prefixes = keys.publisher_prefixes
 
     def resolver(self, where: str) -> Resolver:
         found = self.resolvers.get(where)
