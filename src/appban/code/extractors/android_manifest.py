@@ -1,0 +1,54 @@
+"""AndroidManifest.xml, as text (source trees) or compiled binary XML (inside APKs)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from appban.code.extractors._text import line_at, text_of
+from appban.code.model import Observation
+
+_PACKAGE = re.compile(r"""<package\s[^>]*android:name\s*=\s*["']([^"']+)["']""")
+_SCHEME = re.compile(r"""<data\s[^>]*android:scheme\s*=\s*["']([^"']+)["']""")
+_COMPONENT = re.compile(
+    r"""<(?:activity|activity-alias|service|receiver|provider)\s[^>]*android:name\s*=\s*["']([^"']+)["']"""
+)
+_AXML_MAGIC = b"\x03\x00\x08\x00"
+
+
+class AndroidManifest:
+    name = "android-manifest"
+
+    def wants(self, name: str, head: bytes) -> bool:
+        return name == "androidmanifest.xml"
+
+    def extract(self, data: bytes, name: str) -> Iterator[Observation]:
+        if data.startswith(_AXML_MAGIC):
+            yield from self._binary(data)
+            return
+        text = text_of(data)
+        for match in _PACKAGE.finditer(text):
+            yield Observation("android_packages", match[1], line_at(text, match.start()))
+        for match in _SCHEME.finditer(text):
+            yield Observation("url_schemes", match[1], line_at(text, match.start()))
+        for match in _COMPONENT.finditer(text):
+            if not match[1].startswith("."):  # relative names belong to the app itself
+                yield Observation("java", match[1], line_at(text, match.start()))
+
+    def _binary(self, data: bytes) -> Iterator[Observation]:
+        from appban.code.binary import MalformedBinary
+        from appban.code.binary.axml import read_manifest
+
+        try:
+            manifest = read_manifest(data)
+        except MalformedBinary:
+            return
+        if manifest.package:
+            yield Observation("manifest_package", manifest.package)
+        for package in manifest.queries_packages:
+            yield Observation("android_packages", package)
+        for scheme in manifest.schemes:
+            yield Observation("url_schemes", scheme)
+        for activity in manifest.activities:
+            if not activity.startswith("."):
+                yield Observation("java", activity)

@@ -1,0 +1,25 @@
+"""Go modules: go.mod require directives."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from appban.code.extractors._text import lines
+from appban.code.model import Observation
+
+_REQUIRE = re.compile(r"^\s*(?:require\s+)?([a-zA-Z0-9.\-]+\.[a-z]{2,}/[^\s]+)\s+(v[^\s]+)")
+
+
+class GoMod:
+    name = "go"
+
+    def wants(self, name: str, head: bytes) -> bool:
+        return name == "go.mod"
+
+    def extract(self, data: bytes, name: str) -> Iterator[Observation]:
+        for number, line in lines(data):
+            if line.strip().startswith(("module ", "//")):
+                continue
+            if match := _REQUIRE.match(line):
+                yield Observation("go", match[1], number, match[2])

@@ -1,0 +1,79 @@
+"""Source files: imports (Java, Kotlin, Swift, Objective-C, JS/TS, Python, Dart) and service URLs."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+from appban.code.extractors._text import lines
+from appban.code.model import Observation
+
+_JAVA_IMPORT = re.compile(r"^\s*import\s+(?:static\s+)?([A-Za-z_][\w.]*)")
+_QUALIFIED = re.compile(r"\b((?:com|cn|net|org|io)\.[a-z0-9_]+(?:\.[A-Za-z0-9_]+){1,8})")
+_SWIFT_IMPORT = re.compile(
+    r"^\s*(?:@testable\s+|@_exported\s+)?import\s+(?:(?:class|struct|enum|protocol|func|var|let|typealias)\s+)?([A-Za-z_]\w*)"
+)
+_OBJC_IMPORT = re.compile(r"""^\s*#\s*(?:import|include)\s*[<"]([^>"]+)[>"]""")
+_OBJC_MODULE = re.compile(r"^\s*@import\s+([A-Za-z_]\w*)")
+_OBJC_MESSAGE = re.compile(r"\[\s*([A-Z][A-Za-z0-9_]{2,})\s+[a-z]")
+_JS_IMPORT = re.compile(r"""(?:\bfrom\s+|\brequire\s*\(\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./][^"']*)["']""")
+_PY_IMPORT = re.compile(r"^\s*(?:from\s+([A-Za-z_][\w.]*)\s+import|import\s+([A-Za-z_][\w.]*))")
+_DART_IMPORT = re.compile(r"""^\s*import\s+['"]package:([a-z0-9_]+)/""")
+
+JAVA_LIKE = (".java", ".kt", ".kts", ".groovy", ".scala")
+SWIFT = (".swift",)
+OBJC = (".m", ".mm", ".h", ".hpp", ".c", ".cc", ".cpp")
+JS = (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".vue", ".svelte")
+PY = (".py",)
+DART = (".dart",)
+MARKUP = (".html", ".htm", ".xhtml", ".php", ".erb", ".jsp", ".xml")
+
+
+def _npm_name(spec: str) -> str:
+    parts = spec.split("/")
+    return "/".join(parts[:2]) if spec.startswith("@") else parts[0]
+
+
+class Source:
+    name = "source"
+
+    def __init__(self, url_needles: list[str]):
+        self.needles = [needle.casefold() for needle in url_needles]
+
+    def wants(self, name: str, head: bytes) -> bool:
+        return name.endswith(JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP) and name != "androidmanifest.xml"
+
+    def extract(self, data: bytes, name: str) -> Iterator[Observation]:
+        for number, line in lines(data):
+            lowered = line.casefold()
+            for needle in self.needles:
+                if needle in lowered:
+                    yield Observation("url", line.strip()[:300], number)
+            if name.endswith(JAVA_LIKE):
+                if match := _JAVA_IMPORT.match(line):
+                    yield Observation("java", match[1].removesuffix(".*"), number)
+                elif "." in line:
+                    for qualified in _QUALIFIED.findall(line):
+                        yield Observation("java", qualified, number)
+            elif name.endswith(SWIFT):
+                if match := _SWIFT_IMPORT.match(line):
+                    yield Observation("modules", match[1], number)
+            elif name.endswith(OBJC):
+                if match := _OBJC_IMPORT.match(line):
+                    header = match[1]
+                    yield Observation("headers", header.rsplit("/", 1)[-1], number)
+                    if "/" in header:
+                        yield Observation("modules", header.split("/", 1)[0], number)
+                elif match := _OBJC_MODULE.match(line):
+                    yield Observation("modules", match[1], number)
+                for cls in _OBJC_MESSAGE.findall(line):
+                    yield Observation("objc_classes", cls, number)
+            elif name.endswith(JS):
+                for spec in _JS_IMPORT.findall(line):
+                    yield Observation("npm", _npm_name(spec), number)
+            elif name.endswith(PY):
+                if match := _PY_IMPORT.match(line):
+                    module = (match[1] or match[2]).split(".")[0]
+                    yield Observation("pypi", module.replace("_", "-").lower(), number)
+            elif name.endswith(DART) and (match := _DART_IMPORT.match(line)):
+                yield Observation("pub", match[1], number)

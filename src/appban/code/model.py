@@ -1,0 +1,49 @@
+"""What extractors report (observations) and the limits every scan of untrusted input runs under."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Observation:
+    """A fact an extractor read from a file: a class name, a dependency, a URL scheme..."""
+
+    kind: str  # "java", "url", "signing_cert" or one of the exact-name kinds of the signature set
+    value: str
+    line: int | None = None
+    detail: str | None = None  # e.g. the dependency's version, or the member inside a binary
+
+
+class Extractor(Protocol):
+    """One input format. `wants` sees the file's base name (lower-cased) and its first bytes."""
+
+    name: str
+
+    def wants(self, name: str, head: bytes) -> bool: ...
+
+    def extract(self, data: bytes, name: str) -> Iterator[Observation]: ...
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep a hostile input from exhausting the scanner (all sizes in bytes)."""
+
+    max_file: int = 1 << 30  # a file larger than this is skipped with a warning
+    max_member: int = 512 << 20  # an archive member larger than this (uncompressed) is skipped
+    max_archive_total: int = 4 << 30  # total uncompressed bytes read from one archive
+    max_ratio: int = 200  # compression ratio above which a member is treated as a bomb
+    max_depth: int = 5  # archives inside archives
+    max_members: int = 1_000_000
+    seconds_per_file: float = 120.0
+
+
+@dataclass(frozen=True)
+class Warning_:
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"

@@ -1,0 +1,123 @@
+"""scan(): find covered apps' SDKs and code in paths, then let the engine judge each finding.
+
+Extractors report observations (a class name, a dependency, a URL scheme); the signature set says
+which app and kind each belongs to; findings are aggregated per file and signature and carry the
+decision for constituent_code_use (and app_store_distribution when the app's own code is found).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from appban.code.extractors import all_extractors
+from appban.code.model import Limits, Observation, Warning_
+from appban.code.signatures import EXACT_KINDS, Hit, Signature, SignatureSet, default_signatures
+from appban.code.walk import MEMBER_SEP, Walker
+from appban.engine.decide import Decision, default_rulebook, evaluate
+from appban.engine.law import resolve
+from appban.rulebook.loader import Rulebook
+from appban.vocabulary import Category
+
+# Identifiers of the apps' own signing certificates (SHA-256 of the DER certificate), computed from
+# the certificates embedded in TikTok's OpenSDK (see the identity registry's sources).
+_MAX_EXAMPLES = 5
+
+
+@dataclass
+class CodeFinding:
+    path: str  # where the evidence is: a file, or file!/member!/member inside archives
+    line: int | None
+    signature: Signature
+    observation: str  # the kind of fact seen (java, maven, url_schemes...)
+    matched: str  # the first value seen
+    count: int = 1
+    examples: list[str] = field(default_factory=list)
+    decisions: dict[str, Decision] = field(default_factory=dict)  # category -> decision
+
+    @property
+    def file(self) -> str:
+        return self.path.split(MEMBER_SEP, 1)[0]
+
+    @property
+    def member(self) -> str | None:
+        parts = self.path.split(MEMBER_SEP, 1)
+        return parts[1] if len(parts) > 1 else None
+
+    @property
+    def worst(self) -> Decision:
+        order = ["prohibited", "enjoined", "not_yet_effective", "revoked", "not_prohibited"]
+        return min(self.decisions.values(), key=lambda d: order.index(d.verdict.value))
+
+
+@dataclass
+class ScanResult:
+    findings: list[CodeFinding]
+    warnings: list[Warning_]
+    files: int
+    at: str
+    where: str
+    rulebook_version: str
+
+
+def match(signatures: SignatureSet, observation: Observation) -> Hit | None:
+    if observation.kind == "java":
+        return signatures.java(observation.value)
+    if observation.kind == "url":
+        return signatures.url(observation.value)
+    if observation.kind in EXACT_KINDS:
+        return signatures.exact(observation.kind, observation.value)
+    return None
+
+
+def scan(
+    paths: Sequence[Path],
+    *,
+    at: dt.datetime | None = None,
+    where: str = "US",
+    rulebook: Rulebook | None = None,
+    signatures: SignatureSet | None = None,
+    limits: Limits | None = None,
+) -> ScanResult:
+    book = rulebook or default_rulebook()
+    signature_set = signatures or default_signatures(book)
+    instant = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
+    findings: dict[tuple[str, str], CodeFinding] = {}
+    warnings: list[Warning_] = []
+
+    def emit(path: str, observation: Observation) -> None:
+        hit = match(signature_set, observation)
+        if hit is None:
+            return
+        # One finding per innermost file and signature; class files of one JAR count as the JAR.
+        holder = path.rsplit(MEMBER_SEP, 1)[0] if observation.kind == "java" and path.endswith(".class") else path
+        key = (holder, hit.signature.id)
+        finding = findings.get(key)
+        if finding is None:
+            findings[key] = CodeFinding(holder, observation.line, hit.signature, observation.kind, observation.value,
+                                        examples=[observation.value])  # fmt: skip
+        else:
+            finding.count += 1
+            if len(finding.examples) < _MAX_EXAMPLES and observation.value not in finding.examples:
+                finding.examples.append(observation.value)
+
+    walker = Walker(all_extractors(signature_set.url_needles()), emit, warnings.append, limits)
+    for path in paths:
+        walker.scan(Path(path))
+    law = resolve(book)
+    decided: dict[tuple[str, Category], Decision] = {}
+    for finding in findings.values():
+        categories = [Category.CONSTITUENT_CODE_USE]
+        if finding.signature.kind == "app_code":
+            categories.append(Category.APP_STORE_DISTRIBUTION)
+        for category in categories:
+            key = (finding.signature.app, category)
+            if key not in decided:
+                decided[key] = evaluate(law, finding.signature.app, category, where, instant, {})
+            finding.decisions[category.value] = decided[key]
+    ordered = sorted(findings.values(), key=lambda f: (f.path, f.line or 0, f.signature.id))
+    from appban.engine.instants import iso
+
+    return ScanResult(ordered, warnings, walker.files, iso(instant), where, book.version)
