@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit bench clean
+.PHONY: demo test lint typecheck unit material bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "appban needs Python 3.11 or newer")'
@@ -29,7 +29,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy src
 
-unit: $(STAMP)
+# Real third-party SDK packages and the Android/iOS build tools the scanner's tests use.
+material: $(STAMP)
+	bash scripts/setup-test-material.sh
+
+unit: $(STAMP) material
 	$(BIN)/python -m pytest
 
 test: lint typecheck unit

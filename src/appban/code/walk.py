@@ -32,20 +32,24 @@ Emit = Callable[[str, Observation], None]
 Warn = Callable[[Warning_], None]
 
 
-def _path_observations(member: str) -> Iterable[Observation]:
-    """What a path alone says: framework bundles, library files, Java class files."""
+def _path_observations(member: str) -> Iterable[tuple[str, Observation]]:
+    """What a path alone says: framework bundles, library files, Java class files.
+
+    Each observation comes with the member path it belongs to: a framework is reported once, at
+    its bundle directory, not once per file inside it."""
     parts = member.split("/")
-    for part in parts[:-1]:
+    for i, part in enumerate(parts[:-1]):
         if part.endswith((".framework", ".xcframework")):
-            yield Observation("frameworks", part.rsplit(".", 1)[0])
+            yield "/".join(parts[: i + 1]), Observation("frameworks", part.rsplit(".", 1)[0])
+            break
     base = parts[-1]
     if base.endswith(".jar"):
-        yield Observation("jar_names", base)
+        yield member, Observation("jar_names", base)
     elif base.endswith(".a"):
-        yield Observation("static_libraries", base)
+        yield member, Observation("static_libraries", base)
     elif base.endswith(".class") and "$" not in base and not member.startswith("META-INF/"):
         name = member.removesuffix(".class").removeprefix("BOOT-INF/classes/").removeprefix("classes/")
-        yield Observation("java", name.replace("/", "."))
+        yield member, Observation("java", name.replace("/", "."))
 
 
 class Walker:
@@ -154,14 +158,14 @@ class Walker:
             self.warn(Warning_(display, f"{len(infos):,} members is over the limit; only the first are read"))
             infos = infos[: self.limits.max_members]
         total = 0
+        seen: set[tuple[str, str]] = set()
         for info in infos:
             if time.monotonic() > self._deadline:
                 raise OutOfTime
             if info.is_dir() or self._unsafe_name(display, info.filename):
                 continue
             member_display = f"{display}{MEMBER_SEP}{info.filename}"
-            for observation in _path_observations(info.filename):
-                self.emit(member_display, observation)
+            self._emit_path(display, info.filename, seen)
             name = info.filename.rsplit("/", 1)[-1].lower()
             if not self._interesting(name, info.filename.lower()) and not _is_signature_file(info.filename):
                 continue
@@ -185,6 +189,13 @@ class Walker:
                 continue
             self.visit(member_display, content, info.filename, depth + 1)
 
+    def _emit_path(self, display: str, member: str, seen: set[tuple[str, str]]) -> None:
+        for owner, observation in _path_observations(member):
+            key = (owner, observation.value)
+            if key not in seen:
+                seen.add(key)
+                self.emit(f"{display}{MEMBER_SEP}{owner}", observation)
+
     def _size_ok(self, display: str, size: int, compressed: int, total: int) -> bool:
         limits = self.limits
         if size > limits.max_member:
@@ -202,6 +213,7 @@ class Walker:
         if not self._enter(display, depth):
             return
         total = 0
+        seen: set[tuple[str, str]] = set()
         try:
             with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
                 for count, info in enumerate(archive):
@@ -216,8 +228,7 @@ class Walker:
                     if not info.isfile() or self._unsafe_name(display, info.name):
                         continue
                     member_display = f"{display}{MEMBER_SEP}{info.name}"
-                    for observation in _path_observations(info.name):
-                        self.emit(member_display, observation)
+                    self._emit_path(display, info.name, seen)
                     if not self._interesting(info.name.rsplit("/", 1)[-1].lower(), info.name.lower()):
                         continue
                     if not self._size_ok(member_display, info.size, info.size, total):

@@ -34,6 +34,14 @@ def _npm_name(spec: str) -> str:
     return "/".join(parts[:2]) if spec.startswith("@") else parts[0]
 
 
+def _qualified(line: str, found: re.Match[str], number: int) -> Observation:
+    """A dotted name in code is a class reference; the same name as a whole string literal is an
+    Android package name (e.g. checking whether the TikTok app is installed)."""
+    start, end = found.span(1)
+    quoted = start > 0 and end < len(line) and line[start - 1] == line[end] and line[end] in "\"'"
+    return Observation("android_packages" if quoted else "java", found[1], number)
+
+
 class Source:
     name = "source"
 
@@ -53,8 +61,8 @@ class Source:
                 if match := _JAVA_IMPORT.match(line):
                     yield Observation("java", match[1].removesuffix(".*"), number)
                 elif "." in line:
-                    for qualified in _QUALIFIED.findall(line):
-                        yield Observation("java", qualified, number)
+                    for found in _QUALIFIED.finditer(line):
+                        yield _qualified(line, found, number)
             elif name.endswith(SWIFT):
                 if match := _SWIFT_IMPORT.match(line):
                     yield Observation("modules", match[1], number)
