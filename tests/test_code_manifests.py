@@ -44,7 +44,8 @@ FILES = {
     ),
     "pom.xml": (
         "<project>\n  <dependencies>\n    <dependency>\n      <groupId>com.github.tiktok</groupId>\n"
-        "      <artifactId>tiktok-business-android-sdk</artifactId>\n    </dependency>\n  </dependencies>\n</project>\n",
+        "      <artifactId>tiktok-business-android-sdk</artifactId>\n"
+        "    </dependency>\n  </dependencies>\n</project>\n",
         {("pom.xml", 3, "tiktok-business-sdk", "service_client")},
     ),
     "ios/Podfile": (
@@ -82,8 +83,10 @@ FILES = {
         {("go.mod", 6, "wechat-service-clients", "service_client")},
     ),
     "plugin/plugin.xml": (
-        '<plugin id="x">\n  <platform name="android">\n    <framework src="com.tencent.mm.opensdk:wechat-sdk-android:+" />\n'
-        '  </platform>\n  <platform name="ios">\n    <config-file target="*-Info.plist" parent="LSApplicationQueriesSchemes">\n'
+        '<plugin id="x">\n  <platform name="android">\n'
+        '    <framework src="com.tencent.mm.opensdk:wechat-sdk-android:+" />\n'
+        '  </platform>\n  <platform name="ios">\n'
+        '    <config-file target="*-Info.plist" parent="LSApplicationQueriesSchemes">\n'
         "      <array><string>weixin</string><string>weixinULAPI</string></array>\n    </config-file>\n"
         '    <podspec><pods><pod name="WechatOpenSDK" /></pods></podspec>\n  </platform>\n</plugin>\n',
         {
@@ -107,7 +110,8 @@ FILES = {
     ),
     "src/Auth.swift": ("import UIKit\nimport TikTokOpenAuthSDK\n", {("Auth.swift", 2, "tiktok-opensdk-ios", "sdk")}),
     "src/AppDelegate.m": (
-        '#import "AppDelegate.h"\n#import <WechatOpenSDK/WXApi.h>\n\n- (void)go { [WXApi registerApp:@"wx1" universalLink:@"u"]; }\n',
+        '#import "AppDelegate.h"\n#import <WechatOpenSDK/WXApi.h>\n\n'
+        '- (void)go { [WXApi registerApp:@"wx1" universalLink:@"u"]; }\n',
         {("AppDelegate.m", 2, "wechat-opensdk-ios", "sdk")},
     ),
     "src/pay.ts": (

@@ -62,6 +62,15 @@ class ScanResult:
     rulebook_version: str
 
 
+def _self_import(path: str, observation: Observation) -> bool:
+    """A library's own modules importing each other are the library, not a use of it (the library
+    itself is reported from its package metadata)."""
+    if observation.kind not in {"pypi", "npm"} or observation.detail is not None:
+        return False
+    folders = path.replace(MEMBER_SEP, "/").split("/")[:-1]
+    return observation.value in folders or observation.value.replace("-", "_") in folders
+
+
 def match(signatures: SignatureSet, observation: Observation) -> Hit | None:
     if observation.kind == "java":
         return signatures.java(observation.value)
@@ -89,7 +98,7 @@ def scan(
 
     def emit(path: str, observation: Observation) -> None:
         hit = match(signature_set, observation)
-        if hit is None:
+        if hit is None or _self_import(path, observation):
             return
         # One finding per innermost file and signature; class files of one JAR count as the JAR.
         holder = path.rsplit(MEMBER_SEP, 1)[0] if observation.kind == "java" and path.endswith(".class") else path

@@ -47,6 +47,8 @@ def _path_observations(member: str) -> Iterable[tuple[str, Observation]]:
         yield member, Observation("jar_names", base)
     elif base.endswith(".a"):
         yield member, Observation("static_libraries", base)
+    elif base.endswith(".h"):
+        yield member, Observation("headers", base)
     elif base.endswith(".class") and "$" not in base and not member.startswith("META-INF/"):
         name = member.removesuffix(".class").removeprefix("BOOT-INF/classes/").removeprefix("classes/")
         yield member, Observation("java", name.replace("/", "."))

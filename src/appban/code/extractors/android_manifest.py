@@ -20,7 +20,8 @@ class AndroidManifest:
     name = "android-manifest"
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name == "androidmanifest.xml"
+        # Build variants keep extra manifests beside the main one (AndroidManifestNew.xml, ...).
+        return name.startswith("androidmanifest") and name.endswith(".xml")
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if data.startswith(_AXML_MAGIC):

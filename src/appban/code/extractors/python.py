@@ -23,17 +23,21 @@ class Python:
     name = "python"
 
     def wants(self, name: str, head: bytes) -> bool:
-        return (name.startswith("requirements") and name.endswith((".txt", ".in"))) or name in {
-            "pyproject.toml",
-            "pipfile",
-            "pipfile.lock",
-            "poetry.lock",
-            "uv.lock",
-            "constraints.txt",
-        }
+        if name.startswith("requirements") and name.endswith((".txt", ".in")):
+            return True
+        # METADATA / PKG-INFO: an installed or packaged distribution's own name.
+        return name in {"pyproject.toml", "pipfile", "pipfile.lock", "poetry.lock", "uv.lock", "constraints.txt",
+                        "metadata", "pkg-info"}  # fmt: skip
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        if name.endswith((".txt", ".in")):
+        if name in {"metadata", "pkg-info"}:
+            for number, line in lines(data):
+                if line.startswith("Name:"):
+                    yield Observation("pypi", normalise(line[5:].strip()), number, "distribution")
+                    return
+                if not line.strip():
+                    return
+        elif name.endswith((".txt", ".in")):
             for number, line in lines(data):
                 stripped = line.strip()
                 if stripped and not stripped.startswith(("#", "-")) and (match := _REQUIREMENT.match(stripped)):

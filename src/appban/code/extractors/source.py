@@ -49,7 +49,9 @@ class Source:
         self.needles = [needle.casefold() for needle in url_needles]
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name.endswith(JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP) and name != "androidmanifest.xml"
+        return name.endswith(JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP) and not name.startswith(
+            "androidmanifest"
+        )
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         for number, line in lines(data):
