@@ -640,12 +640,12 @@ def scan_command(
         _print_scan(result, base)
     else:
         urls = {f.signature.id: signatures.source_urls(f.signature) for f in result.findings}
-        text = {
-            ScanFormat.json: lambda: json.dumps(_scan_json(result), ensure_ascii=False, indent=2),
-            ScanFormat.sarif: lambda: json.dumps(to_sarif(result, base, urls), ensure_ascii=False, indent=2),
-            ScanFormat.cyclonedx: to_cyclonedx_text(result),
-            ScanFormat.table: lambda: json.dumps(_scan_json(result), ensure_ascii=False, indent=2),
-        }[fmt]()
+        if fmt is ScanFormat.sarif:
+            text = json.dumps(to_sarif(result, base, urls), ensure_ascii=False, indent=2)
+        elif fmt is ScanFormat.cyclonedx:
+            text = to_cyclonedx(result)
+        else:
+            text = json.dumps(_scan_json(result), ensure_ascii=False, indent=2)
         if output is None:
             sys.stdout.write(text + "\n")
         else:
@@ -657,10 +657,6 @@ def scan_command(
         raise typer.Exit(1)
     if fail_on is FailOn.prohibited and any(f.worst.verdict is Verdict.PROHIBITED for f in result.findings):
         raise typer.Exit(1)
-
-
-def to_cyclonedx_text(result: ScanResult) -> Callable[[], str]:
-    return lambda: to_cyclonedx(result)
 
 
 def _scan_json(result: ScanResult) -> dict[str, Any]:

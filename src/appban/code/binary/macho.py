@@ -91,7 +91,7 @@ def fat_slices(data: BytesLike) -> list[tuple[str, memoryview]]:
     magic, count = struct.unpack_from(">II", view, 0)
     if count == 0 or count > MAX_FAT_ARCHS:
         raise MalformedBinary("bad fat architecture count")
-    entry = struct.Struct(">iiQQ8x" if magic == FAT_MAGIC_64 else ">iiIII")
+    entry = struct.Struct(">IIQQ8x" if magic == FAT_MAGIC_64 else ">IIIII")
     table_end = 8 + count * entry.size
     if table_end > len(view):
         raise MalformedBinary("fat architecture table outside the file")
@@ -116,7 +116,6 @@ def _check_disjoint(slices: list[tuple[int, int, str]]) -> None:
 
 def cpu_name(cpu_type: int, cpu_subtype: int) -> str:
     """The conventional architecture name (as lipo prints it), or the cpu type in hex."""
-    cpu_type &= 0xFFFFFFFF
     subtype = cpu_subtype & 0x00FFFFFF  # the high byte holds capability bits (e.g. pointer auth)
     if cpu_type == _CPU_ARM | _CPU_ABI64:
         return "arm64e" if subtype == 2 else "arm64"
@@ -151,7 +150,7 @@ class _ThinReader:
         self.encrypted = False
 
     def read(self) -> MachOSlice:
-        cpu_type, cpu_subtype, file_type, ncmds, sizeofcmds = struct.unpack_from(self.endian + "iiIII", self.view, 4)
+        cpu_type, cpu_subtype, file_type, ncmds, sizeofcmds = struct.unpack_from(self.endian + "5I", self.view, 4)
         for cmd, offset, size in self._load_commands(ncmds, sizeofcmds):
             self._load_command(cmd, offset, size)
         cstrings, truncated = self._cstrings()
