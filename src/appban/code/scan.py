@@ -71,7 +71,15 @@ def _self_import(path: str, observation: Observation) -> bool:
     return observation.value in folders or observation.value.replace("-", "_") in folders
 
 
+# An APK's manifest package and an IPA's bundle identifier name the app the archive *is*.
+_APP_ID_KINDS = {"manifest_package", "bundle_id"}
+
+
 def match(signatures: SignatureSet, observation: Observation) -> Hit | None:
+    if observation.kind in _APP_ID_KINDS:
+        return signatures.exact("app_ids", observation.value)
+    if observation.kind == "signing_cert":
+        return signatures.exact("signing_certs", observation.value)
     if observation.kind == "java":
         return signatures.java(observation.value)
     if observation.kind == "url":
@@ -112,7 +120,7 @@ def scan(
             if len(finding.examples) < _MAX_EXAMPLES and observation.value not in finding.examples:
                 finding.examples.append(observation.value)
 
-    walker = Walker(all_extractors(signature_set.url_needles()), emit, warnings.append, limits)
+    walker = Walker(all_extractors(signature_set), emit, warnings.append, limits)
     for path in paths:
         walker.scan(Path(path))
     law = resolve(book)

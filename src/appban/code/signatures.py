@@ -17,7 +17,7 @@ SignatureKind = Literal["sdk", "service_client", "app_code", "company_other"]
 # Observation kinds matched by exact (case-insensitive) name.
 EXACT_KINDS = (
     "maven", "cocoapods", "swiftpm", "modules", "frameworks", "objc_classes", "headers", "static_libraries",
-    "jar_names", "url_schemes", "android_packages", "npm", "pypi", "go", "pub",
+    "jar_names", "url_schemes", "android_packages", "npm", "pypi", "go", "pub", "app_ids", "signing_certs",
 )  # fmt: skip
 
 
@@ -43,6 +43,8 @@ class Match(Strict):
     pypi: list[str] = Field(default_factory=list)
     go: list[str] = Field(default_factory=list)
     pub: list[str] = Field(default_factory=list)
+    app_ids: list[str] = Field(default_factory=list)  # the app's own package name / bundle ID
+    signing_certs: list[str] = Field(default_factory=list)  # SHA-256 of the app's signing certificate
 
 
 class Signature(Strict):
@@ -126,6 +128,10 @@ class SignatureSet:
             if prefix in lowered:
                 return Hit(sig, prefix)
         return None
+
+    def names(self, kind: str) -> set[str]:
+        """Every exact name of one kind the signatures look for (as written, not case-folded)."""
+        return {value for signature in self.signatures for value in getattr(signature.match, kind)}
 
     def url_needles(self) -> list[str]:
         return [prefix for prefix, _ in self._urls]

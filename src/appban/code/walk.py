@@ -16,6 +16,7 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path, PurePosixPath
 
+from appban.code.binary import MalformedBinary, signer_certificates, signing_block_certificates
 from appban.code.model import Extractor, Limits, Observation, Warning_
 
 ZIP_SUFFIXES = (".zip", ".jar", ".aar", ".apk", ".aab", ".ipa", ".xapk", ".apks", ".war", ".nupkg", ".whl", ".egg")
@@ -124,6 +125,8 @@ class Walker:
                 except (ValueError, RecursionError, UnicodeError, MemoryError) as exc:
                     self.warn(Warning_(display, f"{extractor.name}: malformed input ({type(exc).__name__}: {exc})"))
         if head.startswith(b"PK\x03\x04") or (name.endswith(ZIP_SUFFIXES) and head.startswith(b"PK")):
+            if name.endswith(".apk"):
+                self._signing_block(display, data)
             self._zip(display, data, depth)
         elif (
             name.endswith(TAR_SUFFIXES)
@@ -187,7 +190,7 @@ class Walker:
                 continue
             total += len(content)
             if _is_signature_file(info.filename):
-                self._signature_file(member_display, content)
+                self._signature_file(member_display, info.filename, content)
                 continue
             self.visit(member_display, content, info.filename, depth + 1)
 
@@ -259,15 +262,21 @@ class Walker:
         inner = name.removesuffix(".gz")
         self.visit(f"{display}{MEMBER_SEP}{inner}", content, inner, depth + 1)
 
-    def _signature_file(self, display: str, content: bytes) -> None:
-        from appban.code.binary import MalformedBinary
-        from appban.code.binary.apksig import signer_certificates
-
+    def _signature_file(self, display: str, member: str, content: bytes) -> None:
+        """A v1 (JAR) signature block: the signer's certificate identifies who built the APK."""
         try:
-            for certificate in signer_certificates({display: content}):
+            for certificate in signer_certificates({member: content}):
                 self.emit(display, Observation("signing_cert", certificate.sha256, None, certificate.subject))
         except MalformedBinary as exc:
             self.warn(Warning_(display, f"malformed signature block: {exc}"))
+
+    def _signing_block(self, display: str, data: bytes) -> None:
+        """The APK Signing Block (schemes v2/v3), which modern APKs carry instead of, or beside, v1."""
+        try:
+            for certificate in signing_block_certificates(data):
+                self.emit(display, Observation("signing_cert", certificate.sha256, None, certificate.subject))
+        except MalformedBinary as exc:
+            self.warn(Warning_(display, f"malformed APK signing block: {exc}"))
 
 
 def _is_signature_file(name: str) -> bool:

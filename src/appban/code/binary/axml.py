@@ -26,6 +26,8 @@ TYPE_STRING = 0x03
 NO_INDEX = 0xFFFFFFFF
 # android:name and android:scheme, from the framework's public resource ids.
 ATTRIBUTE_IDS = {0x01010003: "android:name", 0x01010027: "android:scheme"}
+# "<" (UTF-8 or UTF-16LE text), the UTF-16 byte order marks, and "<" in UTF-16BE; binary XML starts 03 00.
+_TEXT_STARTS = (b"<", b"\xff\xfe", b"\xfe\xff", b"\x00<")
 _ATTRIBUTE = struct.Struct("<IIIHBBI")  # ns, name, rawValue, Res_value(size, res0, dataType, data)
 
 
@@ -41,7 +43,7 @@ class ManifestInfo:
 def read_manifest(data: BytesLike) -> ManifestInfo:
     """Read a binary (compiled) or plain-text AndroidManifest.xml."""
     view = byte_view(data)
-    if view[:64].tobytes().lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"<"):
+    if view[:64].tobytes().lstrip(b"\xef\xbb\xbf \t\r\n").startswith(_TEXT_STARTS):
         return _read_text(view.tobytes())
     return _BinaryReader(view).read()
 

@@ -6,8 +6,10 @@ from appban.code.extractors import (
     android_manifest,
     cocoapods,
     cordova,
+    dex,
     gomod,
     gradle,
+    macho,
     maven,
     npm,
     plist,
@@ -16,9 +18,11 @@ from appban.code.extractors import (
     swiftpm,
 )
 from appban.code.model import Extractor
+from appban.code.signatures import SignatureSet
 
 
-def all_extractors(url_needles: list[str]) -> list[Extractor]:
+def all_extractors(signatures: SignatureSet) -> list[Extractor]:
+    url_needles = signatures.url_needles()
     return [
         gradle.Gradle(),
         maven.Maven(),
@@ -31,4 +35,6 @@ def all_extractors(url_needles: list[str]) -> list[Extractor]:
         android_manifest.AndroidManifest(),
         plist.InfoPlist(),
         source.Source(url_needles),
+        dex.Dex(url_needles, signatures.names("android_packages")),
+        macho.MachO(url_needles),
     ]
