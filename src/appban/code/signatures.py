@@ -129,6 +129,9 @@ class SignatureSet:
                 return Hit(sig, prefix)
         return None
 
+    def java_prefixes(self) -> list[str]:
+        return sorted(self._java)
+
     def names(self, kind: str) -> set[str]:
         """Every exact name of one kind the signatures look for (as written, not case-folded)."""
         return {value for signature in self.signatures for value in getattr(signature.match, kind)}

@@ -35,6 +35,6 @@ def all_extractors(signatures: SignatureSet) -> list[Extractor]:
         android_manifest.AndroidManifest(),
         plist.InfoPlist(),
         source.Source(url_needles),
-        dex.Dex(url_needles, signatures.names("android_packages")),
+        dex.Dex(signatures.java_prefixes(), url_needles, signatures.names("android_packages")),
         macho.MachO(url_needles),
     ]

@@ -1,34 +1,86 @@
-"""DEX files (alone or as classes*.dex inside APKs/AABs): class names and telling strings."""
+"""DEX files (alone or as classes*.dex inside APKs/AABs): class names and telling strings.
+
+An app's DEX files hold hundreds of thousands of types; only those under a signature's package
+prefix matter. So the type table is walked with the header's offsets and each descriptor is tested
+in place with one bytes.startswith against all prefixes; only matching descriptors are decoded.
+Package names and service URLs are searched in the string data with bytes.find.
+"""
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterator
 
-from appban.code.binary import MalformedBinary, class_names, read_dex
 from appban.code.model import Observation
+
+_HEADER = 0x70
+_MAX_TYPES = 5_000_000
+
+
+def _uleb128_end(data: bytes, pos: int) -> int:
+    """The position after a ULEB128 value (the length prefix of a string_data_item)."""
+    for _ in range(5):
+        if pos >= len(data):
+            raise ValueError("string data runs past the end of the file")
+        if data[pos] < 0x80:
+            return pos + 1
+        pos += 1
+    raise ValueError("overlong ULEB128")
+
+
+def descriptors_with_prefix(data: bytes, prefixes: tuple[bytes, ...]) -> Iterator[str]:
+    """Type descriptors ("Lcom/x/Y;") starting with one of `prefixes`, read from the DEX tables."""
+    if len(data) < _HEADER or not data.startswith(b"dex\n") or data[7] != 0:
+        raise ValueError("not a DEX file (bad magic)")
+    string_count, string_off, type_count, type_off = struct.unpack_from("<4I", data, 56)
+    if string_count > _MAX_TYPES or type_count > _MAX_TYPES:
+        raise ValueError("implausibly large string or type table")
+    if string_off + 4 * string_count > len(data) or type_off + 4 * type_count > len(data):
+        raise ValueError("string or type table runs past the end of the file")
+    string_offsets = memoryview(data)[string_off : string_off + 4 * string_count].cast("I")
+    type_strings = memoryview(data)[type_off : type_off + 4 * type_count].cast("I")
+    for string_index in type_strings:
+        if string_index >= string_count:
+            raise ValueError("type refers to a string past the table")
+        start = _uleb128_end(data, string_offsets[string_index])
+        if data.startswith(prefixes, start):
+            end = data.find(b"\0", start)
+            if end < 0:
+                raise ValueError("unterminated string")
+            yield data[start:end].decode("utf-8", errors="replace")
+
+
+def _string_around(data: bytes, at: int) -> str:
+    start = max(data.rfind(b"\0", 0, at) + 1, at - 300)
+    end = data.find(b"\0", at)
+    return data[start : end if end >= 0 else at + 300].decode("utf-8", errors="replace")
 
 
 class Dex:
     name = "dex"
 
-    def __init__(self, url_needles: list[str], package_names: set[str]):
-        self.needles = [n.casefold() for n in url_needles]
-        self.packages = package_names  # string constants naming a covered app's package
+    def __init__(self, java_prefixes: list[str], url_needles: list[str], package_names: set[str]):
+        # "com.tencent.mm.opensdk" matches "Lcom/tencent/mm/opensdk/..." and the class itself ("...;").
+        prefixes: list[bytes] = []
+        for prefix in java_prefixes:
+            path = "L" + prefix.replace(".", "/")
+            prefixes += [(path + "/").encode(), (path + ";").encode(), (path + "$").encode()]
+        self.prefixes = tuple(prefixes)
+        self.needles = [n.encode() for n in url_needles]
+        self.packages = sorted(package_names)
 
     def wants(self, name: str, head: bytes) -> bool:
         return head.startswith(b"dex\n") or (not head and name.endswith(".dex"))
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        try:
-            info = read_dex(data)
-        except MalformedBinary as exc:
-            raise ValueError(f"malformed DEX: {exc}") from None
-        for class_name in class_names(info):
-            yield Observation("java", class_name, None, "dex class")
-        for text in info.strings:
-            if text in self.packages:
-                yield Observation("android_packages", text, None, "dex string")
-            elif "." in text and len(text) < 2048:
-                lowered = text.casefold()
-                if any(needle in lowered for needle in self.needles):
-                    yield Observation("url", text, None, "dex string")
+        for descriptor in descriptors_with_prefix(data, self.prefixes):
+            yield Observation("java", descriptor[1:-1].replace("/", ".").split("$")[0], None, "dex class")
+        for package in self.packages:
+            # A whole string constant: the previous string's NUL, this one's length, the text, its NUL.
+            raw = package.encode()
+            if len(raw) < 0x80 and data.find(b"\0" + bytes([len(raw)]) + raw + b"\0") >= 0:
+                yield Observation("android_packages", package, None, "dex string")
+        for needle in self.needles:
+            at = data.find(needle)
+            if at >= 0:
+                yield Observation("url", _string_around(data, at), None, "dex string")
