@@ -39,8 +39,10 @@ unit: $(STAMP) material
 test: lint typecheck unit
 
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python bench/decide.py --markdown
 	$(BIN)/python bench/inventory.py --markdown
+	$(BIN)/python bench/code.py --markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
