@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from appban import load_rulebook
 from appban.code.scan import CodeFinding, scan
@@ -138,3 +141,62 @@ def test_the_real_fat_static_library_on_its_own(ipas: dict[str, Path]) -> None:
     classes = set(findings["wechat-opensdk-ios"].examples) | {findings["wechat-opensdk-ios"].matched}
     assert "WXApi" in classes or findings["wechat-opensdk-ios"].count > 3
     assert "wechat-url-schemes" in findings  # weixin:// among the C strings
+
+
+def _proto_field(number: int, payload: bytes) -> bytes:
+    def varint(value: int) -> bytes:
+        out = bytearray()
+        while True:
+            out.append((value & 0x7F) | (0x80 if value > 0x7F else 0))
+            value >>= 7
+            if not value:
+                return bytes(out)
+
+    return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+
+def _proto_element(name: str, attributes: dict[str, str], children: list[bytes] = ()) -> bytes:  # type: ignore[assignment]
+    body = _proto_field(3, name.encode())
+    for key, value in attributes.items():
+        body += _proto_field(4, _proto_field(2, key.encode()) + _proto_field(3, value.encode()))
+    for child in children:
+        body += _proto_field(5, _proto_field(1, child))
+    return body
+
+
+def test_app_bundle_protobuf_manifest_and_dex(tmp_path: Path) -> None:
+    """An .aab keeps its manifest as protobuf XML and its code under base/dex/."""
+    import zipfile
+
+    material.require_tool("smali")
+    queries = _proto_element("queries", {}, [_proto_element("package", {"name": "com.tencent.mm"})])
+    manifest = _proto_field(1, _proto_element("manifest", {"package": "com.zhiliaoapp.musically"}, [queries]))
+    dex = material.build_dex(material.smali_classes("com/tencent/mm/opensdk/openapi/WXAPIFactory"), tmp_path)
+    bundle = tmp_path / "app.aab"
+    with zipfile.ZipFile(bundle, "w") as archive:
+        archive.writestr("base/manifest/AndroidManifest.xml", manifest)
+        archive.writestr("base/dex/classes.dex", dex.read_bytes())
+    findings = by_id(found(bundle))
+    assert set(findings) == {"tiktok-app-code", "wechat-app-queries", "wechat-opensdk-android"}
+    assert findings["tiktok-app-code"].observation == "manifest_package"
+    assert findings["wechat-opensdk-android"].member == "base/dex/classes.dex"
+
+
+def test_protobuf_manifest_reader_never_crashes_on_garbage() -> None:
+    from appban.code.binary import MalformedBinary
+    from appban.code.binary.protoxml import read_proto_manifest
+
+    valid = _proto_field(1, _proto_element("manifest", {"package": "x"}, [_proto_element("queries", {})]))
+    mutated = st.builds(
+        lambda cut, flip: valid[:cut] + bytes([flip]) + valid[cut + 1 :],
+        st.integers(0, len(valid) - 1),
+        st.integers(0, 255),
+    )
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.one_of(st.binary(max_size=512), mutated))
+    def check(data: bytes) -> None:
+        with contextlib.suppress(MalformedBinary):
+            read_proto_manifest(data)
+
+    check()

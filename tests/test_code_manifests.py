@@ -122,6 +122,10 @@ FILES = {
         "from wechatpy import WeChatClient\nimport requests\n",
         {("bot.py", 1, "wechat-service-clients", "service_client")},
     ),
+    "server/pay.py": (
+        'PAY_URL = "https://api.mch.weixin.qq.com/v3/pay/transactions/native"\n',
+        {("pay.py", 1, "wechatpay-api-endpoints", "service_client")},
+    ),
     "public/index.html": (
         '<html><head>\n<script src="https://res.wx.qq.com/open/js/jweixin-1.6.0.js"></script>\n</head></html>\n',
         {("index.html", 2, "wechat-jssdk", "service_client")},

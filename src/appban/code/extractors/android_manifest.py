@@ -27,6 +27,9 @@ class AndroidManifest:
         if data.startswith(_AXML_MAGIC):
             yield from self._binary(data)
             return
+        if data[:1] == b"\x0a":  # a protobuf XmlNode: the manifest of an Android App Bundle
+            yield from self._proto(data)
+            return
         text = text_of(data)
         for match in _PACKAGE.finditer(text):
             yield Observation("android_packages", match[1], line_at(text, match.start()))
@@ -35,6 +38,24 @@ class AndroidManifest:
         for match in _COMPONENT.finditer(text):
             if not match[1].startswith("."):  # relative names belong to the app itself
                 yield Observation("java", match[1], line_at(text, match.start()))
+
+    def _proto(self, data: bytes) -> Iterator[Observation]:
+        from appban.code.binary import MalformedBinary
+        from appban.code.binary.protoxml import read_proto_manifest, walk
+
+        try:
+            root = read_proto_manifest(data)
+        except MalformedBinary:
+            return
+        if root.attributes.get("package"):
+            yield Observation("manifest_package", root.attributes["package"])
+        for element in walk(root):
+            if element.name == "queries":
+                for child in element.children:
+                    if child.name == "package" and child.attributes.get("name"):
+                        yield Observation("android_packages", child.attributes["name"])
+            elif element.name == "data" and element.attributes.get("scheme"):
+                yield Observation("url_schemes", element.attributes["scheme"])
 
     def _binary(self, data: bytes) -> Iterator[Observation]:
         from appban.code.binary import MalformedBinary
