@@ -30,6 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dexgen import dex_with_classes
+from report import print_report
 
 from appban import load_rulebook
 from appban.code.signatures import default_signatures
@@ -239,13 +240,7 @@ def main() -> None:
             ("(c) appban / grep", f"{grep_seconds / float(tree_result['seconds']):.2f}x"),  # type: ignore[arg-type]
         ]
     report.append(("python / platform", f"{platform.python_version()} / {platform.machine()} / nproc {os.cpu_count()}"))
-    width = max(len(k) for k, _ in report)
-    for key, value in report:
-        print(f"{key:<{width}}  {value}")
-    if args.markdown:
-        print("\n| measure | value |\n|---|---|")
-        for key, value in report:
-            print(f"| {key} | {value} |")
+    print_report(report, args.markdown)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from rapidfuzz import fuzz, process
+from report import print_report
 
 import appban
 from appban.identity.normalize import disguise_key
@@ -188,13 +189,7 @@ def main() -> None:
         ("python / pyarrow / numpy", f"{platform.python_version()} / {pa.__version__} / {np.__version__}"),
         ("pinned", f"cpu {cpu} (os.sched_setaffinity), pyarrow cpu and io threads 1"),
     ]
-    width = max(len(k) for k, _ in report)
-    for key, value in report:
-        print(f"{key:<{width}}  {value}")
-    if args.markdown:
-        print("\n| measure | value |\n|---|---|")
-        for key, value in report:
-            print(f"| {key} | {value} |")
+    print_report(report, args.markdown)
 
 
 if __name__ == "__main__":
