@@ -1,0 +1,243 @@
+"""Classify network records: which covered app a host name, an address or an autonomous system
+belongs to, by whole DNS labels and by longest IP prefix.
+
+Work is per distinct value, not per row: each batch's host column is dictionary-encoded and only
+values not seen before are matched (in Python, against a dict of suffixes); addresses likewise go
+through a per-length table of networks. Rows then pick their result with one vectorised take.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from appban.network.indicators import IndicatorSet
+
+CLASS_FIELDS = [
+    pa.field("app", pa.string()),
+    pa.field("scope", pa.string()),
+    pa.field("indicator", pa.string()),
+    pa.field("indicator_kind", pa.string()),
+    pa.field("confidence", pa.float32()),
+]
+_CACHE_LIMIT = 4_000_000
+
+
+@dataclass(frozen=True)
+class Hit:
+    app: str
+    scope: str
+    indicator: str
+    kind: str  # "domain", "ip" or "asn"
+    confidence: float
+    sources: tuple[str, ...]
+
+
+def normalise_host(host: str) -> str:
+    """Lower-case, no trailing dot, internationalised labels in their ASCII (punycode) form."""
+    host = host.strip().rstrip(".").lower()
+    if host.isascii():
+        return host
+    try:
+        return host.encode("idna").decode("ascii")
+    except UnicodeError:
+        return host
+
+
+class DomainMatcher:
+    def __init__(self, entries: Iterable[tuple[str, int]]):
+        self.suffixes = dict(entries)
+
+    def match(self, host: str) -> int:
+        """The hit of the longest listed suffix made of whole labels of `host`, or -1."""
+        name = normalise_host(host)
+        position = 0
+        while True:
+            found = self.suffixes.get(name[position:])
+            if found is not None:
+                return found
+            position = name.find(".", position) + 1
+            if position == 0:
+                return -1
+
+
+class PrefixTable:
+    """Longest-prefix match over IPv4 and IPv6 networks, each mapped to an integer value."""
+
+    def __init__(self, entries: Iterable[tuple[str, int]]):
+        self.v4: dict[int, dict[int, int]] = {}
+        self.v6: dict[int, dict[int, int]] = {}
+        for prefix, value in entries:
+            network = ipaddress.ip_network(prefix, strict=False)
+            table = self.v4 if network.version == 4 else self.v6
+            table.setdefault(network.prefixlen, {})[int(network.network_address) >> (network.max_prefixlen - network.prefixlen)] = value
+        self.v4_lengths = sorted(self.v4, reverse=True)
+        self.v6_lengths = sorted(self.v6, reverse=True)
+        # numpy look-up tables for IPv4: per length, sorted keys and their values
+        self._v4_arrays = [
+            (length, np.array(sorted(self.v4[length]), dtype=np.int64),
+             np.array([self.v4[length][k] for k in sorted(self.v4[length])], dtype=np.int64))
+            for length in self.v4_lengths
+        ]  # fmt: skip
+
+    def lookup(self, address: str) -> int:
+        try:
+            ip = ipaddress.ip_address(address.strip().strip("[]"))
+        except ValueError:
+            return -1
+        value = int(ip)
+        if ip.version == 4:
+            lengths, tables, bits = self.v4_lengths, self.v4, 32
+        else:
+            lengths, tables, bits = self.v6_lengths, self.v6, 128
+        for length in lengths:
+            found = tables[length].get(value >> (bits - length))
+            if found is not None:
+                return found
+        return -1
+
+    def lookup_v4(self, addresses: np.ndarray) -> np.ndarray:
+        """Vectorised longest-prefix match of IPv4 addresses given as int64; -1 where none matches."""
+        out = np.full(len(addresses), -1, dtype=np.int64)
+        for length, keys, values in self._v4_arrays:
+            if not len(keys):
+                continue
+            pending = out < 0
+            if not pending.any():
+                break
+            probe = addresses[pending] >> (32 - length)
+            slot = np.searchsorted(keys, probe).clip(0, len(keys) - 1)
+            hit = keys[slot] == probe
+            found = np.where(hit, values[slot], -1)
+            out[pending] = found
+        return out
+
+
+def parse_asn_table(lines: Iterable[str]) -> list[tuple[str, int]]:
+    """A prefix-to-origin-AS table: 'PREFIX ASN' per line (as `bgpdump`-style or RIR dumps reduce to);
+    'AS' prefixes, commas and comments are accepted; bad lines raise ValueError naming the line."""
+    entries: list[tuple[str, int]] = []
+    for number, raw in enumerate(lines, start=1):
+        line = raw.split("#", 1)[0].replace(",", " ").strip()
+        if not line:
+            continue
+        parts = line.split()
+        if len(parts) < 2:
+            raise ValueError(f"line {number}: expected 'PREFIX ASN', got {raw.strip()!r}")
+        try:
+            network = ipaddress.ip_network(parts[0], strict=False)
+            asn = int(parts[-1].upper().removeprefix("AS"))
+        except ValueError as exc:
+            raise ValueError(f"line {number}: {exc}") from None
+        entries.append((str(network), asn))
+    return entries
+
+
+class Classifier:
+    """Classifies record batches (appban.network.records schema) against an indicator set."""
+
+    def __init__(self, indicators: IndicatorSet, asn_table: list[tuple[str, int]] | None = None):
+        self.hits: list[Hit] = []
+        domain_entries = []
+        for item in indicators.domains:
+            domain_entries.append((item.suffix, self._add(Hit(item.app, item.scope, item.suffix, "domain",
+                                                              item.confidence, tuple(item.sources)))))  # fmt: skip
+        prefix_entries = []
+        for group in indicators.prefixes:
+            for prefix in group.prefixes:
+                hit = Hit(group.app, group.scope, prefix, "ip", group.confidence, tuple(group.sources))
+                prefix_entries.append((prefix, self._add(hit)))
+        asn_hits = {
+            item.asn: self._add(Hit(item.app, item.scope, f"AS{item.asn}", "asn", item.confidence, tuple(item.sources)))
+            for item in indicators.asns
+        }
+        self.domains = DomainMatcher(domain_entries)
+        self.prefixes = PrefixTable(prefix_entries)
+        # A routing table widens IP matching: an address originated by a listed AS matches that AS.
+        self.asn_prefixes = PrefixTable(
+            (prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits
+        )
+        self._host_cache: dict[str, int] = {}
+        self._ip_cache: dict[str, int] = {}
+
+    def _add(self, hit: Hit) -> int:
+        self.hits.append(hit)
+        return len(self.hits) - 1
+
+    def host_hit(self, host: str) -> int:
+        found = self._host_cache.get(host)
+        if found is None:
+            found = self.domains.match(host)
+            if len(self._host_cache) < _CACHE_LIMIT:
+                self._host_cache[host] = found
+        return found
+
+    def ip_hit(self, address: str) -> int:
+        found = self._ip_cache.get(address)
+        if found is None:
+            found = self.prefixes.lookup(address)
+            if found < 0:
+                found = self.asn_prefixes.lookup(address)
+            if len(self._ip_cache) < _CACHE_LIMIT:
+                self._ip_cache[address] = found
+        return found
+
+    def _per_value(self, column: pa.Array | pa.ChunkedArray, match: object) -> np.ndarray:
+        """Hit index per row, computing `match` once per distinct value of the column."""
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if len(column) == 0:
+            return np.zeros(0, dtype=np.int64)
+        encoded = column.dictionary_encode()
+        values = encoded.dictionary.to_pylist()
+        per_value = np.fromiter((match(v) for v in values), dtype=np.int64, count=len(values))  # type: ignore[operator]
+        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        result = per_value[np.nan_to_num(codes, nan=0).astype(np.int64)] if len(per_value) else np.full(len(codes), -1)
+        if encoded.null_count:
+            result = np.where(encoded.is_valid().to_numpy(zero_copy_only=False), result, -1)
+        return result
+
+    def hit_indices(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
+        """Per row: the hit of its host name, else of its destination (or source) address, else -1."""
+        n = batch.num_rows
+        result = np.full(n, -1, dtype=np.int64)
+        names = batch.schema.names
+        if "host" in names:
+            result = self._per_value(batch.column(names.index("host")), self.host_hit)
+        for column in ("dst_ip", "src_ip"):
+            if column in names and (result < 0).any():
+                by_ip = self._per_value(batch.column(names.index(column)), self.ip_hit)
+                result = np.where(result < 0, by_ip, result)
+        return result
+
+    def classify(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """The batch with app, scope, indicator, indicator_kind and confidence appended (null: no match)."""
+        indices = self.hit_indices(batch)
+        columns = list(batch.columns)
+        names = list(batch.schema.names)
+        for field, values in zip(CLASS_FIELDS, self._hit_columns(), strict=True):
+            taken = values.take(pa.array(np.where(indices < 0, len(self.hits), indices)))
+            columns.append(taken)
+            names.append(field.name)
+        return pa.RecordBatch.from_arrays(columns, schema=pa.schema(list(batch.schema) + CLASS_FIELDS))
+
+    def _hit_columns(self) -> list[pa.Array]:
+        # One extra null slot at the end stands for "no match".
+        hits = self.hits
+        return [
+            pa.array([h.app for h in hits] + [None], pa.string()),
+            pa.array([h.scope for h in hits] + [None], pa.string()),
+            pa.array([h.indicator for h in hits] + [None], pa.string()),
+            pa.array([h.kind for h in hits] + [None], pa.string()),
+            pa.array([h.confidence for h in hits] + [None], pa.float32()),
+        ]
+
+
+def matched(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """Only the classified rows."""
+    return batch.filter(pc.is_valid(batch.column(batch.schema.names.index("app"))))

@@ -1,0 +1,129 @@
+"""Classifying hosts and addresses: whole labels, IDN, trailing dots, case, IPv4/IPv6 prefixes, ASNs."""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appban import load_rulebook
+from appban.network.classify import Classifier, DomainMatcher, PrefixTable, normalise_host, parse_asn_table
+from appban.network.indicators import default_indicators
+
+BOOK = load_rulebook()
+INDICATORS = default_indicators(BOOK)
+
+
+def classify(**columns: list) -> list[dict]:
+    return Classifier(INDICATORS).classify(pa.record_batch(columns)).to_pylist()
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [
+        ("tiktok.com", ("tiktok", "app", "tiktok.com")),
+        ("www.tiktok.com", ("tiktok", "app", "tiktok.com")),
+        ("v16m.tiktokcdn-us.com", ("tiktok", "app", "tiktokcdn-us.com")),
+        ("WWW.TIKTOK.COM", ("tiktok", "app", "tiktok.com")),
+        ("www.tiktok.com.", ("tiktok", "app", "tiktok.com")),
+        ("p16-tiktokcdn-com.akamaized.net", ("tiktok", "app", "p16-tiktokcdn-com.akamaized.net")),
+        ("api.mch.weixin.qq.com", ("wechat_pay", "app", "api.mch.weixin.qq.com")),  # most specific wins
+        ("mp.weixin.qq.com", ("wechat", "app", "weixin.qq.com")),
+        ("v.qq.com", ("tencent_other_app", "company", "qq.com")),
+        ("p16-va.byteoversea.com", ("tiktok", "company", "byteoversea.com")),
+        ("nottiktok.com", None),
+        ("tiktok.com.evil.example", None),
+        ("michigan.org", None),
+        ("xtiktok.com", None),
+        ("tiktok.co", None),
+        ("", None),
+        ("akamaized.net", None),
+    ],
+)
+def test_domains_match_by_whole_labels(host: str, expected: tuple[str, str, str] | None) -> None:
+    [row] = classify(host=[host])
+    got = (row["app"], row["scope"], row["indicator"]) if row["app"] else None
+    assert got == expected
+
+
+def test_idn_hosts_are_compared_in_punycode() -> None:
+    matcher = DomainMatcher([("xn--bcher-kva.example", 1), ("tiktok.com", 2)])
+    assert normalise_host("Bücher.Example.") == "xn--bcher-kva.example"
+    assert matcher.match("www.bücher.example") == 1
+    assert matcher.match("www.xn--bcher-kva.example") == 1
+    assert matcher.match("bücher.tiktok.com") == 2
+
+
+@pytest.mark.parametrize(
+    ("address", "indicator"),
+    [
+        ("71.18.248.1", "71.18.248.0/22"),
+        ("71.18.251.255", "71.18.248.0/22"),
+        ("71.18.252.0", "71.18.252.0/23"),
+        ("71.18.254.0", None),
+        ("2404:9dc0:cd01::1", "2404:9dc0:cd01::/48"),
+        ("2404:9DC0:CD01:0:0:0:0:1", "2404:9dc0:cd01::/48"),
+        ("2404:9dc0:cd02::1", None),
+        ("2404:9dc0:cd07:ffff::1", "2404:9dc0:cd04::/46"),
+        ("8.8.8.8", None),
+        ("not-an-address", None),
+    ],
+)
+def test_ip_prefixes_ipv4_and_ipv6(address: str, indicator: str | None) -> None:
+    [row] = classify(dst_ip=[address])
+    assert row["indicator"] == indicator
+    if indicator:
+        assert row["indicator_kind"] == "ip" and row["app"] == "tiktok"
+
+
+def test_longest_prefix_wins_and_vectorised_lookup_agrees() -> None:
+    import ipaddress
+
+    import numpy as np
+
+    table = PrefixTable([("10.0.0.0/8", 1), ("10.1.0.0/16", 2), ("10.1.2.0/24", 3), ("2001:db8::/32", 4)])
+    assert [table.lookup(a) for a in ("10.9.9.9", "10.1.9.9", "10.1.2.3", "11.0.0.1", "2001:db8::5")] == [
+        1,
+        2,
+        3,
+        -1,
+        4,
+    ]
+    addresses = ["10.9.9.9", "10.1.9.9", "10.1.2.3", "11.0.0.1", "10.1.2.255"]
+    ints = np.array([int(ipaddress.ip_address(a)) for a in addresses], dtype=np.int64)
+    assert table.lookup_v4(ints).tolist() == [table.lookup(a) for a in addresses]
+
+
+def test_asn_table_widens_ip_matching() -> None:
+    entries = parse_asn_table(["# prefix origin", "203.0.113.0/24 AS396986", "198.51.100.0/24, 15169", ""])
+    assert entries == [("203.0.113.0/24", 396986), ("198.51.100.0/24", 15169)]
+    classifier = Classifier(INDICATORS, entries)
+    rows = classifier.classify(pa.record_batch({"dst_ip": ["203.0.113.9", "198.51.100.9"]})).to_pylist()
+    assert (rows[0]["indicator"], rows[0]["indicator_kind"], rows[0]["scope"]) == ("AS396986", "asn", "company")
+    assert rows[1]["app"] is None  # AS15169 is not listed
+    with pytest.raises(ValueError, match="line 1"):
+        parse_asn_table(["nonsense"])
+
+
+def test_host_wins_over_address_and_nulls_fall_back() -> None:
+    rows = classify(host=["www.google.com", None, "weixin.qq.com"], dst_ip=["71.18.248.1", "71.18.248.1", "8.8.8.8"])
+    assert [r["indicator"] for r in rows] == ["71.18.248.0/22", "71.18.248.0/22", "weixin.qq.com"]
+
+
+def test_empty_batch() -> None:
+    empty = pa.record_batch({"host": pa.array([], pa.string())})
+    assert Classifier(INDICATORS).classify(empty).num_rows == 0
+
+
+labels = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789-", min_size=1, max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(labels, min_size=1, max_size=4), st.sampled_from([i.suffix for i in INDICATORS.domains]))
+def test_any_subdomain_matches_and_no_glued_prefix_does(prefix: list[str], suffix: str) -> None:
+    matcher = Classifier(INDICATORS).domains
+    expected = matcher.match(suffix)
+    assert matcher.match(".".join([*prefix, suffix])) >= 0
+    glued = prefix[-1] + suffix  # no dot: a different name that merely ends in the same letters
+    assert matcher.match(glued) != expected or glued in matcher.suffixes
