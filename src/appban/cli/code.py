@@ -1,0 +1,155 @@
+"""The constituent-code scanner: appban scan."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from appban.cli.apps import app
+from appban.cli.common import (
+    RulebookOption,
+    TzOption,
+    err,
+    fail,
+    load_book,
+    out,
+    verdict_style,
+)
+from appban.code.scan import ScanResult
+from appban.code.scan import scan as code_scan
+from appban.code.signatures import default_signatures
+from appban.engine.decide import DecisionInputError, resolve_place
+from appban.engine.instants import InstantError, parse_instant
+from appban.report.cyclonedx import to_cyclonedx
+from appban.report.sarif import to_sarif
+from appban.tables import (
+    write_atomically,
+)
+from appban.vocabulary import Verdict
+
+
+class ScanFormat(StrEnum):
+    table = "table"
+    json = "json"
+    sarif = "sarif"
+    cyclonedx = "cyclonedx"
+
+
+class FailOn(StrEnum):
+    none = "none"
+    prohibited = "prohibited"
+    any = "any"
+
+
+@app.command("scan")
+def scan_command(
+    paths: Annotated[list[Path], typer.Argument(help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).")],
+    at: Annotated[str | None, typer.Option(help="Decide at this instant (default: now).")] = None,
+    where: Annotated[str, typer.Option(help="Where the software is developed or accessible (ISO 3166).")] = "US",
+    fmt: Annotated[ScanFormat, typer.Option("--format", help="Output format.")] = ScanFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
+    ] = None,
+    fail_on: Annotated[
+        FailOn, typer.Option(help="Exit 1 when a finding is prohibited, or when there is any.")
+    ] = FailOn.none,
+    tz: TzOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Find covered apps' SDKs and code (constituent code) in manifests, sources and binaries."""
+    book = load_book(rulebook)
+    try:
+        place = resolve_place(where)
+        instant = parse_instant(at, tz) if at else None
+    except (DecisionInputError, InstantError) as exc:
+        fail(str(exc))
+    signatures = default_signatures(book)
+    with err.status("scanning…"):
+        result = code_scan(paths, at=instant, where=place, rulebook=book, signatures=signatures)
+    base = Path.cwd()
+    if fmt is ScanFormat.table and output is None:
+        _print_scan(result, base)
+    else:
+        urls = {f.signature.id: signatures.source_urls(f.signature) for f in result.findings}
+        if fmt is ScanFormat.sarif:
+            text = json.dumps(to_sarif(result, base, urls), ensure_ascii=False, indent=2)
+        elif fmt is ScanFormat.cyclonedx:
+            text = to_cyclonedx(result)
+        else:
+            text = json.dumps(_scan_json(result), ensure_ascii=False, indent=2)
+        if output is None:
+            sys.stdout.write(text + "\n")
+        else:
+            write_atomically(output, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+            err.print(f"wrote {len(result.findings)} findings to {output}")
+    for warning in result.warnings[:50]:
+        err.print(Text(f"appban: warning: {warning}", style="yellow"))
+    if fail_on is FailOn.any and result.findings:
+        raise typer.Exit(1)
+    if fail_on is FailOn.prohibited and any(f.worst.verdict is Verdict.PROHIBITED for f in result.findings):
+        raise typer.Exit(1)
+
+
+def _scan_json(result: ScanResult) -> dict[str, Any]:
+    return {
+        "rulebook_version": result.rulebook_version,
+        "at": result.at,
+        "where": result.where,
+        "files": result.files,
+        "findings": [
+            {
+                "path": f.path,
+                "file": f.file,
+                "member": f.member,
+                "line": f.line,
+                "signature": f.signature.id,
+                "label": f.signature.label,
+                "app": f.signature.app,
+                "kind": f.signature.kind,
+                "confidence": f.signature.confidence,
+                "observation": f.observation,
+                "matched": f.matched,
+                "count": f.count,
+                "examples": f.examples,
+                "decisions": {c: d.to_json_dict() for c, d in f.decisions.items()},
+            }
+            for f in result.findings
+        ],
+        "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
+    }
+
+
+def _print_scan(result: ScanResult, base: Path) -> None:
+    grid = Table(title=f"{len(result.findings)} findings in {result.files} files", title_justify="left")
+    for name in ("where", "signature", "app", "kind", "conf.", "evidence", "verdict"):
+        grid.add_column(name, overflow="fold")
+    for finding in result.findings:
+        location = os.path.relpath(finding.file, base) if not finding.file.startswith("..") else finding.file
+        if finding.member:
+            location += f"!/{finding.member}"
+        if finding.line:
+            location += f":{finding.line}"
+        verdict = finding.worst.verdict
+        more = f" (+{finding.count - 1})" if finding.count > 1 else ""
+        grid.add_row(
+            location,
+            finding.signature.id,
+            finding.signature.app,
+            finding.signature.kind,
+            f"{finding.signature.confidence:.2f}",
+            f"{finding.observation}: {finding.matched}{more}",
+            Text(verdict.value, style=verdict_style(verdict)),
+        )
+    out.print(grid)
+    out.print(
+        f"[dim]decided for constituent_code_use in {result.where} at {result.at}; "
+        f"rulebook {result.rulebook_version}[/dim]"
+    )

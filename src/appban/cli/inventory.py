@@ -1,0 +1,259 @@
+"""Inventory screening (app stores, MDM fleets) and the MDM export."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.markup import escape
+from rich.table import Table
+from rich.text import Text
+
+from appban.cli.apps import export_app, screen_app
+from appban.cli.common import (
+    RulebookOption,
+    TzOption,
+    err,
+    fail,
+    load_book,
+    out,
+    verdict_style,
+)
+from appban.engine.decide import DecisionInputError, resolve_category, resolve_place
+from appban.engine.instants import InstantError, iso, parse_instant
+from appban.export import mdm
+from appban.identity.registry import load_registry
+from appban.report import html as html_report
+from appban.rulebook.loader import Rulebook
+from appban.screen.columns import ColumnMapError, parse_map
+from appban.screen.inventory import InventoryOptions, Screener, inventory_summary
+from appban.tables import (
+    TableReadError,
+    line_mapper,
+    read_table,
+    to_records,
+    write_atomically,
+    write_csv,
+)
+from appban.vocabulary import Verdict
+
+
+class FleetOption(StrEnum):
+    government = "government"
+    corporate = "corporate"
+    personal = "personal"
+
+
+class ScreenFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+
+
+@screen_app.command("inventory")
+def screen_inventory(
+    files: Annotated[list[Path], typer.Argument(help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.")],
+    where: Annotated[str, typer.Option(help="Storefront or fleet location for rows without one (ISO 3166).")] = "US",
+    at: Annotated[str | None, typer.Option(help="Decide every row at this instant instead of its own.")] = None,
+    at_column: Annotated[str | None, typer.Option(help="Column holding each row's instant.")] = None,
+    fleet: Annotated[
+        FleetOption, typer.Option(help="Device inventories: government devices, corporate or personal ones.")
+    ] = FleetOption.corporate,
+    mapping: Annotated[str | None, typer.Option("--map", help="Column roles, e.g. name=AppName,id=BundleId.")] = None,
+    fmt: Annotated[ScreenFormat, typer.Option("--format", help="Output format.")] = ScreenFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
+    ] = None,
+    tz: TzOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
+    book = load_book(rulebook)
+    if at is not None and at_column is not None:
+        fail("give --at (one instant for every row) or --at-column (each row's own), not both")
+    try:
+        options = InventoryOptions(
+            where=resolve_place(where), at=at, at_column=at_column, tz=tz, fleet=fleet.value, mapping=parse_map(mapping)
+        )
+        if at is not None:
+            parse_instant(at, tz)
+        screener = Screener(book, options)
+    except (DecisionInputError, ColumnMapError, InstantError) as exc:
+        fail(str(exc))
+    results = []
+    for file in files:
+        try:
+            with err.status(f"screening {file}…"):
+                table = read_table(file, all_text=True)
+                results.append((file, screener.screen(table, str(file), line_mapper(file))))
+        except (TableReadError, ColumnMapError, ValueError) as exc:
+            fail(f"{file}: {exc}")
+    findings = pa.concat_tables([r.findings for _, r in results]) if results else None
+    assert findings is not None
+    errors = [e for _, r in results for e in r.errors]
+    files_info = [
+        {"file": str(f), "rows": r.rows, "format": r.columns.format, "kind": r.columns.kind, "columns": r.columns.roles}
+        for f, r in results
+    ]
+    summary = inventory_summary(findings)
+    if fmt is ScreenFormat.table and output is None:
+        _print_inventory(findings, summary, files_info, book)
+    else:
+        render: dict[ScreenFormat, Callable[[Path], object]] = {
+            ScreenFormat.json: lambda p: p.write_text(
+                json.dumps(
+                    {
+                        "rulebook_version": book.version,
+                        "files": files_info,
+                        "summary": summary,
+                        "findings": to_records(findings),
+                        "errors": [vars(e) for e in errors],
+                    },
+                    ensure_ascii=False,
+                    indent=2,
+                    default=str,
+                ),
+                encoding="utf-8",
+            ),
+            ScreenFormat.csv: lambda p: write_csv(findings, p),
+            ScreenFormat.table: lambda p: write_csv(findings, p),
+            ScreenFormat.html: lambda p: p.write_text(_inventory_html(findings, summary, files_info, book, errors)),
+        }
+        if output is None:
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "out"
+                render[fmt](path)
+                sys.stdout.write(path.read_text(encoding="utf-8"))
+        else:
+            write_atomically(output, render[fmt])
+            err.print(f"wrote {findings.num_rows} findings to {output}")
+    for error in errors[:50]:
+        err.print(Text(f"appban: row error: {error}", style="red"))
+    if len(errors) > 50:
+        err.print(f"... and {len(errors) - 50} more row errors")
+    if errors:
+        raise typer.Exit(1)
+
+
+def _print_inventory(
+    findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook
+) -> None:
+    for info in files_info:
+        out.print(f"[bold]{escape(info['file'])}[/bold]: {info['rows']} rows, format {info['format']} ({info['kind']})")
+    grid = Table(title=f"{findings.num_rows} findings", title_justify="left")
+    columns = ["line", "record_name", "record_id", "app_name", "match", "transaction", "where", "at", "verdict"]
+    for name in ("file:line", *columns[1:]):
+        grid.add_column(name, overflow="fold")
+    for row in findings.to_pylist():
+        verdict = Verdict(row["verdict"])
+        cell = Text(verdict.value, style=verdict_style(verdict))
+        if row["enforcement"] == "suspended":
+            cell.append("\nenforcement suspended", style="yellow")
+        grid.add_row(
+            f"{Path(row['file']).name}:{row['line']}",
+            str(row["record_name"] or ""),
+            str(row["record_id"] or ""),
+            row["app_name"],
+            row["match"],
+            row["transaction"],
+            row["where"],
+            str(row["at"])[:19],
+            cell,
+        )
+    out.print(grid)
+    by_app = Table(title="Summary by app", title_justify="left")
+    verdicts = [v for v in Verdict if any(v.value in counts for counts in summary["by_app"].values())]
+    by_app.add_column("app")
+    for verdict in verdicts:
+        by_app.add_column(Text(verdict.value, style=verdict_style(verdict)), justify="right")
+    for name, counts in summary["by_app"].items():
+        by_app.add_row(name, *(str(counts.get(v.value, 0)) for v in verdicts))
+    out.print(by_app)
+    out.print("by match: " + ", ".join(f"{k} {v}" for k, v in summary["by_match"].items()))
+    out.print("by storefront: " + ", ".join(f"{k} {v}" for k, v in summary["by_where"].items()))
+    out.print(f"[dim]rulebook {book.version}[/dim]")
+
+
+def _inventory_html(
+    findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook, errors: list[Any]
+) -> str:
+    columns = ["file", "line", "record_name", "record_publisher", "record_id", "app_name", "match", "confidence",
+               "reason", "transaction", "where", "at", "verdict", "as_written", "enforcement", "rule_ids"]  # fmt: skip
+    rows = [[row[c] for c in columns] for row in findings.to_pylist()]
+    verdicts = [v.value for v in Verdict]
+    by_app = [[name, *(counts.get(v, 0) for v in verdicts)] for name, counts in summary["by_app"].items()]
+    sections = [
+        ("Files", html_report.table(["file", "rows", "format", "kind"],
+                                    [[f["file"], f["rows"], f["format"], f["kind"]] for f in files_info])),
+        ("Summary by app", html_report.table(["app", *verdicts], by_app)),
+        ("Summary by match", html_report.table(["match", "findings"], list(summary["by_match"].items()))),
+        ("Summary by storefront", html_report.table(["where", "findings"], list(summary["by_where"].items()))),
+        ("Findings", html_report.table(columns, rows, verdict_column="verdict")),
+    ]  # fmt: skip
+    if errors:
+        sections.append(("Row errors", html_report.table(["error"], [[str(e)] for e in errors])))
+    meta = {"rulebook": book.version, "findings": findings.num_rows}
+    return html_report.document("appban inventory screening", meta, sections)
+
+
+class MdmFormat(StrEnum):
+    intune = "intune"
+    jamf = "jamf"
+    android = "android"
+
+
+class Platform(StrEnum):
+    ios = "ios"
+    android = "android"
+
+
+@export_app.command("mdm")
+def export_mdm(
+    where: Annotated[str, typer.Option(help="ISO 3166 code of the fleet's location.")],
+    at: Annotated[str, typer.Option(help="ISO 8601 instant with an offset.")],
+    fmt: Annotated[MdmFormat, typer.Option("--format", help="Import shape.")],
+    transaction: Annotated[
+        str, typer.Option(help="Category the block follows from (government_device for agency fleets).")
+    ] = "government_device",
+    platform: Annotated[Platform, typer.Option(help="Intune only: iOS or Android profile.")] = Platform.ios,
+    include_enjoined: Annotated[bool, typer.Option(help="Also block apps whose prohibition is enjoined.")] = False,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
+    ] = None,
+    tz: TzOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """The blocked-app list (bundle IDs / package names) that follows from the rulebook at T."""
+    book = load_book(rulebook)
+    try:
+        place = resolve_place(where)
+        category = resolve_category(transaction)
+        instant = parse_instant(at, tz)
+    except (DecisionInputError, InstantError) as exc:
+        fail(str(exc))
+    apps = mdm.blocked_apps(book, load_registry(book), place, instant, category, include_enjoined)
+    citations: list[dict[str, str]] = []
+    if fmt is MdmFormat.intune:
+        text = mdm.intune(apps, place, instant, category, book.version, platform.value)
+    elif fmt is MdmFormat.jamf:
+        text = mdm.jamf(apps, place, instant, category, book.version)
+    else:
+        text, citations = mdm.android(apps)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
+        if citations:
+            side = output.with_name(output.name + ".citations.json")
+            write_atomically(side, lambda p: p.write_text(json.dumps(citations, ensure_ascii=False, indent=2)))
+            err.print(f"citations (the policy format has no comment field) in {side}")
+    names = ", ".join(a.name for a in apps) or "none"
+    err.print(f"{len(apps)} app(s) {transaction} in {place} at {iso(instant)}: {names}")

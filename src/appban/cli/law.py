@@ -1,0 +1,371 @@
+"""Commands on the law itself: check, timeline, decide and rules."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections import Counter
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import typer
+import yaml
+from rich.markup import escape
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from appban.cli.apps import app, rules_app
+from appban.cli.common import (
+    JsonOption,
+    RulebookOption,
+    TzOption,
+    err,
+    fact_pairs,
+    fail,
+    load_book,
+    out,
+    verdict_style,
+)
+from appban.engine.batch import TableInputError, decide_table
+from appban.engine.decide import Decision, DecisionInputError, decide
+from appban.engine.timeline import timeline
+from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
+from appban.tables import (
+    TableReadError,
+    line_of_row,
+    read_table,
+    to_records,
+    write_atomically,
+    write_csv,
+)
+from appban.vocabulary import Verdict
+
+
+def _print_decision(decision: Decision) -> None:
+    head = Text()
+    head.append(decision.verdict.value.upper().replace("_", " "), style=verdict_style(decision.verdict))
+    head.append(f"   {decision.subject_name} · {decision.transaction.value} · {decision.where} · {decision.at}\n")
+    head.append(f"as written: {decision.as_written.value}   enforcement: {decision.enforcement.value}")
+    out.print(Panel(head, title="appban check", expand=False))
+    covering = [line for line in decision.rules if line.status.value not in {"not_covered", "authority_only"}]
+    others = [line for line in decision.rules if line not in covering]
+    if not decision.rules:
+        out.print("No rule in the rulebook is about this app.")
+    if covering:
+        out.print("[bold]Rule trail[/bold]")
+    for line in covering:
+        status = Text(f"  ● {line.rule_id}  ")
+        status.append(
+            line.status.value,
+            style=verdict_style(Verdict(line.status.value)) if line.status.value in Verdict._value2member_map_ else "",
+        )
+        if line.as_written != line.status:
+            status.append(f"  (as written: {line.as_written.value})")
+        if line.enforcement.value == "suspended":
+            status.append("  enforcement suspended", style="yellow")
+        out.print(status)
+        out.print(f"    {escape(line.instrument_title)} — {escape(line.label)}", style="dim")
+        out.print(f"    {escape(line.reason)}")
+    if others:
+        names = ", ".join(line.rule_id for line in others)
+        out.print(f"[dim]Also about this app, not covering this transaction: {escape(names)} (see --json)[/dim]")
+    for title, items in (
+        ("Exceptions applied", decision.exceptions),
+        ("Exceptions that need facts", decision.possible_exceptions),
+    ):
+        if items:
+            out.print(f"[bold]{title}[/bold]")
+            for item in items:
+                needs = ", ".join(f"{k}={str(v).lower()}" for k, v in item.facts.items())
+                suffix = f"  [dim](needs --fact {needs})[/dim]" if needs and title.endswith("facts") else ""
+                out.print(f"  • {escape(item.label)} — {escape(item.cite)}{suffix}")
+    if decision.uncertainties:
+        out.print("[bold yellow]Uncertain[/bold yellow]")
+        for note in decision.uncertainties:
+            out.print(f"  ! {escape(note)}")
+    if decision.notes:
+        out.print("[bold]Notes[/bold]")
+        for note in decision.notes:
+            out.print(f"  - {escape(note)}")
+    if decision.citations:
+        out.print("[bold]Citations[/bold]")
+        for citation in decision.citations:
+            out.print(escape(f"  [{citation.instrument}] {citation.cite} <{citation.url}>"))
+    out.print(f"[dim]rulebook {decision.rulebook_version}[/dim]")
+
+
+@app.command()
+def check(
+    app_name: Annotated[str, typer.Option("--app", help="App id, name or alias (e.g. tiktok, WeChat, 微信).")],
+    transaction: Annotated[str, typer.Option("--transaction", help="Transaction category.")],
+    where: Annotated[str, typer.Option("--where", help="ISO 3166-1 alpha-2 or ISO 3166-2 code (US, US-MT, IN).")],
+    at: Annotated[str, typer.Option("--at", help="ISO 8601 instant with an offset, e.g. 2020-11-12T23:59:00-05:00.")],
+    fact: Annotated[
+        list[str] | None, typer.Option("--fact", help="A transaction fact, KEY=VALUE (repeatable).")
+    ] = None,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Is this transaction prohibited at this instant, and why."""
+    book = load_book(rulebook)
+    try:
+        decision = decide(app_name, transaction, where, at, fact_pairs(fact or []), tz=tz, rulebook=book)
+    except DecisionInputError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(decision.to_json_dict(), ensure_ascii=False, indent=2))
+    else:
+        _print_decision(decision)
+
+
+@app.command("timeline")
+def timeline_command(
+    app_name: Annotated[str, typer.Option("--app", help="App id, name or alias.")],
+    where: Annotated[str, typer.Option("--where", help="ISO 3166 code.")] = "US",
+    start: Annotated[str | None, typer.Option("--from", help="Only changes after this instant.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Only changes up to this instant.")] = None,
+    fact: Annotated[list[str] | None, typer.Option("--fact", help="A transaction fact, KEY=VALUE.")] = None,
+    tz: TzOption = None,
+    as_json: JsonOption = False,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Every instant at which the verdict of any category changes, with the instrument that changed it."""
+    book = load_book(rulebook)
+    try:
+        result = timeline(app_name, where, start, end, fact_pairs(fact or []), tz=tz, rulebook=book)
+    except DecisionInputError as exc:
+        fail(str(exc))
+    if as_json:
+        print(json.dumps(result.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{book.subjects.subjects[result.subject].name} in {result.where}", title_justify="left")
+    for name in ("at (UTC)", "category", "verdict", "as written", "enforcement", "changed by"):
+        table.add_column(name, overflow="fold")
+    for change in result.changes:
+        verdict = Text(f"{change.verdict_before.value} → ")
+        verdict.append(change.verdict_after.value, style=verdict_style(change.verdict_after))
+        table.add_row(
+            change.at,
+            change.category.value,
+            verdict,
+            change.as_written_after.value,
+            change.enforcement_after.value,
+            ", ".join(change.instruments),
+        )
+    out.print(table)
+    if not result.changes:
+        out.print("No change in this range.")
+    out.print(f"[dim]rulebook {result.rulebook_version}[/dim]")
+
+
+class OutputFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+@app.command("decide")
+def decide_command(
+    file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet with columns app, transaction, where, at.")],
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    output: Annotated[
+        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
+    ] = None,
+    tz: TzOption = None,
+    limit: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 60,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Batch decisions over a file of transactions."""
+    book = load_book(rulebook)
+    try:
+        with err.status(f"reading {file}…"):
+            table = read_table(file)
+    except TableReadError as exc:
+        fail(str(exc))
+    try:
+        with err.status(f"deciding {table.num_rows:,} rows…"):
+            decided = decide_table(table, tz=tz, rulebook=book)
+    except TableInputError as exc:
+        lines = []
+        for e in exc.errors[:20]:
+            shown = f" {e.value!r}" if e.value is not None else ""
+            where = f"{file}:{line_of_row(file, e.row)}" if e.message != "column is missing" else str(file)
+            lines.append(f"{where}: {e.column}:{shown} {e.message}")
+        if exc.total > 20:
+            lines.append(f"... and {exc.total - 20} more")
+        fail(f"{exc.total} bad value(s) in {file}; nothing was decided:\n" + "\n".join(lines))
+    if fmt is OutputFormat.parquet and output is None:
+        fail("--format parquet needs -o FILE")
+    if output is not None:
+        writers = {
+            OutputFormat.csv: lambda p: write_csv(decided, p),
+            OutputFormat.parquet: lambda p: pq.write_table(decided, p),
+            OutputFormat.json: lambda p: p.write_text(_json_document(decided, book), encoding="utf-8"),
+            OutputFormat.table: lambda p: write_csv(decided, p),
+        }
+        write_atomically(output, writers[fmt])
+        err.print(f"wrote {decided.num_rows} decisions to {output}")
+        _print_summary(decided, book)
+        return
+    if fmt is OutputFormat.json:
+        print(_json_document(decided, book))
+    elif fmt is OutputFormat.csv:
+        _csv_to_stdout(decided)
+    else:
+        _print_rows(decided, limit)
+        _print_summary(decided, book)
+
+
+def _csv_to_stdout(table: pa.Table) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "out.csv"
+        write_csv(table, path)
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+
+
+def _summary(table: pa.Table, book: Rulebook) -> dict[str, Any]:
+    verdicts = Counter(table.column("verdict").to_pylist())
+    by_app: dict[str, Counter[str]] = {}
+    names = {name: book.subject_id(name) or name for name in set(table.column("app").to_pylist())}
+    for app_name, verdict in zip(table.column("app").to_pylist(), table.column("verdict").to_pylist(), strict=True):
+        by_app.setdefault(names[app_name], Counter())[verdict] += 1
+    return {
+        "rows": table.num_rows,
+        "by_verdict": dict(verdicts),
+        "by_app": {k: dict(v) for k, v in sorted(by_app.items())},
+    }
+
+
+def _json_document(table: pa.Table, book: Rulebook) -> str:
+    return json.dumps(
+        {"rulebook_version": book.version, "summary": _summary(table, book), "rows": to_records(table)},
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def _print_rows(table: pa.Table, limit: int) -> None:
+    shown = table.slice(0, limit)
+    grid = Table(title="Decisions", title_justify="left")
+    columns = ["app", "transaction", "where", "at", "verdict"]
+    extra = "description" if "description" in table.column_names else None
+    for name in ("#", *columns, *([extra] if extra else [])):
+        grid.add_column(name, overflow="fold")
+    for number, row in enumerate(shown.to_pylist(), start=1):
+        verdict = Verdict(row["verdict"])
+        cell = Text(verdict.value, style=verdict_style(verdict))
+        if row["as_written"] != row["verdict"]:
+            cell.append(f"\nas written: {row['as_written']}", style="dim")
+        if row["enforcement"] == "suspended":
+            cell.append("\nenforcement suspended", style="yellow")
+        cells: list[str | Text] = [str(number), *(str(row[name]) for name in columns[:-1]), cell]
+        if extra:
+            cells.append(str(row[extra] or ""))
+        grid.add_row(*cells)
+    out.print(grid)
+    if table.num_rows > limit:
+        out.print(f"[dim]… {table.num_rows - limit} more rows (use --format csv/json or -o FILE for all)[/dim]")
+
+
+def _print_summary(table: pa.Table, book: Rulebook) -> None:
+    summary = _summary(table, book)
+    grid = Table(title=f"Summary of {summary['rows']} decisions", title_justify="left")
+    grid.add_column("app")
+    verdicts = [v for v in Verdict if v.value in summary["by_verdict"]]
+    for verdict in verdicts:
+        grid.add_column(Text(verdict.value, style=verdict_style(verdict)), justify="right")
+    for app_name, counts in summary["by_app"].items():
+        grid.add_row(app_name, *(str(counts.get(v.value, 0)) for v in verdicts))
+    out.print(grid)
+    out.print(f"[dim]rulebook {book.version}[/dim]")
+
+
+@rules_app.command("list")
+def rules_list(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
+    """Every instrument in the rulebook, oldest first."""
+    book = load_book(rulebook)
+    instruments = sorted(book.instruments.values(), key=lambda i: (i.signed, i.id))
+    if as_json:
+        rows = [
+            {
+                "id": i.id,
+                "kind": i.kind,
+                "signed": i.signed.isoformat(),
+                "title": i.title,
+                "cite": i.citation.cite,
+                "items": [item.id for owner, item in book.items() if owner is i],
+            }
+            for i in instruments
+        ]
+        print(json.dumps({"rulebook_version": book.version, "instruments": rows}, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"Rulebook {book.version}: {len(instruments)} instruments", title_justify="left")
+    for name in ("signed", "id", "kind", "instrument", "items"):
+        table.add_column(name, overflow="fold")
+    for i in instruments:
+        count = len(i.prohibitions) + len(i.exceptions) + len(i.changes) + len(i.authorizations)
+        table.add_row(i.signed.isoformat(), i.id, i.kind, i.short_title, str(count))
+    out.print(table)
+
+
+@rules_app.command("show")
+def rules_show(
+    item_id: Annotated[str, typer.Argument(help="An instrument id or the id of an item inside one.")],
+    as_json: JsonOption = False,
+    rulebook: RulebookOption = None,
+) -> None:
+    """One instrument, or one prohibition, exception or change, with its citation."""
+    book = load_book(rulebook)
+    found = book.find(item_id)
+    if found is None:
+        fail(f"no instrument or item {item_id!r} (see `appban rules list`)")
+    instrument, item = found
+    data = item.model_dump(mode="json", by_alias=True, exclude_defaults=True)
+    if item is not instrument:
+        data = {"instrument": instrument.id, "instrument_citation": instrument.citation.cite, **data}
+    if as_json:
+        print(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    out.print(Panel(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).rstrip(), title=item_id))
+
+
+@rules_app.command("uncertain")
+def rules_uncertain(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
+    """Every fact the rulebook marks as not confirmed by a primary source."""
+    book = load_book(rulebook)
+    rows = book.uncertainties()
+    if as_json:
+        items = [{"instrument": i, "item": k, "uncertain": t} for i, k, t in rows]
+        print(json.dumps({"rulebook_version": book.version, "uncertain": items}, ensure_ascii=False, indent=2))
+        return
+    table = Table(title=f"{len(rows)} facts marked uncertain", title_justify="left")
+    for name in ("instrument", "item", "what is not confirmed"):
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@rules_app.command("validate")
+def rules_validate(
+    path: Annotated[Path, typer.Argument(help="A rulebook directory, or one instrument file to check against it.")],
+    rulebook: RulebookOption = None,
+) -> None:
+    """Validate a rulebook directory, or one new instrument file against the rest of the law."""
+    try:
+        if path.is_dir():
+            book = load_rulebook(path)
+        elif path.is_file():
+            book = load_rulebook(rulebook, extra=[path])
+        else:
+            fail(f"{path}: no such file or directory")
+    except RulebookError as exc:
+        fail(f"{len(exc.problems)} problem(s):\n{exc}")
+    out.print(f"[green]valid[/green]: {len(book.instruments)} instruments, rulebook {book.version}")

@@ -1,0 +1,210 @@
+"""Network screening: appban screen network."""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from collections.abc import Callable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import pyarrow.parquet as pq
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from appban.cli.apps import screen_app
+from appban.cli.common import (
+    RulebookOption,
+    err,
+    fail,
+    load_book,
+    out,
+    verdict_style,
+)
+from appban.engine.decide import DecisionInputError, resolve_place
+from appban.network.classify import parse_asn_table
+from appban.report import html as html_report
+from appban.screen.columns import ColumnMapError, parse_map
+from appban.screen.network import NetworkOptions, NetworkResult, parse_customer_table, screen_network
+from appban.tables import (
+    to_records,
+    write_atomically,
+    write_csv,
+)
+from appban.vocabulary import Verdict
+
+
+class RoleOption(StrEnum):
+    hosting = "hosting"
+    cdn = "cdn"
+    transit = "transit"
+
+
+class ScopeOption(StrEnum):
+    app = "app"
+    company = "company"
+    all = "all"
+
+
+class NetworkFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+    html = "html"
+
+
+def _read_lines(path: Path | None, what: str) -> list[str]:
+    if path is None:
+        return []
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        fail(f"{what} {path}: {exc.strerror or exc}")
+
+
+@screen_app.command("network")
+def screen_network_command(
+    files: Annotated[list[Path], typer.Argument(help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).")],
+    role: Annotated[RoleOption, typer.Option(help="Your service: hosting, CDN or transit/peering.")],
+    customer_column: Annotated[str | None, typer.Option(help="Column naming the customer.")] = None,
+    customer_table: Annotated[Path | None, typer.Option(help="File of 'PREFIX,CUSTOMER' lines.")] = None,
+    asn_table: Annotated[Path | None, typer.Option(help="File of 'PREFIX ASN' lines (a routing-table dump).")] = None,
+    where: Annotated[str, typer.Option(help="Where the service is provided (ISO 3166).")] = "US",
+    scope: Annotated[ScopeOption, typer.Option(help="Indicators: app-specific, company-wide too, or all.")] = (
+        ScopeOption.all
+    ),
+    log_format: Annotated[str | None, typer.Option(help="Force a log format (default: detected).")] = None,
+    mapping: Annotated[str | None, typer.Option("--map", help="Generic logs: host=Col,ts=Col,client=Col,...")] = None,
+    fmt: Annotated[NetworkFormat, typer.Option("--format", help="Output format.")] = NetworkFormat.table,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Which customers and flows serve or carry a covered app, and what the law says for your role."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    book = load_book(rulebook)
+    try:
+        options = NetworkOptions(
+            role=role.value,
+            where=resolve_place(where),
+            scope=scope.value,
+            customer_column=customer_column,
+            customer_prefixes=parse_customer_table(_read_lines(customer_table, "--customer-table")),
+            asn_table=parse_asn_table(_read_lines(asn_table, "--asn-table")),
+            log_format=log_format,
+            column_map=parse_map(mapping) or None,
+        )
+    except (DecisionInputError, ColumnMapError, ValueError) as exc:
+        fail(str(exc))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task("reading logs…", total=None)
+        seen = [0]
+
+        def advance(rows: int) -> None:
+            seen[0] += rows
+            bar.update(task, description=f"classified {seen[0]:,} records")
+
+        try:
+            result = screen_network(files, options, book, advance)
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+    records, exposure_table = result.records, result.exposure
+    if fmt is NetworkFormat.table and output is None:
+        _print_network(result, options)
+    else:
+        document = {
+            "rulebook_version": result.rulebook_version,
+            "role": options.role,
+            "where": options.where,
+            "records_read": result.rows,
+            "malformed": result.malformed,
+            "errors": result.errors[:100],
+            "exposure": to_records(exposure_table),
+            "records": to_records(records),
+        }
+        writers: dict[NetworkFormat, Callable[[Path], object]] = {
+            NetworkFormat.json: lambda p: p.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str)),
+            NetworkFormat.csv: lambda p: write_csv(records, p),
+            NetworkFormat.table: lambda p: write_csv(records, p),
+            NetworkFormat.parquet: lambda p: pq.write_table(records, p),
+            NetworkFormat.html: lambda p: p.write_text(_network_html(result, options)),
+        }
+        if output is None:
+            if fmt is NetworkFormat.parquet:
+                fail("--format parquet needs -o FILE")
+            with tempfile.TemporaryDirectory() as folder:
+                path = Path(folder) / "out"
+                writers[fmt](path)
+                sys.stdout.write(path.read_text(encoding="utf-8"))
+        else:
+            write_atomically(output, writers[fmt])
+            if fmt in (NetworkFormat.csv, NetworkFormat.parquet, NetworkFormat.table):
+                side = output.with_name(output.stem + ".exposure" + output.suffix)
+                flat = (
+                    exposure_table.drop_columns(["verdicts", "apps"])
+                    if exposure_table.num_columns > 2
+                    else exposure_table
+                )
+                write_atomically(
+                    side, lambda p: pq.write_table(flat, p) if fmt is NetworkFormat.parquet else write_csv(flat, p)
+                )
+                err.print(f"wrote {records.num_rows} records to {output} and per-customer exposure to {side}")
+    if result.malformed:
+        err.print(Text(f"appban: {result.malformed:,} malformed lines skipped", style="yellow"))
+        for line in result.errors[:20]:
+            err.print(Text(f"  {line}", style="yellow"))
+
+
+def _print_network(result: NetworkResult, options: NetworkOptions) -> None:
+    exposure_table = result.exposure
+    grid = Table(title=f"Exposure by customer ({options.role}, {options.where})", title_justify="left")
+    for name in ("customer", "records", "bytes", "hosts", "first seen", "last seen", "apps", "verdicts over time"):
+        grid.add_column(name, overflow="fold")
+    for row in exposure_table.to_pylist():
+        periods = Text()
+        for period in row.get("verdicts") or []:
+            verdict = Verdict(period["verdict"])
+            periods.append(f"{verdict.value}", style=verdict_style(verdict))
+            periods.append(f" {period['from']:%Y-%m-%d}..{period['to']:%Y-%m-%d} ({period['records']})\n")
+        grid.add_row(
+            str(row["customer"]),
+            f"{row['records']:,}",
+            f"{row['bytes'] or 0:,}",
+            str(row["distinct_hosts"]),
+            str(row["first_seen"])[:19],
+            str(row["last_seen"])[:19],
+            ", ".join(row["apps"] or []),
+            periods,
+        )
+    out.print(grid)
+    out.print(
+        f"{result.records.num_rows:,} of {result.rows:,} records matched; {result.malformed:,} malformed; "
+        f"rulebook {result.rulebook_version}"
+    )
+
+
+def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
+    exposure_rows = [
+        [r["customer"], r["records"], r["bytes"], r["distinct_hosts"], r["first_seen"], r["last_seen"], r["apps"],
+         "; ".join(f"{p['verdict']} {p['from']:%Y-%m-%d}..{p['to']:%Y-%m-%d}" for p in r["verdicts"] or [])]
+        for r in result.exposure.to_pylist()
+    ]  # fmt: skip
+    columns = ["file", "line", "ts", "client", "host", "dst_ip", "customer", "app", "scope", "indicator", "verdict"]
+    present = [c for c in columns if c in result.records.schema.names]
+    rows = [[row.get(c) for c in present] for row in result.records.slice(0, 5000).to_pylist()]
+    sections = [
+        ("Exposure by customer", html_report.table(
+            ["customer", "records", "bytes", "hosts", "first seen", "last seen", "apps", "verdicts"], exposure_rows)),
+        ("Matched records (first 5,000)", html_report.table(present, rows, verdict_column="verdict")),
+    ]  # fmt: skip
+    meta = {
+        "role": options.role,
+        "where": options.where,
+        "records read": result.rows,
+        "rulebook": result.rulebook_version,
+    }
+    return html_report.document("appban network screening", meta, sections)
