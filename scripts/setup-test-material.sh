@@ -23,6 +23,9 @@ DEBIAN_PACKAGES=(
   clang
   lld                    # ld64.lld, the Mach-O linker
   openjdk-17-jdk-headless  # java + keytool
+  unbound                # a real resolver loading the generated RPZ; the tests run their own on a free
+                         # loopback port, so a system unbound the package may start on :53 is no conflict
+  nftables               # nft -c checks the generated nftables script
 )
 
 # npm spec -> file name that `npm pack` writes (scope "@a/b" becomes "a-b").

@@ -15,17 +15,13 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from appban.cli.apps import screen_app
-from appban.cli.common import (
-    RulebookOption,
-    err,
-    fail,
-    load_book,
-    out,
-    verdict_style,
-)
+from appban.cli.apps import export_app, screen_app
+from appban.cli.common import RulebookOption, TzOption, err, fail, load_book, out, verdict_style
 from appban.engine.decide import DecisionInputError, resolve_place
+from appban.engine.instants import InstantError, parse_instant
+from appban.network.blocklist import WRITERS, compile_blocklist
 from appban.network.classify import parse_asn_table
+from appban.network.indicators import default_indicators
 from appban.report import html as html_report
 from appban.screen.columns import ColumnMapError, parse_map
 from appban.screen.network import NetworkOptions, NetworkResult, parse_customer_table, screen_network
@@ -208,3 +204,47 @@ def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
         "rulebook": result.rulebook_version,
     }
     return html_report.document("appban network screening", meta, sections)
+
+
+class BlocklistFormat(StrEnum):
+    rpz = "rpz"
+    hosts = "hosts"
+    unbound = "unbound"
+    nftables = "nftables"
+    suricata = "suricata"
+
+
+class ListScopeOption(StrEnum):
+    app = "app"
+    company = "company"
+
+
+@export_app.command("blocklist")
+def export_blocklist(
+    where: Annotated[str, typer.Option(help="ISO 3166 code of where the network serves.")],
+    at: Annotated[str, typer.Option(help="ISO 8601 instant with an offset.")],
+    fmt: Annotated[BlocklistFormat, typer.Option("--format", help="What to load it into.")],
+    scope: Annotated[ListScopeOption, typer.Option(help="App-specific names only, or company-wide too.")] = (
+        ListScopeOption.app
+    ),
+    include_enjoined: Annotated[bool, typer.Option(help="Also list apps whose prohibition is enjoined.")] = False,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    tz: TzOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Names and prefixes to block (hosting, CDN, transit) that follow from the law at T, each cited."""
+    book = load_book(rulebook)
+    try:
+        place = resolve_place(where)
+        instant = parse_instant(at, tz)
+        compiled = compile_blocklist(
+            book, default_indicators(book), place, instant, scope.value, include_enjoined=include_enjoined
+        )
+    except (DecisionInputError, InstantError, ValueError) as exc:
+        fail(str(exc))
+    text = WRITERS[fmt.value](compiled.entries, compiled.provenance)
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
+    err.print(f"{len(compiled.entries)} entries: {compiled.reason}")
