@@ -1,0 +1,307 @@
+"""appban.distributed: the in-process classifier, Spark (mapInArrow) and Dask (map_partitions) agree row for row.
+
+Spark runs as a real local session and Dask on a real LocalCluster with two worker processes, one of each
+per module (Spark takes seconds to start). Without pyspark or dask installed these tests skip, except
+under CI (environment variable CI set), where they fail: CI must never pass by skipping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from appban.distributed import core
+from appban.distributed.core import OUTPUT_FIELDS, builds, classify_batches, output_schema
+from appban.engine.decide import default_rulebook
+from appban.network.classify import Classifier
+from appban.network.indicators import default_indicators
+
+# pyspark 4 warns about pandas 3 on every Arrow path although mapInArrow never goes through pandas.
+pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
+
+ROWS = 5_000
+# Routing table: 203.0.113.0/24 originated by Bytedance (listed), 2001:db8:1::/48 by Tencent (listed),
+# 198.51.100.0/24 by an AS the indicators do not list (so it must not match).
+ASN_TABLE = [("203.0.113.0/24", 396986), ("2001:db8:1::/48", 45090), ("198.51.100.0/24", 64496)]
+
+HOSTS = [
+    "www.tiktok.com",
+    "p16-sign.tiktokcdn-us.com",
+    "nottiktok.com",  # a suffix of the string, not of the labels: no match
+    "weixin.qq.com",
+    "v.qq.com",
+    "api.mch.weixin.qq.com",
+    "WWW.TikTok.COM.",
+    None,
+]
+INSIDE_IPS = ["71.18.248.{}", "71.18.251.{}", "2404:9dc0:cd01::{:x}", "203.0.113.{}", "2001:db8:1::{:x}"]
+OUTSIDE_IPS = ["8.8.{}.8", "198.51.100.{}", "71.18.244.{}", "2404:9dc0:cd02::{:x}", "2001:4860::{:x}"]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _require(module: str) -> Any:
+    """The module; skips when it is not installed, fails instead under CI."""
+    try:
+        return pytest.importorskip(module)
+    except pytest.skip.Exception:
+        if _in_ci():
+            pytest.fail(f"{module} is not installed (CI is set, so this fails instead of skipping)", pytrace=False)
+        raise
+
+
+def _sample(rows: int = ROWS, seed: int = 20240119) -> pa.Table:
+    """DNS-like records: known and unrelated host names, nulls, and addresses inside and outside the prefixes."""
+    rng = np.random.default_rng(seed)
+    hosts: list[str | None] = []
+    ips: list[str | None] = []
+    for i in range(rows):
+        pick = rng.integers(0, 10)
+        hosts.append(HOSTS[pick] if pick < len(HOSTS) else f"cdn{rng.integers(0, 400)}.example{pick}.org")
+        kind = rng.integers(0, 12)
+        if kind < len(INSIDE_IPS):
+            ips.append(INSIDE_IPS[kind].format(int(rng.integers(1, 255))))
+        elif kind < len(INSIDE_IPS) + len(OUTSIDE_IPS):
+            ips.append(OUTSIDE_IPS[kind - len(INSIDE_IPS)].format(int(rng.integers(1, 255))))
+        else:
+            ips.append(None if i % 2 else "not-an-address")
+    start = dt.datetime(2025, 1, 19, tzinfo=dt.UTC)
+    return pa.table(
+        {
+            "id": pa.array(range(rows), pa.int64()),
+            "ts": pa.array([start + dt.timedelta(seconds=i) for i in range(rows)], pa.timestamp("us", "UTC")),
+            "host": pa.array(hosts, pa.string()),
+            "dst_ip": pa.array(ips, pa.string()),
+            "bytes": pa.array(rng.integers(0, 1 << 20, rows), pa.int32()),
+            "rtt": pa.array(rng.random(rows), pa.float64()),
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def sample() -> pa.Table:
+    return _sample()
+
+
+@pytest.fixture(scope="module")
+def expected(sample: pa.Table) -> pa.Table:
+    """The reference: one Classifier over the whole table in this process."""
+    classifier = Classifier(default_indicators(default_rulebook()), ASN_TABLE)
+    table = pa.Table.from_batches([classifier.classify(sample.combine_chunks().to_batches()[0])])
+    # Guard against a vacuous comparison: every way of matching, and not matching, occurs.
+    assert set(table.column("indicator_kind").to_pylist()) == {"domain", "ip", "asn", None}
+    return table
+
+
+def _assert_same(actual: pa.Table, expected: pa.Table) -> None:
+    actual = actual.select(expected.column_names).sort_by("id").cast(expected.schema)
+    assert actual.num_rows == expected.num_rows
+    for name in expected.column_names:
+        got, want = actual.column(name).to_pylist(), expected.column(name).to_pylist()
+        if got != want:
+            row = next(i for i, (g, w) in enumerate(zip(got, want, strict=True)) if g != w)
+            raise AssertionError(f"column {name}, id {row}: got {got[row]!r}, expected {want[row]!r}")
+
+
+# ---- in process --------------------------------------------------------------------------------------
+
+
+def test_output_schema_appends_class_fields_and_refuses_a_second_pass(sample: pa.Table) -> None:
+    schema = output_schema(sample.schema)
+    assert schema.names == sample.column_names + [f.name for f in OUTPUT_FIELDS]
+    with pytest.raises(ValueError, match="app"):
+        output_schema(schema)
+
+
+def test_classify_batches_equals_the_classifier(sample: pa.Table, expected: pa.Table) -> None:
+    out = list(classify_batches(sample.to_batches(max_chunksize=700), ASN_TABLE))
+    assert len(out) == -(-ROWS // 700)
+    assert all(batch.schema.equals(output_schema(sample.schema)) for batch in out)
+    _assert_same(pa.Table.from_batches(out), expected)
+
+
+def test_classify_batches_empty_input(sample: pa.Table) -> None:
+    assert list(classify_batches(iter([]), ASN_TABLE)) == []
+    before = builds()
+    (out,) = classify_batches([pa.RecordBatch.from_pylist([], schema=sample.schema)], [("192.0.2.0/24", 1)])
+    assert out.num_rows == 0
+    assert out.schema.equals(output_schema(sample.schema))
+    assert builds() == before  # no classifier for nothing to classify
+
+
+def test_classifier_built_once_per_process_and_table(sample: pa.Table) -> None:
+    batch = sample.slice(0, 100).to_batches()[0]
+    table = [("192.0.2.0/24", 396986)]  # a table no other test uses
+    before = builds()
+    for _ in range(3):
+        list(classify_batches([batch, batch], list(table)))  # a fresh copy each time, as a worker unpickles
+    assert builds() == before + 1
+    assert core.classifier(table) is core.classifier(list(table))  # same contents, same classifier
+
+
+def test_package_imports_without_pyspark_dask_or_pandas() -> None:
+    script = textwrap.dedent(
+        """
+        import sys
+        class Block:
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in {"pyspark", "py4j", "dask", "distributed", "pandas"}:
+                    raise ModuleNotFoundError(name)
+        sys.meta_path.insert(0, Block())
+        import pyarrow as pa
+        import appban.distributed, appban.distributed.spark, appban.distributed.dask
+        from appban.distributed import classify_batches
+        (out,) = classify_batches([pa.record_batch({"host": ["www.tiktok.com"]})])
+        assert out.column("app").to_pylist() == ["tiktok"], out
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+
+
+# ---- Spark -------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def spark() -> Iterator[Any]:
+    _require("pyspark")
+    from pyspark.sql import SparkSession
+
+    with pytest.MonkeyPatch.context() as patch:
+        # Python workers must be this interpreter (with appban and pyarrow), not whatever `python3` is.
+        patch.setenv("PYSPARK_PYTHON", sys.executable)
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("appban-test-distributed")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.driver.memory", "1g")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.driver.host", "127.0.0.1")
+            .getOrCreate()
+        )
+        session.sparkContext.setLogLevel("ERROR")
+        try:
+            yield session
+        finally:
+            session.stop()
+
+
+def test_arrow_to_spark_schema() -> None:
+    _require("pyspark")
+    from pyspark.sql import types
+
+    from appban.distributed.spark import arrow_to_spark_schema
+
+    schema = pa.schema(
+        [
+            pa.field("s", pa.string()),
+            pa.field("f", pa.float32()),
+            pa.field("d", pa.float64(), nullable=False),
+            pa.field("i", pa.int32()),
+            pa.field("l", pa.int64()),
+            pa.field("t", pa.timestamp("us", "UTC")),
+        ]
+    )
+    assert arrow_to_spark_schema(schema) == types.StructType(
+        [
+            types.StructField("s", types.StringType()),
+            types.StructField("f", types.FloatType()),
+            types.StructField("d", types.DoubleType(), nullable=False),
+            types.StructField("i", types.IntegerType()),
+            types.StructField("l", types.LongType()),
+            types.StructField("t", types.TimestampType()),
+        ]
+    )
+    with pytest.raises(TypeError, match="decimal"):
+        arrow_to_spark_schema(pa.schema([pa.field("x", pa.decimal128(10, 2))]))
+
+
+def test_spark_equals_in_process(spark: Any, sample: pa.Table, expected: pa.Table) -> None:
+    from appban.distributed.spark import classify_spark
+
+    df = spark.createDataFrame(sample).repartition(6)  # several partitions, so several tasks
+    out = classify_spark(df, ASN_TABLE)
+    assert out.columns == expected.column_names
+    _assert_same(out.toArrow(), expected)
+
+
+def test_spark_empty_input(spark: Any, sample: pa.Table) -> None:
+    from appban.distributed.spark import classify_spark
+
+    names = output_schema(sample.schema).names
+    # No rows at all, and partitions that exist but hold no rows.
+    for df in (spark.createDataFrame(sample.slice(0, 0)), spark.createDataFrame(sample).where("id < 0")):
+        out = classify_spark(df, ASN_TABLE).toArrow()
+        assert out.num_rows == 0
+        assert out.column_names == names
+
+
+# ---- Dask --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dask_client() -> Iterator[Any]:
+    _require("dask.dataframe")
+    distributed = _require("distributed")
+    # Worker processes, not threads: the classifier must really be built (and cached) in each worker.
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None, memory_limit="1GiB"
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def _dask_frame(table: pa.Table, partitions: int) -> Any:
+    import dask.dataframe as dd
+
+    return dd.from_pandas(table.to_pandas(), npartitions=partitions)
+
+
+def test_dask_equals_in_process(dask_client: Any, sample: pa.Table, expected: pa.Table) -> None:
+    from appban.distributed.dask import classify_dask
+
+    ddf = classify_dask(_dask_frame(sample, 8), ASN_TABLE)
+    assert list(ddf.columns) == expected.column_names
+    out = ddf.compute()
+    assert list(out.dtypes) == list(ddf._meta.dtypes)  # meta declares what the partitions really hold
+    _assert_same(pa.Table.from_pandas(out, preserve_index=False), expected)
+
+
+def test_dask_empty_input(dask_client: Any, sample: pa.Table) -> None:
+    from appban.distributed.dask import classify_dask
+
+    ddf = classify_dask(_dask_frame(sample.slice(0, 0), 1), ASN_TABLE)
+    out = ddf.compute()
+    assert len(out) == 0
+    assert list(out.columns) == output_schema(sample.schema).names
+    assert list(out.dtypes) == list(ddf._meta.dtypes)
+
+
+def test_dask_builds_one_classifier_per_worker(dask_client: Any, sample: pa.Table) -> None:
+    from appban.distributed.dask import classify_dask
+
+    classify_dask(_dask_frame(sample, 12), ASN_TABLE).compute()
+    per_worker = dask_client.run(builds)
+    assert len(per_worker) == 2
+    # Every Dask test here uses ASN_TABLE, so however tests are ordered, no worker may have built twice.
+    assert all(count <= 1 for count in per_worker.values()), per_worker
+    assert sum(per_worker.values()) >= 1, per_worker
