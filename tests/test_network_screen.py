@@ -138,8 +138,8 @@ def test_cli_outputs(tmp_path: Path) -> None:
 
 def test_cli_blocklist_export(tmp_path: Path) -> None:
     out = tmp_path / "appban.rpz"
-    done = runner.invoke(app, ["export", "blocklist", "--where", "US", "--at", "2025-02-01T00:00:00Z", "--format", "rpz",
-                               "-o", str(out)])  # fmt: skip
+    args = ["export", "blocklist", "--where", "US", "--at", "2025-02-01T00:00:00Z", "--format", "rpz", "-o", str(out)]
+    done = runner.invoke(app, args)
     assert done.exit_code == 0, done.output
     text = out.read_text()
     assert "tiktok.com CNAME ." in text and "*.tiktok.com CNAME ." in text and "pafaca-2024" in text

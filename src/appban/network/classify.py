@@ -75,7 +75,9 @@ class PrefixTable:
         for prefix, value in entries:
             network = ipaddress.ip_network(prefix, strict=False)
             table = self.v4 if network.version == 4 else self.v6
-            table.setdefault(network.prefixlen, {})[int(network.network_address) >> (network.max_prefixlen - network.prefixlen)] = value
+            table.setdefault(network.prefixlen, {})[
+                int(network.network_address) >> (network.max_prefixlen - network.prefixlen)
+            ] = value
         self.v4_lengths = sorted(self.v4, reverse=True)
         self.v6_lengths = sorted(self.v6, reverse=True)
         # numpy look-up tables for IPv4: per length, sorted keys and their values
@@ -159,9 +161,7 @@ class Classifier:
         self.domains = DomainMatcher(domain_entries)
         self.prefixes = PrefixTable(prefix_entries)
         # A routing table widens IP matching: an address originated by a listed AS matches that AS.
-        self.asn_prefixes = PrefixTable(
-            (prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits
-        )
+        self.asn_prefixes = PrefixTable((prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits)
         self._host_cache: dict[str, int] = {}
         self._ip_cache: dict[str, int] = {}
 
