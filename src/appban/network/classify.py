@@ -9,7 +9,7 @@ through a per-length table of networks. Rows then pick their result with one vec
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -140,6 +140,34 @@ def parse_asn_table(lines: Iterable[str]) -> list[tuple[str, int]]:
     return entries
 
 
+class _Known:
+    """Values already matched, kept both as a dict-free Arrow array (for one vectorised index_in per
+    batch) and their hits; only values never seen before go through the Python matcher."""
+
+    def __init__(self, match: Callable[[str], int]):
+        self.match = match
+        self.values: list[str] = []
+        self.hits = np.zeros(0, dtype=np.int64)
+        self.array: pa.Array | None = None
+
+    def lookup(self, dictionary: pa.Array) -> np.ndarray:
+        result = np.full(len(dictionary), -2, dtype=np.int64)
+        if self.array is not None and len(self.array):
+            positions = pc.index_in(dictionary, value_set=self.array).to_numpy(zero_copy_only=False)
+            found = ~np.isnan(positions) if positions.dtype.kind == "f" else np.ones(len(positions), dtype=bool)
+            result[found] = self.hits[positions[found].astype(np.int64)]
+        fresh = np.flatnonzero(result == -2)
+        if len(fresh):
+            values = dictionary.take(pa.array(fresh)).to_pylist()
+            hits = np.fromiter((self.match(v) for v in values), dtype=np.int64, count=len(values))
+            result[fresh] = hits
+            if len(self.values) < _CACHE_LIMIT:
+                self.values += values
+                self.hits = np.concatenate([self.hits, hits])
+                self.array = pa.array(self.values, pa.string())
+        return result
+
+
 class Classifier:
     """Classifies record batches (appban.network.records schema) against an indicator set."""
 
@@ -162,45 +190,35 @@ class Classifier:
         self.prefixes = PrefixTable(prefix_entries)
         # A routing table widens IP matching: an address originated by a listed AS matches that AS.
         self.asn_prefixes = PrefixTable((prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits)
-        self._host_cache: dict[str, int] = {}
-        self._ip_cache: dict[str, int] = {}
+        self._hosts = _Known(self.domains.match)
+        self._addresses = _Known(self._address_hit)
 
     def _add(self, hit: Hit) -> int:
         self.hits.append(hit)
         return len(self.hits) - 1
 
     def host_hit(self, host: str) -> int:
-        found = self._host_cache.get(host)
-        if found is None:
-            found = self.domains.match(host)
-            if len(self._host_cache) < _CACHE_LIMIT:
-                self._host_cache[host] = found
-        return found
+        return self.domains.match(host)
 
-    def ip_hit(self, address: str) -> int:
-        found = self._ip_cache.get(address)
-        if found is None:
-            found = self.prefixes.lookup(address)
-            if found < 0:
-                found = self.asn_prefixes.lookup(address)
-            if len(self._ip_cache) < _CACHE_LIMIT:
-                self._ip_cache[address] = found
-        return found
+    def _address_hit(self, address: str) -> int:
+        found = self.prefixes.lookup(address)
+        return found if found >= 0 else self.asn_prefixes.lookup(address)
 
-    def _per_value(self, column: pa.Array | pa.ChunkedArray, match: object) -> np.ndarray:
-        """Hit index per row, computing `match` once per distinct value of the column."""
+    def _per_value(self, column: pa.Array | pa.ChunkedArray, known: _Known) -> np.ndarray:
+        """Hit index per row, matching each distinct value once per classifier, not once per batch."""
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         if len(column) == 0:
             return np.zeros(0, dtype=np.int64)
         encoded = column.dictionary_encode()
-        values = encoded.dictionary.to_pylist()
-        per_value = np.fromiter((match(v) for v in values), dtype=np.int64, count=len(values))  # type: ignore[operator]
+        per_value = known.lookup(encoded.dictionary)
+        if not len(per_value):  # every value null
+            return np.full(len(column), -1, dtype=np.int64)
         codes = encoded.indices.to_numpy(zero_copy_only=False)
-        result = per_value[np.nan_to_num(codes, nan=0).astype(np.int64)] if len(per_value) else np.full(len(codes), -1)
         if encoded.null_count:
-            result = np.where(encoded.is_valid().to_numpy(zero_copy_only=False), result, -1)
-        return result
+            valid = encoded.is_valid().to_numpy(zero_copy_only=False)
+            return np.where(valid, per_value[np.where(valid, codes, 0).astype(np.int64)], -1)
+        return per_value[codes.astype(np.int64)]
 
     def hit_indices(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Per row: the hit of its host name, else of its destination (or source) address, else -1."""
@@ -208,10 +226,10 @@ class Classifier:
         result = np.full(n, -1, dtype=np.int64)
         names = batch.schema.names
         if "host" in names:
-            result = self._per_value(batch.column(names.index("host")), self.host_hit)
+            result = self._per_value(batch.column(names.index("host")), self._hosts)
         for column in ("dst_ip", "src_ip"):
             if column in names and (result < 0).any():
-                by_ip = self._per_value(batch.column(names.index(column)), self.ip_hit)
+                by_ip = self._per_value(batch.column(names.index(column)), self._addresses)
                 result = np.where(result < 0, by_ip, result)
         return result
 

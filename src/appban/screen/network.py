@@ -126,7 +126,7 @@ def screen_network(
     errors: list[str] = []
     for path in paths:
         batches, stats = read_log(path, options.log_format, options.column_map)
-        for batch in batches:
+        for batch in _rebatched(batches):
             rows += batch.num_rows
             if progress is not None:
                 progress(batch.num_rows)
@@ -142,6 +142,24 @@ def screen_network(
         errors += [f"{e.path}:{e.line}: {e.message}" for e in stats.errors]
     records = _decide(pa.concat_tables(pieces, promote_options="permissive") if pieces else None, options, book)
     return NetworkResult(records, exposure(records), rows, malformed, errors, book.version)
+
+
+_CLASSIFY_ROWS = 1 << 20
+
+
+def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+    """Batches of about a million rows: the classifier's per-batch work (one dictionary encoding,
+    one look-up of the distinct values) is then small next to the rows it covers."""
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        if size >= _CLASSIFY_ROWS:
+            yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+            pending, size = [], 0
+    if pending:
+        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
 
 
 def _decide(table: pa.Table | None, options: NetworkOptions, book: Rulebook) -> pa.Table:
