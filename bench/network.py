@@ -192,11 +192,15 @@ def main() -> None:
             .rename_columns(["host"])
         )
         classifier = Classifier(indicators)
-        batches = table.to_batches(max_chunksize=1 << 20)
+        batches = table.combine_chunks().to_batches(max_chunksize=1 << 20)
         start = time.perf_counter()
         for batch in batches:
             classifier.classify(batch)
-        classify_seconds = time.perf_counter() - start
+        classify_seconds = time.perf_counter() - start  # cold: every distinct host matched once
+        start = time.perf_counter()
+        for batch in batches:
+            classifier.classify(batch)
+        warm_seconds = time.perf_counter() - start
         walk_rate, _ = python_walk(path, set(suffixes), args.sample)
         duck_seconds, duck_count = duckdb_join(path, suffixes)
         lpm_rate = flows_lpm(classifier, args.flows, rng)
@@ -208,7 +212,8 @@ def main() -> None:
         ("(a) floor: pyarrow CSV read", f"{rows / floor_seconds:,.0f} rows/s ({floor_seconds:.2f} s)"),
         ("(b) appban end to end", f"{rows / end_to_end:,.0f} rows/s ({end_to_end:.2f} s)"),
         ("(b) / (a) time", f"{end_to_end / floor_seconds:.2f}x"),
-        ("classification on in-memory Arrow", f"{rows / classify_seconds:,.0f} rows/s ({classify_seconds:.2f} s)"),
+        ("classification on in-memory Arrow, cold", f"{rows / classify_seconds:,.0f} rows/s ({classify_seconds:.2f} s)"),
+        ("classification on in-memory Arrow, warm", f"{rows / warm_seconds:,.0f} rows/s ({warm_seconds:.2f} s)"),
         ("(c) pure-Python label walk per row", f"{walk_rate:,.0f} rows/s (sample of {args.sample:,})"),
         ("(d) DuckDB SQL join, whole file", f"{rows / duck_seconds:,.0f} rows/s ({duck_seconds:.2f} s, {duck_count:,} "
                                              "matches)"),

@@ -141,31 +141,26 @@ def parse_asn_table(lines: Iterable[str]) -> list[tuple[str, int]]:
 
 
 class _Known:
-    """Values already matched, kept both as a dict-free Arrow array (for one vectorised index_in per
-    batch) and their hits; only values never seen before go through the Python matcher."""
+    """Values already matched and their hits. A batch's distinct values are looked up here first;
+    only values never seen before go through the Python matcher. (A dict beats a vectorised
+    index_in here: index_in rebuilds its hash table of every known value on each call.)"""
 
     def __init__(self, match: Callable[[str], int]):
         self.match = match
-        self.values: list[str] = []
-        self.hits = np.zeros(0, dtype=np.int64)
-        self.array: pa.Array | None = None
+        self.hits: dict[str, int] = {}
 
     def lookup(self, dictionary: pa.Array) -> np.ndarray:
-        result = np.full(len(dictionary), -2, dtype=np.int64)
-        if self.array is not None and len(self.array):
-            positions = pc.index_in(dictionary, value_set=self.array).to_numpy(zero_copy_only=False)
-            found = ~np.isnan(positions) if positions.dtype.kind == "f" else np.ones(len(positions), dtype=bool)
-            result[found] = self.hits[positions[found].astype(np.int64)]
-        fresh = np.flatnonzero(result == -2)
-        if len(fresh):
-            values = dictionary.take(pa.array(fresh)).to_pylist()
-            hits = np.fromiter((self.match(v) for v in values), dtype=np.int64, count=len(values))
-            result[fresh] = hits
-            if len(self.values) < _CACHE_LIMIT:
-                self.values += values
-                self.hits = np.concatenate([self.hits, hits])
-                self.array = pa.array(self.values, pa.string())
-        return result
+        known = self.hits
+        values = dictionary.to_pylist()
+        out = np.empty(len(values), dtype=np.int64)
+        for i, value in enumerate(values):
+            hit = known.get(value)
+            if hit is None:
+                hit = self.match(value)
+                if len(known) < _CACHE_LIMIT:
+                    known[value] = hit
+            out[i] = hit
+        return out
 
 
 class Classifier:
@@ -218,7 +213,8 @@ class Classifier:
         if encoded.null_count:
             valid = encoded.is_valid().to_numpy(zero_copy_only=False)
             return np.where(valid, per_value[np.where(valid, codes, 0).astype(np.int64)], -1)
-        return per_value[codes.astype(np.int64)]
+        result: np.ndarray = per_value[codes.astype(np.int64)]
+        return result
 
     def hit_indices(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Per row: the hit of its host name, else of its destination (or source) address, else -1."""

@@ -1,0 +1,144 @@
+"""BIND 9 query logs (the `queries` category), from a file channel or through syslog.
+
+A query line, shown on two lines here:
+
+    19-Sep-2020 23:59:01.123 queries: info: client @0x7f1 192.0.2.10#53421 (www.tiktok.com):
+        query: www.tiktok.com IN A +E(0)K (198.51.100.53)
+
+Older servers write no `@0x...` (before 9.11) and no `(name)` after the client (before 9.10); `print-category`
+and `print-severity` add the `queries: info:` prefix; a view adds `view NAME:` and a TSIG key `/key NAME`.
+The time is `print-time`'s `DD-Mon-YYYY HH:MM:SS.mmm`, one of its ISO 8601 forms, or, through syslog,
+`Mon DD HH:MM:SS host named[pid]:`. Records: `client` the querying address, `host` the query name, `dst_ip`
+the server address the query came in on (the last parenthesis), when written.
+
+Time zone: BIND writes local time without a zone (except `print-time iso8601-utc`), so `tz` names the
+server's zone: an IANA name or a fixed offset, default "UTC". Syslog lines have no year: `year` gives it,
+else the file's modification time does (see `records.syslog_timestamps`).
+
+Lines of other categories are skipped; a line that mentions `query:` but does not parse is malformed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from appban.network.records import (
+    DEFAULT_BATCH_ROWS,
+    UTC_US,
+    LineChunk,
+    Lines,
+    Mask,
+    ReadStats,
+    blank,
+    check_zone,
+    civil_timestamps,
+    flags,
+    head_lines,
+    iter_line_chunks,
+    log_name,
+    make_batch,
+    month_numbers,
+    null_mask,
+    only,
+    parse_in_order,
+    rebatch,
+    reject,
+    select,
+    syslog_timestamps,
+    to_text,
+    to_timestamp,
+)
+
+_STAMP = (
+    r"(?:(?P<day>\d\d?)-(?P<mon>[A-Za-z]{3})-(?P<year>\d{4}) (?P<clock>\d\d:\d\d:\d\d)(?:\.(?P<frac>\d+))?"
+    r"|(?P<iso>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?)"
+    r"|(?P<smon>[A-Z][a-z]{2}) +(?P<sday>\d\d?) (?P<sclock>\d\d:\d\d:\d\d) \S+ named\[\d+\]:)"
+)
+_CATEGORY = r" (?:[a-z][a-z-]*: )?(?:(?:critical|error|warning|notice|info|debug(?: \d+)?|dynamic): )?"
+_QUERY = (
+    r"client (?:@0x[0-9A-Fa-f]+ )?(?P<client>[^\s#]+)#\d+(?:/key \S+)?(?: \([^)]*\))?: "
+    r"(?:view [^:]*: )?query: (?P<host>\S+) \S+ \S+ \S+(?: \((?P<server>[^)]*)\))?\s*$"
+)
+PREFIX = "^" + _STAMP + _CATEGORY
+PATTERN = PREFIX + _QUERY
+_PATTERN = re.compile(PATTERN)
+
+
+class BindReader:
+    name = "bind"
+
+    def __init__(self, tz: str = "UTC", year: int | None = None) -> None:
+        self.tz = check_zone(tz)
+        self.year = year
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        lines = head_lines(head)
+        if not lines:
+            name = log_name(path)
+            return "named" in name or "quer" in name
+        return any(_PATTERN.match(line) for line in lines)
+
+    def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        notes = ReadStats()
+        chunks = iter_line_chunks(path, notes)
+        batches = parse_in_order(chunks, lambda chunk, own: self._batch(chunk, path, own), notes, stats)
+        return rebatch(batches, batch_rows, stats)
+
+    def _batch(self, chunk: LineChunk, path: Path, stats: ReadStats) -> pa.RecordBatch:
+        lines = chunk.lines()
+        numbers = chunk.numbers()
+        parts = pc.extract_regex(lines, PATTERN)
+        matched = flags(pc.is_valid(parts))
+        if not matched.all():
+            _report_unmatched(lines, matched, numbers, path, stats)
+        ts = self._timestamps(parts, path)
+        bad_ts = null_mask(ts) & matched
+        keep = reject(stats, path, numbers, bad_ts, lambda row: f"bad time in {lines[row].as_py()[:40]!r}")
+        keep &= matched
+        record = {
+            "ts": ts,
+            "client": to_text(pc.struct_field(parts, "client")),
+            "host": to_text(pc.struct_field(parts, "host")),
+            "dst_ip": to_text(pc.struct_field(parts, "server")),
+        }
+        return make_batch(self.name, numbers[keep], select(record, keep))
+
+    def _timestamps(self, parts: Any, path: Path) -> Any:
+        def field(name: str) -> Any:
+            return pc.struct_field(parts, name)
+
+        stamps = []
+        day = field("day")
+        if pc.any(pc.not_equal(day, "")).as_py():
+            months = month_numbers(field("mon"))
+            stamps.append(civil_timestamps(field("year"), months, day, field("clock"), field("frac"), self.tz))
+        iso = field("iso")
+        if pc.any(pc.not_equal(iso, "")).as_py():
+            stamps.append(to_timestamp(only(iso, pc.not_equal(iso, "")), self.tz))
+        sday = field("sday")
+        if pc.any(pc.not_equal(sday, "")).as_py():
+            sclock = field("sclock")
+            stamps.append(syslog_timestamps(field("smon"), sday, sclock, None, path, self.year, self.tz))
+        if not stamps:
+            return pa.nulls(len(parts), UTC_US)
+        return pc.coalesce(*stamps) if len(stamps) > 1 else stamps[0]
+
+
+def _report_unmatched(lines: Any, matched: Mask, numbers: Lines, path: Path, stats: ReadStats) -> None:
+    """Report unmatched lines that should have been queries; count other log lines as skipped."""
+    rest = ~matched
+    text = lines.filter(pa.array(rest))
+    empty = blank(text)
+    logged = flags(pc.match_substring_regex(text, PREFIX))
+    queryish = flags(pc.match_substring(text, "query: "))
+    broken = ~empty & (~logged | queryish)
+    stats.skipped += int((~empty & ~broken).sum())
+    rows = np.flatnonzero(rest)[broken]
+    stats.errors_at(path, numbers[rows], lambda i: f"not a BIND query line: {lines[int(rows[i])].as_py()[:60]!r}")

@@ -1,0 +1,282 @@
+"""Zeek's dns.log, ssl.log and http.log, written as TSV or as JSON lines.
+
+TSV logs start with `#separator`, `#fields` and `#types` headers; `-` (the `#unset_field`) and `(empty)`
+(the `#empty_field`) are null. A concatenation of logs repeats the header block, and each block is read
+with its own fields. JSON logs hold one object per line with Zeek's dotted keys ("id.orig_h") and `ts`
+as epoch seconds or an ISO 8601 string.
+
+Records: `ts`; `client` = id.orig_h; `dst_ip`/`dst_port` = id.resp_h/id.resp_p (the resolver for DNS,
+the server for TLS and HTTP); `host` = dns `query`, ssl `server_name` or http `host` (without a port);
+`bytes` = http request_body_len + response_body_len. Which log a file is comes from `#path` (or `_path`),
+else from fields that only that log has, else from the file name.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from appban.network.records import (
+    DEFAULT_BATCH_ROWS,
+    Columns,
+    Delimited,
+    LineChunk,
+    Lines,
+    ReadStats,
+    describe_value,
+    head_lines,
+    iter_line_chunks,
+    log_name,
+    make_batch,
+    null_mask,
+    parse_delimited,
+    parse_in_order,
+    parse_json_lines,
+    read_head,
+    rebatch,
+    reject,
+    select,
+    starts_a_line,
+    to_count,
+    to_port,
+    to_text,
+    to_timestamp,
+    total,
+)
+
+
+@dataclass(frozen=True)
+class _Kind:
+    host: str  # the field naming the host
+    markers: frozenset[str]  # fields only this log has, to recognise it without #path
+    byte_fields: tuple[str, ...] = ()
+
+
+KINDS = {
+    "dns": _Kind("query", frozenset({"trans_id", "qtype", "qtype_name", "rcode", "rcode_name", "qclass"})),
+    "ssl": _Kind("server_name", frozenset({"server_name", "cipher", "curve", "resumed", "established"})),
+    "http": _Kind(
+        "host",
+        frozenset({"trans_depth", "method", "uri", "status_code", "user_agent"}),
+        ("request_body_len", "response_body_len"),
+    ),
+}
+_ADDRESSES = ("id.orig_h", "id.resp_h", "id.resp_p")
+
+
+def kind_of(tag: str | None, fields: Iterable[str]) -> str | None:
+    """Which log: "dns", "ssl" or "http" from a #path tag, else from the fields only one of them has."""
+    if tag in KINDS:
+        return tag
+    present = set(fields)
+    if "ts" not in present:
+        return None
+    hits = {name: len(kind.markers & present) for name, kind in KINDS.items()}
+    best = max(hits.values())
+    winners = [name for name, count in hits.items() if count == best]
+    return winners[0] if best and len(winners) == 1 else None
+
+
+@dataclass(frozen=True)
+class _Header:
+    """The state a TSV header block sets."""
+
+    separator: str = "\t"
+    unset: str = "-"
+    empty: str = "(empty)"
+    path: str = ""
+    fields: tuple[str, ...] = ()
+
+    def after(self, line: str) -> _Header:
+        if line.startswith("#separator"):
+            # The one header written with a space, its value escaped: "#separator \x09".
+            value = line[len("#separator") :].strip()
+            return dataclasses.replace(self, separator=value.encode().decode("unicode_escape") or "\t")
+        key, _, value = line[1:].partition(self.separator)
+        if key == "fields":
+            return dataclasses.replace(self, fields=tuple(value.split(self.separator)))
+        if key == "unset_field":
+            return dataclasses.replace(self, unset=value)
+        if key == "empty_field":
+            return dataclasses.replace(self, empty=value)
+        if key == "path":
+            return dataclasses.replace(self, path=value)
+        return self
+
+
+def _header_of(lines: Iterable[str]) -> _Header:
+    header = _Header()
+    for line in lines:
+        if not line.startswith("#"):
+            break
+        header = header.after(line)
+    return header
+
+
+def _json_keys(lines: Iterable[str]) -> tuple[set[str], str | None]:
+    keys: set[str] = set()
+    tag = None
+    for line in lines:
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            keys.update(record)
+            tag = record.get("_path", tag)
+    return keys, tag if isinstance(tag, str) else None
+
+
+class ZeekReader:
+    """One Zeek log kind ("dns", "ssl" or "http"), TSV or JSON; its name is "zeek-<kind>"."""
+
+    def __init__(self, kind: str) -> None:
+        if kind not in KINDS:
+            raise ValueError(f"unknown Zeek log {kind!r} (known: {', '.join(KINDS)})")
+        self.kind = kind
+        self.name = f"zeek-{kind}"
+        self._spec = KINDS[kind]
+
+    def sniff(self, path: Path, head: bytes) -> bool:
+        lines = head_lines(head)
+        name_kind = log_name(path).split(".")[0]
+        if not lines:
+            return name_kind == self.kind and log_name(path).endswith(".log")
+        if lines[0].startswith("#"):
+            header = _header_of(lines)
+            return kind_of(header.path, header.fields) == self.kind
+        if lines[0].startswith("{"):
+            keys, tag = _json_keys(lines)
+            found = kind_of(tag, keys)
+            return found == self.kind or (found is None and "ts" in keys and name_kind == self.kind)
+        return False
+
+    def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        first = head_lines(read_head(path), limit=1)
+        if first and first[0].startswith("{"):
+            return rebatch(self._read_json(path, stats, first[0]), batch_rows, stats)
+        return rebatch(self._read_tsv(path, stats), batch_rows, stats)
+
+    # --- TSV ---
+
+    def _read_tsv(self, path: Path, stats: ReadStats) -> Iterator[pa.RecordBatch]:
+        notes = ReadStats()
+        blocks = _blocks(iter_line_chunks(path, notes))  # headers apply in file order: read them here
+
+        def parse(block: tuple[_Header, bytes, Lines], own: ReadStats) -> pa.RecordBatch | None:
+            return self._tsv_batch(*block, path, own)
+
+        return parse_in_order(blocks, parse, notes, stats)
+
+    def _tsv_batch(
+        self, header: _Header, data: bytes, numbers: Lines, path: Path, stats: ReadStats
+    ) -> pa.RecordBatch | None:
+        if not len(numbers):
+            return None
+        problem = self._header_problem(header)
+        if problem:
+            stats.errors_at(path, numbers, problem)
+            return None
+        wanted = ("ts", self._spec.host, *_ADDRESSES, *self._spec.byte_fields)
+        include = tuple(name for name in wanted if name in header.fields)
+        nulls = (header.unset, header.empty)
+        spec = Delimited(header.fields, include, delimiter=header.separator, nulls=nulls)
+        columns, numbers = parse_delimited(data, numbers, spec, path, stats)
+        return self._batch(columns, numbers, path, stats)
+
+    def _header_problem(self, header: _Header) -> str | None:
+        if not header.fields:
+            return "data before the #fields header"
+        missing = [name for name in ("ts", self._spec.host) if name not in header.fields]
+        if missing:
+            tag = f" ({header.path})" if header.path else ""
+            return f"this Zeek log{tag} has no {' or '.join(missing)} field: not a {self.kind} log"
+        return None
+
+    # --- JSON ---
+
+    def _read_json(self, path: Path, stats: ReadStats, first: str) -> Iterator[pa.RecordBatch]:
+        schema = self._json_schema(first)
+        notes = ReadStats()
+
+        def parse(chunk: LineChunk, own: ReadStats) -> pa.RecordBatch | None:
+            columns, numbers = parse_json_lines(chunk, schema, path, own)
+            return self._batch(columns, numbers, path, own) if len(numbers) else None
+
+        return parse_in_order(iter_line_chunks(path, notes), parse, notes, stats)
+
+    def _json_schema(self, first: str) -> Any:
+        # Zeek writes ts as a number unless told to write ISO 8601; the first record says which. A chunk of
+        # the other kind still reads, line by line.
+        try:
+            sample = json.loads(first)
+        except ValueError:
+            sample = {}
+        ts_type = pa.string() if isinstance(sample, dict) and isinstance(sample.get("ts"), str) else pa.float64()
+        fields = [("ts", ts_type), (self._spec.host, pa.string()), ("id.orig_h", pa.string())]
+        fields += [("id.resp_h", pa.string()), ("id.resp_p", pa.int64())]
+        fields += [(name, pa.int64()) for name in self._spec.byte_fields]
+        return pa.schema(fields)
+
+    # --- both ---
+
+    def _batch(self, columns: Columns, numbers: Lines, path: Path, stats: ReadStats) -> pa.RecordBatch:
+        ts = to_timestamp(columns["ts"], "UTC")  # Zeek's times are UTC: epoch seconds, or ISO with Z
+        keep = reject(stats, path, numbers, null_mask(ts), describe_value(columns["ts"], "ts"))
+        host = to_text(columns.get(self._spec.host))
+        if self.kind == "http":
+            # An HTTP Host header may carry the port: "www.tiktok.com:8080".
+            host = pc.replace_substring_regex(host, r"^([^:\[\]]+):\d+$", r"\1")
+        record = {
+            "ts": ts,
+            "client": to_text(columns.get("id.orig_h")),
+            "host": host,
+            "dst_ip": to_text(columns.get("id.resp_h")),
+            "dst_port": to_port(columns.get("id.resp_p")),
+            "bytes": self._bytes(columns),
+        }
+        return make_batch(self.name, numbers[keep], select(record, keep))
+
+    def _bytes(self, columns: Columns) -> Any:
+        if not self._spec.byte_fields:
+            return None
+        sent, received = (to_count(columns.get(name)) for name in self._spec.byte_fields)
+        return total(sent, received)
+
+
+def _blocks(chunks: Iterable[LineChunk]) -> Iterator[tuple[_Header, bytes, Lines]]:
+    """Runs of data lines, each with the header block in force over it."""
+    header = _Header()
+    for chunk in chunks:
+        segments, header = _segments(chunk, header)
+        yield from segments
+
+
+def _segments(chunk: LineChunk, header: _Header) -> tuple[list[tuple[_Header, bytes, Lines]], _Header]:
+    """The chunk's data lines in runs that share one header, and the header in force after the chunk."""
+    data = chunk.data
+    if not starts_a_line(data, b"#"):
+        return [(header, data, chunk.numbers())], header  # the usual chunk: no header lines inside
+    segments: list[tuple[_Header, bytes, Lines]] = []
+    run: list[bytes] = []
+    numbers_run: list[int] = []
+    for i, line in enumerate(data.split(b"\n")[:-1]):
+        if line.startswith(b"#"):
+            if run:
+                segments.append((header, b"\n".join(run) + b"\n", np.array(numbers_run, dtype=np.int64)))
+                run, numbers_run = [], []
+            header = header.after(line.decode("utf-8").rstrip("\r"))
+        elif line.strip():
+            run.append(line)
+            numbers_run.append(chunk.first_line + i)
+    if run:
+        segments.append((header, b"\n".join(run) + b"\n", np.array(numbers_run, dtype=np.int64)))
+    return segments, header
