@@ -212,8 +212,8 @@ def main() -> None:
         ("(a) floor: pyarrow CSV read", f"{rows / floor_seconds:,.0f} rows/s ({floor_seconds:.2f} s)"),
         ("(b) appban end to end", f"{rows / end_to_end:,.0f} rows/s ({end_to_end:.2f} s)"),
         ("(b) / (a) time", f"{end_to_end / floor_seconds:.2f}x"),
-        ("classification on in-memory Arrow, cold", f"{rows / classify_seconds:,.0f} rows/s ({classify_seconds:.2f} s)"),
-        ("classification on in-memory Arrow, warm", f"{rows / warm_seconds:,.0f} rows/s ({warm_seconds:.2f} s)"),
+        ("classification in memory, cold", f"{rows / classify_seconds:,.0f} rows/s ({classify_seconds:.2f} s)"),
+        ("classification in memory, warm", f"{rows / warm_seconds:,.0f} rows/s ({warm_seconds:.2f} s)"),
         ("(c) pure-Python label walk per row", f"{walk_rate:,.0f} rows/s (sample of {args.sample:,})"),
         ("(d) DuckDB SQL join, whole file", f"{rows / duck_seconds:,.0f} rows/s ({duck_seconds:.2f} s, {duck_count:,} "
                                              "matches)"),
