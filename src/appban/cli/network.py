@@ -74,6 +74,10 @@ def screen_network_command(
         ScopeOption.all
     ),
     log_format: Annotated[str | None, typer.Option(help="Force a log format (default: detected).")] = None,
+    log_tz: Annotated[str | None, typer.Option(help="Zone of log timestamps written without one (default UTC).")] = (
+        None
+    ),
+    log_year: Annotated[int | None, typer.Option(help="Year of syslog-style dates (default: the file's).")] = None,
     mapping: Annotated[str | None, typer.Option("--map", help="Generic logs: host=Col,ts=Col,client=Col,...")] = None,
     fmt: Annotated[NetworkFormat, typer.Option("--format", help="Output format.")] = NetworkFormat.table,
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
@@ -93,6 +97,8 @@ def screen_network_command(
             asn_table=parse_asn_table(_read_lines(asn_table, "--asn-table")),
             log_format=log_format,
             column_map=parse_map(mapping) or None,
+            log_tz=log_tz,
+            log_year=log_year,
         )
     except (DecisionInputError, ColumnMapError, ValueError) as exc:
         fail(str(exc))

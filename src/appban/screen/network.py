@@ -37,6 +37,8 @@ class NetworkOptions:
     asn_table: list[tuple[str, int]] = field(default_factory=list)
     log_format: str | None = None
     column_map: dict[str, str] | None = None
+    log_tz: str | None = None  # zone of log timestamps written without one (BIND, dnsmasq, nfdump)
+    log_year: int | None = None  # syslog dates (dnsmasq) carry no year
 
 
 @dataclass
@@ -125,7 +127,9 @@ def screen_network(
     rows = malformed = 0
     errors: list[str] = []
     for path in paths:
-        batches, stats = read_log(path, options.log_format, options.column_map)
+        batches, stats = read_log(
+            path, options.log_format, options.column_map, tz=options.log_tz, year=options.log_year
+        )
         for batch in _rebatched(batches):
             rows += batch.num_rows
             if progress is not None:
