@@ -43,6 +43,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decide.py --markdown
 	$(BIN)/python bench/inventory.py --markdown
 	$(BIN)/python bench/code.py --markdown
+	$(BIN)/python bench/network.py --markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
