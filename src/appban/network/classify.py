@@ -252,6 +252,18 @@ class Classifier:
         ]
 
 
+def classify_matches(classifier: Classifier, table: pa.Table) -> pa.Table:
+    """Only the rows of `table` that match, with the classification columns appended. The table's
+    chunks are not combined: only the columns the matcher reads are, and the rest is filtered."""
+    indices = classifier.hit_indices(table)
+    keep = indices >= 0
+    rows = table.filter(pa.array(keep))
+    picked = pa.array(indices[keep])
+    for field, values in zip(CLASS_FIELDS, classifier._hit_columns(), strict=True):
+        rows = rows.append_column(field, values.take(picked))
+    return rows
+
+
 def matched(batch: pa.RecordBatch) -> pa.RecordBatch:
     """Only the classified rows."""
     return batch.filter(pc.is_valid(batch.column(batch.schema.names.index("app"))))

@@ -56,8 +56,18 @@ CHUNK_BYTES = 4 << 20
 HEAD_BYTES = 64 << 10  # what detection looks at
 _PIECE_BYTES = 256 << 10
 MAX_ERRORS = 100
+
+
 # Chunks parsed at once. Arrow's kernels release the GIL, so threads use the cores.
-WORKERS = max(1, min(4, os.cpu_count() or 1))
+def _usable_cpus() -> int:
+    # The CPUs this process may run on (a container, taskset or a pinned benchmark), not the machine's.
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # platforms without affinity
+        return os.cpu_count() or 1
+
+
+WORKERS = max(1, min(4, _usable_cpus()))
 
 Lines = npt.NDArray[np.int64]
 Mask = npt.NDArray[np.bool_]

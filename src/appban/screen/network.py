@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
-from appban.network.classify import Classifier, PrefixTable, matched
+from appban.network.classify import Classifier, PrefixTable, classify_matches
 from appban.network.indicators import default_indicators
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category, Verdict
@@ -130,18 +130,19 @@ def screen_network(
         batches, stats = read_log(
             path, options.log_format, options.column_map, tz=options.log_tz, year=options.log_year
         )
-        for batch in _rebatched(batches):
-            rows += batch.num_rows
-            if progress is not None:
-                progress(batch.num_rows)
-            hits = matched(classifier.classify(batch))
+        for table in _grouped(batches, progress):
+            rows += table.num_rows
+            hits = classify_matches(classifier, table)
             if options.scope != "all":
-                hits = hits.filter(pc.equal(hits.column(hits.schema.names.index("scope")), options.scope))
+                hits = hits.filter(pc.equal(hits.column("scope"), options.scope))
             if hits.num_rows:
-                table = pa.Table.from_batches([hits])
-                table = table.append_column("customer_attributed", attribution.customers(hits))
-                table = table.append_column("file", pa.array([str(path)] * table.num_rows, pa.string()))
-                pieces.append(table)
+                customers = pa.concat_arrays(
+                    [attribution.customers(batch) for batch in hits.combine_chunks().to_batches()]
+                    or [pa.array([], pa.string())]
+                )
+                hits = hits.append_column("customer_attributed", customers)
+                hits = hits.append_column("file", pa.array([str(path)] * hits.num_rows, pa.string()))
+                pieces.append(hits)
         malformed += stats.malformed
         errors += [f"{e.path}:{e.line}: {e.message}" for e in stats.errors]
     records = _decide(pa.concat_tables(pieces, promote_options="permissive") if pieces else None, options, book)
@@ -151,19 +152,21 @@ def screen_network(
 _CLASSIFY_ROWS = 1 << 20
 
 
-def _rebatched(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-    """Batches of about a million rows: the classifier's per-batch work (one dictionary encoding,
-    one look-up of the distinct values) is then small next to the rows it covers."""
+def _grouped(batches: Iterable[pa.RecordBatch], progress: Callable[[int], None] | None) -> Iterable[pa.Table]:
+    """Tables of about a million rows (batches side by side, not copied): the classifier's per-call
+    work (one dictionary encoding, one look-up per distinct value) is then small next to the rows."""
     pending: list[pa.RecordBatch] = []
     size = 0
     for batch in batches:
         pending.append(batch)
         size += batch.num_rows
+        if progress is not None:
+            progress(batch.num_rows)
         if size >= _CLASSIFY_ROWS:
-            yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+            yield pa.Table.from_batches(pending)
             pending, size = [], 0
     if pending:
-        yield from pa.Table.from_batches(pending).combine_chunks().to_batches()
+        yield pa.Table.from_batches(pending)
 
 
 def _decide(table: pa.Table | None, options: NetworkOptions, book: Rulebook) -> pa.Table:
