@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from appban.network.indicators import IndicatorSet
 
@@ -262,8 +261,3 @@ def classify_matches(classifier: Classifier, table: pa.Table) -> pa.Table:
     for field, values in zip(CLASS_FIELDS, classifier._hit_columns(), strict=True):
         rows = rows.append_column(field, values.take(picked))
     return rows
-
-
-def matched(batch: pa.RecordBatch) -> pa.RecordBatch:
-    """Only the classified rows."""
-    return batch.filter(pc.is_valid(batch.column(batch.schema.names.index("app"))))
