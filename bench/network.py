@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=500_000)
     parser.add_argument("--flows", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--repeat", type=int, default=3, help="alternating runs of (a) and (b); best of each")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
     cpu = sorted(os.sched_getaffinity(0))[0]
@@ -177,10 +178,14 @@ def main() -> None:
         generate(path, args.rows, args.hosts, rng)
         generated = time.perf_counter() - start
         size = path.stat().st_size
-        floor_seconds = floor(path)
-        start = time.perf_counter()
-        result = screen_network([path], NetworkOptions(role="hosting"), book)
-        end_to_end = time.perf_counter() - start
+        # This machine's steal time varies from minute to minute: the floor and the end-to-end run
+        # alternate, and each keeps its best time.
+        floor_seconds = end_to_end = float("inf")
+        for _ in range(args.repeat):
+            floor_seconds = min(floor_seconds, floor(path))
+            start = time.perf_counter()
+            result = screen_network([path], NetworkOptions(role="hosting"), book)
+            end_to_end = min(end_to_end, time.perf_counter() - start)
         table = (
             pacsv.read_csv(
                 path,
@@ -223,6 +228,7 @@ def main() -> None:
                                               "IPv4/IPv6 addresses)"),
         ("python / pyarrow / numpy", f"{platform.python_version()} / {pa.__version__} / {np.__version__}"),
         ("pinned", f"cpu {cpu} (os.sched_setaffinity), pyarrow and DuckDB one thread"),
+        ("(a) and (b) timing", f"best of {args.repeat} alternating runs each"),
     ]  # fmt: skip
     print_report(report, args.markdown)
 

@@ -127,3 +127,40 @@ def test_any_subdomain_matches_and_no_glued_prefix_does(prefix: list[str], suffi
     assert matcher.match(".".join([*prefix, suffix])) >= 0
     glued = prefix[-1] + suffix  # no dot: a different name that merely ends in the same letters
     assert matcher.match(glued) != expected or glued in matcher.suffixes
+
+
+# Hosts as logs write them: mixed case, stray whitespace and dots, and full-width letters that IDNA
+# folds onto ASCII, so the bulk pre-filter is tested against the walk it skips.
+_SUFFIXES = [i.suffix for i in INDICATORS.domains]
+
+
+def _as_logged(name: str, upper: bool, wide: bool, tail: str) -> str:
+    if wide:
+        name = "".join(chr(ord(c) + 0xFEE0) if c.isalpha() else c for c in name)
+    return (name.upper() if upper else name) + tail
+
+
+_messy = st.builds(
+    _as_logged,
+    st.builds(lambda prefix, suffix: f"{prefix}.{suffix}", labels, st.sampled_from(_SUFFIXES) | labels),
+    st.booleans(),
+    st.booleans(),
+    st.sampled_from(["", ".", " ", "\t", "\x1f"]),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_messy | st.text(max_size=20), min_size=1, max_size=30))
+def test_bulk_classification_agrees_with_the_walk_host_by_host(hosts: list[str]) -> None:
+    classifier = Classifier(INDICATORS)
+    walked = [classifier.domains.match(host) for host in hosts]
+    assert classifier.hit_indices(pa.record_batch({"host": hosts})).tolist() == walked
+    kept = classifier.domains.might_match(pa.array(hosts))
+    assert kept is not None
+    assert all(found < 0 for found, keep in zip(walked, kept, strict=True) if not keep)
+
+
+def test_full_width_host_is_matched_through_its_idna_form() -> None:
+    host = "".join(chr(ord(c) + 0xFEE0) for c in "www") + ".ｔｉｋｔｏｋ.com"
+    [row] = classify(host=[host])
+    assert row["indicator"] == "tiktok.com"

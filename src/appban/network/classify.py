@@ -1,19 +1,22 @@
 """Classify network records: which covered app a host name, an address or an autonomous system
 belongs to, by whole DNS labels and by longest IP prefix.
 
-Work is per distinct value, not per row: each batch's host column is dictionary-encoded and only
-values not seen before are matched (in Python, against a dict of suffixes); addresses likewise go
-through a per-length table of networks. Rows then pick their result with one vectorised take.
+Work is per distinct value, not per row: each batch's host column is dictionary-encoded, one
+vectorised search rules out the hosts that hold no listed suffix, and only the rest not seen before
+are matched (in Python, against a dict of suffixes); addresses likewise go through a per-length
+table of networks. Rows then pick their result with one vectorised take.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from appban.network.indicators import IndicatorSet
 
@@ -51,6 +54,23 @@ def normalise_host(host: str) -> str:
 class DomainMatcher:
     def __init__(self, entries: Iterable[tuple[str, int]]):
         self.suffixes = dict(entries)
+        # Every suffix contains one of these (the suffixes that contain no other suffix).
+        needles = [s for s in self.suffixes if not any(o != s and o in s for o in self.suffixes)]
+        self._needles = "|".join(re.escape(n) for n in sorted(needles))
+
+    def might_match(self, hosts: pa.Array) -> np.ndarray | None:
+        """A vectorised superset of the hosts `match` can find, or None when it cannot tell.
+
+        An ASCII host that matches holds a listed suffix once lower-cased, so one case-insensitive
+        search for the suffixes rules most hosts out without Python. Non-ASCII hosts always stay in:
+        their IDNA form, which `match` compares, can differ from the text (full-width letters).
+        """
+        if not self._needles or not (pa.types.is_string(hosts.type) or pa.types.is_large_string(hosts.type)):
+            return None
+        found = pc.match_substring_regex(hosts, self._needles, ignore_case=True)
+        keep = pc.or_kleene(found, pc.invert(pc.string_is_ascii(hosts)))
+        mask: np.ndarray = keep.fill_null(True).to_numpy(zero_copy_only=False)
+        return mask
 
     def match(self, host: str) -> int:
         """The hit of the longest listed suffix made of whole labels of `host`, or -1."""
@@ -144,15 +164,22 @@ class _Known:
     only values never seen before go through the Python matcher. (A dict beats a vectorised
     index_in here: index_in rebuilds its hash table of every known value on each call.)"""
 
-    def __init__(self, match: Callable[[str], int]):
+    def __init__(self, match: Callable[[str], int], might_match: Callable[[pa.Array], np.ndarray | None] | None = None):
         self.match = match
+        self.might_match = might_match  # rules values out in bulk; those it keeps go through `match`
         self.hits: dict[str, int] = {}
 
     def lookup(self, dictionary: pa.Array) -> np.ndarray:
         known = self.hits
-        values = dictionary.to_pylist()
-        out = np.empty(len(values), dtype=np.int64)
-        for i, value in enumerate(values):
+        candidates = self.might_match(dictionary) if self.might_match else None
+        if candidates is None:
+            positions = np.arange(len(dictionary))
+            values = dictionary.to_pylist()
+        else:
+            positions = np.flatnonzero(candidates)
+            values = dictionary.take(pa.array(positions)).to_pylist()
+        out = np.full(len(dictionary), -1, dtype=np.int64)
+        for i, value in zip(positions.tolist(), values, strict=True):
             hit = known.get(value)
             if hit is None:
                 hit = self.match(value)
@@ -184,7 +211,7 @@ class Classifier:
         self.prefixes = PrefixTable(prefix_entries)
         # A routing table widens IP matching: an address originated by a listed AS matches that AS.
         self.asn_prefixes = PrefixTable((prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits)
-        self._hosts = _Known(self.domains.match)
+        self._hosts = _Known(self.domains.match, self.domains.might_match)
         self._addresses = _Known(self._address_hit)
 
     def _add(self, hit: Hit) -> int:
