@@ -17,6 +17,7 @@ otherwise inject configuration).
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import hashlib
 import ipaddress
@@ -176,20 +177,7 @@ def compile_blocklist(
         if (kind, value) in seen:  # the same network listed for two apps: the first one cites it
             return
         seen.add((kind, value))
-        entries.append(
-            BlockEntry(
-                kind=kind,
-                value=value,
-                app=app,
-                scope=indicator_scope,
-                category=template.category,
-                verdict=template.verdict,
-                instrument=template.instrument,
-                cite=template.cite,
-                url=template.url,
-                enforcement=template.enforcement,
-            )
-        )
+        entries.append(dataclasses.replace(template, kind=kind, value=value, scope=indicator_scope))
 
     for domain in indicators.domains:
         add("domain", domain.suffix, domain.app, domain.scope)

@@ -445,6 +445,14 @@ def _collect(
         yield batch
 
 
+def parse_line_chunks(
+    path: Path, parse: Callable[[LineChunk, ReadStats], pa.RecordBatch | None], stats: ReadStats
+) -> Iterator[pa.RecordBatch]:
+    """`parse` over the file's chunks of whole lines, with `parse_in_order`'s ordering of batches and errors."""
+    notes = ReadStats()
+    return parse_in_order(iter_line_chunks(path, notes), parse, notes, stats)
+
+
 # --- parsing chunks -------------------------------------------------------------------------------------------
 
 
@@ -673,6 +681,13 @@ def only(values: Any, mask: Any) -> Any:
     return pc.if_else(mask, values, pa.scalar(None, values.type))
 
 
+def first_present(candidates: Sequence[Any], length: int, kind: Any) -> Any:
+    """Per row, the first of `candidates` that is not null there (all null if there are none)."""
+    if not candidates:
+        return pa.nulls(length, kind)
+    return pc.coalesce(*candidates) if len(candidates) > 1 else candidates[0]
+
+
 def total(first: Any, second: Any) -> Any:
     """first + second, counting a missing one as 0; null only when both are missing."""
     if first is None or second is None:
@@ -722,9 +737,7 @@ def _from_strings(text: Any, tz: str | None) -> Any:
         naive = pc.match_substring_regex(iso, _ISO_NAIVE)
         if tz is not None and pc.any(naive).as_py():
             parts.append(local_to_utc(_cast_each_if_needed(only(iso, naive), pa.timestamp("us")), tz))
-    if not parts:
-        return pa.nulls(len(text), UTC_US)
-    return pc.coalesce(*parts) if len(parts) > 1 else parts[0]
+    return first_present(parts, len(text), UTC_US)
 
 
 def _normalise_iso(text: Any) -> Any:
@@ -818,6 +831,26 @@ def reject(stats: ReadStats, path: Path, numbers: Lines, bad: Mask, describe: Ca
         rows = np.flatnonzero(bad)
         stats.errors_at(path, numbers[rows], lambda i: describe(int(rows[i])))
     return ~bad
+
+
+def report_unmatched(
+    lines: Any, matched: Mask, numbers: Lines, path: Path, stats: ReadStats, logged: str, queryish: str, what: str
+) -> None:
+    """Sort the lines a log reader's pattern did not match.
+
+    A blank line is dropped. A line that looks like one of the log's own lines (`logged`, a regular
+    expression) but not a query is counted as skipped. The rest, and lines that look like queries
+    (`queryish`) yet did not match, are reported as "not a <what> line".
+    """
+    rest = np.flatnonzero(~matched)
+    text = lines.take(pa.array(rest))
+    empty = blank(text)
+    log_line = flags(pc.match_substring_regex(text, logged))
+    query_like = flags(pc.match_substring_regex(text, queryish))
+    broken = ~empty & (~log_line | query_like)
+    stats.skipped += int((~empty & ~broken).sum())
+    rows = rest[broken]
+    stats.errors_at(path, numbers[rows], lambda i: f"not a {what} line: {lines[int(rows[i])].as_py()[:60]!r}")
 
 
 def describe_value(values: Any, what: str) -> Callable[[int], str]:

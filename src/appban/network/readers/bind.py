@@ -25,7 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -33,23 +32,21 @@ from appban.network.records import (
     DEFAULT_BATCH_ROWS,
     UTC_US,
     LineChunk,
-    Lines,
-    Mask,
     ReadStats,
-    blank,
     check_zone,
     civil_timestamps,
+    first_present,
     flags,
     head_lines,
-    iter_line_chunks,
     log_name,
     make_batch,
     month_numbers,
     null_mask,
     only,
-    parse_in_order,
+    parse_line_chunks,
     rebatch,
     reject,
+    report_unmatched,
     select,
     syslog_timestamps,
     to_text,
@@ -86,9 +83,7 @@ class BindReader:
         return any(_PATTERN.match(line) for line in lines)
 
     def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        notes = ReadStats()
-        chunks = iter_line_chunks(path, notes)
-        batches = parse_in_order(chunks, lambda chunk, own: self._batch(chunk, path, own), notes, stats)
+        batches = parse_line_chunks(path, lambda chunk, own: self._batch(chunk, path, own), stats)
         return rebatch(batches, batch_rows, stats)
 
     def _batch(self, chunk: LineChunk, path: Path, stats: ReadStats) -> pa.RecordBatch:
@@ -97,7 +92,7 @@ class BindReader:
         parts = pc.extract_regex(lines, PATTERN)
         matched = flags(pc.is_valid(parts))
         if not matched.all():
-            _report_unmatched(lines, matched, numbers, path, stats)
+            report_unmatched(lines, matched, numbers, path, stats, PREFIX, r"query: ", "BIND query")
         ts = self._timestamps(parts, path)
         bad_ts = null_mask(ts) & matched
         keep = reject(stats, path, numbers, bad_ts, lambda row: f"bad time in {lines[row].as_py()[:40]!r}")
@@ -126,19 +121,4 @@ class BindReader:
         if pc.any(pc.not_equal(sday, "")).as_py():
             sclock = field("sclock")
             stamps.append(syslog_timestamps(field("smon"), sday, sclock, None, path, self.year, self.tz))
-        if not stamps:
-            return pa.nulls(len(parts), UTC_US)
-        return pc.coalesce(*stamps) if len(stamps) > 1 else stamps[0]
-
-
-def _report_unmatched(lines: Any, matched: Mask, numbers: Lines, path: Path, stats: ReadStats) -> None:
-    """Report unmatched lines that should have been queries; count other log lines as skipped."""
-    rest = ~matched
-    text = lines.filter(pa.array(rest))
-    empty = blank(text)
-    logged = flags(pc.match_substring_regex(text, PREFIX))
-    queryish = flags(pc.match_substring(text, "query: "))
-    broken = ~empty & (~logged | queryish)
-    stats.skipped += int((~empty & ~broken).sum())
-    rows = np.flatnonzero(rest)[broken]
-    stats.errors_at(path, numbers[rows], lambda i: f"not a BIND query line: {lines[int(rows[i])].as_py()[:60]!r}")
+        return first_present(stamps, len(parts), UTC_US)

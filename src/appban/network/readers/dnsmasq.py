@@ -19,7 +19,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -27,21 +26,19 @@ from appban.network.records import (
     DEFAULT_BATCH_ROWS,
     UTC_US,
     LineChunk,
-    Lines,
-    Mask,
     ReadStats,
-    blank,
     check_zone,
+    first_present,
     flags,
     head_lines,
-    iter_line_chunks,
     log_name,
     make_batch,
     null_mask,
     only,
-    parse_in_order,
+    parse_line_chunks,
     rebatch,
     reject,
+    report_unmatched,
     select,
     syslog_timestamps,
     to_text,
@@ -74,9 +71,7 @@ class DnsmasqReader:
         return any(_LINE.match(line) for line in lines)
 
     def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        notes = ReadStats()
-        chunks = iter_line_chunks(path, notes)
-        batches = parse_in_order(chunks, lambda chunk, own: self._batch(chunk, path, own), notes, stats)
+        batches = parse_line_chunks(path, lambda chunk, own: self._batch(chunk, path, own), stats)
         return rebatch(batches, batch_rows, stats)
 
     def _batch(self, chunk: LineChunk, path: Path, stats: ReadStats) -> pa.RecordBatch | None:
@@ -85,7 +80,7 @@ class DnsmasqReader:
         parts = pc.extract_regex(lines, PATTERN)
         matched = flags(pc.is_valid(parts))
         if not matched.all():
-            _report_unmatched(lines, matched, numbers, path, stats)
+            report_unmatched(lines, matched, numbers, path, stats, PREFIX, _QUERYISH, "dnsmasq log")
         if not matched.any():
             return None
         # Most lines of a dnsmasq log are replies and forwards: keep only the queries before converting.
@@ -109,9 +104,7 @@ class DnsmasqReader:
         iso = pc.struct_field(parts, "iso")
         if pc.any(pc.not_equal(iso, "")).as_py():
             stamps.append(to_timestamp(only(iso, pc.not_equal(iso, "")), self.tz))
-        if not stamps:
-            return pa.nulls(len(parts), UTC_US)
-        return pc.coalesce(*stamps) if len(stamps) > 1 else stamps[0]
+        return first_present(stamps, len(parts), UTC_US)
 
 
 def _bad_time(parts: Any) -> Any:
@@ -121,16 +114,3 @@ def _bad_time(parts: Any) -> Any:
         return f"bad time {shown!r}"
 
     return describe
-
-
-def _report_unmatched(lines: Any, matched: Mask, numbers: Lines, path: Path, stats: ReadStats) -> None:
-    """Report unmatched lines that should have been queries; count other syslog lines as skipped."""
-    rest = np.flatnonzero(~matched)
-    text = lines.take(pa.array(rest))
-    empty = blank(text)
-    logged = flags(pc.match_substring_regex(text, PREFIX))
-    queryish = flags(pc.match_substring_regex(text, _QUERYISH))
-    broken = ~empty & (~logged | queryish)
-    stats.skipped += int((~empty & ~broken).sum())
-    rows = rest[broken]
-    stats.errors_at(path, numbers[rows], lambda i: f"not a dnsmasq log line: {lines[int(rows[i])].as_py()[:60]!r}")

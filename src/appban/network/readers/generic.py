@@ -39,6 +39,7 @@ from appban.network.records import (
     parse_delimited,
     parse_in_order,
     parse_json_lines,
+    parse_line_chunks,
     read_head,
     rebatch,
     reject,
@@ -128,13 +129,12 @@ class GenericReader:
         samples = _json_samples(head_lines(head, limit=_SAMPLE_LINES))
         columns = list(dict.fromkeys(mapping.values()))
         schema = pa.schema([(column, _json_type(samples.get(column, []))) for column in columns])
-        notes = ReadStats()
 
         def parse(chunk: LineChunk, own: ReadStats) -> pa.RecordBatch | None:
             values, numbers = parse_json_lines(chunk, schema, path, own)
             return self._batch(values, numbers, mapping, path, own) if len(numbers) else None
 
-        return parse_in_order(iter_line_chunks(path, notes), parse, notes, stats)
+        return parse_line_chunks(path, parse, stats)
 
     def _read_csv(self, path: Path, mapping: dict[str, str], stats: ReadStats) -> Iterator[pa.RecordBatch]:
         notes = ReadStats()

@@ -40,6 +40,7 @@ from appban.network.records import (
     parse_delimited,
     parse_in_order,
     parse_json_lines,
+    parse_line_chunks,
     read_head,
     rebatch,
     reject,
@@ -205,13 +206,12 @@ class ZeekReader:
 
     def _read_json(self, path: Path, stats: ReadStats, first: str) -> Iterator[pa.RecordBatch]:
         schema = self._json_schema(first)
-        notes = ReadStats()
 
         def parse(chunk: LineChunk, own: ReadStats) -> pa.RecordBatch | None:
             columns, numbers = parse_json_lines(chunk, schema, path, own)
             return self._batch(columns, numbers, path, own) if len(numbers) else None
 
-        return parse_in_order(iter_line_chunks(path, notes), parse, notes, stats)
+        return parse_line_chunks(path, parse, stats)
 
     def _json_schema(self, first: str) -> Any:
         # Zeek writes ts as a number unless told to write ISO 8601; the first record says which. A chunk of
