@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,8 +14,10 @@ from rich.text import Text
 
 from appban.cli.apps import app
 from appban.cli.common import (
+    OutputOption,
     RulebookOption,
     TzOption,
+    emit_text,
     err,
     fail,
     load_book,
@@ -30,9 +31,6 @@ from appban.engine.decide import DecisionInputError, resolve_place
 from appban.engine.instants import InstantError, parse_instant
 from appban.report.cyclonedx import to_cyclonedx
 from appban.report.sarif import to_sarif
-from appban.tables import (
-    write_atomically,
-)
 from appban.vocabulary import Verdict
 
 
@@ -55,9 +53,7 @@ def scan_command(
     at: Annotated[str | None, typer.Option(help="Decide at this instant (default: now).")] = None,
     where: Annotated[str, typer.Option(help="Where the software is developed or accessible (ISO 3166).")] = "US",
     fmt: Annotated[ScanFormat, typer.Option("--format", help="Output format.")] = ScanFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
-    ] = None,
+    output: OutputOption = None,
     fail_on: Annotated[
         FailOn, typer.Option(help="Exit 1 when a finding is prohibited, or when there is any.")
     ] = FailOn.none,
@@ -85,10 +81,8 @@ def scan_command(
             text = to_cyclonedx(result)
         else:
             text = json.dumps(_scan_json(result), ensure_ascii=False, indent=2)
-        if output is None:
-            sys.stdout.write(text + "\n")
-        else:
-            write_atomically(output, lambda p: p.write_text(text + "\n", encoding="utf-8"))
+        emit_text(text + "\n", output)
+        if output is not None:
             err.print(f"wrote {len(result.findings)} findings to {output}")
     for warning in result.warnings[:50]:
         err.print(Text(f"appban: warning: {warning}", style="yellow"))

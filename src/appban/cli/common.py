@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -11,6 +13,7 @@ from rich.console import Console
 from rich.text import Text
 
 from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
+from appban.tables import write_atomically
 from appban.vocabulary import Verdict
 
 # Piped output (CI logs, files) gets a readable width instead of rich's 80-column default.
@@ -34,6 +37,27 @@ TzOption = Annotated[
     typer.Option("--tz", help="Time zone for instants written without an offset (IANA name or -05:00)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on standard output.")]
+OutputOption = Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")]
+
+
+def emit(write: Callable[[Path], object], output: Path | None) -> None:
+    """`write(path)` renders the result into a file: into `output` atomically, else onto standard output."""
+    if output is not None:
+        write_atomically(output, write)
+        return
+    # The writers take a path (pyarrow's CSV writer, HTML): render into a scratch file, then copy it out.
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "out"
+        write(path)
+        sys.stdout.write(path.read_text(encoding="utf-8"))
+
+
+def emit_text(text: str, output: Path | None) -> None:
+    """`text` into `output` atomically, else onto standard output."""
+    if output is None:
+        sys.stdout.write(text)
+    else:
+        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
 
 
 def fail(message: str) -> NoReturn:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -18,8 +16,11 @@ from rich.text import Text
 
 from appban.cli.apps import export_app, screen_app
 from appban.cli.common import (
+    OutputOption,
     RulebookOption,
     TzOption,
+    emit,
+    emit_text,
     err,
     fail,
     load_book,
@@ -69,9 +70,7 @@ def screen_inventory(
     ] = FleetOption.corporate,
     mapping: Annotated[str | None, typer.Option("--map", help="Column roles, e.g. name=AppName,id=BundleId.")] = None,
     fmt: Annotated[ScreenFormat, typer.Option("--format", help="Output format.")] = ScreenFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
-    ] = None,
+    output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
@@ -127,13 +126,8 @@ def screen_inventory(
             ScreenFormat.table: lambda p: write_csv(findings, p),
             ScreenFormat.html: lambda p: p.write_text(_inventory_html(findings, summary, files_info, book, errors)),
         }
-        if output is None:
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / "out"
-                render[fmt](path)
-                sys.stdout.write(path.read_text(encoding="utf-8"))
-        else:
-            write_atomically(output, render[fmt])
+        emit(render[fmt], output)
+        if output is not None:
             err.print(f"wrote {findings.num_rows} findings to {output}")
     for error in errors[:50]:
         err.print(Text(f"appban: row error: {error}", style="red"))
@@ -225,9 +219,7 @@ def export_mdm(
     ] = "government_device",
     platform: Annotated[Platform, typer.Option(help="Intune only: iOS or Android profile.")] = Platform.ios,
     include_enjoined: Annotated[bool, typer.Option(help="Also block apps whose prohibition is enjoined.")] = False,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
-    ] = None,
+    output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
@@ -247,13 +239,10 @@ def export_mdm(
         text = mdm.jamf(apps, place, instant, category, book.version)
     else:
         text, citations = mdm.android(apps)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
-        if citations:
-            side = output.with_name(output.name + ".citations.json")
-            write_atomically(side, lambda p: p.write_text(json.dumps(citations, ensure_ascii=False, indent=2)))
-            err.print(f"citations (the policy format has no comment field) in {side}")
+    emit_text(text, output)
+    if output is not None and citations:
+        side = output.with_name(output.name + ".citations.json")
+        write_atomically(side, lambda p: p.write_text(json.dumps(citations, ensure_ascii=False, indent=2)))
+        err.print(f"citations (the policy format has no comment field) in {side}")
     names = ", ".join(a.name for a in apps) or "none"
     err.print(f"{len(apps)} app(s) {transaction} in {place} at {iso(instant)}: {names}")

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -22,8 +20,10 @@ from rich.text import Text
 from appban.cli.apps import app, rules_app
 from appban.cli.common import (
     JsonOption,
+    OutputOption,
     RulebookOption,
     TzOption,
+    emit,
     err,
     fact_pairs,
     fail,
@@ -175,9 +175,7 @@ class OutputFormat(StrEnum):
 def decide_command(
     file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet with columns app, transaction, where, at.")],
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
-    output: Annotated[
-        Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")
-    ] = None,
+    output: OutputOption = None,
     tz: TzOption = None,
     limit: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 60,
     rulebook: RulebookOption = None,
@@ -217,17 +215,10 @@ def decide_command(
     if fmt is OutputFormat.json:
         print(_json_document(decided, book))
     elif fmt is OutputFormat.csv:
-        _csv_to_stdout(decided)
+        emit(lambda p: write_csv(decided, p), None)
     else:
         _print_rows(decided, limit)
         _print_summary(decided, book)
-
-
-def _csv_to_stdout(table: pa.Table) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "out.csv"
-        write_csv(table, path)
-        sys.stdout.write(path.read_text(encoding="utf-8"))
 
 
 def _summary(table: pa.Table, book: Rulebook) -> dict[str, Any]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
-import tempfile
 from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
@@ -16,7 +14,18 @@ from rich.table import Table
 from rich.text import Text
 
 from appban.cli.apps import export_app, screen_app
-from appban.cli.common import RulebookOption, TzOption, err, fail, load_book, out, verdict_style
+from appban.cli.common import (
+    OutputOption,
+    RulebookOption,
+    TzOption,
+    emit,
+    emit_text,
+    err,
+    fail,
+    load_book,
+    out,
+    verdict_style,
+)
 from appban.engine.decide import DecisionInputError, resolve_place
 from appban.engine.instants import InstantError, parse_instant
 from appban.network.blocklist import WRITERS, compile_blocklist
@@ -80,7 +89,7 @@ def screen_network_command(
     log_year: Annotated[int | None, typer.Option(help="Year of syslog-style dates (default: the file's).")] = None,
     mapping: Annotated[str | None, typer.Option("--map", help="Generic logs: host=Col,ts=Col,client=Col,...")] = None,
     fmt: Annotated[NetworkFormat, typer.Option("--format", help="Output format.")] = NetworkFormat.table,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    output: OutputOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
     """Which customers and flows serve or carry a covered app, and what the law says for your role."""
@@ -135,26 +144,18 @@ def screen_network_command(
             NetworkFormat.parquet: lambda p: pq.write_table(records, p),
             NetworkFormat.html: lambda p: p.write_text(_network_html(result, options)),
         }
-        if output is None:
-            if fmt is NetworkFormat.parquet:
-                fail("--format parquet needs -o FILE")
-            with tempfile.TemporaryDirectory() as folder:
-                path = Path(folder) / "out"
-                writers[fmt](path)
-                sys.stdout.write(path.read_text(encoding="utf-8"))
-        else:
-            write_atomically(output, writers[fmt])
-            if fmt in (NetworkFormat.csv, NetworkFormat.parquet, NetworkFormat.table):
-                side = output.with_name(output.stem + ".exposure" + output.suffix)
-                flat = (
-                    exposure_table.drop_columns(["verdicts", "apps"])
-                    if exposure_table.num_columns > 2
-                    else exposure_table
-                )
-                write_atomically(
-                    side, lambda p: pq.write_table(flat, p) if fmt is NetworkFormat.parquet else write_csv(flat, p)
-                )
-                err.print(f"wrote {records.num_rows} records to {output} and per-customer exposure to {side}")
+        if output is None and fmt is NetworkFormat.parquet:
+            fail("--format parquet needs -o FILE")
+        emit(writers[fmt], output)
+        if output is not None and fmt in (NetworkFormat.csv, NetworkFormat.parquet, NetworkFormat.table):
+            side = output.with_name(output.stem + ".exposure" + output.suffix)
+            flat = (
+                exposure_table.drop_columns(["verdicts", "apps"]) if exposure_table.num_columns > 2 else exposure_table
+            )
+            write_atomically(
+                side, lambda p: pq.write_table(flat, p) if fmt is NetworkFormat.parquet else write_csv(flat, p)
+            )
+            err.print(f"wrote {records.num_rows} records to {output} and per-customer exposure to {side}")
     if result.malformed:
         err.print(Text(f"appban: {result.malformed:,} malformed lines skipped", style="yellow"))
         for line in result.errors[:20]:
@@ -234,7 +235,7 @@ def export_blocklist(
         ListScopeOption.app
     ),
     include_enjoined: Annotated[bool, typer.Option(help="Also list apps whose prohibition is enjoined.")] = False,
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of stdout.")] = None,
+    output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
@@ -248,9 +249,5 @@ def export_blocklist(
         )
     except (DecisionInputError, InstantError, ValueError) as exc:
         fail(str(exc))
-    text = WRITERS[fmt.value](compiled.entries, compiled.provenance)
-    if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
+    emit_text(WRITERS[fmt.value](compiled.entries, compiled.provenance), output)
     err.print(f"{len(compiled.entries)} entries: {compiled.reason}")
