@@ -26,6 +26,7 @@ DEBIAN_PACKAGES=(
   unbound                # a real resolver loading the generated RPZ; the tests run their own on a free
                          # loopback port, so a system unbound the package may start on :53 is no conflict
   nftables               # nft -c checks the generated nftables script
+  openssl                # signs a PKCS#7 block the APK signature reader must parse
 )
 
 # npm spec -> file name that `npm pack` writes (scope "@a/b" becomes "a-b").
