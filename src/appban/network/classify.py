@@ -235,20 +235,20 @@ class Classifier:
         per_value = known.lookup(encoded.dictionary)
         if not len(per_value):  # every value null
             return np.full(len(column), -1, dtype=np.int64)
-        codes = encoded.indices.to_numpy(zero_copy_only=False)
+        codes = encoded.indices.to_numpy(zero_copy_only=False)  # floats when there are nulls
         if encoded.null_count:
             valid = encoded.is_valid().to_numpy(zero_copy_only=False)
             return np.where(valid, per_value[np.where(valid, codes, 0).astype(np.int64)], -1)
-        result: np.ndarray = per_value[codes.astype(np.int64)]
+        result: np.ndarray = per_value[codes]
         return result
 
     def hit_indices(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Per row: the hit of its host name, else of its destination (or source) address, else -1."""
-        n = batch.num_rows
-        result = np.full(n, -1, dtype=np.int64)
         names = batch.schema.names
         if "host" in names:
             result = self._per_value(batch.column(names.index("host")), self._hosts)
+        else:
+            result = np.full(batch.num_rows, -1, dtype=np.int64)
         for column in ("dst_ip", "src_ip"):
             if column in names and (result < 0).any():
                 by_ip = self._per_value(batch.column(names.index(column)), self._addresses)

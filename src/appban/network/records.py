@@ -303,10 +303,12 @@ def iter_line_chunks(path: Path, stats: ReadStats, chunk_bytes: int | None = Non
     that breaks off (a truncated .gz) is reported at the line where it stops, after the lines before it.
     """
     limit = chunk_bytes or CHUNK_BYTES
+    # A damaged archive loses only the piece being inflated when it fails; a plain file is read in one go.
+    piece = limit if compression_of(path) is None else _PIECE_BYTES
     line, carry, skipping, broken = 1, b"", False, None
     with open_stream(path) as stream:
         while broken is None:
-            block, broken = _read_block(stream, limit)
+            block, broken = _read_block(stream, limit, piece)
             if not block:
                 break
             if line == 1 and not carry:
@@ -319,13 +321,16 @@ def iter_line_chunks(path: Path, stats: ReadStats, chunk_bytes: int | None = Non
                     if not skipping:
                         stats.error(path, line, f"line longer than {limit} bytes")
                     block, carry, skipping, line = block[end + 1 :], b"", False, line + 1
-            buffer = carry + block if carry else block
-            cut = buffer.rfind(b"\n") + 1
-            if cut:
-                chunk = _chunk(buffer[:cut], line, stats)
+            cut = block.rfind(b"\n") + 1
+            if not cut:
+                carry += block
+            else:
+                # One copy at most: the carried start of a line joined to the block's whole lines.
+                whole = block if not carry and cut == len(block) else b"".join((carry, memoryview(block)[:cut]))
+                chunk = _chunk(whole, line, stats)
                 line += chunk.count
                 yield chunk
-            carry = buffer[cut:]
+                carry = block[cut:]
             if len(carry) > limit:
                 stats.error(path, line, f"line longer than {limit} bytes")
                 carry, skipping = b"", True
@@ -335,14 +340,13 @@ def iter_line_chunks(path: Path, stats: ReadStats, chunk_bytes: int | None = Non
         yield _chunk(carry + b"\n", line, stats)
 
 
-def _read_block(stream: BinaryIO, size: int) -> tuple[bytes, str | None]:
-    """Up to `size` bytes, and why the stream broke off if it did."""
+def _read_block(stream: BinaryIO, size: int, piece_bytes: int) -> tuple[bytes, str | None]:
+    """Up to `size` bytes, read `piece_bytes` at a time, and why the stream broke off if it did."""
     pieces: list[bytes] = []
     got = 0
     try:
-        # Small reads: when a damaged archive fails, only the piece being inflated is lost.
         while got < size:
-            piece = stream.read(min(_PIECE_BYTES, size - got))
+            piece = stream.read(min(piece_bytes, size - got))
             if not piece:
                 break
             pieces.append(piece)
@@ -363,7 +367,8 @@ def _chunk(data: bytes, first_line: int, stats: ReadStats) -> LineChunk:
         _string_array(data, len(data)).cast(pa.string())  # Arrow's UTF-8 check is far faster than decoding
     except pa.ArrowInvalid:
         data = _replace_non_utf8(data, stats)
-    return LineChunk(data, first_line, data.count(b"\n"))
+    # numpy counts newlines several times faster than bytes.count.
+    return LineChunk(data, first_line, int(np.count_nonzero(np.frombuffer(data, np.uint8) == 0x0A)))
 
 
 def _replace_non_utf8(data: bytes, stats: ReadStats) -> bytes:
@@ -391,13 +396,17 @@ def keep_lines(chunk: LineChunk, comment: bytes | None = None) -> tuple[bytes, L
 
 def starts_a_line(data: bytes, marker: bytes) -> bool:
     """Whether a line of `data` starts with the byte `marker`; fast when that byte is rare, as `#` is."""
+    return next(line_starts(data, marker), None) is not None
+
+
+def line_starts(data: bytes, marker: bytes) -> Iterator[int]:
+    """The offsets of the lines of `data` that start with the byte `marker`."""
     # Searching for b"\n#" instead would stop at every newline and costs ten times more.
     at = data.find(marker)
     while at >= 0:
         if at == 0 or data[at - 1] == 0x0A:
-            return True
+            yield at
         at = data.find(marker, at + 1)
-    return False
 
 
 def parse_in_order(
@@ -465,12 +474,16 @@ class Delimited:
     delimiter: str = ","
     quoted: bool = False
     nulls: tuple[str, ...] = ()
+    # Arrow types for included fields the format declares (Zeek's `#types`): parsed as such, which is much
+    # faster than strings converted later. A chunk where one value does not parse is read as strings.
+    types: tuple[tuple[str, Any], ...] = ()
 
 
 def parse_delimited(
     data: bytes, numbers: Lines, spec: Delimited, path: Path, stats: ReadStats
 ) -> tuple[Columns, Lines]:
-    """The `include` columns (as strings) of whole lines of delimited text, one row per line.
+    """The `include` columns of whole lines of delimited text, one row per line: as strings, or as
+    `spec.types` where every value of the chunk parses so.
 
     A line with the wrong number of fields is reported and dropped, a blank one silently. `numbers` are the
     lines' numbers.
@@ -483,10 +496,16 @@ def parse_delimited(
         invalid.append((row.number, row.actual_columns))
         return "skip"
 
-    try:
-        table = pacsv.read_csv(pa.py_buffer(data), **_csv_options(spec, len(data), on_invalid))
-    except pa.ArrowInvalid:
-        table = None
+    table = None
+    # A blank line yields empty fields, which a typed column rejects unless "" means null.
+    typed = [dict(spec.types)] if spec.types and "" not in spec.nulls else []
+    for types in [*typed, {}]:
+        invalid.clear()
+        try:
+            table = pacsv.read_csv(pa.py_buffer(data), **_csv_options(spec, len(data), on_invalid, types))
+            break
+        except pa.ArrowInvalid:
+            continue
     # Arrow lets a quote opened on one line run on into the next; then rows no longer match lines.
     if table is None or table.num_rows + len(invalid) != len(numbers) or any(n is None for n, _ in invalid):
         return _parse_delimited_slowly(data, numbers, spec, path, stats)
@@ -503,6 +522,8 @@ def _without_blank_rows(columns: Columns, numbers: Lines) -> tuple[Columns, Line
     # cheaper than finding blank lines in the text first.
     blank = None
     for values in columns.values():
+        if not pa.types.is_string(values.type):
+            return columns, numbers  # typed: a blank line would not have parsed (see parse_delimited)
         empty = pc.equal(pc.binary_length(values), 0)
         blank = empty if blank is None else pc.and_(blank, empty)
     if blank is None or not pc.any(blank).as_py():
@@ -511,7 +532,9 @@ def _without_blank_rows(columns: Columns, numbers: Lines) -> tuple[Columns, Line
     return select(columns, keep), numbers[keep]
 
 
-def _csv_options(spec: Delimited, size: int, on_invalid: Callable[[Any], str]) -> dict[str, Any]:
+def _csv_options(
+    spec: Delimited, size: int, on_invalid: Callable[[Any], str], types: Mapping[str, Any]
+) -> dict[str, Any]:
     # One block per chunk and one thread: the invalid-row handler then knows each row's number.
     return {
         "read_options": pacsv.ReadOptions(column_names=list(spec.names), block_size=size + 1, use_threads=False),
@@ -524,7 +547,7 @@ def _csv_options(spec: Delimited, size: int, on_invalid: Callable[[Any], str]) -
         ),
         "convert_options": pacsv.ConvertOptions(
             include_columns=list(spec.include),
-            column_types=dict.fromkeys(spec.include, pa.string()),
+            column_types={name: types.get(name, pa.string()) for name in spec.include},
             null_values=list(spec.nulls),
             strings_can_be_null=bool(spec.nulls),
             quoted_strings_can_be_null=False,
@@ -649,8 +672,34 @@ def to_text(values: Any) -> Any:
     """Strings without surrounding blanks; empty ones become null."""
     if values is None:
         return None
-    text = pc.utf8_trim_whitespace(values if pa.types.is_string(values.type) else values.cast(pa.string()))
-    return pc.if_else(pc.equal(pc.binary_length(text), 0), pa.scalar(None, pa.string()), text)
+    text = values if pa.types.is_string(values.type) else values.cast(pa.string())
+    if _may_have_blanks(text):
+        text = pc.utf8_trim_whitespace(text)
+    empty = pc.equal(pc.binary_length(text), 0)
+    return only(text, pc.invert(empty)) if pc.any(empty).as_py() else text
+
+
+# Bytes a value may start or end with and still need no trimming: printable ASCII other than the space.
+# Every whitespace character is an ASCII control or space, or a multi-byte character (bytes >= 0x80).
+_PLAIN_EDGE = np.zeros(256, dtype=np.bool_)
+_PLAIN_EDGE[0x21:0x7F] = True
+
+
+def _may_have_blanks(text: Any) -> bool:
+    """False when no value of a string array starts or ends with a byte that could be white space.
+
+    Looking at two bytes per value is several times cheaper than trimming every value.
+    """
+    _, offset_buffer, data_buffer = text.buffers()
+    if data_buffer is None or data_buffer.size == 0:
+        return False
+    offsets = np.frombuffer(offset_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    # An empty value's "first" byte is the next value's and its "last" the previous one's: looking at them
+    # can only cause a needless trim, never a missed one.
+    first = data[np.minimum(offsets[:-1], len(data) - 1)]
+    last = data[np.maximum(offsets[1:] - 1, 0)]
+    return not (_PLAIN_EDGE[first].all() and _PLAIN_EDGE[last].all())
 
 
 def to_port(values: Any) -> Any:
@@ -897,23 +946,12 @@ def make_batch(source: str, numbers: Lines, columns: Mapping[str, Any]) -> pa.Re
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], batch_rows: int, stats: ReadStats) -> Iterator[pa.RecordBatch]:
-    """The same rows in batches of exactly `batch_rows` (the last may be shorter), counted into `stats`."""
-    pending: list[pa.RecordBatch] = []
-    held = 0
+    """The same rows in batches of at most `batch_rows`, counted into `stats`.
+
+    A larger batch is sliced; smaller ones pass as they are: joining them would copy every column once more.
+    """
     for batch in batches:
-        while batch.num_rows:
-            take = min(batch.num_rows, batch_rows - held)
-            pending.append(batch.slice(0, take))
-            held += take
-            batch = batch.slice(take)
-            if held == batch_rows:
-                yield _emit(pending, stats)
-                pending, held = [], 0
-    if held:
-        yield _emit(pending, stats)
-
-
-def _emit(pending: list[pa.RecordBatch], stats: ReadStats) -> pa.RecordBatch:
-    batch = pending[0] if len(pending) == 1 else pa.concat_batches(pending)
-    stats.rows += batch.num_rows
-    return batch
+        for start in range(0, batch.num_rows, batch_rows):
+            piece = batch.slice(start, batch_rows)
+            stats.rows += piece.num_rows
+            yield piece

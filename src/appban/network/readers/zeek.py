@@ -34,6 +34,7 @@ from appban.network.records import (
     describe_value,
     head_lines,
     iter_line_chunks,
+    line_starts,
     log_name,
     make_batch,
     null_mask,
@@ -95,6 +96,7 @@ class _Header:
     empty: str = "(empty)"
     path: str = ""
     fields: tuple[str, ...] = ()
+    types: tuple[str, ...] = ()  # Zeek's type of each field: "time", "addr", "port", "count", ...
 
     def after(self, line: str) -> _Header:
         if line.startswith("#separator"):
@@ -104,6 +106,8 @@ class _Header:
         key, _, value = line[1:].partition(self.separator)
         if key == "fields":
             return dataclasses.replace(self, fields=tuple(value.split(self.separator)))
+        if key == "types":
+            return dataclasses.replace(self, types=tuple(value.split(self.separator)))
         if key == "unset_field":
             return dataclasses.replace(self, unset=value)
         if key == "empty_field":
@@ -184,12 +188,13 @@ class ZeekReader:
             return None
         problem = self._header_problem(header)
         if problem:
-            stats.errors_at(path, numbers, problem)
+            written = [bool(line.strip()) for line in data.split(b"\n")[:-1]]
+            stats.errors_at(path, numbers[written], problem)
             return None
         wanted = ("ts", self._spec.host, *_ADDRESSES, *self._spec.byte_fields)
         include = tuple(name for name in wanted if name in header.fields)
         nulls = (header.unset, header.empty)
-        spec = Delimited(header.fields, include, delimiter=header.separator, nulls=nulls)
+        spec = Delimited(header.fields, include, header.separator, nulls=nulls, types=_arrow_types(header, include))
         columns, numbers = parse_delimited(data, numbers, spec, path, stats)
         return self._batch(columns, numbers, path, stats)
 
@@ -252,6 +257,18 @@ class ZeekReader:
         return total(sent, received)
 
 
+# Zeek types that Arrow's CSV reader parses itself, far faster than converting strings afterwards. A chunk
+# holding a value that does not parse is read as strings, and that value reported where it is converted.
+_ARROW_TYPES = {"time": pa.float64(), "port": pa.int64(), "count": pa.int64()}
+
+
+def _arrow_types(header: _Header, include: Iterable[str]) -> tuple[tuple[str, Any], ...]:
+    if len(header.types) != len(header.fields):
+        return ()
+    declared = dict(zip(header.fields, header.types, strict=True))
+    return tuple((name, _ARROW_TYPES[declared[name]]) for name in include if declared[name] in _ARROW_TYPES)
+
+
 def _blocks(chunks: Iterable[LineChunk]) -> Iterator[tuple[_Header, bytes, Lines]]:
     """Runs of data lines, each with the header block in force over it."""
     header = _Header()
@@ -266,17 +283,19 @@ def _segments(chunk: LineChunk, header: _Header) -> tuple[list[tuple[_Header, by
     if not starts_a_line(data, b"#"):
         return [(header, data, chunk.numbers())], header  # the usual chunk: no header lines inside
     segments: list[tuple[_Header, bytes, Lines]] = []
-    run: list[bytes] = []
-    numbers_run: list[int] = []
-    for i, line in enumerate(data.split(b"\n")[:-1]):
-        if line.startswith(b"#"):
-            if run:
-                segments.append((header, b"\n".join(run) + b"\n", np.array(numbers_run, dtype=np.int64)))
-                run, numbers_run = [], []
-            header = header.after(line.decode("utf-8").rstrip("\r"))
-        elif line.strip():
-            run.append(line)
-            numbers_run.append(chunk.first_line + i)
-    if run:
-        segments.append((header, b"\n".join(run) + b"\n", np.array(numbers_run, dtype=np.int64)))
+    cursor, line = 0, chunk.first_line  # where the current run starts, and its first line's number
+    for at in line_starts(data, b"#"):
+        if at > cursor:
+            segments.append(_run(header, data[cursor:at], line))
+            line += segments[-1][2].size
+        end = data.index(b"\n", at) + 1
+        header = header.after(data[at : end - 1].decode("utf-8").rstrip("\r"))
+        cursor, line = end, line + 1
+    if cursor < len(data):
+        segments.append(_run(header, data[cursor:], line))
     return segments, header
+
+
+def _run(header: _Header, data: bytes, first_line: int) -> tuple[_Header, bytes, Lines]:
+    # Blank lines stay in the run: the CSV parse drops them, keeping every other line's number.
+    return header, data, np.arange(first_line, first_line + data.count(b"\n"), dtype=np.int64)
