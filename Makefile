@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(BIN)/appban screen inventory examples/inventory/app-store-catalog.csv
 	$(BIN)/appban screen inventory examples/inventory/jamf-mobile-device-apps.csv --fleet government --at 2024-06-01T00:00:00Z
 	$(BIN)/appban export mdm --where US --at 2024-06-01T00:00:00Z --format jamf
+	$(BIN)/appban screen payments examples/payments/processor-export.csv examples/payments/credit-transfers.xml
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -44,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/inventory.py --markdown
 	$(BIN)/python bench/code.py --markdown
 	$(BIN)/python bench/network.py --markdown
+	$(BIN)/python bench/payments.py --markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -603,3 +603,24 @@ def test_to_text_trims_exactly_like_arrow(values: list[str | None]) -> None:
     trimmed = pc.utf8_trim_whitespace(array)
     expected = pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
     assert records.to_text(array).to_pylist() == expected.to_pylist()
+
+
+_TIME_PIECES = st.tuples(
+    st.sampled_from(["2020-09-20", "2021-02-30", "2020-9-20", "20200920"]),
+    st.sampled_from(["T", " ", "t"]),
+    st.sampled_from(["04", "04:01", "04:01:02", "04:01:02.5", "04:01:02,123", "04:01:02.1234567", "24:00", "4:01"]),
+    st.sampled_from(["", "Z", "z", "+02:00", "-0530", "+02", " +02:00", "+2"]),
+)
+
+
+@given(st.lists(st.one_of(st.none(), _TIME_PIECES.map("".join), st.sampled_from(["1600574462.5", " 12 ", "x"]))))
+@settings(max_examples=300, deadline=None)
+def test_timestamp_fast_path_reads_what_the_general_one_does(values: list[str | None]) -> None:
+    # One cast takes a column of ISO 8601 with offsets; it must agree with the general parser on every value.
+    array = pa.array(values, pa.string())
+    for tz in (None, "Europe/Berlin"):
+        general = records._parse_strings(array, tz)
+        assert records._from_strings(array, tz).to_pylist() == general.to_pylist()
+        for value, expected in zip(values, general.to_pylist(), strict=True):
+            single = records._from_strings(pa.array([value], pa.string()), tz)[0].as_py()
+            assert single == expected, value

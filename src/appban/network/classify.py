@@ -250,8 +250,9 @@ class Classifier:
         else:
             result = np.full(batch.num_rows, -1, dtype=np.int64)
         for column in ("dst_ip", "src_ip"):
-            if column in names and (result < 0).any():
-                by_ip = self._per_value(batch.column(names.index(column)), self._addresses)
+            values = batch.column(names.index(column)) if column in names else None
+            if values is not None and values.null_count < len(values) and (result < 0).any():
+                by_ip = self._per_value(values, self._addresses)
                 result = np.where(result < 0, by_ip, result)
         return result
 

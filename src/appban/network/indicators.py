@@ -8,10 +8,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from appban.rulebook.loader import Problem, Rulebook, RulebookError
+from appban.rulebook.loader import Problem, Rulebook, RulebookError, parse_yaml
 
 Scope = Literal["app", "company"]
 
@@ -77,23 +76,21 @@ def default_indicator_path() -> Path:
 
 def load_indicators(rulebook: Rulebook, path: Path | None = None) -> IndicatorSet:
     path = path or default_indicator_path()
-    try:
-        data = IndicatorSet.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise RulebookError([Problem(path.name, None, "", str(exc))]) from None
     problems: list[Problem] = []
+    data, source = parse_yaml(path, IndicatorSet, problems, path.name)
+    if data is None:
+        raise RulebookError(problems)
     seen: set[str] = set()
     for section in ("domains", "prefixes", "asns"):
         for i, item in enumerate(getattr(data, section)):
-            where = f"{section}[{i}]"
             if item.app not in rulebook.subjects.subjects:
-                problems.append(Problem(path.name, None, f"{where}.app", f"unknown subject {item.app!r}"))
-            for source in item.sources:
-                if source not in data.sources:
-                    problems.append(Problem(path.name, None, f"{where}.sources", f"unknown source {source!r}"))
+                problems.append(source.problem((section, i, "app"), f"unknown subject {item.app!r}"))
+            for source_id in item.sources:
+                if source_id not in data.sources:
+                    problems.append(source.problem((section, i, "sources"), f"unknown source {source_id!r}"))
             if section == "domains":
                 if item.suffix in seen:
-                    problems.append(Problem(path.name, None, f"{where}.suffix", f"{item.suffix!r} is listed twice"))
+                    problems.append(source.problem((section, i, "suffix"), f"{item.suffix!r} is listed twice"))
                 seen.add(item.suffix)
     if problems:
         raise RulebookError(problems)

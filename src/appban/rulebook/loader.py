@@ -94,7 +94,7 @@ def _dotted(loc: Iterable[int | str]) -> str:
 
 
 @dataclass
-class _Source:
+class YamlSource:
     """One parsed YAML file, kept so that later cross-reference errors can name a line."""
 
     file: str
@@ -104,8 +104,9 @@ class _Source:
         return Problem(self.file, _line_of(self.node, loc), _dotted(loc), message)
 
 
-def _parse(path: Path, model: type[M], problems: list[Problem], label: str) -> tuple[M | None, _Source]:
-    source = _Source(label, None)
+def parse_yaml(path: Path, model: type[M], problems: list[Problem], label: str) -> tuple[M | None, YamlSource]:
+    """`model` from a YAML file; each problem (bad YAML, a key twice, a wrong field) names its line."""
+    source = YamlSource(label, None)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -257,16 +258,16 @@ def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ())
         except ValueError:
             return str(path)
 
-    subjects, subjects_src = _parse(root / "subjects.yaml", Subjects, problems, label(root / "subjects.yaml"))
-    places, places_src = _parse(root / "places.yaml", Places, problems, label(root / "places.yaml"))
-    facts, _ = _parse(root / "facts.yaml", Facts, problems, label(root / "facts.yaml"))
+    subjects, subjects_src = parse_yaml(root / "subjects.yaml", Subjects, problems, label(root / "subjects.yaml"))
+    places, places_src = parse_yaml(root / "places.yaml", Places, problems, label(root / "places.yaml"))
+    facts, _ = parse_yaml(root / "facts.yaml", Facts, problems, label(root / "facts.yaml"))
 
-    parsed: dict[str, tuple[Instrument, _Source]] = {}
+    parsed: dict[str, tuple[Instrument, YamlSource]] = {}
     files = sorted((root / "instruments").glob("*.yaml"))
     extra_files = [Path(p) for p in extra]
     extra_ids: set[str] = set()
     for path in [*files, *extra_files]:
-        instrument, source = _parse(path, Instrument, problems, label(path))
+        instrument, source = parse_yaml(path, Instrument, problems, label(path))
         if instrument is None:
             continue
         if path.stem != instrument.id:
@@ -298,11 +299,11 @@ def _sections(instrument: Instrument) -> list[tuple[str, list[Any]]]:
 
 
 def _check_references(
-    parsed: dict[str, tuple[Instrument, _Source]],
+    parsed: dict[str, tuple[Instrument, YamlSource]],
     subjects: Subjects,
-    subjects_src: _Source,
+    subjects_src: YamlSource,
     places: Places,
-    places_src: _Source,
+    places_src: YamlSource,
     facts: Facts,
     problems: list[Problem],
 ) -> None:
@@ -325,7 +326,7 @@ def _check_references(
                 item_ids[item.id] = instrument.id
     targets = set(parsed) | set(item_ids)
 
-    def check_place(source: _Source, loc: tuple[int | str, ...], place: str) -> None:
+    def check_place(source: YamlSource, loc: tuple[int | str, ...], place: str) -> None:
         if place not in places.groups and not valid_place_code(place):
             problems.append(source.problem(loc, f"{place!r} is neither a place group nor an ISO 3166 code"))
 

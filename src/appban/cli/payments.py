@@ -1,0 +1,153 @@
+"""Payment screening: appban screen payments."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from appban.cli.apps import screen_app
+from appban.cli.common import OutputOption, RulebookOption, TzOption, emit, err, fail, load_book, out, verdict_style
+from appban.network.records import check_zone
+from appban.payments.markers import load_markers
+from appban.report import html as html_report
+from appban.screen.columns import ColumnMapError, parse_map
+from appban.screen.payments import PaymentOptions, PaymentResult, screen_payments
+from appban.tables import to_records, write_csv
+from appban.vocabulary import Verdict
+
+
+class PaymentFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    html = "html"
+
+
+# What the terminal and HTML tables show of each flagged payment.
+SHOWN = ["file", "line", "id", "ts", "amount", "currency", "service", "marker", "marker_field", "nexus",
+         "transaction", "verdict"]  # fmt: skip
+
+
+@screen_app.command("payments")
+def screen_payments_command(
+    files: Annotated[list[Path], typer.Argument(help="Payment exports (CSV, JSON lines, Parquet) or ISO 20022 XML.")],
+    input_format: Annotated[str | None, typer.Option(help="Force a reader: table or iso20022.")] = None,
+    mapping: Annotated[
+        str | None, typer.Option("--map", help="Columns of an export: ts=Created,method=Type,payer_country=...")
+    ] = None,
+    markers: Annotated[Path | None, typer.Option(help="Payment markers file (default: the packaged one).")] = None,
+    fmt: Annotated[PaymentFormat, typer.Option("--format", help="Output format.")] = PaymentFormat.table,
+    output: OutputOption = None,
+    tz: TzOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
+    """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    book = load_book(rulebook)
+    try:
+        options = PaymentOptions(input_format, parse_map(mapping) or None, check_zone(tz) if tz else None)
+        marker_set = load_markers(markers, book) if markers else load_markers(rulebook=book)
+    except (ColumnMapError, ValueError) as exc:
+        fail(str(exc))
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task("reading payments…", total=None)
+        seen = [0]
+
+        def advance(rows: int) -> None:
+            seen[0] += rows
+            bar.update(task, description=f"screened {seen[0]:,} payments")
+
+        try:
+            result = screen_payments(files, options, book, marker_set, advance)
+        except (ValueError, OSError) as exc:
+            fail(str(exc))
+    if fmt is PaymentFormat.table and output is None:
+        _print(result)
+    else:
+        document = json.dumps(_document(result), ensure_ascii=False, indent=2, default=str)
+        writers: dict[PaymentFormat, Callable[[Path], object]] = {
+            PaymentFormat.json: lambda p: p.write_text(document),
+            PaymentFormat.csv: lambda p: write_csv(result.payments, p),
+            PaymentFormat.table: lambda p: write_csv(result.payments, p),
+            PaymentFormat.html: lambda p: p.write_text(_html(result)),
+        }
+        emit(writers[fmt], output)
+    if result.malformed:
+        err.print(Text(f"appban: {result.malformed:,} payment records could not be read", style="yellow"))
+        for line in result.errors[:20]:
+            err.print(Text(f"  {line}", style="yellow"))
+
+
+def _document(result: PaymentResult) -> dict[str, Any]:
+    return {
+        "rulebook_version": result.rulebook_version,
+        "payments_read": result.rows,
+        "malformed": result.malformed,
+        "errors": result.errors[:100],
+        "totals": to_records(result.totals),
+        "payments": to_records(result.payments),
+    }
+
+
+def _print(result: PaymentResult) -> None:
+    grid = Table(title="Payments through covered services", title_justify="left")
+    for name in ("line", "id", "time (UTC)", "amount", "service", "evidence", "nexus", "transaction", "verdict"):
+        grid.add_column(name, overflow="fold", justify="right" if name == "amount" else "left")
+    for row in result.payments.slice(0, 200).to_pylist():
+        verdict = row.get("verdict")
+        grid.add_row(
+            str(row["line"]),
+            row["id"] or "",
+            f"{row['ts']:%Y-%m-%d %H:%M}",
+            f"{_money(row['amount'])} {row['currency']}",
+            row["service"],
+            f"{row['marker_field']}: {row['marker']}",
+            row["nexus"],
+            row["transaction"],
+            Text(verdict, style=verdict_style(Verdict(verdict))) if verdict else Text("undecided"),
+        )
+    out.print(grid)
+    if result.payments.num_rows > 200:
+        out.print(f"… and {result.payments.num_rows - 200:,} more (use --format json or csv -o FILE)")
+    totals = Table(title="Totals by service, verdict and month", title_justify="left")
+    for name in ("service", "month", "verdict", "currency", "payments", "amount"):
+        totals.add_column(name, justify="right" if name in ("payments", "amount") else "left")
+    for row in result.totals.to_pylist():
+        style = verdict_style(Verdict(row["verdict"])) if row["verdict"] in Verdict.__members__.values() else ""
+        totals.add_row(row["service"], row["month"], Text(row["verdict"], style=style), row["currency"],
+                       f"{row['payments']:,}", _money(row["amount"]))  # fmt: skip
+    out.print(totals)
+    out.print(f"{result.payments.num_rows:,} of {result.rows:,} payments flagged; {result.malformed:,} unreadable; "
+              f"rulebook {result.rulebook_version}")  # fmt: skip
+
+
+def _money(amount: Decimal) -> str:
+    """Two decimals unless the amount has more: 129.00, 0.125."""
+    return f"{amount:,.2f}" if amount == round(amount, 2) else f"{amount.normalize():,}"
+
+
+def _html(result: PaymentResult) -> str:
+    present = [name for name in SHOWN if name in result.payments.schema.names]
+    rows = [[row.get(name) for name in present] for row in result.payments.slice(0, 5000).to_pylist()]
+    totals = result.totals
+    sections = [
+        ("Totals by service, verdict and month", html_report.table(totals.schema.names, _rows(totals),
+                                                                   verdict_column="verdict")),
+        ("Flagged payments (first 5,000)", html_report.table(present, rows, verdict_column="verdict")),
+    ]  # fmt: skip
+    meta = {"payments read": result.rows, "unreadable": result.malformed, "rulebook": result.rulebook_version}
+    return html_report.document("appban payment screening", meta, sections)
+
+
+def _rows(table: pa.Table) -> list[list[Any]]:
+    return [list(row.values()) for row in table.to_pylist()]

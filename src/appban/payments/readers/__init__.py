@@ -1,0 +1,19 @@
+"""The payment file readers, one module per format, in the order detection tries them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from appban.payments.readers.iso20022 import Iso20022Reader
+from appban.payments.readers.table import PaymentTableReader
+from appban.payments.records import PaymentReader
+
+
+def make_readers(column_map: Mapping[str, str] | None = None, tz: str | None = None) -> list[PaymentReader]:
+    """One reader per format. `column_map` is for the table reader; `tz` is the zone of times without one."""
+    return [Iso20022Reader(tz=tz or "UTC"), PaymentTableReader(column_map, tz)]
+
+
+READER_NAMES = ("iso20022", "table")
+
+__all__ = ["READER_NAMES", "Iso20022Reader", "PaymentTableReader", "make_readers"]

@@ -1,0 +1,128 @@
+"""Payment values from text or numbers, column at a time: amounts, currencies, countries, party types.
+
+Each converter returns the converted column and a mask of the rows whose value is present but wrong (or
+missing where it is required), so the reader can report those rows with their line and drop them.
+"""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pycountry
+
+from appban.network.records import Mask, flags, only, to_text
+from appban.payments.records import AMOUNT
+
+_DECIMAL = r"^[+-]?\d{1,18}(?:\.\d{1,5})?$"  # at most 18 digits before the point and 5 after, as ISO 20022
+_LARGEST = 1e18
+
+# Values of payer_type/payee_type columns (lower-cased, letters only) and what they say.
+_PARTY_TYPES = {
+    "individual": "individual",
+    "person": "individual",
+    "personal": "individual",
+    "private": "individual",
+    "consumer": "individual",
+    "natural": "individual",
+    "naturalperson": "individual",
+    "user": "individual",
+    "organisation": "organisation",
+    "organization": "organisation",
+    "business": "organisation",
+    "company": "organisation",
+    "corporate": "organisation",
+    "merchant": "organisation",
+    "legalentity": "organisation",
+    "org": "organisation",
+}
+_KINDS = {
+    "payment": "payment",
+    "charge": "payment",
+    "purchase": "payment",
+    "sale": "payment",
+    "capture": "payment",
+    "transfer": "transfer",
+    "credittransfer": "transfer",
+    "p2p": "transfer",
+    "remittance": "transfer",
+    "payout": "transfer",
+}
+
+
+def to_amount(values: Any) -> tuple[Any, Mask]:
+    """Amounts as decimal(23, 5), and where one is missing or not a number of that shape ("12,50", "1e400")."""
+    if values is None:
+        return None, np.zeros(0, dtype=np.bool_)
+    kind = values.type
+    if pa.types.is_integer(kind):
+        fits = pc.less(pc.abs(values), int(_LARGEST))
+        amounts = only(values, fits).cast(AMOUNT)
+    elif pa.types.is_floating(kind):
+        # A float with more than 5 decimals, or beyond 18 digits, is not an amount this schema holds.
+        rounded = pc.round(values, 5)
+        fits = pc.and_(pc.less(pc.abs(values), _LARGEST), pc.equal(rounded, values))
+        amounts = only(rounded, fits).cast(AMOUNT, safe=False)  # exact: checked to fit above
+    else:
+        text = to_text(values)
+        try:
+            amounts = text.cast(AMOUNT)  # the usual column: plain decimals throughout
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            amounts = only(text, pc.match_substring_regex(text, _DECIMAL)).cast(AMOUNT)
+    return amounts, flags(pc.is_null(amounts))
+
+
+@cache
+def _currencies() -> Any:
+    return pa.array(sorted(currency.alpha_3 for currency in pycountry.currencies))
+
+
+@cache
+def _countries() -> tuple[Any, Any]:
+    """Alpha-2 and alpha-3 codes, and the alpha-2 code each stands for."""
+    codes = [(c.alpha_2, c.alpha_2) for c in pycountry.countries] + [
+        (c.alpha_3, c.alpha_2) for c in pycountry.countries
+    ]
+    codes += [("XK", "XK"), ("XKX", "XK")]  # Kosovo: a user-assigned code that payment systems use
+    return pa.array([code for code, _ in codes]), pa.array([alpha_2 for _, alpha_2 in codes])
+
+
+def to_currency(values: Any, length: int) -> tuple[Any, Mask]:
+    """ISO 4217 alphabetic codes, upper case; the mask marks missing and unknown ones."""
+    if values is None:
+        return pa.nulls(length, pa.string()), np.ones(length, dtype=np.bool_)
+    codes = pc.utf8_upper(to_text(values))
+    known = pc.is_in(codes, value_set=_currencies())
+    return only(codes, known), ~flags(known)
+
+
+def to_country(values: Any) -> tuple[Any, Mask]:
+    """ISO 3166-1 alpha-2 codes (alpha-3 ones are translated); the mask marks present but unknown ones."""
+    if values is None:
+        return None, np.zeros(0, dtype=np.bool_)
+    codes = pc.utf8_upper(to_text(values))
+    names, alpha_2 = _countries()
+    found = pc.index_in(codes, value_set=names)
+    countries = alpha_2.take(found)
+    return countries, flags(pc.and_(pc.is_valid(codes), pc.is_null(found)))
+
+
+def to_party_type(values: Any) -> Any:
+    """ "individual", "organisation" or null (not said, or said in words not listed)."""
+    return _lookup(values, _PARTY_TYPES)
+
+
+def to_kind(values: Any) -> Any:
+    """ "payment", "transfer" or null."""
+    return _lookup(values, _KINDS)
+
+
+def _lookup(values: Any, table: dict[str, str]) -> Any:
+    if values is None:
+        return None
+    words = pc.replace_substring_regex(pc.utf8_lower(to_text(values)), r"[^a-z0-9]", "")
+    keys = pa.array(list(table))
+    return pa.array(list(table.values())).take(pc.index_in(words, value_set=keys))

@@ -1,0 +1,259 @@
+"""Screen payment records: which payments go through a covered payment service with a U.S. nexus, and
+whether that was prohibited at the payment's own instant.
+
+Per payment: the surest marker of a covered service (appban.payments.markers); the U.S. nexus (payer,
+payee or merchant in the U.S., or a processor or bank agent there); the transaction category (a payment
+to a merchant is `payment_processing`, a credit transfer `funds_transfer`); the facts the record shows
+(both parties individuals: a user-to-user transfer; a wages purpose code); and `decide()` for all that at
+the payment's time. Only payments with a marker are kept.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from appban.engine.batch import decide_table
+from appban.engine.decide import default_rulebook
+from appban.network.records import read_head
+from appban.payments.markers import MarkerSet, PaymentMatcher, default_markers
+from appban.payments.readers import make_readers
+from appban.payments.readers.table import PaymentTableReader
+from appban.payments.records import DEFAULT_BATCH_ROWS, PaymentReader, ReadStats
+from appban.rulebook.loader import Rulebook
+from appban.vocabulary import Category
+
+# The place whose parties give a payment its nexus: the rulebook's group for the U.S. and its territories.
+NEXUS_PLACE = "US"
+# Where a nexus can come from, in the order the reported reason prefers.
+NEXUS_FIELDS = ("payer_country", "payee_country", "merchant_country", "processor_country", "payer_agent",
+                "payee_agent")  # fmt: skip
+_BIC = r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?$"
+_GROUP_ROWS = 1 << 20
+
+
+@dataclass
+class PaymentOptions:
+    input_format: str | None = None  # a reader name ("table", "iso20022"); detected when None
+    column_map: dict[str, str] | None = None
+    tz: str | None = None  # zone of times written without an offset
+
+
+@dataclass
+class PaymentResult:
+    payments: pa.Table  # the payments through a covered service, with evidence and decision
+    totals: pa.Table  # payments and amounts by service, verdict, month and currency
+    rows: int
+    malformed: int
+    errors: list[str] = field(default_factory=list)
+    rulebook_version: str = ""
+
+
+def read_payments(
+    path: Path, options: PaymentOptions, batch_rows: int = DEFAULT_BATCH_ROWS
+) -> tuple[Iterator[pa.RecordBatch], ReadStats]:
+    """Batches of one payment file, and the stats its read fills in."""
+    stats = ReadStats()
+    reader = choose_reader(Path(path), options)
+    return reader.read(Path(path), stats, batch_rows), stats
+
+
+def choose_reader(path: Path, options: PaymentOptions) -> PaymentReader:
+    readers = make_readers(column_map=options.column_map, tz=options.tz)
+    if options.input_format is not None:
+        for reader in readers:
+            if reader.name == options.input_format:
+                return reader
+        names = ", ".join(reader.name for reader in readers)
+        raise ValueError(f"unknown payment format {options.input_format!r} (known: {names})")
+    if options.column_map is not None:
+        return PaymentTableReader(options.column_map, options.tz)
+    head = read_head(path)
+    for reader in readers:
+        if reader.sniff(path, head):
+            return reader
+    # The table reader explains which columns it could not find; the other formats have nothing to say.
+    if not head.lstrip().startswith(b"<"):
+        PaymentTableReader(None, options.tz).checked_mapping(path)
+    names = ", ".join(reader.name for reader in readers)
+    raise ValueError(f"{path}: cannot tell the payment format; use --input-format (one of: {names})")
+
+
+def screen_payments(
+    paths: Sequence[Path],
+    options: PaymentOptions,
+    rulebook: Rulebook | None = None,
+    markers: MarkerSet | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> PaymentResult:
+    book = rulebook or default_rulebook()
+    matcher = PaymentMatcher(markers or default_markers())
+    pieces: list[pa.Table] = []
+    rows = malformed = 0
+    errors: list[str] = []
+    for path in paths:
+        batches, stats = read_payments(Path(path), options)
+        for table in _grouped(batches, progress):
+            rows += table.num_rows
+            flagged = _flag(matcher, table)
+            if flagged.num_rows:
+                pieces.append(flagged.append_column("file", pa.array([str(path)] * flagged.num_rows, pa.string())))
+        malformed += stats.malformed
+        errors += [str(error) for error in stats.errors]
+    payments = _decide(pa.concat_tables(pieces) if pieces else None, matcher, book)
+    return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version)
+
+
+def _grouped(batches: Iterable[pa.RecordBatch], progress: Callable[[int], None] | None) -> Iterator[pa.Table]:
+    """Tables of about a million rows, so the matcher's per-call work is small next to the rows."""
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        if progress is not None:
+            progress(batch.num_rows)
+        if size >= _GROUP_ROWS:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)
+
+
+def _flag(matcher: PaymentMatcher, table: pa.Table) -> pa.Table:
+    """The rows with a marker of a covered service, with the marker appended."""
+    best, where = matcher.match(table)
+    keep = best >= 0
+    if not keep.any():
+        return table.slice(0, 0)
+    rows = table.filter(pa.array(keep))
+    found = pa.array(best[keep])
+    services = matcher.markers.services
+    evidence = matcher.evidence
+    columns = {
+        "service": pa.array([e.service for e in evidence]).take(found),
+        "subject": pa.array([services[e.service].subject for e in evidence]).take(found),
+        "marker": pa.array([e.value for e in evidence]).take(found),
+        "marker_kind": pa.array([e.kind for e in evidence]).take(found),
+        "marker_field": pa.array(matcher.field_names(), pa.string()).take(pa.array(where[keep])),
+        "marker_source": pa.array([e.source for e in evidence]).take(found),
+        "confidence": pa.array([e.confidence for e in evidence], pa.float32()).take(found),
+    }
+    for name, values in columns.items():
+        rows = rows.append_column(name, values)
+    return rows.append_column("purpose_fact", matcher.purpose_facts(rows.column("purpose")))
+
+
+def _decide(table: pa.Table | None, matcher: PaymentMatcher, book: Rulebook) -> pa.Table:
+    if table is None or table.num_rows == 0:
+        return pa.table({name: pa.array([], pa.string()) for name in ("service", "verdict", "id")})
+    nexus_codes = pa.array(book.place_members(NEXUS_PLACE), pa.string())
+    where, reason, us_nexus = _nexus(table, nexus_codes)
+    category = _category(table)
+    facts = _facts(table, category)
+    table = table.append_column("us_nexus", us_nexus).append_column("nexus", reason)
+    table = table.append_column("where", where).append_column("transaction", category)
+    table = table.append_column("facts", facts)
+    decidable = pc.is_valid(where)
+    asked = table.filter(decidable)
+    decided = decide_table(
+        pa.table({"app": asked.column("subject"), "transaction": asked.column("transaction"),
+                  "where": asked.column("where"), "at": asked.column("ts"), "facts": asked.column("facts")}),
+        rulebook=book,
+    )  # fmt: skip
+    positions = pa.array(np.cumsum(np.asarray(decidable.to_numpy(zero_copy_only=False), dtype=np.int64)) - 1)
+    for name in ("verdict", "as_written", "enforcement", "rule_ids"):
+        values = decided.column(name).combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        # Rows without any country (no place to decide for) keep a null decision.
+        taken = values.take(pc.if_else(decidable, positions, pa.scalar(None, pa.int64())))
+        table = table.append_column(name, taken)
+    return table
+
+
+def _nexus(table: pa.Table, codes: Any) -> tuple[Any, Any, Any]:
+    """Per row: the place to decide for, the reason ("payee_country=US"), and whether it is a U.S. nexus
+    (null when the record names no country at all)."""
+    countries = []
+    for name in NEXUS_FIELDS:
+        values = table.column(name).combine_chunks()
+        if name.endswith("_agent"):  # a BIC's 5th and 6th letters are its institution's country
+            upper = pc.utf8_upper(values)
+            values = pc.if_else(pc.match_substring_regex(upper, _BIC), pc.utf8_slice_codeunits(upper, 4, 6), None)
+        countries.append((name, values))
+    n = table.num_rows
+    where = pa.nulls(n, pa.string())
+    reason = pa.nulls(n, pa.string())
+    for name, values in countries:  # the first U.S. party wins
+        inside = pc.and_(pc.is_in(values, value_set=codes), pc.is_null(where))
+        where = pc.if_else(inside, values, where)
+        reason = pc.if_else(inside, pc.binary_join_element_wise(pa.scalar(name), values, "="), reason)
+    us_nexus = pc.is_valid(where)
+    for _, values in countries:  # none in the U.S.: decide for the first country named
+        where = pc.coalesce(where, values)
+    us_nexus = pc.if_else(pc.is_valid(where), us_nexus, pa.scalar(None, pa.bool_()))
+    reason = pc.if_else(pc.and_(pc.invert(us_nexus), pc.is_valid(where)), "no U.S. party", reason)
+    return where, pc.fill_null(reason, "no country on the record"), us_nexus
+
+
+def _category(table: pa.Table) -> Any:
+    """payment_processing for a payment to a merchant, funds_transfer for a transfer; by the merchant
+    field when the record does not say which."""
+    kind = pc.coalesce(table.column("kind"), pc.if_else(pc.is_valid(table.column("merchant")), "payment", "transfer"))
+    return pc.if_else(
+        pc.equal(kind, "payment"), Category.PAYMENT_PROCESSING.value, Category.FUNDS_TRANSFER.value
+    ).combine_chunks()
+
+
+def _facts(table: pa.Table, category: Any) -> Any:
+    """The facts the record shows, as JSON: a user-to-user transfer (both parties individuals; known false
+    for a payment to a merchant or an organisation party) and wages or benefits (from the purpose code)."""
+    payer, payee = table.column("payer_type"), table.column("payee_type")
+    individual = pc.and_kleene(pc.equal(payer, "individual"), pc.equal(payee, "individual"))
+    organisation = pc.or_kleene(pc.equal(payer, "organisation"), pc.equal(payee, "organisation"))
+    to_merchant = pc.equal(category, Category.PAYMENT_PROCESSING.value)
+    users = pc.if_else(pc.or_kleene(organisation, to_merchant), False, individual)
+    purpose_known = pc.is_valid(table.column("purpose"))
+    wages = pc.if_else(purpose_known, pc.equal(pc.fill_null(table.column("purpose_fact"), ""), "wages_or_benefits"),
+                       pa.scalar(None, pa.bool_()))  # fmt: skip
+    # Each fact is unknown, false or true: nine JSON objects in all, one picked per row.
+    combinations = []
+    for user in (None, False, True):
+        for wage in (None, False, True):
+            shown = {"user_to_user_transfer": user, "wages_or_benefits": wage}
+            combinations.append(json.dumps({k: v for k, v in shown.items() if v is not None}, sort_keys=True))
+    return pa.array(combinations).take(pc.add(pc.multiply(_three_way(users), 3), _three_way(wages)))
+
+
+def _three_way(flags: Any) -> Any:
+    """0 for unknown, 1 for false, 2 for true."""
+    return pc.fill_null(pc.add(flags.cast(pa.int8()), 1), 0)
+
+
+def totals(payments: pa.Table) -> pa.Table:
+    """Payments and their amounts by service, verdict, month (UTC) and currency."""
+    if payments.num_rows == 0 or "verdict" not in payments.schema.names:
+        return pa.table({"service": pa.array([], pa.string()), "payments": pa.array([], pa.int64())})
+    table = pa.table(
+        {
+            "service": payments.column("service"),
+            "verdict": pc.fill_null(payments.column("verdict"), "undecided"),
+            "month": pc.strftime(payments.column("ts"), format="%Y-%m"),
+            "currency": payments.column("currency"),
+            "amount": payments.column("amount"),
+        }
+    )
+    summary = table.group_by(["service", "verdict", "month", "currency"]).aggregate(
+        [("amount", "count"), ("amount", "sum")]
+    )
+    summary = summary.rename_columns(["service", "verdict", "month", "currency", "payments", "amount"])
+    return summary.sort_by([("service", "ascending"), ("month", "ascending"), ("verdict", "ascending"),
+                            ("currency", "ascending")])  # fmt: skip
