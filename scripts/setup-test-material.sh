@@ -27,6 +27,8 @@ DEBIAN_PACKAGES=(
                          # loopback port, so a system unbound the package may start on :53 is no conflict
   nftables               # nft -c checks the generated nftables script
   openssl                # signs a PKCS#7 block the APK signature reader must parse
+  postgresql             # initdb/pg_ctl: the audit store's tests run a throwaway cluster of their own
+  chromium               # the dashboard's end-to-end tests drive it headless through Playwright
 )
 
 # npm spec -> file name that `npm pack` writes (scope "@a/b" becomes "a-b").

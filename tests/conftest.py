@@ -8,8 +8,15 @@ import pytest
 
 from appban import Rulebook, load_rulebook
 from appban.rulebook.loader import default_rulebook_path
+from tests.postgres import PostgresCluster, postgres_cluster_fixture  # noqa: F401 - registers the fixture
 
 EASTERN = dt.timezone(dt.timedelta(hours=-5))
+
+
+@pytest.fixture()
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """A new empty database on the session's throwaway PostgreSQL server."""
+    return postgres_cluster.new_database()
 
 
 @pytest.fixture(scope="session")

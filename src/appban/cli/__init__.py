@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from appban.cli import code, inventory, law, network, payments  # noqa: F401 - importing registers the commands
+from appban.cli import audit, code, inventory, law, network, payments, serve  # noqa: F401 - importing registers the commands
 from appban.cli.apps import app
 from appban.rulebook.loader import load_rulebook
 

@@ -93,32 +93,7 @@ def scan_command(
 
 
 def _scan_json(result: ScanResult) -> dict[str, Any]:
-    return {
-        "rulebook_version": result.rulebook_version,
-        "at": result.at,
-        "where": result.where,
-        "files": result.files,
-        "findings": [
-            {
-                "path": f.path,
-                "file": f.file,
-                "member": f.member,
-                "line": f.line,
-                "signature": f.signature.id,
-                "label": f.signature.label,
-                "app": f.signature.app,
-                "kind": f.signature.kind,
-                "confidence": f.signature.confidence,
-                "observation": f.observation,
-                "matched": f.matched,
-                "count": f.count,
-                "examples": f.examples,
-                "decisions": {c: d.to_json_dict() for c, d in f.decisions.items()},
-            }
-            for f in result.findings
-        ],
-        "warnings": [{"path": w.path, "message": w.message} for w in result.warnings],
-    }
+    return result.to_json_dict()
 
 
 def _print_scan(result: ScanResult, base: Path) -> None:

@@ -35,6 +35,7 @@ from appban.engine.batch import TableInputError, decide_table
 from appban.engine.decide import Decision, DecisionInputError, decide
 from appban.engine.timeline import timeline
 from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
+from appban.rulebook.views import instrument_summaries, item_view
 from appban.tables import (
     TableReadError,
     line_of_row,
@@ -284,17 +285,7 @@ def rules_list(as_json: JsonOption = False, rulebook: RulebookOption = None) -> 
     book = load_book(rulebook)
     instruments = sorted(book.instruments.values(), key=lambda i: (i.signed, i.id))
     if as_json:
-        rows = [
-            {
-                "id": i.id,
-                "kind": i.kind,
-                "signed": i.signed.isoformat(),
-                "title": i.title,
-                "cite": i.citation.cite,
-                "items": [item.id for owner, item in book.items() if owner is i],
-            }
-            for i in instruments
-        ]
+        rows = instrument_summaries(book)
         print(json.dumps({"rulebook_version": book.version, "instruments": rows}, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"Rulebook {book.version}: {len(instruments)} instruments", title_justify="left")
@@ -314,13 +305,9 @@ def rules_show(
 ) -> None:
     """One instrument, or one prohibition, exception or change, with its citation."""
     book = load_book(rulebook)
-    found = book.find(item_id)
-    if found is None:
+    data = item_view(book, item_id)
+    if data is None:
         fail(f"no instrument or item {item_id!r} (see `appban rules list`)")
-    instrument, item = found
-    data = item.model_dump(mode="json", by_alias=True, exclude_defaults=True)
-    if item is not instrument:
-        data = {"instrument": instrument.id, "instrument_citation": instrument.citation.cite, **data}
     if as_json:
         print(json.dumps(data, ensure_ascii=False, indent=2))
         return

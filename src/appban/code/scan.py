@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from appban.code.extractors import all_extractors
 from appban.code.model import Limits, Observation, Warning_
@@ -51,6 +52,24 @@ class CodeFinding:
         order = ["prohibited", "enjoined", "not_yet_effective", "revoked", "not_prohibited"]
         return min(self.decisions.values(), key=lambda d: order.index(d.verdict.value))
 
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "file": self.file,
+            "member": self.member,
+            "line": self.line,
+            "signature": self.signature.id,
+            "label": self.signature.label,
+            "app": self.signature.app,
+            "kind": self.signature.kind,
+            "confidence": self.signature.confidence,
+            "observation": self.observation,
+            "matched": self.matched,
+            "count": self.count,
+            "examples": self.examples,
+            "decisions": {category: d.to_json_dict() for category, d in self.decisions.items()},
+        }
+
 
 @dataclass
 class ScanResult:
@@ -60,6 +79,16 @@ class ScanResult:
     at: str
     where: str
     rulebook_version: str
+
+    def to_json_dict(self) -> dict[str, Any]:
+        return {
+            "rulebook_version": self.rulebook_version,
+            "at": self.at,
+            "where": self.where,
+            "files": self.files,
+            "findings": [finding.to_json_dict() for finding in self.findings],
+            "warnings": [{"path": w.path, "message": w.message} for w in self.warnings],
+        }
 
 
 def _self_import(path: str, observation: Observation) -> bool:

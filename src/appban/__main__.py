@@ -1,0 +1,5 @@
+"""`python -m appban`: the command line."""
+
+from appban.cli import main
+
+main()

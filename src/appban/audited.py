@@ -1,0 +1,213 @@
+"""Decisions and screening runs that leave an audit record: what the service does, without HTTP.
+
+`Desk` answers questions with the engine and records each answer in the audit store (append-only, with
+the rulebook version, the instant asked about, the time of asking and the caller). Screening runs go to
+a small pool of threads; their progress and findings are written to the store as they come, so a run is
+visible while it works and survives as a record (done, or failed) whatever happens to the process.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import logging
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.ipc as ipc
+
+from appban.engine.batch import OUTPUT_COLUMNS, decide_table
+from appban.engine.decide import Decision, decide
+from appban.engine.instants import parse_instant
+from appban.engine.timeline import Timeline, timeline
+from appban.rulebook.loader import Rulebook
+from appban.screen.jobs import check_options, run_screen
+from appban.store import OWNER, AuditStore, DecisionRecord, RunRecord, replay
+
+log = logging.getLogger("appban.audited")
+
+_FINDINGS_PER_WRITE = 1000
+_PROGRESS_EVERY = 0.5  # seconds between progress writes of one run
+
+
+class Desk:
+    """The engine and the screeners behind an audit store; one per server process."""
+
+    def __init__(self, store: AuditStore, rulebook: Rulebook, screen_workers: int = 1) -> None:
+        self.store = store
+        self.rulebook = rulebook
+        self._pool = ThreadPoolExecutor(screen_workers, thread_name_prefix="appban-screen")
+        self._closed = threading.Event()
+        # Runs an earlier process left unfinished (it was killed, or the machine stopped) can never finish.
+        self.interrupted = store.fail_interrupted_runs(owner_alive=owner_alive)
+
+    def close(self) -> None:
+        self._closed.set()
+        self._pool.shutdown(wait=True, cancel_futures=False)
+
+    # --- questions ---
+
+    def decide(
+        self, app: str, transaction: str, where: str, at: str, facts: dict[str, Any], tz: str | None, caller: str
+    ) -> tuple[str, Decision]:
+        """decide(), recorded. Raises the engine's input errors (unknown app, bad instant) unrecorded."""
+        decision = decide(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
+        asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
+        decision_id = self.store.record_decision(
+            kind="decide",
+            input=asked,
+            result=decision.to_json_dict(),
+            rulebook=self.rulebook,
+            instant=parse_instant(at, tz),
+            caller=caller,
+        )
+        return decision_id, decision
+
+    def decide_batch(self, table: pa.Table, caller: str, tz: str | None = None) -> tuple[str, pa.Table]:
+        """decide_table(), recorded as one batch: its id, and the table with the decision columns."""
+        decided = decide_table(table, tz=tz, rulebook=self.rulebook)
+        verdicts = decided.column("verdict").combine_chunks()
+        counts = pc.value_counts(verdicts.cast(pa.string()) if pa.types.is_dictionary(verdicts.type) else verdicts)
+        summary = {"by_verdict": {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}}
+        answers = decided.select([name for name in OUTPUT_COLUMNS if name in decided.column_names])
+        batch_id = self.store.record_batch(
+            questions=arrow_bytes(table),
+            answers=arrow_bytes(answers),
+            rows=table.num_rows,
+            summary=summary,
+            rulebook=self.rulebook,
+            caller=caller,
+        )
+        return batch_id, decided
+
+    def timeline(self, app: str, where: str, start: str | None, end: str | None, tz: str | None) -> Timeline:
+        return timeline(app, where, start, end, tz=tz, rulebook=self.rulebook)
+
+    def replay(self, decision_id: str) -> Any:
+        return replay(self.store, decision_id)
+
+    def audit(self, start: str | None, end: str | None, limit: int, offset: int) -> list[DecisionRecord]:
+        first = parse_instant(start) if start else None
+        last = parse_instant(end) if end else None
+        return self.store.decisions(start=first, end=last, limit=limit, offset=offset, newest_first=True)
+
+    # --- screening runs ---
+
+    def start_screen(self, kind: str, upload: Path, filename: str, options: dict[str, str], caller: str) -> str:
+        """Queue a screening run of an uploaded file (which the run then owns and deletes); its id."""
+        check_options(kind, options)
+        run_id = self.store.create_run(
+            kind=kind,
+            filename=filename,
+            caller=caller,
+            rulebook_version=self.rulebook.version,
+            options=options,
+            owner=OWNER,
+        )
+        self._pool.submit(self._run, run_id, kind, upload, filename, options, caller)
+        return run_id
+
+    def _run(self, run_id: str, kind: str, upload: Path, filename: str, options: dict[str, str], caller: str) -> None:
+        store = self.store
+        last = [0.0]
+
+        def progress(rows: int) -> None:
+            now = time.monotonic()
+            if now - last[0] >= _PROGRESS_EVERY:
+                last[0] = now
+                store.set_progress(run_id, rows)
+
+        try:
+            store.start_run(run_id)
+            # The screeners name files by path; give them the uploaded file under its own name.
+            named = upload.parent / Path(filename).name
+            upload.rename(named)
+            upload = named
+            outcome = run_screen(kind, upload, options, self.rulebook, _counting(progress))
+            for start in range(0, len(outcome.findings), _FINDINGS_PER_WRITE):
+                store.add_findings(run_id, outcome.findings[start : start + _FINDINGS_PER_WRITE])
+            summary = {**outcome.summary, "findings": len(outcome.findings), "errors": outcome.errors[:100]}
+            store.record_decision(
+                kind="screen",
+                input={"kind": kind, "filename": filename, "options": options},
+                result=summary,
+                rulebook=self.rulebook,
+                instant=None,
+                caller=caller,
+                run_id=run_id,
+            )
+            store.finish_run(run_id, summary)
+        except Exception as exc:
+            log.exception("screening run %s failed", run_id)
+            store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+        finally:
+            shutil.rmtree(upload.parent, ignore_errors=True)
+
+    def run(self, run_id: str) -> RunRecord | None:
+        return self.store.run(run_id)
+
+    def runs(self, limit: int) -> list[RunRecord]:
+        return self.store.runs(limit=limit)
+
+
+def owner_alive(owner: str) -> bool:
+    """Whether the server process that owns a run may still be working on it.
+
+    Owners are "host:pid:uuid". On this host a run's process is alive when its pid is (other workers of
+    the same server keep their runs); a run of another host is left alone, since nothing here can tell.
+    """
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return True
+    if int(pid_text) == os.getpid():
+        return owner == OWNER
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _counting(report: Any) -> Any:
+    """Screeners report rows per batch (network, payments) or a total (inventory, code): keep a running count."""
+    seen = [0]
+
+    def add(rows: int) -> None:
+        seen[0] += rows
+        report(seen[0])
+
+    return add
+
+
+def arrow_bytes(table: pa.Table) -> bytes:
+    """A table as an Arrow IPC stream, compressed (zstd)."""
+    sink = io.BytesIO()
+    options = ipc.IpcWriteOptions(compression="zstd")
+    with ipc.new_stream(sink, table.schema, options=options) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def arrow_table(data: bytes) -> pa.Table:
+    return ipc.open_stream(pa.py_buffer(data)).read_all()
+
+
+def iso(moment: dt.datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+
+
+def chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
+    for start in range(0, len(data), size):
+        yield data[start : start + size]

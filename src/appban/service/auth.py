@@ -1,0 +1,63 @@
+"""Who is calling: API tokens (stored hashed, see appban.store) with a read or write scope.
+
+Reads may be opened to callers without a token (`--open-reads`); writes never are. A token checked once is
+remembered for a few seconds, so a revoked token stops working within that time.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.exceptions import HTTPException
+
+_bearer = HTTPBearer(auto_error=False, description="An API token from `appban tokens create`")
+_REMEMBER_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str  # the token's name, or "anonymous"
+    scope: str  # "read" or "write"
+
+
+def _identify(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
+    secret = credentials.credentials if credentials is not None else request.headers.get("x-appban-token")
+    if not secret:
+        return None
+    cache: dict[str, tuple[float, Caller | None]] = request.app.state.__dict__.setdefault("token_cache", {})
+    now = time.monotonic()
+    known = cache.get(secret)
+    if known is None or now - known[0] > _REMEMBER_SECONDS:
+        record = request.app.state.store.check_token(secret)
+        known = (now, Caller(record.name, record.scope) if record is not None else None)
+        if len(cache) > 10_000:
+            cache.clear()
+        cache[secret] = known
+    if known[1] is None:
+        raise HTTPException(401, "unknown or revoked API token")
+    return known[1]
+
+
+Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+
+
+def reader(request: Request, credentials: Credentials) -> Caller:
+    caller = _identify(request, credentials)
+    if caller is not None:
+        return caller
+    if request.app.state.settings.open_reads:
+        return Caller("anonymous", "read")
+    raise HTTPException(401, "this route needs an API token (Authorization: Bearer ...): `appban tokens create`")
+
+
+def writer(request: Request, credentials: Credentials) -> Caller:
+    caller = _identify(request, credentials)
+    if caller is None:
+        raise HTTPException(401, "writes need an API token with the write scope (Authorization: Bearer ...)")
+    if caller.scope != "write":
+        raise HTTPException(403, f"token {caller.name!r} may only read; this route needs the write scope")
+    return caller

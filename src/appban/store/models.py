@@ -1,0 +1,139 @@
+"""The audit store's tables, as SQLAlchemy declarative models.
+
+The schema itself is created by the Alembic migrations in `migrations/versions/`; these models
+describe the same tables for queries and must stay in step with them (a test compares the two).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+
+class UTCDateTime(TypeDecorator[dt.datetime]):
+    """A timestamp that is always UTC-aware in Python, whatever the database keeps.
+
+    SQLite has no time zones: it stores the naive UTC wall time as text, which still sorts and
+    compares correctly because every stored value is in the same zone. PostgreSQL keeps
+    `timestamptz` and hands back values in the session's zone, which are converted to UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"timestamp {value.isoformat()} has no time zone; the audit store keeps UTC instants")
+        utc = value.astimezone(dt.UTC)
+        return utc.replace(tzinfo=None) if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: dt.datetime | None, dialect: Dialect) -> dt.datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=dt.UTC)
+        return value.astimezone(dt.UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dt.datetime: UTCDateTime(),
+        dict[str, Any]: JSON(),
+    }
+
+
+class RunRow(Base):
+    """One background run (an inventory, code, network or payments screen) and its state."""
+
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(16))
+    filename: Mapped[str] = mapped_column(Text)
+    caller: Mapped[str] = mapped_column(String(200))
+    rulebook_version: Mapped[str] = mapped_column(String(80))
+    options: Mapped[dict[str, Any]]
+    created_at: Mapped[dt.datetime]
+    started_at: Mapped[dt.datetime | None]
+    finished_at: Mapped[dt.datetime | None]
+    progress_rows: Mapped[int] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None]
+    owner: Mapped[str] = mapped_column(String(200))
+
+    __table_args__ = (
+        Index("ix_runs_created_at", "created_at"),
+        Index("ix_runs_status", "status"),
+    )
+
+
+class DecisionRow(Base):
+    """One recorded answer: what was asked, by whom, when, under which rulebook, and the answer."""
+
+    __tablename__ = "decisions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    asked_at: Mapped[dt.datetime]
+    caller: Mapped[str] = mapped_column(String(200))
+    rulebook_version: Mapped[str] = mapped_column(String(80))
+    instant: Mapped[dt.datetime | None]
+    input: Mapped[dict[str, Any]]
+    result: Mapped[dict[str, Any]]
+    run_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("runs.id"))
+
+    __table_args__ = (
+        Index("ix_decisions_asked_at", "asked_at"),
+        Index("ix_decisions_run_id", "run_id"),
+    )
+
+
+class FindingRow(Base):
+    """One finding of a run, in the order the run produced it."""
+
+    __tablename__ = "findings"
+
+    run_id: Mapped[str] = mapped_column(String(36), ForeignKey("runs.id"), primary_key=True)
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    data: Mapped[dict[str, Any]]
+
+
+class TokenRow(Base):
+    """An API token: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    scope: Mapped[str] = mapped_column(String(16))
+    hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime]
+    revoked_at: Mapped[dt.datetime | None]
+
+
+class RulebookRow(Base):
+    """A snapshot of a rulebook version that decisions were recorded under, for replay."""
+
+    __tablename__ = "rulebooks"
+
+    version: Mapped[str] = mapped_column(String(80), primary_key=True)
+    canonical_json: Mapped[str] = mapped_column(Text)
+    stored_at: Mapped[dt.datetime]
+
+
+class BatchRow(Base):
+    """The questions and answers of one batch decision, as compressed Arrow IPC streams."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[str] = mapped_column(String(36), ForeignKey("decisions.id"), primary_key=True)
+    rows: Mapped[int] = mapped_column(BigInteger)
+    questions: Mapped[bytes] = mapped_column(LargeBinary)
+    answers: Mapped[bytes] = mapped_column(LargeBinary)

@@ -1,0 +1,128 @@
+"""`appban serve` as a real process on a loopback port: it serves, and a kill -9 in the middle of a screening
+run loses no committed decision; on restart the run is marked failed."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pytest
+
+from appban.store import AuditStore
+
+QUESTION = {"app": "wechat", "transaction": "payment_processing", "where": "US", "at": "2020-10-15T12:00:00Z"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class Server:
+    def __init__(self, db_url: str, folder: Path) -> None:
+        self.db_url = db_url
+        self.folder = folder
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "appban", "serve", "--db", self.db_url, "--port", str(self.port),
+                   "--upload-dir", str(self.folder)]  # fmt: skip
+        log = (self.folder / f"server-{time.monotonic_ns()}.log").open("wb")
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"the server exited: {self.process.returncode}")
+            try:
+                if httpx.get(f"{self.base}/healthz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("the server did not start")
+
+    def kill(self) -> None:
+        assert self.process is not None
+        os.kill(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=30)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    running = Server(f"sqlite:///{tmp_path / 'audit.db'}", tmp_path)
+    yield running
+    running.stop()
+
+
+def big_payments(path: Path, rows: int) -> Path:
+    rng = np.random.default_rng(3)
+    pacsv.write_csv(
+        pa.table({
+            "id": pa.array(np.char.mod("p%d", np.arange(rows))),
+            "created": pa.array(np.full(rows, "2020-10-15T12:00:00Z")),
+            "amount": pa.array(np.char.mod("%.2f", rng.integers(100, 10_000, rows) / 100)),
+            "currency": pa.array(np.full(rows, "USD")),
+            "payment_method_type": pa.array(np.where(rng.random(rows) < 0.05, "wechat_pay", "card")),
+            "merchant": pa.array(np.full(rows, "Acme Tea")),
+            "merchant_country": pa.array(np.full(rows, "US")),
+        }),
+        path,
+    )  # fmt: skip
+    return path
+
+
+def test_kill_9_during_a_run_loses_no_decision(server: Server, tmp_path: Path) -> None:
+    store = AuditStore(server.db_url)
+    _, secret = store.create_token(name="robustness", scope="write")
+    store.close()
+    headers = {"Authorization": f"Bearer {secret}"}
+    server.start()
+    decided = []
+    for day in range(1, 21):
+        answer = httpx.post(f"{server.base}/v1/decide", json=QUESTION | {"at": f"2020-10-{day:02d}T12:00:00Z"},
+                            headers=headers, timeout=30)  # fmt: skip
+        assert answer.status_code == 200
+        decided.append(answer.json()["decision_id"])
+    upload = big_payments(tmp_path / "payments.csv", 3_000_000)
+    with upload.open("rb") as handle:
+        started = httpx.post(f"{server.base}/v1/screens/payments", files={"file": ("payments.csv", handle)},
+                             headers=headers, timeout=120)  # fmt: skip
+    assert started.status_code == 202, started.text
+    run_id = started.json()["id"]
+    status: dict[str, Any] = {}
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = httpx.get(f"{server.base}/v1/runs/{run_id}", headers=headers, timeout=30).json()
+        if status["status"] != "queued":
+            break
+        time.sleep(0.02)
+    assert status["status"] == "running", status
+    server.kill()
+
+    server.start()  # a new process on the same store
+    after = httpx.get(f"{server.base}/v1/runs/{run_id}", headers=headers, timeout=30).json()
+    assert after["status"] == "failed" and "interrupted" in after["error"]
+    recorded = {r["id"] for r in httpx.get(f"{server.base}/v1/audit", params={"limit": 1000}, headers=headers,
+                                           timeout=30).json()}  # fmt: skip
+    assert set(decided) <= recorded
+    again = httpx.post(f"{server.base}/v1/decide", json=QUESTION, headers=headers, timeout=30)
+    assert again.status_code == 200
