@@ -46,6 +46,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/code.py --markdown
 	$(BIN)/python bench/network.py --markdown
 	$(BIN)/python bench/payments.py --markdown
+	$(BIN)/python bench/service.py --markdown
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -1,0 +1,288 @@
+"""Benchmark: the HTTP service under load on loopback, against a bare FastAPI route in the same run.
+
+Both servers run under uvicorn with --workers 2: `appban serve` (SQLite audit store, every decision
+recorded) and a bare FastAPI app whose route takes the same request body and returns a constant (the
+framework's own ceiling on this machine). A bounded load generator (asyncio, keep-alive HTTP/1.1
+connections, stopped by a request count or a time limit, whichever comes first) measures requests/s and
+the p50/p99 latency of:
+- POST /v1/decide, one question per request, against the bare route;
+- POST /v1/decide/batch with Arrow IPC batches, in decisions/s.
+
+    .venv/bin/python bench/service.py [--requests N] [--seconds S] [--connections C] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import json
+import os
+import platform
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import print_report
+
+BARE_APP = """
+from fastapi import FastAPI, Request
+
+app = FastAPI()
+
+
+@app.post("/v1/decide")
+async def constant(request: Request) -> dict[str, str]:
+    await request.body()
+    return {"verdict": "enjoined"}
+"""
+QUESTION = {"app": "wechat", "transaction": "payment_processing", "where": "US", "at": "2020-10-15T12:00:00Z"}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_up(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise SystemExit(f"server on port {port} exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SystemExit(f"server on port {port} did not start")
+
+
+async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
+    writer.write(raw)
+    await writer.drain()
+    status_line = await reader.readline()
+    length = 0
+    while True:
+        line = await reader.readline()
+        if line in (b"\r\n", b""):
+            break
+        name, _, value = line.decode("latin-1").partition(":")
+        if name.lower() == "content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return int(status_line.split()[1])
+
+
+async def _load(port: int, raw: bytes, requests: int, seconds: float, connections: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    failures = 0
+    issued = 0
+    stop = time.monotonic() + seconds
+
+    async def worker() -> None:
+        nonlocal issued, failures
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        try:
+            while issued < requests and time.monotonic() < stop:
+                issued += 1
+                start = time.perf_counter()
+                status = await _request(reader, writer, raw)
+                latencies.append(time.perf_counter() - start)
+                failures += status != 200
+        finally:
+            writer.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return latencies, failures
+
+
+def load(
+    port: int, path: str, body: bytes, content_type: str, requests: int, seconds: float, connections: int
+) -> dict[str, float]:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode()
+    start = time.perf_counter()
+    latencies, failures = asyncio.run(_load(port, head + body, requests, seconds, connections))
+    elapsed = time.perf_counter() - start
+    ms = np.array(latencies) * 1000
+    return {
+        "requests": len(latencies),
+        "failures": failures,
+        "rate": len(latencies) / elapsed,
+        "p50": float(np.percentile(ms, 50)),
+        "p99": float(np.percentile(ms, 99)),
+    }
+
+
+def arrow_batch(rows: int) -> bytes:
+    rng = np.random.default_rng(5)
+    apps = np.array(["tiktok", "wechat", "wechat_pay", "capcut", "douyin"])
+    categories = np.array(["app_store_distribution", "internet_hosting", "payment_processing", "cdn"])
+    seconds = 1_577_836_800 + rng.integers(0, 200_000_000, rows)
+    table = pa.table(
+        {
+            "app": pa.array(apps[rng.integers(0, len(apps), rows)]),
+            "transaction": pa.array(categories[rng.integers(0, len(categories), rows)]),
+            "where": pa.array(np.where(rng.random(rows) < 0.9, "US", "IN")),
+            "at": pa.array(seconds * 1_000_000, pa.timestamp("us", tz="UTC")),
+        }
+    )
+    sink = io.BytesIO()
+    with ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return sink.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--batch-rows", type=int, default=200_000)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        db = f"sqlite:///{Path(folder) / 'audit.db'}"
+        (Path(folder) / "bare_app.py").write_text(BARE_APP)
+        appban_port, bare_port = free_port(), free_port()
+        env = os.environ | {"PYTHONPATH": folder}
+        appban = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "appban",
+                "serve",
+                "--db",
+                db,
+                "--port",
+                str(appban_port),
+                "--workers",
+                "2",
+                "--open-reads",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        bare = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "uvicorn",
+                "bare_app:app",
+                "--port",
+                str(bare_port),
+                "--workers",
+                "2",
+                "--log-level",
+                "warning",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_up(appban_port, appban)
+            wait_up(bare_port, bare)
+            question = json.dumps(QUESTION).encode()
+            warm = min(2000, args.requests)
+            load(appban_port, "/v1/decide", question, "application/json", warm, 10, args.connections)
+            load(bare_port, "/v1/decide", question, "application/json", warm, 10, args.connections)
+            # Alternate the two so that both see the same machine.
+            bare_1 = load(
+                bare_port,
+                "/v1/decide",
+                question,
+                "application/json",
+                args.requests // 2,
+                args.seconds / 2,
+                args.connections,
+            )
+            ours_1 = load(
+                appban_port,
+                "/v1/decide",
+                question,
+                "application/json",
+                args.requests // 2,
+                args.seconds / 2,
+                args.connections,
+            )
+            bare_2 = load(
+                bare_port,
+                "/v1/decide",
+                question,
+                "application/json",
+                args.requests // 2,
+                args.seconds / 2,
+                args.connections,
+            )
+            ours_2 = load(
+                appban_port,
+                "/v1/decide",
+                question,
+                "application/json",
+                args.requests // 2,
+                args.seconds / 2,
+                args.connections,
+            )
+            bare_best = max(bare_1, bare_2, key=lambda r: r["rate"])
+            ours_best = max(ours_1, ours_2, key=lambda r: r["rate"])
+            body = arrow_batch(args.batch_rows)
+            load(appban_port, "/v1/decide/batch", body, "application/vnd.apache.arrow.stream", 2, 60, 2)
+            batch = load(
+                appban_port, "/v1/decide/batch", body, "application/vnd.apache.arrow.stream", args.batches, 300, 2
+            )
+        finally:
+            for process in (appban, bare):
+                process.terminate()
+                process.wait(timeout=30)
+    decisions_per_second = batch["rate"] * args.batch_rows
+    report = [
+        (
+            "bare FastAPI route (ceiling)",
+            f"{bare_best['rate']:,.0f} requests/s, p50 {bare_best['p50']:.1f} ms, "
+            f"p99 {bare_best['p99']:.1f} ms ({bare_best['requests']:,} requests)",
+        ),
+        (
+            "POST /v1/decide",
+            f"{ours_best['rate']:,.0f} requests/s, p50 {ours_best['p50']:.1f} ms, "
+            f"p99 {ours_best['p99']:.1f} ms ({ours_best['requests']:,} requests, "
+            f"{ours_best['failures']:.0f} failed)",
+        ),
+        ("/v1/decide / ceiling", f"{ours_best['rate'] / bare_best['rate']:.0%}"),
+        (
+            "POST /v1/decide/batch (Arrow IPC)",
+            f"{decisions_per_second:,.0f} decisions/s ({args.batch_rows:,} rows per "
+            f"request, p50 {batch['p50']:.0f} ms, {batch['requests']:.0f} requests, "
+            f"{batch['failures']:.0f} failed)",
+        ),
+        (
+            "load",
+            f"{args.connections} keep-alive connections, at most {args.requests // 2:,} requests or "
+            f"{args.seconds / 2:.0f} s per pass, best of 2 alternating passes",
+        ),
+        ("servers", "uvicorn --workers 2 each; appban records every decision in SQLite (WAL)"),
+        (
+            "python / machine",
+            f"{platform.python_version()} / {os.cpu_count()} CPUs, load generator on the same machine",
+        ),
+    ]
+    print_report(report, args.markdown)
+
+
+if __name__ == "__main__":
+    main()
