@@ -245,3 +245,16 @@ def test_concurrent_decisions_are_all_recorded(api: TestClient, tokens: dict[str
     assert statuses == [200] * 200
     recorded = api.get("/v1/audit", params={"limit": 1000}, headers=headers).json()
     assert sum(1 for r in recorded if r["kind"] == "decide") == 200
+
+
+def test_demo_mode_screens_the_bundled_examples_once(db_url: str, tmp_path: Path, tokens: dict[str, str]) -> None:
+    headers = auth(tokens["read"])
+    with client_for(db_url, tmp_path, demo=True) as demo:
+        runs = demo.get("/v1/runs", headers=headers).json()
+        assert sorted(run["filename"] for run in runs) == sorted(
+            ["processor-export.csv", "credit-transfers.xml", "app-store-catalog.csv", "jamf-mobile-device-apps.csv"]
+        )
+        finished = [wait_for(demo, run["id"], headers) for run in runs]
+        assert all(run["status"] == "done" and run["caller"] == "demo" for run in finished), finished
+    with client_for(db_url, tmp_path, demo=True) as again:  # a store with runs is left as it is
+        assert len(again.get("/v1/runs", headers=headers).json()) == 4

@@ -14,6 +14,7 @@ import logging
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -101,6 +102,23 @@ class Desk:
         return self.store.decisions(start=first, end=last, limit=limit, offset=offset, newest_first=True)
 
     # --- screening runs ---
+
+    def screen_samples(self, examples: Path) -> list[str]:
+        """Screen the bundled example files (a demo store's first content); their run ids."""
+        samples = [
+            ("payments", "payments/processor-export.csv", {}),
+            ("payments", "payments/credit-transfers.xml", {}),
+            ("inventory", "inventory/app-store-catalog.csv", {}),
+            ("inventory", "inventory/jamf-mobile-device-apps.csv", {"fleet": "government"}),
+        ]
+        started = []
+        for kind, name, options in samples:
+            source = examples / name
+            if source.is_file():
+                folder = Path(tempfile.mkdtemp(prefix="appban-sample-"))
+                shutil.copy(source, folder / "upload")
+                started.append(self.start_screen(kind, folder / "upload", source.name, options, "demo"))
+        return started
 
     def start_screen(self, kind: str, upload: Path, filename: str, options: dict[str, str], caller: str) -> str:
         """Queue a screening run of an uploaded file (which the run then owns and deletes); its id."""

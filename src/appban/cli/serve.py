@@ -22,6 +22,7 @@ def serve(
     open_reads: Annotated[bool, typer.Option(help="Let callers without a token read and decide.")] = False,
     max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest file accepted for screening.")] = 1024,
     upload_dir: Annotated[Path | None, typer.Option(help="Where uploads wait for their run.")] = None,
+    demo: Annotated[bool, typer.Option(help="Screen the bundled examples when the store has no runs yet.")] = False,
     rulebook: RulebookOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (at /)."""
@@ -34,6 +35,7 @@ def serve(
             "max_upload_bytes": max_upload_mb << 20,
             "upload_dir": upload_dir,
             "rulebook": rulebook,
+            "demo": demo,
         }
     )
     # Worker processes build their own app from the environment: hand the settings over that way.

@@ -47,6 +47,7 @@ from appban.service.settings import ServiceSettings
 from appban.store import AuditStore, DecisionRecord, RunRecord
 
 STATIC = Path(__file__).with_name("static")
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # the repository's sample data (a source checkout)
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
 _ERRORS: dict[int | str, dict[str, Any]] = {
@@ -64,6 +65,8 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         store = AuditStore(settings.db_url)
         app.state.desk = Desk(store, book, settings.screen_workers)
         app.state.store = store
+        if settings.demo and not store.runs(limit=1):
+            app.state.desk.screen_samples(EXAMPLES)
         yield
         app.state.desk.close()
         store.close()

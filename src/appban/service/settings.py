@@ -22,6 +22,7 @@ class ServiceSettings(BaseModel):
     upload_dir: Path | None = None  # where uploads wait for their run (default: a temporary directory)
     screen_workers: int = Field(default=1, ge=1)  # screening runs at once per server process
     rulebook: Path | None = None  # a rulebook directory other than the packaged one
+    demo: bool = False  # screen the bundled examples on start when the store has no runs yet
 
     @classmethod
     def from_env(cls) -> ServiceSettings:
@@ -40,7 +41,7 @@ class ServiceSettings(BaseModel):
 
     def to_env(self) -> dict[str, str]:
         """The environment that makes `from_env` give these settings back (for worker processes)."""
-        env = {"APPBAN_OPEN_READS": "1" if self.open_reads else "0"}
+        env = {"APPBAN_OPEN_READS": "1" if self.open_reads else "0", "APPBAN_DEMO": "1" if self.demo else "0"}
         if self.db_url:
             env["APPBAN_DB"] = self.db_url
         for name in ("max_body_bytes", "max_batch_bytes", "max_upload_bytes", "screen_workers"):
