@@ -1,11 +1,13 @@
 """A real appban server and a real browser for the dashboard's end-to-end tests.
 
 - `dashboard_server`: `python -m appban serve --open-reads` on a free local port, with its own SQLite audit store
-  in a temporary directory; waits for /healthz and stops the server afterwards.
-- `write_token`: a write-scope API token made with `appban tokens create` against the same store.
+  in a temporary directory; waits for /healthz and stops the server afterwards (`running_server` does the work,
+  also for servers whose reads need a token).
+- `write_token`: a write-scope API token made with `appban tokens create` against the same store (`create_token`).
+- `closed_server`: another server, whose reads need a token, with a read-scope token.
 - `browser` / `page`: Playwright's sync API driving the system's Chromium, headless. No browser is downloaded: when
   Chromium is missing the tests skip on a developer's machine and fail under CI (see tests/material.py).
-- `save_screenshot`: a full-page PNG of the page under test-artifacts/dashboard/.
+- `screenshot` (`save_screenshot`): a full-page PNG of the page under test-artifacts/dashboard/.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,16 +48,6 @@ class Server:
 
     def get(self, path: str) -> Any:
         with urllib.request.urlopen(self.url + path, timeout=10) as response:
-            return json.load(response)
-
-    def post(self, path: str, body: dict[str, Any]) -> Any:
-        request = urllib.request.Request(
-            self.url + path,
-            data=json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method="POST",
-        )
-        with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
 
 
@@ -101,23 +94,15 @@ def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log: Path) -
     raise RuntimeError(f"`appban serve` did not answer /healthz in {_START_TIMEOUT:.0f} s:\n{log.read_text()}")
 
 
-@pytest.fixture(scope="module")
-def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    folder = tmp_path_factory.mktemp("dashboard")
+@contextmanager
+def running_server(folder: Path, *, open_reads: bool = True) -> Iterator[Server]:
+    """`appban serve` on a free port with an SQLite store in `folder`, until the block ends."""
     db_url = f"sqlite:///{folder / 'audit.db'}"
     port = _free_port()
     log = folder / "server.log"
-    command = [
-        *appban_command(),
-        "serve",
-        "--port",
-        str(port),
-        "--db",
-        db_url,
-        "--open-reads",
-        "--host",
-        "127.0.0.1",
-    ]
+    command = [*appban_command(), "serve", "--port", str(port), "--db", db_url, "--host", "127.0.0.1"]
+    if open_reads:
+        command.append("--open-reads")
     with log.open("wb") as out:
         process = subprocess.Popen(command, cwd=folder, env=_environment(), stdout=out, stderr=subprocess.STDOUT)
     try:
@@ -133,12 +118,11 @@ def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
             process.wait(timeout=5)
 
 
-@pytest.fixture(scope="module")
-def write_token(dashboard_server: Server) -> str:
-    """A write-scope token from `appban tokens create`, parsed from what the command prints."""
+def create_token(server: Server, scope: str, name: str = "e2e") -> str:
+    """A token from `appban tokens create` against the server's store, parsed from what the command prints."""
     result = subprocess.run(
-        [*appban_command(), "tokens", "create", "--name", "e2e", "--scope", "write", "--db", dashboard_server.db_url],
-        cwd=dashboard_server.folder,
+        [*appban_command(), "tokens", "create", "--name", name, "--scope", scope, "--db", server.db_url],
+        cwd=server.folder,
         env=_environment(),
         capture_output=True,
         text=True,
@@ -154,6 +138,28 @@ def write_token(dashboard_server: Server) -> str:
     if not lines:
         raise RuntimeError(f"no token in the output of `appban tokens create`:\n{result.stderr}")
     return lines[-1].split()[-1]
+
+
+@pytest.fixture(scope="module")
+def dashboard_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The server the views are tested on, with reads open (`--open-reads`)."""
+    with running_server(tmp_path_factory.mktemp("dashboard")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def write_token(dashboard_server: Server) -> str:
+    """A write-scope token for `dashboard_server`."""
+    return create_token(dashboard_server, "write")
+
+
+@pytest.fixture()
+def closed_server(tmp_path: Path) -> Iterator[tuple[Server, str]]:
+    """A server whose reads need a token (no `--open-reads`), and a read-scope token for it."""
+    folder = tmp_path / "closed-server"
+    folder.mkdir()
+    with running_server(folder, open_reads=False) as server:
+        yield server, create_token(server, "read", name="reader")
 
 
 @pytest.fixture(scope="module")
@@ -191,11 +197,18 @@ def page(browser: Browser, dashboard_server: Server) -> Iterator[Page]:
     assert not errors, f"errors in the page: {errors}"
 
 
+@pytest.fixture()
+def screenshot() -> Callable[[Page, str], Path]:
+    """save_screenshot, for tests that take their fixtures from this plugin only."""
+    return save_screenshot
+
+
 def save_screenshot(page: Page, name: str) -> Path:
     """A full-page screenshot at test-artifacts/dashboard/<name>.png; checks it is a non-empty PNG."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    page.evaluate("window.scrollTo(0, 0)")
+    # Back to the top (again and again, until any smooth scrolling the page started has ended).
+    page.wait_for_function("() => { window.scrollTo({ top: 0, behavior: 'instant' }); return window.scrollY === 0; }")
     page.screenshot(path=str(path), full_page=True)
     data = path.read_bytes()
     assert len(data) > 1000 and data.startswith(PNG_SIGNATURE), f"{path} is not a PNG"

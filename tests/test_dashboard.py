@@ -6,12 +6,20 @@ Each test leaves a full-page screenshot under test-artifacts/dashboard/.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
-from tests.browser import REPO_ROOT, Server, save_screenshot
+from tests.material import REPO_ROOT
 
-pytest_plugins = ["tests.browser"]  # the fixtures: dashboard_server, write_token, browser, page
+if TYPE_CHECKING:
+    from tests.browser import Server
+
+# The fixtures (dashboard_server, write_token, closed_server, browser, page, screenshot) come from this plugin.
+pytest_plugins = ["tests.browser"]
+Shot = Callable[[Page, str], Path]
 
 CATEGORIES = (
     "app_store_distribution",
@@ -41,7 +49,7 @@ def ask(page: Page, app: str, transaction: str, *, iso: str = "", local: str = "
     page.get_by_test_id("check-submit").click()
 
 
-def test_timeline_lanes_tooltip_and_citations(page: Page, dashboard_server: Server) -> None:
+def test_timeline_lanes_tooltip_and_citations(page: Page, dashboard_server: Server, screenshot: Shot) -> None:
     page.goto("/#timeline")
     chart = page.get_by_test_id("timeline-svg")
     expect(chart).to_be_visible()
@@ -72,7 +80,7 @@ def test_timeline_lanes_tooltip_and_citations(page: Page, dashboard_server: Serv
     revoked.hover()
     expect(tooltip).to_contain_text("EO 14034")
     expect(tooltip).to_contain_text("9 Jun 2021")
-    save_screenshot(page, "timeline")
+    screenshot(page, "timeline")
 
     # Click: the side panel has each instrument's citation and a link to its source.
     revoked.click()
@@ -82,7 +90,7 @@ def test_timeline_lanes_tooltip_and_citations(page: Page, dashboard_server: Serv
     expect(instrument.get_by_test_id("panel-cite")).to_contain_text("86 FR 31423")
     expect(instrument.get_by_test_id("panel-link")).to_have_attribute("href", re.compile(r"^https?://"))
     expect(panel.get_by_test_id("panel-items")).to_contain_text("Revocation")
-    save_screenshot(page, "timeline-panel")
+    screenshot(page, "timeline-panel")
 
     # The keyboard: Escape closes the panel and returns focus to the marker; arrows move along the lane.
     page.keyboard.press("Escape")
@@ -101,7 +109,7 @@ def test_timeline_lanes_tooltip_and_citations(page: Page, dashboard_server: Serv
     expect(page.get_by_test_id("lane-payment_processing").locator("[data-verdict=enjoined]")).to_have_count(1)
 
 
-def test_check_a_transaction(page: Page, dashboard_server: Server) -> None:
+def test_check_a_transaction(page: Page, dashboard_server: Server, screenshot: Shot) -> None:
     page.goto("/#check")
     version = dashboard_server.get("/healthz")["rulebook_version"]
     expect(page.get_by_test_id("rulebook-version")).to_have_text(version)
@@ -119,7 +127,7 @@ def test_check_a_transaction(page: Page, dashboard_server: Server) -> None:
     expect(page.get_by_test_id("citation-link").first).to_have_attribute("href", re.compile(r"^https?://"))
     expect(page.get_by_test_id("decision-rulebook")).to_have_text(version)
     assert UUID.match(page.get_by_test_id("decision-id").inner_text())
-    save_screenshot(page, "check")
+    screenshot(page, "check")
 
     # The same instant as a local time in New York (EDT, UTC-4), and a fact that applies an exception.
     page.get_by_test_id("check-fact-user_to_user_transfer").check()
@@ -133,7 +141,7 @@ def test_check_a_transaction(page: Page, dashboard_server: Server) -> None:
     expect(page.get_by_test_id("check-error")).to_contain_text("unknown app")
 
 
-def test_screen_a_payments_file(page: Page, write_token: str) -> None:
+def test_screen_a_payments_file(page: Page, write_token: str, screenshot: Shot) -> None:
     page.goto("/#screen")
     page.get_by_test_id("screen-kind-payments").check()
     page.get_by_test_id("screen-file").set_input_files(PAYMENTS_EXPORT)
@@ -152,9 +160,8 @@ def test_screen_a_payments_file(page: Page, write_token: str) -> None:
     expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "done", timeout=30_000)
     expect(page.get_by_test_id("run-rows")).to_have_text("10")
     # The file's one bad row is reported, without the server's own upload path.
-    errors = page.get_by_test_id("run-row-errors")
-    expect(errors).to_contain_text("processor-export.csv:12: missing amount")
-    assert "/tmp" not in errors.inner_text()
+    bad_rows = page.get_by_test_id("run-row-errors").locator("li")
+    expect(bad_rows).to_have_text(["processor-export.csv:12: missing amount"])
 
     rows = page.get_by_test_id("finding-row")
     expect(rows).to_have_count(8)
@@ -165,6 +172,15 @@ def test_screen_a_payments_file(page: Page, write_token: str) -> None:
     expect(rows).to_have_count(1)
     expect(rows.first).to_contain_text("ch_3HbQ04")
     page.get_by_test_id("findings-filter").fill("")
+    expect(rows).to_have_count(8)
+
+    # The verdicts of the findings, each a toggle that filters the table.
+    revoked = page.get_by_test_id("verdict-chip-revoked")
+    expect(revoked).to_contain_text("2")
+    revoked.click()
+    expect(revoked).to_have_attribute("aria-pressed", "true")
+    expect(rows).to_have_count(2)
+    revoked.click()
     expect(rows).to_have_count(8)
 
     # Sort by amount, both ways.
@@ -182,10 +198,10 @@ def test_screen_a_payments_file(page: Page, write_token: str) -> None:
     # A row opens to show the whole finding.
     rows.first.click()
     expect(page.get_by_test_id("finding-json")).to_contain_text("wechat-item-6-payments")
-    save_screenshot(page, "screen")
+    screenshot(page, "screen")
 
 
-def test_audit_log_and_replay(page: Page, dashboard_server: Server) -> None:
+def test_audit_log_and_replay(page: Page, screenshot: Shot) -> None:
     page.goto("/#check")
     ask(page, "tiktok", "app_store_distribution", iso="2025-02-01T00:00:00Z")
     expect(page.get_by_test_id("decision-verdict")).to_have_attribute("data-verdict", "prohibited")
@@ -208,7 +224,7 @@ def test_audit_log_and_replay(page: Page, dashboard_server: Server) -> None:
     expect(panel.get_by_test_id("audit-json")).to_contain_text('"app_store_distribution"')
     panel.get_by_test_id("replay").click()
     expect(panel.get_by_test_id("replay-identical")).to_contain_text("Identical")
-    save_screenshot(page, "audit")
+    screenshot(page, "audit")
 
     # The keyboard opens records too.
     page.keyboard.press("Escape")
@@ -216,3 +232,57 @@ def test_audit_log_and_replay(page: Page, dashboard_server: Server) -> None:
     page.get_by_test_id("audit-row").first.focus()
     page.keyboard.press("Enter")
     expect(page.get_by_test_id("audit-panel")).to_be_visible()
+
+
+def test_screen_findings_load_more(page: Page, write_token: str, tmp_path: Path) -> None:
+    # 230 WeChat Pay charges: three pages of findings (100 + 100 + 30).
+    lines = PAYMENTS_EXPORT.read_text(encoding="utf-8").splitlines()
+    header, charge = lines[0], lines[2]  # ch_3HbQ02, 21 Sept 2020, enjoined
+    many = tmp_path / "many-charges.csv"
+    rows = [charge.replace("ch_3HbQ02", f"ch_many{n:04d}", 1) for n in range(230)]
+    many.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    page.goto("/#screen")
+    page.get_by_test_id("token-input").fill(write_token)
+    page.get_by_test_id("token-save").click()
+    page.get_by_test_id("screen-kind-payments").check()
+    page.get_by_test_id("screen-file").set_input_files(many)
+    page.get_by_test_id("screen-upload").click()
+    expect(page.get_by_test_id("run-status")).to_have_attribute("data-status", "done", timeout=30_000)
+    expect(page.get_by_test_id("findings-total")).to_have_text("230")
+    found = page.get_by_test_id("finding-row")
+    more = page.get_by_test_id("findings-more")
+    expect(found).to_have_count(100)
+    expect(page.get_by_test_id("findings-shown")).to_have_text("100 of 230 findings loaded")
+    more.click()
+    expect(found).to_have_count(200)
+    expect(more).to_have_text("Load 30 more")
+    more.click()
+    expect(found).to_have_count(230)
+    expect(more).to_be_hidden()
+    expect(page.get_by_test_id("verdict-chip-enjoined")).to_contain_text("230")
+
+
+def test_reads_need_a_token_without_open_reads(browser: Browser, closed_server: tuple[Server, str]) -> None:
+    server, reader = closed_server
+    context = browser.new_context(viewport={"width": 1440, "height": 900}, base_url=server.url)
+    context.set_default_timeout(10_000)
+    errors: list[str] = []
+    page = context.new_page()
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.goto("/#timeline")
+        expect(page.get_by_test_id("timeline-error")).to_contain_text("needs an API token")
+        page.get_by_test_id("token-input").fill(reader)
+        page.get_by_test_id("token-save").click()
+        expect(page.get_by_test_id("lane-internet_hosting")).to_be_visible()
+        expect(page.get_by_test_id("timeline-app").locator("option")).not_to_have_count(1)
+
+        # A read token cannot upload; the API's message says so.
+        page.get_by_test_id("nav-screen").click()
+        page.get_by_test_id("screen-file").set_input_files(PAYMENTS_EXPORT)
+        page.get_by_test_id("screen-upload").click()
+        expect(page.get_by_test_id("screen-error")).to_contain_text("may only read")
+    finally:
+        context.close()
+    assert not errors, errors

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import io
+import json
 import logging
 import os
 import shutil
@@ -31,7 +32,7 @@ from appban.engine.decide import Decision, decide
 from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.rulebook.loader import Rulebook
-from appban.screen.jobs import check_options, run_screen
+from appban.screen.jobs import ScreenOutcome, check_options, run_screen
 from appban.store import OWNER, AuditStore, DecisionRecord, RunRecord, replay
 
 log = logging.getLogger("appban.audited")
@@ -97,8 +98,9 @@ class Desk:
         return replay(self.store, decision_id)
 
     def audit(self, start: str | None, end: str | None, limit: int, offset: int) -> list[DecisionRecord]:
-        first = parse_instant(start) if start else None
-        last = parse_instant(end) if end else None
+        # A bare date or a time without an offset is read in UTC, as the store keeps it.
+        first = parse_instant(start, "UTC") if start else None
+        last = parse_instant(end, "UTC") if end else None
         return self.store.decisions(start=first, end=last, limit=limit, offset=offset, newest_first=True)
 
     # --- screening runs ---
@@ -150,7 +152,9 @@ class Desk:
             named = upload.parent / Path(filename).name
             upload.rename(named)
             upload = named
-            outcome = run_screen(kind, upload, options, self.rulebook, _counting(progress))
+            outcome = _without_folder(
+                run_screen(kind, upload, options, self.rulebook, _counting(progress)), upload.parent
+            )
             for start in range(0, len(outcome.findings), _FINDINGS_PER_WRITE):
                 store.add_findings(run_id, outcome.findings[start : start + _FINDINGS_PER_WRITE])
             summary = {**outcome.summary, "findings": len(outcome.findings), "errors": outcome.errors[:100]}
@@ -175,6 +179,14 @@ class Desk:
 
     def runs(self, limit: int) -> list[RunRecord]:
         return self.store.runs(limit=limit)
+
+
+def _without_folder(outcome: ScreenOutcome, folder: Path) -> ScreenOutcome:
+    """The outcome with the server's upload folder taken out of file names: callers know the name they sent."""
+    prefix = json.dumps(str(folder) + os.sep)[1:-1]
+    text = json.dumps([outcome.findings, outcome.summary, outcome.errors], ensure_ascii=False).replace(prefix, "")
+    findings, summary, errors = json.loads(text)
+    return ScreenOutcome(findings, summary, errors)
 
 
 def owner_alive(owner: str) -> bool:

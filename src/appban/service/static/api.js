@@ -1,21 +1,24 @@
 // Talking to the appban HTTP API: the token, JSON requests, errors and uploads with progress.
 
 const TOKEN_KEY = "appban.token";
+let remembered = ""; // the token, when the browser keeps no session storage
 
 export function getToken() {
   try {
     return sessionStorage.getItem(TOKEN_KEY) || "";
   } catch {
-    return "";
+    return remembered;
   }
 }
 
 export function setToken(value) {
+  if (value === getToken()) return;
+  remembered = value;
   try {
     if (value) sessionStorage.setItem(TOKEN_KEY, value);
     else sessionStorage.removeItem(TOKEN_KEY);
   } catch {
-    /* storage may be disabled; the token then lives only in the field */
+    /* storage may be disabled: the token is kept in memory for this page */
   }
   document.dispatchEvent(new CustomEvent("appban:token", { detail: { present: Boolean(value) } }));
 }

@@ -39,6 +39,7 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = `${TITLES[name]} · appban`;
+  document.body.dataset.view = name;
   const changed = currentView !== null && currentView !== name;
   currentView = name;
   VIEWS[name].show(params);
@@ -111,5 +112,7 @@ async function health() {
 
 setupToken();
 window.addEventListener("hashchange", route);
+// A new token may open what an earlier one (or none) could not read: show the current view again.
+document.addEventListener("appban:token", () => route());
 route();
 health();

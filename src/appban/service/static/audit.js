@@ -223,10 +223,10 @@ function openRecord(record, row) {
     h(
       "dl.kv",
       h("dt", "Record"),
-      h("dd", h("code", { testid: "audit-record-id" }, record.id), " ", copyButton(record.id, "Copy")),
+      h("dd", h("code", { testid: "audit-record-id" }, record.id), " ", copyButton(record.id, "Copy", "audit-copy")),
       h("dt", "Rulebook"),
       h("dd", h("code", record.rulebook_version)),
-      record.instant ? [h("dt", "Instant asked about"), h("dd", formatInstant(record.instant))] : null,
+      record.instant ? [h("dt", "Instant"), h("dd", formatInstant(record.instant))] : null,
       record.run_id
         ? [h("dt", "Run"), h("dd", h("a", { href: `#screen?run=${encodeURIComponent(record.run_id)}`, testid: "audit-run-link" }, record.run_id))]
         : null,
@@ -258,7 +258,7 @@ function replayView(done) {
       h("strong", "Different"),
       h("div.small", `Replaying under ${done.recorded_version} gives another answer:`),
       h("ul.differences", (done.differences || []).map((d) => h("li", h("code", d)))),
-      done.replayed ? h("details", h("summary", "The replayed answer"), jsonView(done.replayed)) : null,
+      done.replayed ? h("details", h("summary", { testid: "replay-replayed" }, "The replayed answer"), jsonView(done.replayed)) : null,
     ),
   );
 }

@@ -22,6 +22,7 @@ import {
 
 let root = null;
 let form = null;
+let appsLoaded = false;
 
 const ZONES = [
   "UTC",
@@ -172,7 +173,6 @@ export function mount(section) {
     ),
     h("div.check-layout", form, h("div.result", { testid: "check-result", "aria-live": "polite" })),
   );
-  fillApps(appList);
 }
 
 async function fillApps(list) {
@@ -182,12 +182,14 @@ async function fillApps(list) {
     for (const app of apps) {
       list.append(h("option", { value: app.id }, `${app.name}${app.aliases.length ? ` — ${app.aliases.join(", ")}` : ""}`));
     }
+    appsLoaded = true;
   } catch {
     /* autocomplete is a convenience; the API accepts names and aliases anyway */
   }
 }
 
 export function show(params) {
+  if (!appsLoaded) fillApps(root.querySelector("#ck-apps"));
   for (const name of ["app", "transaction", "where"]) {
     if (params.get(name)) form.elements[name].value = params.get(name);
   }
@@ -321,7 +323,7 @@ function ruleTable(relevant, others) {
   if (!others.length) return table;
   const more = h(
     "details.more-rules",
-    h("summary", `${others.length} rule${others.length === 1 ? "" : "s"} about this app that do not cover it`),
+    h("summary", { testid: "more-rules" }, `${others.length} rule${others.length === 1 ? "" : "s"} about this app that do not cover it`),
     h("div.table-wrap", h("table.data.rules", h("tbody", others.map(row)))),
   );
   return h("div", table, more);

@@ -7,7 +7,7 @@ let current = null;
 
 /**
  * Open the panel with a title and body nodes; returns the body element so callers can fill it later.
- * `returnTo` gets the focus back when the panel closes.
+ * `returnTo` (an element, or a function finding it) gets the focus back when the panel closes.
  */
 export function openPanel({ title, subtitle, testid = "panel", returnTo = null, label = "Details" }) {
   closePanel({ restoreFocus: false });
@@ -46,7 +46,8 @@ export function closePanel({ restoreFocus = true } = {}) {
   current = null;
   drawer.remove();
   document.body.classList.remove("has-drawer");
-  if (restoreFocus && returnTo && document.contains(returnTo)) returnTo.focus({ preventScroll: true });
+  const target = typeof returnTo === "function" ? returnTo() : returnTo;
+  if (restoreFocus && target && document.contains(target)) target.focus({ preventScroll: true });
   document.dispatchEvent(new CustomEvent("appban:panel-closed"));
 }
 

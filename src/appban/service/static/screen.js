@@ -4,6 +4,8 @@ import * as api from "./api.js";
 import {
   CATEGORY_LABEL,
   PLACES,
+  VERDICTS,
+  VERDICT_LABEL,
   alertBox,
   badge,
   cellText,
@@ -66,7 +68,7 @@ const POLL_MS = 500;
 
 let root = null;
 let run = null; // {id, kind, status, ..., rows: [...], nextOffset}
-let view = { filter: "", sortKey: null, sortDir: "ascending", columns: null, open: new Set() };
+let view = { filter: "", verdict: null, sortKey: null, sortDir: "ascending", columns: null, open: new Set() };
 let poller = null;
 let pendingUpload = null;
 let chosenFile = null;
@@ -290,7 +292,7 @@ function progressBar(label, testid) {
 function follow(id, uploadBar) {
   stopPolling();
   run = { id, rows: [], nextOffset: null, status: "queued" };
-  view = { filter: "", sortKey: null, sortDir: "ascending", columns: null, open: new Set() };
+  view = { filter: "", verdict: null, sortKey: null, sortDir: "ascending", columns: null, open: new Set() };
   started = performance.now();
   const card = runCard();
   fill(card, 
@@ -374,12 +376,12 @@ function summaryView(summary) {
       ? h(
           "details.row-errors",
           { testid: "run-row-errors", open: errors.length <= 5 },
-          h("summary", `${errors.length} row${errors.length === 1 ? "" : "s"} could not be read`),
+          h("summary", { testid: "run-row-errors-toggle" }, `${errors.length} row${errors.length === 1 ? "" : "s"} could not be read`),
           h("ul", errors.map((e) => h("li", cleanPaths(e)))),
         )
       : null,
     Object.keys(nested).length
-      ? h("details.summary-more", h("summary", "Summary details"), jsonView(nested, "run-summary-json"))
+      ? h("details.summary-more", h("summary", { testid: "run-summary-toggle" }, "Summary details"), jsonView(nested, "run-summary-json"))
       : null,
   );
 }
@@ -454,11 +456,11 @@ function renderFindings() {
   const picker = h(
     "details.columns-picker",
     { testid: "findings-columns" },
-    h("summary.btn.btn-small.btn-quiet", "Columns"),
+    h("summary.btn.btn-small.btn-quiet", { testid: "findings-columns-toggle" }, "Columns"),
     h(
       "div.columns-menu",
       columns.map((c) => {
-        const box = h("input", { type: "checkbox", value: c, checked: view.columns.includes(c) });
+        const box = h("input", { type: "checkbox", value: c, checked: view.columns.includes(c), testid: `column-${c}` });
         box.addEventListener("change", () => {
           view.columns = box.checked ? columns.filter((x) => view.columns.includes(x) || x === c) : view.columns.filter((x) => x !== c);
           renderTable();
@@ -473,6 +475,7 @@ function renderFindings() {
       h("h2.card-title", "Findings ", h("span.count", { testid: "findings-total" }, formatCount(run.findings_total ?? rows.length))),
       h("div.findings-tools", h("label.visually-hidden", { for: "sc-filter" }, "Filter findings"), filter, picker),
     ),
+    verdictSummary(rows),
     h("div.findings-body"),
   );
   renderTable();
@@ -480,6 +483,44 @@ function renderFindings() {
     filter.focus();
     filter.setSelectionRange(filter.value.length, filter.value.length);
   }
+}
+
+/** A bar of the loaded findings by verdict, and one toggle per verdict that filters the table. */
+function verdictSummary(rows) {
+  const counts = new Map(VERDICTS.map((v) => [v, 0]));
+  for (const row of rows) if (counts.has(row.verdict)) counts.set(row.verdict, counts.get(row.verdict) + 1);
+  const present = VERDICTS.filter((v) => counts.get(v) > 0);
+  if (!present.length) return null;
+  const total = present.reduce((sum, v) => sum + counts.get(v), 0);
+  const bar = h(
+    "div.verdict-bar",
+    { "aria-hidden": "true" },
+    present.map((v) => h(`span.v-${v}`, { style: `width: ${(100 * counts.get(v)) / total}%` })),
+  );
+  const chips = present.map((v) => {
+    const chip = h(
+      "button.verdict-chip",
+      { type: "button", "aria-pressed": String(view.verdict === v), testid: `verdict-chip-${v}`, title: `Show only ${VERDICT_LABEL[v].toLowerCase()} findings` },
+      badge(v),
+      h("span.n", formatCount(counts.get(v))),
+    );
+    chip.addEventListener("click", () => {
+      view.verdict = view.verdict === v ? null : v;
+      for (const other of root.querySelectorAll(".verdict-chip")) {
+        other.setAttribute("aria-pressed", String(other === chip && view.verdict === v));
+      }
+      renderTable();
+    });
+    return chip;
+  });
+  const partial = run.nextOffset != null;
+  return h(
+    "div",
+    { testid: "findings-verdicts" },
+    bar,
+    h("div.verdict-filter", { role: "group", "aria-label": "Show one verdict" }, chips,
+      partial ? h("span.hint", `in the ${formatCount(rows.length)} findings loaded so far`) : null),
+  );
 }
 
 function renderTable() {
@@ -491,6 +532,7 @@ function renderTable() {
   }
   const needle = view.filter.trim().toLowerCase();
   let shown = rows.map((row, index) => ({ row, index }));
+  if (view.verdict) shown = shown.filter(({ row }) => row.verdict === view.verdict);
   if (needle) shown = shown.filter(({ row }) => Object.values(row).some((v) => cellText(v).toLowerCase().includes(needle)));
   if (view.sortKey) {
     const sorted = sortRows(shown.map(({ row, index }) => ({ ...row, __i: index })), view.sortKey, view.sortDir);
@@ -561,7 +603,7 @@ function renderTable() {
       h(
         "span.muted",
         { testid: "findings-shown", role: "status" },
-        needle
+        needle || view.verdict
           ? `${formatCount(shown.length)} of ${formatCount(loaded)} loaded findings match`
           : `${formatCount(loaded)} of ${formatCount(total)} findings loaded`,
       ),

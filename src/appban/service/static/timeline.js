@@ -52,6 +52,7 @@ let state = {
   loading: null,
 };
 let resizeObserver = null;
+let appsLoaded = false;
 
 export function mount(section) {
   root = section;
@@ -103,7 +104,6 @@ export function mount(section) {
     h("div.card.chart-card", { testid: "timeline-card" }, h("div.chart-status", { testid: "timeline-status" })),
     h("div.card.changes-card", { testid: "timeline-changes", hidden: true }),
   );
-  fillApps(appSelect);
 }
 
 async function fillApps(select) {
@@ -121,6 +121,7 @@ async function fillApps(select) {
     }
     if (!list.some((a) => a.id === state.app)) state.app = list[0]?.id || state.app;
     select.value = state.app;
+    appsLoaded = true;
   } catch (exc) {
     fill(select, h("option", { value: state.app }, state.app));
     if (exc.status !== 401) console.warn("apps:", exc);
@@ -138,7 +139,8 @@ export function show(params) {
     changed = true;
   }
   const select = root.querySelector("#tl-app");
-  if (select && [...select.options].some((o) => o.value === state.app)) select.value = state.app;
+  if (!appsLoaded) fillApps(select);
+  else if ([...select.options].some((o) => o.value === state.app)) select.value = state.app;
   root.querySelector("#tl-where").value = state.where;
   if (changed || !state.data) load();
   else render();
@@ -289,7 +291,7 @@ function legend() {
 }
 
 function drawChart(container, lanes, instants) {
-  const focusedKey = container.contains(document.activeElement) ? state.focusKey : null;
+  const hadFocus = container.contains(document.activeElement);
   hideTooltip();
   const width = Math.max(640, container.clientWidth || 960);
   const [t0, t1] = timeRange(state.data);
@@ -341,20 +343,6 @@ function drawChart(container, lanes, instants) {
   }
   axis.append(s("line", { x1: LABEL_W, x2: LABEL_W + plotW, y1: AXIS_H - 4, y2: AXIS_H - 4, class: "axis-line" }));
   svg.append(axis);
-
-  // Today.
-  const now = Date.now();
-  if (now >= t0 && now <= t1) {
-    const xx = x(now);
-    svg.append(
-      s(
-        "g",
-        { class: "today", "aria-hidden": "true" },
-        s("line", { x1: xx, x2: xx, y1: lanesTop - 6, y2: height - BOTTOM + 6 }),
-        s("text", { x: xx, y: height - 6, "text-anchor": "middle" }, "today"),
-      ),
-    );
-  }
 
   const items = []; // focusable things, for the keyboard: {el, row, x0, x1, key}
 
@@ -462,8 +450,22 @@ function drawChart(container, lanes, instants) {
     svg.append(g);
   });
 
+  // Today.
+  const now = Date.now();
+  if (now >= t0 && now <= t1) {
+    const xx = x(now);
+    svg.append(
+      s(
+        "g",
+        { class: "today", "aria-hidden": "true", "pointer-events": "none" },
+        s("line", { x1: xx, x2: xx, y1: lanesTop - 6, y2: height - BOTTOM + 6 }),
+        s("text", { x: xx, y: height - 6, "text-anchor": "middle" }, "today"),
+      ),
+    );
+  }
+
   fill(container, svg);
-  setupKeyboard(svg, items, focusedKey);
+  setupKeyboard(svg, items, state.focusKey, hadFocus);
 }
 
 function fitLabel(text, width) {
@@ -480,7 +482,18 @@ function spanText(seg) {
 
 // ---- interaction -----------------------------------------------------------------------------------------
 
+/** The chart may be drawn again (a resize) while the panel is open: find an item by its key, made current. */
+function itemByKey(key, fallback) {
+  const found = root.querySelector(`[data-key="${CSS.escape(key)}"]`) || fallback;
+  if (found && found.ownerSVGElement) {
+    for (const other of found.ownerSVGElement.querySelectorAll('[tabindex="0"]')) other.setAttribute("tabindex", "-1");
+    found.setAttribute("tabindex", "0");
+  }
+  return found;
+}
+
 function hookItem(el, key, tip, open) {
+  el.setAttribute("data-key", key);
   el.addEventListener("mouseenter", (event) => showTooltip(el, tip(), { x: event.clientX, y: event.clientY }));
   el.addEventListener("mousemove", (event) => showTooltip(el, tip(), { x: event.clientX, y: event.clientY }));
   el.addEventListener("mouseleave", () => {
@@ -512,7 +525,7 @@ function focusItem(el) {
   el.focus({ preventScroll: true });
 }
 
-function setupKeyboard(svg, items, focusedKey) {
+function setupKeyboard(svg, items, focusedKey, hadFocus) {
   if (!items.length) return;
   const rows = new Map();
   for (const item of items) {
@@ -525,7 +538,7 @@ function setupKeyboard(svg, items, focusedKey) {
 
   const start = items.find((i) => i.key === focusedKey) || rows.get(rowKeys[Math.min(1, rowKeys.length - 1)])[0];
   start.el.setAttribute("tabindex", "0");
-  if (focusedKey && start.key === focusedKey) start.el.focus({ preventScroll: true });
+  if (hadFocus && start.key === focusedKey) start.el.focus({ preventScroll: true });
 
   svg.addEventListener("keydown", (event) => {
     const item = byEl.get(event.target.closest("[tabindex]"));
@@ -581,7 +594,7 @@ function verdictLine(verdict, asWritten, enforcement) {
   return h(
     "div.tip-verdict",
     badge(verdict),
-    asWritten && asWritten !== verdict ? h("span.tip-meta", `as written: ${VERDICT_LABEL[asWritten] || asWritten}`) : null,
+    asWritten ? h("span.tip-meta", `as written: ${VERDICT_LABEL[asWritten] || asWritten}`) : null,
     enforcement && enforcement !== "not_applicable"
       ? h("span.tip-meta", ENFORCEMENT_LABEL[enforcement] || humanize(enforcement))
       : null,
@@ -641,7 +654,7 @@ function openSegment(lane, seg, el) {
   const body = openPanel({
     title: label,
     subtitle: spanText(seg),
-    returnTo: el,
+    returnTo: () => itemByKey(el.dataset.key, el),
     testid: "panel",
   });
   body.append(h("div.panel-verdict", verdictLine(seg.verdict, seg.asWritten, seg.enforcement)));
@@ -662,7 +675,11 @@ function openSegment(lane, seg, el) {
 
 function openChange(lane, change, el) {
   const label = CATEGORY_LABEL[lane.category] || humanize(lane.category);
-  const body = openPanel({ title: label, subtitle: `changes on ${formatInstant(change.at)}`, returnTo: el });
+  const body = openPanel({
+    title: label,
+    subtitle: `changes on ${formatInstant(change.at)}`,
+    returnTo: () => itemByKey(el.dataset.key, el),
+  });
   body.append(
     h(
       "div.panel-verdict",
@@ -685,7 +702,11 @@ function openChange(lane, change, el) {
 
 function openEvent(at, el) {
   const changes = state.data.changes.filter((c) => c.at === at);
-  const body = openPanel({ title: "Changes", subtitle: formatInstant(at), returnTo: el });
+  const body = openPanel({
+    title: "Changes",
+    subtitle: formatInstant(at),
+    returnTo: () => (el.dataset.key ? itemByKey(el.dataset.key, el) : el),
+  });
   body.append(
     h(
       "ul.change-rows",
@@ -764,8 +785,8 @@ function fillInstrument(article, id, found) {
     sources.length
       ? h(
           "details.sources",
-          h("summary", `${sources.length} more source${sources.length === 1 ? "" : "s"}`),
-          h("ul", sources.map((u) => h("li", h("a", { href: u, target: "_blank", rel: "noopener noreferrer" }, hostOf(u))))),
+          h("summary", { testid: "panel-sources" }, `${sources.length} more source${sources.length === 1 ? "" : "s"}`),
+          h("ul", sources.map((u) => h("li", h("a", { href: u, target: "_blank", rel: "noopener noreferrer", testid: "panel-source" }, hostOf(u))))),
         )
       : null,
   );
