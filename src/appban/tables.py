@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -167,3 +167,23 @@ def write_csv(table: pa.Table, path: Path) -> None:
         )
     )
     pacsv.write_csv(flat, path)
+
+
+def grouped(
+    batches: Iterable[pa.RecordBatch], rows: int, progress: Callable[[int], None] | None = None
+) -> Iterator[pa.Table]:
+    """Tables of about `rows` rows made of consecutive batches (side by side, not copied), so that work
+    done once per call (a dictionary encoding, one look-up per distinct value) is small next to the rows.
+    `progress` is told each batch's row count as it arrives."""
+    pending: list[pa.RecordBatch] = []
+    size = 0
+    for batch in batches:
+        pending.append(batch)
+        size += batch.num_rows
+        if progress is not None:
+            progress(batch.num_rows)
+        if size >= rows:
+            yield pa.Table.from_batches(pending)
+            pending, size = [], 0
+    if pending:
+        yield pa.Table.from_batches(pending)

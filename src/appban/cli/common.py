@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, NoReturn
 
@@ -84,3 +85,19 @@ def fact_pairs(pairs: list[str]) -> dict[str, str]:
 
 def verdict_style(verdict: Verdict) -> str:
     return VERDICT_STYLE[verdict]
+
+
+@contextmanager
+def counting_rows(starting: str, done: str) -> Iterator[Callable[[int], None]]:
+    """A transient spinner on standard error; the callable it yields adds rows and shows "<done> N"."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn
+
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
+        task = bar.add_task(starting, total=None)
+        seen = [0]
+
+        def advance(rows: int) -> None:
+            seen[0] += rows
+            bar.update(task, description=f"{done} {seen[0]:,}")
+
+        yield advance

@@ -18,6 +18,7 @@ from appban.cli.common import (
     OutputOption,
     RulebookOption,
     TzOption,
+    counting_rows,
     emit,
     emit_text,
     err,
@@ -93,8 +94,6 @@ def screen_network_command(
     rulebook: RulebookOption = None,
 ) -> None:
     """Which customers and flows serve or carry a covered app, and what the law says for your role."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
-
     book = load_book(rulebook)
     try:
         options = NetworkOptions(
@@ -111,14 +110,7 @@ def screen_network_command(
         )
     except (DecisionInputError, ColumnMapError, ValueError) as exc:
         fail(str(exc))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
-        task = bar.add_task("reading logs…", total=None)
-        seen = [0]
-
-        def advance(rows: int) -> None:
-            seen[0] += rows
-            bar.update(task, description=f"classified {seen[0]:,} records")
-
+    with counting_rows("reading logs…", "classified records:") as advance:
         try:
             result = screen_network(files, options, book, advance)
         except (ValueError, OSError) as exc:

@@ -15,7 +15,18 @@ from rich.table import Table
 from rich.text import Text
 
 from appban.cli.apps import screen_app
-from appban.cli.common import OutputOption, RulebookOption, TzOption, emit, err, fail, load_book, out, verdict_style
+from appban.cli.common import (
+    OutputOption,
+    RulebookOption,
+    TzOption,
+    counting_rows,
+    emit,
+    err,
+    fail,
+    load_book,
+    out,
+    verdict_style,
+)
 from appban.network.records import check_zone
 from appban.payments.markers import load_markers
 from appban.report import html as html_report
@@ -51,22 +62,13 @@ def screen_payments_command(
     rulebook: RulebookOption = None,
 ) -> None:
     """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
-    from rich.progress import Progress, SpinnerColumn, TextColumn
-
     book = load_book(rulebook)
     try:
         options = PaymentOptions(input_format, parse_map(mapping) or None, check_zone(tz) if tz else None)
         marker_set = load_markers(markers, book) if markers else load_markers(rulebook=book)
     except (ColumnMapError, ValueError) as exc:
         fail(str(exc))
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:
-        task = bar.add_task("reading payments…", total=None)
-        seen = [0]
-
-        def advance(rows: int) -> None:
-            seen[0] += rows
-            bar.update(task, description=f"screened {seen[0]:,} payments")
-
+    with counting_rows("reading payments…", "screened payments:") as advance:
         try:
             result = screen_payments(files, options, book, marker_set, advance)
         except (ValueError, OSError) as exc:

@@ -17,9 +17,13 @@ from appban.engine.decide import default_rulebook
 from appban.network.classify import Classifier, PrefixTable, classify_matches
 from appban.network.indicators import default_indicators
 from appban.rulebook.loader import Rulebook
+from appban.tables import grouped
 from appban.vocabulary import Category, Verdict
 
 Role = Literal["hosting", "cdn", "transit"]
+# Rows classified per call: the per-call work (one dictionary encoding, one look-up per distinct value)
+# is then small next to the rows.
+_CLASSIFY_ROWS = 1 << 20
 ROLE_CATEGORY: dict[str, Category] = {
     "hosting": Category.INTERNET_HOSTING,
     "cdn": Category.CDN,
@@ -130,7 +134,7 @@ def screen_network(
         batches, stats = read_log(
             path, options.log_format, options.column_map, tz=options.log_tz, year=options.log_year
         )
-        for table in _grouped(batches, progress):
+        for table in grouped(batches, _CLASSIFY_ROWS, progress):
             rows += table.num_rows
             hits = classify_matches(classifier, table)
             if options.scope != "all":
@@ -148,25 +152,6 @@ def screen_network(
     records = _decide(pa.concat_tables(pieces, promote_options="permissive") if pieces else None, options, book)
     return NetworkResult(records, exposure(records), rows, malformed, errors, book.version)
 
-
-_CLASSIFY_ROWS = 1 << 20
-
-
-def _grouped(batches: Iterable[pa.RecordBatch], progress: Callable[[int], None] | None) -> Iterable[pa.Table]:
-    """Tables of about a million rows (batches side by side, not copied): the classifier's per-call
-    work (one dictionary encoding, one look-up per distinct value) is then small next to the rows."""
-    pending: list[pa.RecordBatch] = []
-    size = 0
-    for batch in batches:
-        pending.append(batch)
-        size += batch.num_rows
-        if progress is not None:
-            progress(batch.num_rows)
-        if size >= _CLASSIFY_ROWS:
-            yield pa.Table.from_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
 
 
 def _decide(table: pa.Table | None, options: NetworkOptions, book: Rulebook) -> pa.Table:

@@ -11,7 +11,7 @@ the payment's time. Only payments with a marker are kept.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from appban.payments.readers import make_readers
 from appban.payments.readers.table import PaymentTableReader
 from appban.payments.records import DEFAULT_BATCH_ROWS, PaymentReader, ReadStats
 from appban.rulebook.loader import Rulebook
+from appban.tables import grouped
 from appban.vocabulary import Category
 
 # The place whose parties give a payment its nexus: the rulebook's group for the U.S. and its territories.
@@ -100,7 +101,7 @@ def screen_payments(
     errors: list[str] = []
     for path in paths:
         batches, stats = read_payments(Path(path), options)
-        for table in _grouped(batches, progress):
+        for table in grouped(batches, _GROUP_ROWS, progress):
             rows += table.num_rows
             flagged = _flag(matcher, table)
             if flagged.num_rows:
@@ -109,22 +110,6 @@ def screen_payments(
         errors += [str(error) for error in stats.errors]
     payments = _decide(pa.concat_tables(pieces) if pieces else None, matcher, book)
     return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version)
-
-
-def _grouped(batches: Iterable[pa.RecordBatch], progress: Callable[[int], None] | None) -> Iterator[pa.Table]:
-    """Tables of about a million rows, so the matcher's per-call work is small next to the rows."""
-    pending: list[pa.RecordBatch] = []
-    size = 0
-    for batch in batches:
-        pending.append(batch)
-        size += batch.num_rows
-        if progress is not None:
-            progress(batch.num_rows)
-        if size >= _GROUP_ROWS:
-            yield pa.Table.from_batches(pending)
-            pending, size = [], 0
-    if pending:
-        yield pa.Table.from_batches(pending)
 
 
 def _flag(matcher: PaymentMatcher, table: pa.Table) -> pa.Table:
