@@ -1,10 +1,10 @@
 """Benchmark: the HTTP service under load on loopback, against a bare FastAPI route in the same run.
 
-Both servers run under uvicorn with --workers 2: `appban serve` (SQLite audit store, every decision
-recorded) and a bare FastAPI app whose route takes the same request body and returns a constant (the
-framework's own ceiling on this machine). A bounded load generator (asyncio, keep-alive HTTP/1.1
-connections, stopped by a request count or a time limit, whichever comes first) measures requests/s and
-the p50/p99 latency of:
+Both servers run under uvicorn, two worker processes on one listening socket: `appban serve` (SQLite
+audit store, every decision recorded) and a bare FastAPI app whose route takes the same request body
+and returns a constant (the framework's own ceiling on this machine). A bounded load generator
+(httpx's async client over keep-alive connections, stopped by a request count or a time limit,
+whichever comes first) measures requests/s and the p50/p99 latency of:
 - POST /v1/decide, one question per request, against the bare route;
 - POST /v1/decide/batch with Arrow IPC batches, in decisions/s.
 
@@ -26,6 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -35,7 +36,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import print_report
 
 BARE_APP = """
+import socket
+import sys
+
+import uvicorn
 from fastapi import FastAPI, Request
+from uvicorn.supervisors import Multiprocess
 
 app = FastAPI()
 
@@ -44,6 +50,14 @@ app = FastAPI()
 async def constant(request: Request) -> dict[str, str]:
     await request.body()
     return {"verdict": "enjoined"}
+
+
+if __name__ == "__main__":
+    # Served like `appban serve --workers 2`: two processes on one listening socket, with TCP_NODELAY.
+    config = uvicorn.Config("bare_app:app", port=int(sys.argv[1]), workers=2, log_level="warning")
+    listening = config.bind_socket()
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[listening]).run()
 """
 QUESTION = {"app": "wechat", "transaction": "payment_processing", "where": "US", "at": "2020-10-15T12:00:00Z"}
 
@@ -68,54 +82,35 @@ def wait_up(port: int, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"server on port {port} did not start")
 
 
-async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, raw: bytes) -> int:
-    writer.write(raw)
-    await writer.drain()
-    status_line = await reader.readline()
-    length = 0
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b""):
-            break
-        name, _, value = line.decode("latin-1").partition(":")
-        if name.lower() == "content-length":
-            length = int(value)
-    await reader.readexactly(length)
-    return int(status_line.split()[1])
-
-
-async def _load(port: int, raw: bytes, requests: int, seconds: float, connections: int) -> tuple[list[float], int]:
+async def _load(
+    url: str, body: bytes, content_type: str, requests: int, seconds: float, connections: int
+) -> tuple[list[float], int]:
     latencies: list[float] = []
     failures = 0
     issued = 0
     stop = time.monotonic() + seconds
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
 
-    async def worker() -> None:
-        nonlocal issued, failures
-        reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        try:
+        async def worker() -> None:
+            nonlocal issued, failures
             while issued < requests and time.monotonic() < stop:
                 issued += 1
                 start = time.perf_counter()
-                status = await _request(reader, writer, raw)
+                response = await client.post(url, content=body, headers={"content-type": content_type})
                 latencies.append(time.perf_counter() - start)
-                failures += status != 200
-        finally:
-            writer.close()
+                failures += response.status_code != 200
 
-    await asyncio.gather(*(worker() for _ in range(connections)))
+        await asyncio.gather(*(worker() for _ in range(connections)))
     return latencies, failures
 
 
 def load(
     port: int, path: str, body: bytes, content_type: str, requests: int, seconds: float, connections: int
 ) -> dict[str, float]:
-    head = (
-        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode()
     start = time.perf_counter()
-    latencies, failures = asyncio.run(_load(port, head + body, requests, seconds, connections))
+    url = f"http://127.0.0.1:{port}{path}"
+    latencies, failures = asyncio.run(_load(url, body, content_type, requests, seconds, connections))
     elapsed = time.perf_counter() - start
     ms = np.array(latencies) * 1000
     return {
@@ -150,7 +145,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--batch-rows", type=int, default=200_000)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--markdown", action="store_true")
@@ -179,18 +174,7 @@ def main() -> None:
             stderr=subprocess.DEVNULL,
         )
         bare = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "bare_app:app",
-                "--port",
-                str(bare_port),
-                "--workers",
-                "2",
-                "--log-level",
-                "warning",
-            ],
+            [sys.executable, str(Path(folder) / "bare_app.py"), str(bare_port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -275,7 +259,7 @@ def main() -> None:
             f"{args.connections} keep-alive connections, at most {args.requests // 2:,} requests or "
             f"{args.seconds / 2:.0f} s per pass, best of 2 alternating passes",
         ),
-        ("servers", "uvicorn --workers 2 each; appban records every decision in SQLite (WAL)"),
+        ("servers", "two uvicorn workers each, TCP_NODELAY; appban records every decision in SQLite (WAL)"),
         (
             "python / machine",
             f"{platform.python_version()} / {os.cpu_count()} CPUs, load generator on the same machine",

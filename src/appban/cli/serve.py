@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -48,7 +49,7 @@ def serve(
         fail(f"cannot open the audit store: {exc}")
     where = f"http://{host}:{port}/"
     err.print(f"appban: serving the API and dashboard at {where} (reads {'open' if open_reads else 'need a token'})")
-    uvicorn.run(
+    config = uvicorn.Config(
         "appban.service.app:create_app",
         factory=True,
         host=host,
@@ -57,3 +58,14 @@ def serve(
         log_level="info",
         proxy_headers=False,
     )
+    if workers == 1:
+        uvicorn.Server(config).run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    listening = config.bind_socket()
+    # Workers get this socket from the parent, and asyncio then cannot tell it is TCP, so it leaves Nagle's
+    # algorithm on for every connection: each small response would wait ~40 ms for a delayed ACK. On Linux
+    # accepted connections inherit TCP_NODELAY from the listening socket.
+    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[listening]).run()

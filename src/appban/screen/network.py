@@ -153,7 +153,6 @@ def screen_network(
     return NetworkResult(records, exposure(records), rows, malformed, errors, book.version)
 
 
-
 def _decide(table: pa.Table | None, options: NetworkOptions, book: Rulebook) -> pa.Table:
     if table is None or table.num_rows == 0:
         return pa.table({"customer": pa.array([], pa.string()), "app": pa.array([], pa.string())})

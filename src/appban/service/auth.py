@@ -45,7 +45,7 @@ def _identify(request: Request, credentials: HTTPAuthorizationCredentials | None
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
-def reader(request: Request, credentials: Credentials) -> Caller:
+async def reader(request: Request, credentials: Credentials) -> Caller:
     caller = _identify(request, credentials)
     if caller is not None:
         return caller
@@ -54,7 +54,7 @@ def reader(request: Request, credentials: Credentials) -> Caller:
     raise HTTPException(401, "this route needs an API token (Authorization: Bearer ...): `appban tokens create`")
 
 
-def writer(request: Request, credentials: Credentials) -> Caller:
+async def writer(request: Request, credentials: Credentials) -> Caller:
     caller = _identify(request, credentials)
     if caller is None:
         raise HTTPException(401, "writes need an API token with the write scope (Authorization: Bearer ...)")
