@@ -303,7 +303,8 @@ class AuditStore:
         in_memory = not database or database == ":memory:" or "mode=memory" in url
         engine = create_engine(
             url,
-            pool_pre_ping=True,
+            # No pre-ping: a SQLite connection is a file handle that does not go stale, and the ping
+            # would cost a statement per transaction.
             json_serializer=serializer,
             connect_args={"check_same_thread": False, "timeout": _BUSY_TIMEOUT_MS / 1000},
             # An in-memory database lives in one connection: share it rather than open empty ones.
