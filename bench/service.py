@@ -8,7 +8,7 @@ whichever comes first) measures requests/s and the p50/p99 latency of:
 - POST /v1/decide, one question per request, against the bare route;
 - POST /v1/decide/batch with Arrow IPC batches, in decisions/s.
 
-    .venv/bin/python bench/service.py [--requests N] [--seconds S] [--connections C] [--markdown]
+    .venv/bin/python bench/service.py [--requests N] [--seconds S] [--connections C ...] [--markdown]
 """
 
 from __future__ import annotations
@@ -122,6 +122,13 @@ def load(
     }
 
 
+def _line(result: dict[str, float]) -> str:
+    return (
+        f"{result['rate']:,.0f} requests/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms "
+        f"({result['requests']:,.0f} requests, {result['failures']:.0f} failed)"
+    )
+
+
 def arrow_batch(rows: int) -> bytes:
     rng = np.random.default_rng(5)
     apps = np.array(["tiktok", "wechat", "wechat_pay", "capcut", "douyin"])
@@ -145,7 +152,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument(
+        "--connections",
+        type=int,
+        nargs="+",
+        default=[4, 8],
+        help="concurrent connections; each level is measured in turn",
+    )
     parser.add_argument("--batch-rows", type=int, default=200_000)
     parser.add_argument("--batches", type=int, default=10)
     parser.add_argument("--markdown", action="store_true")
@@ -183,48 +196,26 @@ def main() -> None:
             wait_up(appban_port, appban)
             wait_up(bare_port, bare)
             question = json.dumps(QUESTION).encode()
-            warm = min(2000, args.requests)
-            load(appban_port, "/v1/decide", question, "application/json", warm, 10, args.connections)
-            load(bare_port, "/v1/decide", question, "application/json", warm, 10, args.connections)
-            # Alternate the two so that both see the same machine.
-            bare_1 = load(
-                bare_port,
-                "/v1/decide",
-                question,
-                "application/json",
-                args.requests // 2,
-                args.seconds / 2,
-                args.connections,
-            )
-            ours_1 = load(
-                appban_port,
-                "/v1/decide",
-                question,
-                "application/json",
-                args.requests // 2,
-                args.seconds / 2,
-                args.connections,
-            )
-            bare_2 = load(
-                bare_port,
-                "/v1/decide",
-                question,
-                "application/json",
-                args.requests // 2,
-                args.seconds / 2,
-                args.connections,
-            )
-            ours_2 = load(
-                appban_port,
-                "/v1/decide",
-                question,
-                "application/json",
-                args.requests // 2,
-                args.seconds / 2,
-                args.connections,
-            )
-            bare_best = max(bare_1, bare_2, key=lambda r: r["rate"])
-            ours_best = max(ours_1, ours_2, key=lambda r: r["rate"])
+            single: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
+            for connections in args.connections:
+                load(appban_port, "/v1/decide", question, "application/json", 1000, 10, connections)
+                load(bare_port, "/v1/decide", question, "application/json", 1000, 10, connections)
+                passes: dict[int, list[dict[str, float]]] = {bare_port: [], appban_port: []}
+                for _ in range(2):  # alternate the two, so that both see the same machine
+                    for port in (bare_port, appban_port):
+                        passes[port].append(
+                            load(
+                                port,
+                                "/v1/decide",
+                                question,
+                                "application/json",
+                                args.requests // 2,
+                                args.seconds / 2,
+                                connections,
+                            )
+                        )
+                best = {port: max(runs, key=lambda r: r["rate"]) for port, runs in passes.items()}
+                single[connections] = (best[bare_port], best[appban_port])
             body = arrow_batch(args.batch_rows)
             load(appban_port, "/v1/decide/batch", body, "application/vnd.apache.arrow.stream", 2, 60, 2)
             batch = load(
@@ -235,19 +226,14 @@ def main() -> None:
                 process.terminate()
                 process.wait(timeout=30)
     decisions_per_second = batch["rate"] * args.batch_rows
-    report = [
-        (
-            "bare FastAPI route (ceiling)",
-            f"{bare_best['rate']:,.0f} requests/s, p50 {bare_best['p50']:.1f} ms, "
-            f"p99 {bare_best['p99']:.1f} ms ({bare_best['requests']:,} requests)",
-        ),
-        (
-            "POST /v1/decide",
-            f"{ours_best['rate']:,.0f} requests/s, p50 {ours_best['p50']:.1f} ms, "
-            f"p99 {ours_best['p99']:.1f} ms ({ours_best['requests']:,} requests, "
-            f"{ours_best['failures']:.0f} failed)",
-        ),
-        ("/v1/decide / ceiling", f"{ours_best['rate'] / bare_best['rate']:.0%}"),
+    report: list[tuple[str, str]] = []
+    for connections, (bare_best, ours_best) in single.items():
+        report += [
+            (f"{connections} connections: bare route (ceiling)", _line(bare_best)),
+            (f"{connections} connections: POST /v1/decide", _line(ours_best)),
+            (f"{connections} connections: /v1/decide / ceiling", f"{ours_best['rate'] / bare_best['rate']:.0%}"),
+        ]
+    report += [
         (
             "POST /v1/decide/batch (Arrow IPC)",
             f"{decisions_per_second:,.0f} decisions/s ({args.batch_rows:,} rows per "
@@ -256,10 +242,13 @@ def main() -> None:
         ),
         (
             "load",
-            f"{args.connections} keep-alive connections, at most {args.requests // 2:,} requests or "
-            f"{args.seconds / 2:.0f} s per pass, best of 2 alternating passes",
+            f"keep-alive connections as above, at most {args.requests // 2:,} requests or {args.seconds / 2:.0f} s "
+            "per pass, best of 2 alternating passes",
         ),
-        ("servers", "two uvicorn workers each, TCP_NODELAY; appban records every decision in SQLite (WAL)"),
+        (
+            "servers",
+            "two uvicorn workers each (httptools, uvloop), TCP_NODELAY; appban records every decision in SQLite (WAL)",
+        ),
         (
             "python / machine",
             f"{platform.python_version()} / {os.cpu_count()} CPUs, load generator on the same machine",
