@@ -181,8 +181,9 @@ def test_screening_runs(
 ) -> None:
     headers = auth(tokens["write"])
     path = REPO / sample
-    started = api.post(f"/v1/screens/{kind}", params=options, files={"file": (path.name, path.read_bytes())},
-                       headers=headers)  # fmt: skip
+    started = api.post(
+        f"/v1/screens/{kind}", params=options, files={"file": (path.name, path.read_bytes())}, headers=headers
+    )
     assert started.status_code == 202, started.text
     run = wait_for(api, started.json()["id"], headers, limit=2)
     assert run["status"] == "done", run["error"]
@@ -260,3 +261,20 @@ def test_demo_mode_screens_the_bundled_examples_once(db_url: str, tmp_path: Path
         assert all(run["status"] == "done" and run["caller"] == "demo" for run in finished), finished
     with client_for(db_url, tmp_path, demo=True) as again:  # a store with runs is left as it is
         assert len(again.get("/v1/runs", headers=headers).json()) == 4
+
+
+def test_settings_reach_worker_processes_through_the_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = ServiceSettings(
+        db_url="sqlite:///x.db",
+        open_reads=True,
+        demo=True,
+        max_upload_bytes=123,
+        screen_workers=3,
+        upload_dir=tmp_path,
+        rulebook=tmp_path / "book",
+    )
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    assert ServiceSettings.from_env() == settings

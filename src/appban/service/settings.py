@@ -30,6 +30,7 @@ class ServiceSettings(BaseModel):
         values: dict[str, object] = {
             "db_url": env.get("APPBAN_DB") or None,
             "open_reads": env.get("APPBAN_OPEN_READS", "") in ("1", "true", "yes"),
+            "demo": env.get("APPBAN_DEMO", "") in ("1", "true", "yes"),
         }
         for name in ("max_body_bytes", "max_batch_bytes", "max_upload_bytes", "screen_workers"):
             if env.get(f"APPBAN_{name.upper()}"):
