@@ -24,10 +24,15 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from report import pin_to_one_cpu, print_report
 
 import appban
 from appban.engine.decide import evaluate
@@ -100,15 +105,6 @@ def environment() -> dict[str, str]:
         "nproc": nproc,
         "cpu": model,
     }
-
-
-def pin_to_one_cpu() -> int:
-    """Run on the first allowed CPU only, and keep pyarrow to a single thread."""
-    cpu = min(os.sched_getaffinity(0))
-    os.sched_setaffinity(0, {cpu})
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
-    return cpu
 
 
 def generate(rows: int, seed: int, rulebook: appban.Rulebook) -> Workload:
@@ -197,18 +193,6 @@ def rate(value: float) -> str:
     return f"{value:,.0f} rows/s"
 
 
-def report(lines: list[tuple[str, str]], markdown: bool) -> None:
-    width = max(len(name) for name, _ in lines)
-    for name, value in lines:
-        print(f"{name:<{width}}  {value}")
-    if markdown:
-        print()
-        print("| measure | value |")
-        print("|---|---|")
-        for name, value in lines:
-            print(f"| {name} | {value} |")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows for the batched run")
@@ -257,7 +241,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pinned", f"cpu {cpu} (os.sched_setaffinity), pyarrow cpu and io threads 1"),
         ("seed", str(args.seed)),
     ]
-    report(lines, args.markdown)
+    print_report(lines, args.markdown)
     for mismatch in mismatches[:20]:
         print(mismatch, file=sys.stderr)
     return 0 if not mismatches else 1

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import platform
 import tempfile
 import time
@@ -27,7 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 from rapidfuzz import fuzz, process
-from report import print_report
+from report import pin_to_one_cpu, print_report
 
 import appban
 from appban.identity.normalize import disguise_key
@@ -150,10 +149,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    cpu = sorted(os.sched_getaffinity(0))[0]
-    os.sched_setaffinity(0, {cpu})
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
+    cpu = pin_to_one_cpu()
 
     t0 = time.perf_counter()
     table = generate(args.rows, args.seed)

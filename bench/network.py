@@ -19,7 +19,6 @@ match rate on flow records (IPv4 and IPv6 addresses).
 from __future__ import annotations
 
 import argparse
-import os
 import platform
 import sys
 import tempfile
@@ -32,7 +31,7 @@ import pyarrow.csv as pacsv
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report import print_report
+from report import pin_to_one_cpu, print_report
 
 from appban import load_rulebook
 from appban.network.classify import Classifier
@@ -164,10 +163,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="alternating runs of (a) and (b); best of each")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    cpu = sorted(os.sched_getaffinity(0))[0]
-    os.sched_setaffinity(0, {cpu})
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
+    cpu = pin_to_one_cpu()
     rng = np.random.default_rng(args.seed)
     book = load_rulebook()
     indicators = default_indicators(book)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import os
 import platform
 import sys
 import tempfile
@@ -30,7 +29,7 @@ import pyarrow.csv as pacsv
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from payments_xml import appban_pass, count_pass, full_tree, generate_pacs008
-from report import print_report
+from report import pin_to_one_cpu, print_report
 
 from appban import load_rulebook
 from appban.engine.decide import decide
@@ -99,10 +98,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3, help="runs of each timed pass; best of each")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    cpu = sorted(os.sched_getaffinity(0))[0]
-    os.sched_setaffinity(0, {cpu})
-    pa.set_cpu_count(1)
-    pa.set_io_thread_count(1)
+    cpu = pin_to_one_cpu()
     rng = np.random.default_rng(args.seed)
     book = load_rulebook()
     with tempfile.TemporaryDirectory() as folder:

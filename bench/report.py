@@ -1,6 +1,20 @@
-"""How every benchmark prints its figures: aligned text, and a markdown table for bench/RESULTS.md."""
+"""What every benchmark shares: running on one CPU, and printing its figures (aligned text, and a markdown
+table for bench/RESULTS.md)."""
 
 from __future__ import annotations
+
+import os
+
+import pyarrow as pa
+
+
+def pin_to_one_cpu() -> int:
+    """Run this process, and pyarrow's thread pools, on one CPU; returns which."""
+    cpu = min(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cpu})
+    pa.set_cpu_count(1)
+    pa.set_io_thread_count(1)
+    return cpu
 
 
 def print_report(rows: list[tuple[str, str]], markdown: bool) -> None:
