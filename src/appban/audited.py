@@ -8,9 +8,7 @@ visible while it works and survives as a record (done, or failed) whatever happe
 
 from __future__ import annotations
 
-import datetime as dt
 import io
-import json
 import logging
 import os
 import shutil
@@ -18,7 +16,6 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,7 +29,7 @@ from appban.engine.decide import Decision, decide
 from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.rulebook.loader import Rulebook
-from appban.screen.jobs import ScreenOutcome, check_options, run_screen
+from appban.screen.jobs import check_options, run_screen
 from appban.store import OWNER, AuditStore, DecisionRecord, RunRecord, replay
 
 log = logging.getLogger("appban.audited")
@@ -152,9 +149,7 @@ class Desk:
             named = upload.parent / Path(filename).name
             upload.rename(named)
             upload = named
-            outcome = _without_folder(
-                run_screen(kind, upload, options, self.rulebook, _counting(progress)), upload.parent
-            )
+            outcome = run_screen(kind, upload, options, self.rulebook, _counting(progress), hide_folder=upload.parent)
             for start in range(0, len(outcome.findings), _FINDINGS_PER_WRITE):
                 store.add_findings(run_id, outcome.findings[start : start + _FINDINGS_PER_WRITE])
             summary = {**outcome.summary, "findings": len(outcome.findings), "errors": outcome.errors[:100]}
@@ -179,14 +174,6 @@ class Desk:
 
     def runs(self, limit: int) -> list[RunRecord]:
         return self.store.runs(limit=limit)
-
-
-def _without_folder(outcome: ScreenOutcome, folder: Path) -> ScreenOutcome:
-    """The outcome with the server's upload folder taken out of file names: callers know the name they sent."""
-    prefix = json.dumps(str(folder) + os.sep)[1:-1]
-    text = json.dumps([outcome.findings, outcome.summary, outcome.errors], ensure_ascii=False).replace(prefix, "")
-    findings, summary, errors = json.loads(text)
-    return ScreenOutcome(findings, summary, errors)
 
 
 def owner_alive(owner: str) -> bool:
@@ -221,23 +208,10 @@ def _counting(report: Any) -> Any:
     return add
 
 
-def arrow_bytes(table: pa.Table) -> bytes:
-    """A table as an Arrow IPC stream, compressed (zstd)."""
+def arrow_bytes(table: pa.Table, compression: str | None = "zstd") -> bytes:
+    """A table as an Arrow IPC stream, compressed (zstd) unless told otherwise."""
     sink = io.BytesIO()
-    options = ipc.IpcWriteOptions(compression="zstd")
+    options = ipc.IpcWriteOptions(compression=compression)
     with ipc.new_stream(sink, table.schema, options=options) as writer:
         writer.write_table(table)
     return sink.getvalue()
-
-
-def arrow_table(data: bytes) -> pa.Table:
-    return ipc.open_stream(pa.py_buffer(data)).read_all()
-
-
-def iso(moment: dt.datetime | None) -> str | None:
-    return None if moment is None else moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
-
-
-def chunks(data: bytes, size: int = 1 << 16) -> Iterator[bytes]:
-    for start in range(0, len(data), size):
-        yield data[start : start + size]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,17 +36,27 @@ class ScreenOptionError(ValueError):
 
 
 def run_screen(
-    kind: str, path: Path, options: Mapping[str, str], rulebook: Rulebook, progress: Progress | None = None
+    kind: str,
+    path: Path,
+    options: Mapping[str, str],
+    rulebook: Rulebook,
+    progress: Progress | None = None,
+    *,
+    hide_folder: Path | None = None,
 ) -> ScreenOutcome:
-    """Screen one file with the `kind` screener; `options` are that screener's, as strings."""
+    """Screen one file with the `kind` screener; `options` are that screener's, as strings.
+
+    `hide_folder` is taken out of every file name in the outcome (a server's upload folder is not the
+    caller's business: they know the name they sent).
+    """
     check_options(kind, options)
     outcome = _RUNNERS[kind](Path(path), dict(options), rulebook, progress or (lambda rows: None))
     # Plain JSON values, so that the outcome can be stored and sent as it is: amounts stay exact as text.
-    return ScreenOutcome(_plain(outcome.findings), _plain(outcome.summary), outcome.errors)
-
-
-def _plain(value: Any) -> Any:
-    return json.loads(json.dumps(value, default=_text, ensure_ascii=False))
+    text = json.dumps([outcome.findings, outcome.summary, outcome.errors], default=_text, ensure_ascii=False)
+    if hide_folder is not None:
+        text = text.replace(json.dumps(str(hide_folder) + os.sep)[1:-1], "")
+    findings, summary, errors = json.loads(text)
+    return ScreenOutcome(findings, summary, errors)
 
 
 def _text(value: Any) -> str:

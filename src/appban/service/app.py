@@ -23,7 +23,7 @@ from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException
 
-from appban.audited import Desk, iso
+from appban.audited import Desk, arrow_bytes
 from appban.engine.batch import TableInputError
 from appban.engine.decide import DecisionInputError, default_rulebook
 from appban.engine.instants import InstantError
@@ -148,7 +148,7 @@ def _routes(app: FastAPI) -> None:
         batch_id, decided = office.decide_batch(table, caller.name)
         headers = {"X-Appban-Batch": batch_id, "X-Appban-Rulebook": office.rulebook.version}
         if kind == ARROW_STREAM:
-            return Response(_ipc(decided), media_type=ARROW_STREAM, headers=headers)
+            return Response(arrow_bytes(decided, compression=None), media_type=ARROW_STREAM, headers=headers)
         lines = (json.dumps(row, ensure_ascii=False, default=str) for row in _rows(decided))
         return Response("\n".join(lines) + "\n", media_type=NDJSON, headers=headers)
 
@@ -281,13 +281,6 @@ def _batch_table(kind: str, body: bytes) -> pa.Table:
     raise HTTPException(415, f"send {NDJSON} or {ARROW_STREAM}, not {kind or 'no content type'!r}")
 
 
-def _ipc(table: pa.Table) -> bytes:
-    sink = pa.BufferOutputStream()
-    with ipc.new_stream(sink, table.schema) as out:
-        out.write_table(table)
-    return bytes(sink.getvalue())
-
-
 def _rows(table: pa.Table) -> list[dict[str, Any]]:
     from appban.tables import to_records
 
@@ -298,39 +291,17 @@ def _run_out(office: Desk, run: RunRecord, offset: int = 0, limit: int = 0) -> R
     total = office.store.count_findings(run.id)
     findings = office.store.findings(run.id, offset=offset, limit=limit) if limit else []
     following = offset + len(findings)
-    return RunOut(
-        id=run.id,
-        kind=run.kind,
-        status=run.status,
-        filename=run.filename,
-        caller=run.caller,
-        rulebook_version=run.rulebook_version,
-        options=run.options,
-        created_at=iso(run.created_at) or "",
-        started_at=iso(run.started_at),
-        finished_at=iso(run.finished_at),
-        progress_rows=run.progress_rows,
-        error=run.error,
-        summary=run.summary,
-        findings_total=total,
-        findings=findings,
-        offset=offset,
-        next_offset=following if limit and following < total else None,
-    )
+    page = {
+        "findings_total": total,
+        "findings": findings,
+        "offset": offset,
+        "next_offset": following if limit and following < total else None,
+    }
+    return RunOut.model_validate(run.to_json_dict() | page)
 
 
 def _record_out(record: DecisionRecord) -> AuditRecordOut:
-    return AuditRecordOut(
-        id=record.id,
-        kind=record.kind,
-        asked_at=iso(record.asked_at) or "",
-        caller=record.caller,
-        rulebook_version=record.rulebook_version,
-        instant=iso(record.instant),
-        input=record.input,
-        result=record.result,
-        run_id=record.run_id,
-    )
+    return AuditRecordOut.model_validate(record.to_json_dict())
 
 
 def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:

@@ -410,6 +410,7 @@ class AuditStore:
         if self._lock_path is None:
             yield
             return
+        # Opened each time, not kept: flock belongs to the open file, which a forked child would share.
         with self._writers, self._lock_path.open("a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
