@@ -164,3 +164,38 @@ def test_full_width_host_is_matched_through_its_idna_form() -> None:
     host = "".join(chr(ord(c) + 0xFEE0) for c in "www") + ".ｔｉｋｔｏｋ.com"
     [row] = classify(host=[host])
     assert row["indicator"] == "tiktok.com"
+
+
+_ascii_messy = st.builds(
+    _as_logged,
+    st.builds(lambda prefix, suffix: f"{prefix}.{suffix}", labels, st.sampled_from(_SUFFIXES) | labels),
+    st.booleans(),
+    st.just(False),
+    st.sampled_from(["", ".", "..", " ", "\t", "\x1f"]),
+)
+_ascii_text = st.text(alphabet=st.characters(max_codepoint=0x7F), max_size=12)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_ascii_messy | _ascii_text | st.sampled_from(_SUFFIXES) | st.none(), min_size=1, max_size=40),
+       st.integers(min_value=0, max_value=5))  # fmt: skip
+def test_the_row_prefilter_never_drops_a_host_that_matches(hosts: list[str | None], skip: int) -> None:
+    # Sliced arrays start mid-buffer: the filter must read each value's own last bytes.
+    column = pa.array(["padding.example", *hosts][: 1 + len(hosts)]).slice(min(skip, len(hosts)))
+    classifier = Classifier(INDICATORS)
+    walked = [-1 if host is None else classifier.domains.match(host) for host in column.to_pylist()]
+    kept = classifier._tails.may_match(column)
+    if kept is not None:
+        assert len(kept) == len(column)
+        assert all(keep for found, keep in zip(walked, kept, strict=True) if found >= 0)
+    assert classifier.hit_indices(pa.record_batch({"host": column})).tolist() == walked
+
+
+def test_the_row_prefilter_rules_out_unrelated_names_and_steps_aside_for_non_ascii() -> None:
+    tails = Classifier(INDICATORS)._tails
+    names = ["abc", "www.example.org", "michigan.org", "cdn.tiktok.com", "a.b.QQ.COM", "x.tiktok.com.", "abc"]
+    kept = tails.may_match(pa.array(names))
+    assert kept is not None
+    # The first "abc" ends before byte 8, where no word can be read: kept. The last is too short to match.
+    assert kept.tolist() == [True, False, False, True, True, True, False]
+    assert tails.may_match(pa.array(["www.example.org", "bücher.example"])) is None

@@ -19,6 +19,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from appban.network.indicators import IndicatorSet
+from appban.network.records import whole
+from appban.network.tails import SuffixTails
 
 CLASS_FIELDS = [
     pa.field("app", pa.string()),
@@ -212,6 +214,7 @@ class Classifier:
         # A routing table widens IP matching: an address originated by a listed AS matches that AS.
         self.asn_prefixes = PrefixTable((prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits)
         self._hosts = _Known(self.domains.match, self.domains.might_match)
+        self._tails = SuffixTails(self.domains.suffixes)
         self._addresses = _Known(self._address_hit)
 
     def _add(self, hit: Hit) -> int:
@@ -228,7 +231,7 @@ class Classifier:
     def _per_value(self, column: pa.Array | pa.ChunkedArray, known: _Known) -> np.ndarray:
         """Hit index per row, matching each distinct value once per classifier, not once per batch."""
         if isinstance(column, pa.ChunkedArray):
-            column = column.combine_chunks()
+            column = whole(column)
         if len(column) == 0:
             return np.zeros(0, dtype=np.int64)
         encoded = column.dictionary_encode()
@@ -242,11 +245,23 @@ class Classifier:
         result: np.ndarray = per_value[codes]
         return result
 
+    def _per_host(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """Hit index per row of a host column; only rows whose last bytes could belong to a suffix are looked at."""
+        hosts = whole(column) if isinstance(column, pa.ChunkedArray) else column
+        kept = self._tails.may_match(hosts)
+        if kept is None:
+            return self._per_value(hosts, self._hosts)
+        result = np.full(len(hosts), -1, dtype=np.int64)
+        rows = np.flatnonzero(kept)
+        if len(rows):
+            result[rows] = self._per_value(hosts.take(pa.array(rows)), self._hosts)
+        return result
+
     def hit_indices(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Per row: the hit of its host name, else of its destination (or source) address, else -1."""
         names = batch.schema.names
         if "host" in names:
-            result = self._per_value(batch.column(names.index("host")), self._hosts)
+            result = self._per_host(batch.column(names.index("host")))
         else:
             result = np.full(batch.num_rows, -1, dtype=np.int64)
         for column in ("dst_ip", "src_ip"):

@@ -513,7 +513,7 @@ def parse_delimited(
         rows = np.array([number for number, _ in invalid], dtype=np.int64) - 1
         stats.errors_at(path, numbers[rows], lambda i: _field_count(len(spec.names), invalid[i][1]))
         numbers = np.delete(numbers, rows)
-    columns = {name: table.column(name).combine_chunks() for name in spec.include}
+    columns = {name: whole(table.column(name)) for name in spec.include}
     return _without_blank_rows(columns, numbers)
 
 
@@ -595,10 +595,10 @@ def parse_json_lines(chunk: LineChunk, schema: Any, path: Path, stats: ReadStats
     """
     table = _read_json(chunk.data, schema)
     if table is not None and table.num_rows == chunk.count:
-        return {name: table.column(name).combine_chunks() for name in schema.names}, chunk.numbers()
+        return {name: whole(table.column(name)) for name in schema.names}, chunk.numbers()
     data, numbers = keep_lines(chunk)  # Arrow skips blank lines: find which lines its rows are
     if table is not None and table.num_rows == len(numbers):
-        return {name: table.column(name).combine_chunks() for name in schema.names}, numbers
+        return {name: whole(table.column(name)) for name in schema.names}, numbers
     return _parse_json_slowly(data, numbers, schema.names, path, stats)
 
 
@@ -673,6 +673,8 @@ def to_text(values: Any) -> Any:
     if values is None:
         return None
     text = values if pa.types.is_string(values.type) else values.cast(pa.string())
+    if text.null_count == 0 and _plain_and_filled(text):
+        return text  # the usual column: nothing to trim, nothing empty
     if _may_have_blanks(text):
         text = pc.utf8_trim_whitespace(text)
     empty = pc.equal(pc.binary_length(text), 0)
@@ -683,6 +685,21 @@ def to_text(values: Any) -> Any:
 # Every whitespace character is an ASCII control or space, or a multi-byte character (bytes >= 0x80).
 _PLAIN_EDGE = np.zeros(256, dtype=np.bool_)
 _PLAIN_EDGE[0x21:0x7F] = True
+
+
+def _plain_and_filled(text: Any) -> bool:
+    """True when no value of a string array without nulls is empty, or starts or ends with a byte that
+    could be white space: to_text then has nothing to do. Two bytes per value, and no clamping."""
+    _, offset_buffer, data_buffer = text.buffers()
+    if data_buffer is None or len(text) == 0:
+        return len(text) == 0
+    offsets = np.frombuffer(offset_buffer, dtype=np.int32)[text.offset : text.offset + len(text) + 1]
+    starts, ends = offsets[:-1], offsets[1:]
+    if not (ends > starts).all():
+        return False
+    data = np.frombuffer(data_buffer, dtype=np.uint8)
+    first, last = data[starts], data[ends - 1]
+    return bool(first.min() > 0x20 and first.max() < 0x7F and last.min() > 0x20 and last.max() < 0x7F)
 
 
 def _may_have_blanks(text: Any) -> bool:
@@ -763,6 +780,8 @@ def to_timestamp(values: Any, tz: str | None) -> Any:
 
 
 def _from_epoch(seconds: Any) -> Any:
+    if pa.types.is_float64(seconds.type) and seconds.null_count == 0:
+        return _from_epoch_doubles(seconds.to_numpy(zero_copy_only=True))
     seconds = only(seconds, pc.and_(pc.greater_equal(seconds, 0), pc.less(seconds, _LATEST_EPOCH)))
     if pa.types.is_integer(seconds.type):
         micros = pc.multiply(seconds.cast(pa.int64()), 1_000_000)
@@ -770,6 +789,17 @@ def _from_epoch(seconds: Any) -> Any:
         # Rounding to whole microseconds is exact here: a double holds these to better than 0.25 us.
         micros = pc.round(pc.multiply(seconds.cast(pa.float64()), 1e6)).cast(pa.int64())
     return micros.cast(UTC_US)
+
+
+def _from_epoch_doubles(seconds: npt.NDArray[np.float64]) -> Any:
+    # The usual column (Zeek's `ts`) in numpy: one pass per step instead of Arrow's null-aware kernels,
+    # rounding half to even as pc.round does.
+    valid = (seconds >= 0) & (seconds < _LATEST_EPOCH)  # false for NaN too
+    everywhere = bool(valid.all())
+    if not everywhere:
+        seconds = np.where(valid, seconds, 0.0)
+    micros = np.rint(seconds * 1e6).astype(np.int64)
+    return pa.array(micros, UTC_US, mask=None if everywhere else ~valid)
 
 
 def _from_strings(text: Any, tz: str | None) -> Any:
@@ -870,6 +900,8 @@ def syslog_timestamps(month: Any, day: Any, clock: Any, fraction: Any, path: Pat
 
 def null_mask(values: Any) -> Mask:
     """True where `values` is null."""
+    if values.null_count == 0:
+        return np.zeros(len(values), dtype=np.bool_)
     return flags(pc.is_null(values))
 
 
@@ -942,6 +974,11 @@ def describe_time(values: Any, tz: str | None, option: str) -> Callable[[int], s
 # --- batches --------------------------------------------------------------------------------------------------
 
 
+def whole(values: Any) -> Any:
+    """A chunked array as one array; a single chunk is taken as it is (combine_chunks would copy it)."""
+    return values.chunk(0) if values.num_chunks == 1 else values.combine_chunks()
+
+
 def select(columns: Mapping[str, Any], keep: Mask) -> Columns:
     """The kept rows of every column (None stays None)."""
     if keep.all():
@@ -956,17 +993,32 @@ def make_batch(source: str, numbers: Lines, columns: Mapping[str, Any], schema: 
     arrays = []
     for spec in schema:
         if spec.name == "source":
-            arrays.append(pa.repeat(pa.scalar(source, pa.string()), count))
+            arrays.append(_repeated(source, spec.type, count))
         elif spec.name == "line":
             arrays.append(pa.array(numbers, pa.int64()))
         elif columns.get(spec.name) is None:
-            arrays.append(pa.nulls(count, spec.type))
+            arrays.append(_repeated(None, spec.type, count))
         else:
             values = columns[spec.name]
             if isinstance(values, pa.ChunkedArray):
-                values = values.combine_chunks()
+                values = whole(values)
             arrays.append(values if values.type == spec.type else values.cast(spec.type))
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+# Every batch repeats the same constant columns (its source; nulls where the format has no such field):
+# slices of one array per constant cost nothing, where building each anew costs a pass over the rows.
+_CONSTANTS: dict[tuple[Any, Any], Any] = {}
+
+
+def _repeated(value: Any, kind: Any, count: int) -> Any:
+    """`count` times `value` (None: null) as an Arrow array of type `kind`."""
+    key = (value, kind)
+    known = _CONSTANTS.get(key)
+    if known is None or len(known) < count:
+        known = pa.repeat(pa.scalar(value, kind), max(count, DEFAULT_BATCH_ROWS))
+        _CONSTANTS[key] = known  # a race only builds the same array twice
+    return known.slice(0, count)
 
 
 def rebatch(batches: Iterable[pa.RecordBatch], batch_rows: int, stats: ReadStats) -> Iterator[pa.RecordBatch]:
