@@ -1,10 +1,11 @@
 """Classify network records: which covered app a host name, an address or an autonomous system
 belongs to, by whole DNS labels and by longest IP prefix.
 
-Work is per distinct value, not per row: each batch's host column is dictionary-encoded, one
-vectorised search rules out the hosts that hold no listed suffix, and only the rest not seen before
-are matched (in Python, against a dict of suffixes); addresses likewise go through a per-length
-table of networks. Rows then pick their result with one vectorised take.
+Work is per distinct value, not per row: a row prefilter (`tails`) first drops the hosts whose last
+bytes belong to no listed suffix; the rows left are dictionary-encoded, one vectorised search rules
+out the distinct hosts that hold no listed suffix, and only the rest not seen before are matched (in
+Python, against a dict of suffixes); addresses likewise go through a per-length table of networks.
+Rows then pick their result with one vectorised take.
 """
 
 from __future__ import annotations
