@@ -181,6 +181,7 @@ def main() -> None:
                 "--workers",
                 "2",
                 "--open-reads",
+                "--no-access-log",  # as the bare server, which logs only warnings
             ],
             env=env,
             stdout=subprocess.DEVNULL,

@@ -24,6 +24,9 @@ def serve(
     max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest file accepted for screening.")] = 1024,
     upload_dir: Annotated[Path | None, typer.Option(help="Where uploads wait for their run.")] = None,
     demo: Annotated[bool, typer.Option(help="Screen the bundled examples when the store has no runs yet.")] = False,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request to stderr (the audit store records decisions either way).")
+    ] = True,
     rulebook: RulebookOption = None,
 ) -> None:
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (at /)."""
@@ -56,6 +59,7 @@ def serve(
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
         proxy_headers=False,
     )
     if workers == 1:

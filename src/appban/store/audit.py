@@ -31,7 +31,7 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import IO, Any, TypeVar, cast
 
 from alembic import command
 from alembic.config import Config
@@ -291,6 +291,8 @@ class AuditStore:
         in_memory = not database or database == ":memory:" or "mode=memory" in self.url
         self._lock_path = None if in_memory or database is None else Path(database + "-writers.lock")
         self._writers = threading.Lock()  # this process's writers, before the file lock shared with others
+        self._lock_file: IO[str] | None = None
+        self._lock_pid = 0
         self._engine = self._create_engine(driver_url.render_as_string(hide_password=False))
         try:
             self._migrate()
@@ -363,6 +365,10 @@ class AuditStore:
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=5)
         self._engine.dispose()
+        with self._writers:
+            if self._lock_file is not None and self._lock_pid == os.getpid():
+                self._lock_file.close()
+            self._lock_file = None
 
     def _checkpoint_now_and_then(self) -> None:
         """Copy the SQLite write-ahead log into the database once a second, off the request path.
@@ -410,13 +416,22 @@ class AuditStore:
         if self._lock_path is None:
             yield
             return
-        # Opened each time, not kept: flock belongs to the open file, which a forked child would share.
-        with self._writers, self._lock_path.open("a") as handle:
+        with self._writers:
+            handle = self._lock_handle()
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
             finally:
                 fcntl.flock(handle, fcntl.LOCK_UN)
+
+    def _lock_handle(self) -> IO[str]:
+        """This process's open lock file (kept open: opening it for every write costs two system calls)."""
+        # flock belongs to the open file, which a forked child shares with its parent: a child opens its own.
+        if self._lock_file is None or self._lock_pid != os.getpid():
+            assert self._lock_path is not None
+            self._lock_file = self._lock_path.open("a")
+            self._lock_pid = os.getpid()
+        return self._lock_file
 
     def _read(self, work: Callable[[Connection], T]) -> T:
         return self._transaction(work, write=False)
