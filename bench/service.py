@@ -3,8 +3,8 @@
 Both servers run under uvicorn, two worker processes on one listening socket: `appban serve` (SQLite
 audit store, every decision recorded) and a bare FastAPI app whose route takes the same request body
 and returns a constant (the framework's own ceiling on this machine). A bounded load generator
-(httpx's async client over keep-alive connections, stopped by a request count or a time limit,
-whichever comes first) measures requests/s and the p50/p99 latency of:
+(bench/loadgen.py: prepared requests over keep-alive connections, stopped by a request count or a
+time limit, whichever comes first) measures requests/s and the p50/p99 latency of:
 - POST /v1/decide, one question per request, against the bare route;
 - POST /v1/decide/batch with Arrow IPC batches, in decisions/s.
 
@@ -14,7 +14,6 @@ whichever comes first) measures requests/s and the p50/p99 latency of:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import json
 import os
@@ -26,13 +25,13 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from loadgen import LoadResult, load, prepared
 from report import print_report
 
 BARE_APP = """
@@ -59,7 +58,9 @@ if __name__ == "__main__":
     listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     Multiprocess(config, sockets=[listening]).run()
 """
-QUESTION = {"app": "wechat", "transaction": "payment_processing", "where": "US", "at": "2020-10-15T12:00:00Z"}
+
+
+ARROW = "application/vnd.apache.arrow.stream"
 
 
 def free_port() -> int:
@@ -82,51 +83,21 @@ def wait_up(port: int, process: subprocess.Popen[bytes]) -> None:
     raise SystemExit(f"server on port {port} did not start")
 
 
-async def _load(
-    url: str, body: bytes, content_type: str, requests: int, seconds: float, connections: int
-) -> tuple[list[float], int]:
-    latencies: list[float] = []
-    failures = 0
-    issued = 0
-    stop = time.monotonic() + seconds
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(limits=limits, timeout=120) as client:
-
-        async def worker() -> None:
-            nonlocal issued, failures
-            while issued < requests and time.monotonic() < stop:
-                issued += 1
-                start = time.perf_counter()
-                response = await client.post(url, content=body, headers={"content-type": content_type})
-                latencies.append(time.perf_counter() - start)
-                failures += response.status_code != 200
-
-        await asyncio.gather(*(worker() for _ in range(connections)))
-    return latencies, failures
-
-
-def load(
-    port: int, path: str, body: bytes, content_type: str, requests: int, seconds: float, connections: int
-) -> dict[str, float]:
-    start = time.perf_counter()
-    url = f"http://127.0.0.1:{port}{path}"
-    latencies, failures = asyncio.run(_load(url, body, content_type, requests, seconds, connections))
-    elapsed = time.perf_counter() - start
-    ms = np.array(latencies) * 1000
-    return {
-        "requests": len(latencies),
-        "failures": failures,
-        "rate": len(latencies) / elapsed,
-        "p50": float(np.percentile(ms, 50)),
-        "p99": float(np.percentile(ms, 99)),
-    }
-
-
-def _line(result: dict[str, float]) -> str:
-    return (
-        f"{result['rate']:,.0f} requests/s, p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms "
-        f"({result['requests']:,.0f} requests, {result['failures']:.0f} failed)"
-    )
+def questions(count: int, seed: int = 3) -> list[bytes]:
+    """`count` different /v1/decide bodies: apps, transaction types, places and instants from 2020 to 2025
+    (different questions, so that nothing the server might remember answers them for it)."""
+    rng = np.random.default_rng(seed)
+    apps = ["tiktok", "wechat"]
+    categories = ["app_store_distribution", "app_store_update", "internet_hosting", "cdn", "transit_peering",
+                  "constituent_code_use", "funds_transfer", "payment_processing"]  # fmt: skip
+    start = 1_577_836_800  # 2020-01-01
+    bodies = []
+    for _ in range(count):
+        at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(start + int(rng.integers(0, 6 * 365 * 86400))))
+        question = {"app": str(rng.choice(apps)), "transaction": str(rng.choice(categories)),
+                    "where": "US" if rng.random() < 0.9 else "IN", "at": at}  # fmt: skip
+        bodies.append(json.dumps(question).encode())
+    return bodies
 
 
 def arrow_batch(rows: int) -> bytes:
@@ -196,55 +167,42 @@ def main() -> None:
         try:
             wait_up(appban_port, appban)
             wait_up(bare_port, bare)
-            question = json.dumps(QUESTION).encode()
-            single: dict[int, tuple[dict[str, float], dict[str, float]]] = {}
+            asked = [prepared("/v1/decide", body, "application/json") for body in questions(2000)]
+            single: dict[int, tuple[LoadResult, LoadResult]] = {}
             for connections in args.connections:
-                load(appban_port, "/v1/decide", question, "application/json", 1000, 10, connections)
-                load(bare_port, "/v1/decide", question, "application/json", 1000, 10, connections)
-                passes: dict[int, list[dict[str, float]]] = {bare_port: [], appban_port: []}
+                load(appban_port, asked, 1000, 10, connections)  # warm-up
+                load(bare_port, asked, 1000, 10, connections)
+                passes: dict[int, list[LoadResult]] = {bare_port: [], appban_port: []}
                 for _ in range(2):  # alternate the two, so that both see the same machine
                     for port in (bare_port, appban_port):
-                        passes[port].append(
-                            load(
-                                port,
-                                "/v1/decide",
-                                question,
-                                "application/json",
-                                args.requests // 2,
-                                args.seconds / 2,
-                                connections,
-                            )
-                        )
-                best = {port: max(runs, key=lambda r: r["rate"]) for port, runs in passes.items()}
+                        passes[port].append(load(port, asked, args.requests // 2, args.seconds / 2, connections))
+                best = {port: max(runs, key=lambda r: r.rate) for port, runs in passes.items()}
                 single[connections] = (best[bare_port], best[appban_port])
-            body = arrow_batch(args.batch_rows)
-            load(appban_port, "/v1/decide/batch", body, "application/vnd.apache.arrow.stream", 2, 60, 2)
-            batch = load(
-                appban_port, "/v1/decide/batch", body, "application/vnd.apache.arrow.stream", args.batches, 300, 2
-            )
+            batch_request = [prepared("/v1/decide/batch", arrow_batch(args.batch_rows), ARROW)]
+            load(appban_port, batch_request, 2, 60, 2)
+            batch = load(appban_port, batch_request, args.batches, 300, 2)
         finally:
             for process in (appban, bare):
                 process.terminate()
                 process.wait(timeout=30)
-    decisions_per_second = batch["rate"] * args.batch_rows
+    decisions_per_second = batch.rate * args.batch_rows
     report: list[tuple[str, str]] = []
     for connections, (bare_best, ours_best) in single.items():
         report += [
-            (f"{connections} connections: bare route (ceiling)", _line(bare_best)),
-            (f"{connections} connections: POST /v1/decide", _line(ours_best)),
-            (f"{connections} connections: /v1/decide / ceiling", f"{ours_best['rate'] / bare_best['rate']:.0%}"),
+            (f"{connections} connections: bare route (ceiling)", bare_best.line()),
+            (f"{connections} connections: POST /v1/decide", ours_best.line()),
+            (f"{connections} connections: /v1/decide / ceiling", f"{ours_best.rate / bare_best.rate:.0%}"),
         ]
     report += [
         (
             "POST /v1/decide/batch (Arrow IPC)",
             f"{decisions_per_second:,.0f} decisions/s ({args.batch_rows:,} rows per "
-            f"request, p50 {batch['p50']:.0f} ms, {batch['requests']:.0f} requests, "
-            f"{batch['failures']:.0f} failed)",
+            f"request, p50 {batch.p50:.0f} ms, {batch.requests} requests, {batch.failures} failed)",
         ),
         (
             "load",
-            f"keep-alive connections as above, at most {args.requests // 2:,} requests or {args.seconds / 2:.0f} s "
-            "per pass, best of 2 alternating passes",
+            f"bench/loadgen.py, keep-alive connections as above, at most {args.requests // 2:,} requests or "
+            f"{args.seconds / 2:.0f} s per pass, best of 2 alternating passes; 2,000 different questions in turn",
         ),
         (
             "servers",

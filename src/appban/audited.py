@@ -30,7 +30,8 @@ from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.rulebook.loader import Rulebook
 from appban.screen.jobs import check_options, run_screen
-from appban.store import OWNER, AuditStore, DecisionRecord, RunRecord, replay
+from appban.store import OWNER, AuditStore, DecisionRecord, PreparedDecision, RawJSON, RunRecord, replay
+from appban.store.loop_commit import LoopCommitter
 
 log = logging.getLogger("appban.audited")
 
@@ -45,6 +46,7 @@ class Desk:
         self.store = store
         self.rulebook = rulebook
         self._pool = ThreadPoolExecutor(screen_workers, thread_name_prefix="appban-screen")
+        self._commits: LoopCommitter[PreparedDecision] = LoopCommitter(store.write_prepared)
         self._closed = threading.Event()
         # Runs an earlier process left unfinished (it was killed, or the machine stopped) can never finish.
         self.interrupted = store.fail_interrupted_runs(owner_alive=owner_alive)
@@ -70,6 +72,25 @@ class Desk:
             caller=caller,
         )
         return decision_id, decision
+
+    async def decide_answer(
+        self, app: str, transaction: str, where: str, at: str, facts: dict[str, Any], tz: str | None, caller: str
+    ) -> tuple[str, str]:
+        """`decide` for a server's event loop: the decision id and the decision as JSON text, returned once
+        the record is committed. Records of requests answered together share one transaction."""
+        decision = decide(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
+        answer = decision.model_dump_json()  # serialised once, for the record and for the reply
+        asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
+        prepared = self.store.prepare_decision(
+            kind="decide",
+            input=asked,
+            result=RawJSON(answer),
+            rulebook=self.rulebook,
+            instant=parse_instant(at, tz),
+            caller=caller,
+        )
+        await self._commits.commit(prepared)
+        return prepared.id, answer
 
     def decide_batch(self, table: pa.Table, caller: str, tz: str | None = None) -> tuple[str, pa.Table]:
         """decide_table(), recorded as one batch: its id, and the table with the decision columns."""

@@ -7,9 +7,11 @@ instant (the rule trail), and combines them. It is the reference semantics: the 
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from pydantic import BaseModel, ConfigDict
 
@@ -235,6 +237,29 @@ def _note_instant_doubts(label: str, spec: InstantSpec, at: dt.datetime, out: li
     low, high = window if window is not None else (spec.instant, spec.instant)
     if spec.uncertain and low - _NEAR <= at < high + _NEAR:
         out.append(f"{label}: {spec.uncertain}")
+
+
+def answer_instants(law: Law, subject: str) -> list[dt.datetime]:
+    """Every instant at which any part of an answer about `subject` can change: its verdict (the law's own
+    breakpoints), a reason, or a note of doubt (the windows and margins `_note_instant_doubts` looks at).
+    Between two of them `evaluate` answers alike, but for `at` itself; extra instants only cost a segment."""
+    found = set(law.instants_for(subject))
+    specs: list[InstantSpec | None] = []
+    applied_items: list[Applied] = []
+    for rule in law.rules_for(subject):
+        specs += [rule.start_spec, rule.prohibition.until]
+        applied_items += [*rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions]
+    applied_items += [applied for applied, _ in law.exceptions]
+    applied_items += [applied for auth in law.authorizations for applied in auth.revocations]
+    for applied in applied_items:
+        found.update(t for t in (applied.start, applied.end) if t is not None)
+        specs += [getattr(applied.item, "from_", None), getattr(applied.item, "until", None)]
+    for spec in specs:
+        if spec is None:
+            continue
+        low, high = spec.window or (spec.instant, spec.instant)
+        found.update((spec.instant, low, high, low - _NEAR, high + _NEAR))
+    return sorted(found)
 
 
 def _first_active(applied: list[Applied], subject: str, law: Law, at: dt.datetime) -> Applied | None:
@@ -485,5 +510,41 @@ def decide(
         instant = parse_instant(at, tz)
     except InstantError as exc:
         raise DecisionInputError("at", str(exc)) from None
-    decision = evaluate(resolve(rulebook), subject, category, place, instant, parse_facts(rulebook, facts))
-    return decision.model_copy(update={"app": app})
+    decision = _answers(rulebook).decision(subject, category, place, instant, parse_facts(rulebook, facts))
+    return decision.model_copy(update={"app": app, "at": iso(instant)})
+
+
+class _Answers:
+    """Decisions remembered per segment of the law (between two `answer_instants`), so that a server asked
+    about the same app, transaction and place at many instants evaluates each segment once."""
+
+    _LIMIT = 65_536  # remembered decisions; all are forgotten when full (a rulebook has far fewer segments)
+
+    def __init__(self, law: Law) -> None:
+        self.law = law
+        self._instants: dict[str, list[dt.datetime]] = {}
+        self._decisions: dict[tuple[Any, ...], Decision] = {}
+
+    def decision(
+        self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
+    ) -> Decision:
+        instants = self._instants.get(subject)
+        if instants is None:
+            instants = self._instants[subject] = answer_instants(self.law, subject)
+        key = (subject, category, place, tuple(sorted(facts.items())), bisect.bisect_right(instants, at))
+        found = self._decisions.get(key)
+        if found is None:
+            if len(self._decisions) >= self._LIMIT:
+                self._decisions.clear()
+            found = self._decisions[key] = evaluate(self.law, subject, category, place, at, facts)
+        return found
+
+
+_ANSWERS: WeakKeyDictionary[Rulebook, _Answers] = WeakKeyDictionary()
+
+
+def _answers(rulebook: Rulebook) -> _Answers:
+    found = _ANSWERS.get(rulebook)
+    if found is None:
+        found = _ANSWERS[rulebook] = _Answers(resolve(rulebook))
+    return found

@@ -29,7 +29,6 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
-from functools import partial
 from pathlib import Path
 from typing import IO, Any, TypeVar, cast
 
@@ -106,6 +105,48 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+class RawJSON:
+    """JSON text already written (a pydantic model's own serialisation): stored as it is, not encoded again."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _to_json(value: Any) -> str:
+    return value.text if isinstance(value, RawJSON) else json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedDecision:
+    """A decisions row ready to insert, and the rulebook whose snapshot it needs."""
+
+    values: dict[str, Any]
+    rulebook: Rulebook
+
+    @property
+    def id(self) -> str:
+        return str(self.values["id"])
+
+
+def _decision_values(
+    row: DecisionInput, kind: str, asked_at: dt.datetime, rulebook: Rulebook, caller: str, run_id: str | None
+) -> dict[str, Any]:
+    """The decisions row of one answer, with a new id."""
+    return {
+        "id": str(uuid.uuid4()),
+        "kind": kind,
+        "asked_at": asked_at,
+        "caller": caller,
+        "rulebook_version": rulebook.version,
+        "instant": _utc(row.instant, "instant"),
+        "input": row.input,
+        "result": row.result,
+        "run_id": run_id,
+    }
+
+
 def _utc(value: dt.datetime | None, name: str) -> dt.datetime | None:
     if value is None:
         return None
@@ -150,7 +191,7 @@ class DecisionInput:
     """One answer to record: the question as asked, the answer, and the instant it was about."""
 
     input: dict[str, Any]
-    result: dict[str, Any]
+    result: dict[str, Any] | RawJSON  # RawJSON: already serialised, stored as it is
     instant: dt.datetime | None = None
 
 
@@ -307,7 +348,7 @@ class AuditStore:
             self._checkpointer.start()
 
     def _create_engine(self, url: str) -> Engine:
-        serializer = partial(json.dumps, ensure_ascii=False)
+        serializer = _to_json
         if self.dialect != "sqlite":
             return create_engine(url, pool_pre_ping=True, json_serializer=serializer)
         database = make_url(url).database
@@ -487,30 +528,39 @@ class AuditStore:
         if not rows:
             return []
         asked_at = _now()
-        ids = [str(uuid.uuid4()) for _ in rows]
-        values = [
-            {
-                "id": row_id,
-                "kind": kind,
-                "asked_at": asked_at,
-                "caller": caller,
-                "rulebook_version": rulebook.version,
-                "instant": _utc(row.instant, "instant"),
-                "input": row.input,
-                "result": row.result,
-                "run_id": run_id,
-            }
-            for row_id, row in zip(ids, rows, strict=True)
-        ]
+        prepared = [PreparedDecision(_decision_values(row, kind, asked_at, rulebook, caller, run_id), rulebook)
+                    for row in rows]  # fmt: skip
+        self.write_prepared(prepared)
+        return [item.id for item in prepared]
+
+    def prepare_decision(
+        self,
+        *,
+        kind: str,
+        input: dict[str, Any],
+        result: dict[str, Any] | RawJSON,
+        rulebook: Rulebook,
+        instant: dt.datetime | None,
+        caller: str,
+    ) -> PreparedDecision:
+        """One answer made ready to record (its id and time of asking fixed now), for `write_prepared`:
+        a server gathers the answers of requests that arrive together and writes them at once."""
+        _check(kind, DECISION_KINDS, "kind")
+        row = DecisionInput(input, result, instant)
+        return PreparedDecision(_decision_values(row, kind, _now(), rulebook, caller, None), rulebook)
+
+    def write_prepared(self, items: Sequence[PreparedDecision]) -> None:
+        """Record prepared answers in one transaction."""
+        books = {item.rulebook.version: item for item in reversed(items)}  # the first asked of each version
 
         def work(connection: Connection) -> None:
-            self._save_snapshot(connection, rulebook, asked_at)
-            connection.execute(insert(DECISIONS), values)
+            for item in books.values():
+                self._save_snapshot(connection, item.rulebook, item.values["asked_at"])
+            connection.execute(insert(DECISIONS), [item.values for item in items])
 
         self._write(work)
         with self._lock:
-            self._known_versions.add(rulebook.version)
-        return ids
+            self._known_versions.update(books)
 
     def record_batch(
         self, *, questions: bytes, answers: bytes, rows: int, summary: dict[str, Any], rulebook: Rulebook, caller: str

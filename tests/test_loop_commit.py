@@ -1,0 +1,40 @@
+"""Group commit on the event loop: records of requests answered together share one write."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from appban.store.loop_commit import LoopCommitter
+
+
+def test_records_submitted_together_share_one_write_and_later_ones_get_their_own() -> None:
+    writes: list[list[int]] = []
+    committer: LoopCommitter[int] = LoopCommitter(lambda items: writes.append(list(items)))
+
+    async def main() -> None:
+        await asyncio.gather(*(committer.commit(i) for i in range(5)))
+        await committer.commit(5)
+
+    asyncio.run(main())
+    assert writes == [[0, 1, 2, 3, 4], [5]]
+
+
+def test_a_failed_write_fails_every_record_in_it_and_the_next_burst_writes_again() -> None:
+    attempts: list[list[str]] = []
+
+    def write(items: Sequence[str]) -> None:
+        attempts.append(list(items))
+        if len(attempts) == 1:
+            raise OSError("disk full")
+
+    committer: LoopCommitter[str] = LoopCommitter(write)
+
+    async def main() -> list[BaseException | None]:
+        outcomes = await asyncio.gather(committer.commit("a"), committer.commit("b"), return_exceptions=True)
+        await committer.commit("c")
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [type(o) for o in outcomes] == [OSError, OSError]
+    assert attempts == [["a", "b"], ["c"]]
