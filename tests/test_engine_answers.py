@@ -11,7 +11,7 @@ import datetime as dt
 
 import pytest
 
-from appban.engine.decide import answer_instants, decide, evaluate
+from appban.engine.decide import answer_instants, decide, decide_json, evaluate
 from appban.engine.law import resolve
 from appban.rulebook.loader import load_rulebook
 from appban.vocabulary import Category
@@ -41,6 +41,19 @@ def test_remembered_answers_equal_fresh_evaluations_in_every_segment(subject: st
                 for at in inside:
                     fresh = evaluate(LAW, subject, category, place, at, {}).model_copy(update={"app": subject})
                     assert decide(subject, category, place, at, rulebook=book) == fresh, (category, place, at)
+                text, instant = decide_json(subject, category, place, inside[0], rulebook=book)
+                assert (text, instant) == (
+                    evaluate(LAW, subject, category, place, inside[0], {})
+                    .model_copy(update={"app": subject})
+                    .model_dump_json(),
+                    inside[0],
+                )
+
+
+def test_the_json_answer_spells_the_app_as_asked() -> None:
+    text, _ = decide_json("TikTok", "cdn", "US", "2020-11-13T00:00:00+01:00")
+    assert text == decide("TikTok", "cdn", "US", "2020-11-13T00:00:00+01:00").model_dump_json()
+    assert '"app":"TikTok"' in text and '"at":"2020-11-12T23:00:00Z"' in text
 
 
 def test_a_segment_is_evaluated_once() -> None:

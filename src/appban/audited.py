@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from appban.engine.batch import OUTPUT_COLUMNS, decide_table
-from appban.engine.decide import Decision, decide
+from appban.engine.decide import Decision, decide, decide_json
 from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.rulebook.loader import Rulebook
@@ -78,16 +78,11 @@ class Desk:
     ) -> tuple[str, str]:
         """`decide` for a server's event loop: the decision id and the decision as JSON text, returned once
         the record is committed. Records of requests answered together share one transaction."""
-        decision = decide(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
-        answer = decision.model_dump_json()  # serialised once, for the record and for the reply
+        # The answer's JSON, once, for the record and for the reply.
+        answer, instant = decide_json(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
         asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
         prepared = self.store.prepare_decision(
-            kind="decide",
-            input=asked,
-            result=RawJSON(answer),
-            rulebook=self.rulebook,
-            instant=parse_instant(at, tz),
-            caller=caller,
+            kind="decide", input=asked, result=RawJSON(answer), rulebook=self.rulebook, instant=instant, caller=caller
         )
         await self._commits.commit(prepared)
         return prepared.id, answer

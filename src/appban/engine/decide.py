@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import json
 from collections.abc import Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -503,6 +504,39 @@ def decide(
     `facts` are named facts about the transaction that exceptions may read (see facts.yaml).
     """
     rulebook = rulebook or default_rulebook()
+    instant, key = _question(rulebook, app, transaction, where, at, facts, tz)
+    decision = _answers(rulebook).decision(*key)
+    return decision.model_copy(update={"app": app, "at": iso(instant)})
+
+
+def decide_json(
+    app: str,
+    transaction: str | Category,
+    where: str,
+    at: str | dt.datetime,
+    facts: Mapping[str, object] | None = None,
+    *,
+    tz: str | None = None,
+    rulebook: Rulebook | None = None,
+) -> tuple[str, dt.datetime]:
+    """`decide(...).model_dump_json()`, and the instant asked about, without building the decision again:
+    the JSON of each segment's decision is kept with gaps for the app and the instant."""
+    rulebook = rulebook or default_rulebook()
+    instant, key = _question(rulebook, app, transaction, where, at, facts, tz)
+    before_app, before_at, rest = _answers(rulebook).template(*key)
+    return f"{before_app}{json.dumps(app, ensure_ascii=False)}{before_at}{iso(instant)}{rest}", instant
+
+
+def _question(
+    rulebook: Rulebook,
+    app: str,
+    transaction: str | Category,
+    where: str,
+    at: str | dt.datetime,
+    facts: Mapping[str, object] | None,
+    tz: str | None,
+) -> tuple[dt.datetime, tuple[str, Category, str, dt.datetime, dict[str, bool | str]]]:
+    """The validated question: its instant, and what `_Answers` looks it up by."""
     subject = resolve_subject(rulebook, app)
     category = resolve_category(transaction)
     place = resolve_place(where)
@@ -510,8 +544,12 @@ def decide(
         instant = parse_instant(at, tz)
     except InstantError as exc:
         raise DecisionInputError("at", str(exc)) from None
-    decision = _answers(rulebook).decision(subject, category, place, instant, parse_facts(rulebook, facts))
-    return decision.model_copy(update={"app": app, "at": iso(instant)})
+    return instant, (subject, category, place, instant, parse_facts(rulebook, facts))
+
+
+# Stand-ins for the app and the instant in a remembered decision's JSON: text no answer contains otherwise.
+_APP_GAP = "\u2063appban-app\u2063"
+_AT_GAP = "\u2063appban-at\u2063"
 
 
 class _Answers:
@@ -524,6 +562,8 @@ class _Answers:
         self.law = law
         self._instants: dict[str, list[dt.datetime]] = {}
         self._decisions: dict[tuple[Any, ...], Decision] = {}
+        # By the remembered decision's id; the decision is kept alongside, so the id cannot be reused.
+        self._templates: dict[int, tuple[Decision, tuple[str, str, str]]] = {}
 
     def decision(
         self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
@@ -538,6 +578,21 @@ class _Answers:
                 self._decisions.clear()
             found = self._decisions[key] = evaluate(self.law, subject, category, place, at, facts)
         return found
+
+    def template(
+        self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
+    ) -> tuple[str, str, str]:
+        """The segment's decision as JSON in three pieces, around the app (a JSON string) and the instant."""
+        decision = self.decision(subject, category, place, at, facts)
+        found = self._templates.get(id(decision))
+        if found is None or found[0] is not decision:
+            marked = decision.model_copy(update={"app": _APP_GAP, "at": _AT_GAP}).model_dump_json()
+            head, _, tail = marked.partition(f'"{_APP_GAP}"')
+            middle, _, rest = tail.partition(_AT_GAP)
+            if len(self._templates) >= self._LIMIT:
+                self._templates.clear()
+            found = self._templates[id(decision)] = (decision, (head, middle, rest))
+        return found[1]
 
 
 _ANSWERS: WeakKeyDictionary[Rulebook, _Answers] = WeakKeyDictionary()
