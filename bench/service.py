@@ -1,6 +1,6 @@
 """Benchmark: the HTTP service under load on loopback, against a bare FastAPI route in the same run.
 
-Both servers run under uvicorn, two worker processes on one listening socket: `appban serve` (SQLite
+Both servers run under uvicorn, two worker processes each on its own socket: `appban serve` (SQLite
 audit store, every decision recorded) and a bare FastAPI app whose route takes the same request body
 and returns a constant (the framework's own ceiling on this machine). A bounded load generator
 (bench/loadgen.py: prepared requests over keep-alive connections, stopped by a request count or a
@@ -35,12 +35,12 @@ from loadgen import LoadResult, load, prepared
 from report import print_report
 
 BARE_APP = """
-import socket
 import sys
 
 import uvicorn
 from fastapi import FastAPI, Request
-from uvicorn.supervisors import Multiprocess
+
+from appban.service.workers import run_workers
 
 app = FastAPI()
 
@@ -52,11 +52,9 @@ async def constant(request: Request) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    # Served like `appban serve --workers 2`: two processes on one listening socket, with TCP_NODELAY.
-    config = uvicorn.Config("bare_app:app", port=int(sys.argv[1]), workers=2, log_level="warning")
-    listening = config.bind_socket()
-    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    Multiprocess(config, sockets=[listening]).run()
+    # Served as `appban serve --workers 2` serves: two processes, each on its own SO_REUSEPORT socket.
+    config = uvicorn.Config("bare_app:app", port=int(sys.argv[1]), log_level="warning")
+    sys.exit(run_workers(config, 2))
 """
 
 
@@ -206,7 +204,8 @@ def main() -> None:
         ),
         (
             "servers",
-            "two uvicorn workers each (httptools, uvloop), TCP_NODELAY; appban records every decision in SQLite (WAL)",
+            "two uvicorn workers each (httptools, uvloop), each on its own SO_REUSEPORT socket, TCP_NODELAY; no "
+            "access log; appban records every decision in SQLite (WAL)",
         ),
         (
             "python / machine",

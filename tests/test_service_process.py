@@ -3,6 +3,8 @@ run loses no committed decision; on restart the run is marked failed."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import signal
 import socket
@@ -126,3 +128,55 @@ def test_kill_9_during_a_run_loses_no_decision(server: Server, tmp_path: Path) -
     assert set(decided) <= recorded
     again = httpx.post(f"{server.base}/v1/decide", json=QUESTION, headers=headers, timeout=30)
     assert again.status_code == 200
+
+
+def _workers_answering(port: int, connections: int) -> set[int]:
+    """Open `connections` at once, as a client's pool does, and ask /healthz on each: the workers' pids."""
+
+    async def ask() -> set[int]:
+        opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(connections)))
+        try:
+            for _, writer in opened:
+                writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            workers = set()
+            for reader, _ in opened:
+                head = await reader.readuntil(b"\r\n\r\n")
+                length = int(next(line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length"))
+                             .split(b":")[1])  # fmt: skip
+                workers.add(json.loads(await reader.readexactly(length))["worker"])
+            return workers
+        finally:
+            for _, writer in opened:
+                writer.close()
+
+    return asyncio.run(asyncio.wait_for(ask(), 30))
+
+
+def test_workers_share_connections_that_arrive_together_and_stop_together(tmp_path: Path) -> None:
+    port = free_port()
+    command = [sys.executable, "-m", "appban", "serve", "--db", f"sqlite:///{tmp_path / 'audit.db'}",
+               "--port", str(port), "--workers", "2", "--no-access-log"]  # fmt: skip
+    log = (tmp_path / "server.log").open("wb")
+    process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # both workers up
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            try:
+                if len(_workers_answering(port, 24)) == 2:
+                    break
+            except OSError:
+                pass
+            time.sleep(0.3)
+        # With one shared listening socket, the first worker to wake accepts every waiting connection.
+        # Each worker has its own here, and the kernel spreads connections over them (all 24 on one of
+        # the two sockets: 1 chance in 8 million).
+        workers = _workers_answering(port, 24)
+        assert len(workers) == 2
+        children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+        assert workers <= set(children)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=60) == 0
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()

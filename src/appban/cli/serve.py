@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 from pathlib import Path
 from typing import Annotated
 
@@ -65,11 +64,11 @@ def serve(
     if workers == 1:
         uvicorn.Server(config).run()
         return
-    from uvicorn.supervisors import Multiprocess
+    from appban.service.workers import run_workers
 
-    listening = config.bind_socket()
-    # Workers get this socket from the parent, and asyncio then cannot tell it is TCP, so it leaves Nagle's
-    # algorithm on for every connection: each small response would wait ~40 ms for a delayed ACK. On Linux
-    # accepted connections inherit TCP_NODELAY from the listening socket.
-    listening.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    Multiprocess(config, sockets=[listening]).run()
+    try:
+        status = run_workers(config, workers)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}")
+    if status:
+        fail("a worker could not start; see its log above")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import gc
 import json
+import os
 import shutil
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -106,11 +107,14 @@ def _routes(app: FastAPI) -> None:
     @app.get("/healthz", response_model=Health, tags=["service"])
     def health(request: Request) -> Health:
         store: AuditStore = request.app.state.store
-        return Health(status="ok", rulebook_version=request.app.state.desk.rulebook.version, store=store.dialect)
+        version = request.app.state.desk.rulebook.version
+        return Health(status="ok", rulebook_version=version, store=store.dialect, worker=os.getpid())
 
     @app.post("/v1/decide", response_model=DecisionOut, tags=["decisions"])
-    async def decide_one(body: DecideRequest, office: DeskDep, caller: ReadCaller) -> Response:
+    async def decide_one(body: DecideRequest, request: Request, caller: ReadCaller) -> Response:
         """Is this transaction prohibited at this instant, and why; the answer is recorded."""
+        # The busiest route takes the desk from the app itself: one dependency less to solve per request.
+        office: Desk = request.app.state.desk
         # On the event loop, not in a thread: the decision takes a fraction of a millisecond, and its record
         # shares one commit with those of the requests that arrived with it.
         decision_id, answer = await office.decide_answer(

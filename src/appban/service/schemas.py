@@ -51,6 +51,7 @@ class Health(BaseModel):
     status: str
     rulebook_version: str
     store: str
+    worker: int  # the process id of the worker that answered (`appban serve --workers N` runs several)
 
 
 class AppOut(BaseModel):
