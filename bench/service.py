@@ -119,7 +119,7 @@ def arrow_batch(rows: int) -> bytes:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--requests", type=int, default=40_000)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument(
         "--connections",
