@@ -624,3 +624,12 @@ def test_timestamp_fast_path_reads_what_the_general_one_does(values: list[str | 
         for value, expected in zip(values, general.to_pylist(), strict=True):
             single = records._from_strings(pa.array([value], pa.string()), tz)[0].as_py()
             assert single == expected, value
+
+
+@given(st.lists(st.one_of(st.floats(allow_nan=True, allow_infinity=True), st.floats(0, 2e9), st.just(-0.5))))
+@settings(max_examples=300, deadline=None)
+def test_epoch_seconds_fast_path_reads_what_the_general_one_does(seconds: list[float]) -> None:
+    # The numpy path serves columns without nulls; a trailing null sends the same values down Arrow's kernels.
+    fast = records._from_epoch(pa.array(seconds, pa.float64()))
+    general = records._from_epoch(pa.array([*seconds, None], pa.float64()))
+    assert fast.to_pylist() == general.to_pylist()[:-1]

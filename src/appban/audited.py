@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from appban.engine.batch import OUTPUT_COLUMNS, decide_table
-from appban.engine.decide import Decision, decide, decide_json
+from appban.engine.decide import decide_json
 from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.rulebook.loader import Rulebook
@@ -57,26 +57,10 @@ class Desk:
 
     # --- questions ---
 
-    def decide(
-        self, app: str, transaction: str, where: str, at: str, facts: dict[str, Any], tz: str | None, caller: str
-    ) -> tuple[str, Decision]:
-        """decide(), recorded. Raises the engine's input errors (unknown app, bad instant) unrecorded."""
-        decision = decide(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
-        asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
-        decision_id = self.store.record_decision(
-            kind="decide",
-            input=asked,
-            result=decision.to_json_dict(),
-            rulebook=self.rulebook,
-            instant=parse_instant(at, tz),
-            caller=caller,
-        )
-        return decision_id, decision
-
     async def decide_answer(
         self, app: str, transaction: str, where: str, at: str, facts: dict[str, Any], tz: str | None, caller: str
     ) -> tuple[str, str]:
-        """`decide` for a server's event loop: the decision id and the decision as JSON text, returned once
+        """`decide()`, recorded, on a server's event loop: the decision id and the decision as JSON text, returned once
         the record is committed. Records of requests answered together share one transaction."""
         # The answer's JSON, once, for the record and for the reply.
         answer, instant = decide_json(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)

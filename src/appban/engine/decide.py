@@ -562,20 +562,25 @@ class _Answers:
         self.law = law
         self._instants: dict[str, list[dt.datetime]] = {}
         self._decisions: dict[tuple[Any, ...], Decision] = {}
-        # By the remembered decision's id; the decision is kept alongside, so the id cannot be reused.
-        self._templates: dict[int, tuple[Decision, tuple[str, str, str]]] = {}
+        self._templates: dict[tuple[Any, ...], tuple[str, str, str]] = {}  # by the same segment keys
+
+    def _segment(
+        self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
+    ) -> tuple[Any, ...]:
+        instants = self._instants.get(subject)
+        if instants is None:
+            instants = self._instants[subject] = answer_instants(self.law, subject)
+        return (subject, category, place, tuple(sorted(facts.items())), bisect.bisect_right(instants, at))
 
     def decision(
         self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
     ) -> Decision:
-        instants = self._instants.get(subject)
-        if instants is None:
-            instants = self._instants[subject] = answer_instants(self.law, subject)
-        key = (subject, category, place, tuple(sorted(facts.items())), bisect.bisect_right(instants, at))
+        key = self._segment(subject, category, place, at, facts)
         found = self._decisions.get(key)
         if found is None:
             if len(self._decisions) >= self._LIMIT:
                 self._decisions.clear()
+                self._templates.clear()
             found = self._decisions[key] = evaluate(self.law, subject, category, place, at, facts)
         return found
 
@@ -583,16 +588,15 @@ class _Answers:
         self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
     ) -> tuple[str, str, str]:
         """The segment's decision as JSON in three pieces, around the app (a JSON string) and the instant."""
-        decision = self.decision(subject, category, place, at, facts)
-        found = self._templates.get(id(decision))
-        if found is None or found[0] is not decision:
+        key = self._segment(subject, category, place, at, facts)
+        found = self._templates.get(key)
+        if found is None:
+            decision = self.decision(subject, category, place, at, facts)
             marked = decision.model_copy(update={"app": _APP_GAP, "at": _AT_GAP}).model_dump_json()
             head, _, tail = marked.partition(f'"{_APP_GAP}"')
             middle, _, rest = tail.partition(_AT_GAP)
-            if len(self._templates) >= self._LIMIT:
-                self._templates.clear()
-            found = self._templates[id(decision)] = (decision, (head, middle, rest))
-        return found[1]
+            found = self._templates[key] = (head, middle, rest)
+        return found
 
 
 _ANSWERS: WeakKeyDictionary[Rulebook, _Answers] = WeakKeyDictionary()
