@@ -8,6 +8,7 @@ import hashlib
 import io
 import json
 import multiprocessing
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
@@ -25,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 from typer.testing import CliRunner
 
 from appban.cli import app
-from appban.engine.decide import decide
+from appban.engine.decide import decide, decide_filled
 from appban.rulebook.loader import Rulebook, load_rulebook
 from appban.store import (
     INTERRUPTED,
@@ -46,7 +48,7 @@ from tests.postgres import PostgresCluster
 runner = CliRunner()
 
 QUESTION = {"app": "tiktok", "transaction": "app_store_distribution", "where": "US", "at": "2020-11-13T00:00:00Z"}
-TABLES = {"decisions", "runs", "findings", "tokens", "rulebooks", "batches"}
+TABLES = {"decisions", "runs", "findings", "tokens", "rulebooks", "batches", "answer_templates"}
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -100,7 +102,7 @@ def test_migrations_create_the_tables_and_are_idempotent(store: AuditStore, stor
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     with raw.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == head == "0002"
+        assert context.get_current_revision() == head == "0003"
         # The models describe exactly what the migrations built.
         assert compare_metadata(context, Base.metadata) == []
     indexes = {index["name"] for index in inspect(raw).get_indexes("decisions")}
@@ -240,6 +242,104 @@ def test_decisions_are_append_only(store: AuditStore, rulebook: Rulebook, raw: E
             connection.execute(text(statement))
     found = store.decision(decision_id)
     assert found is not None and found.caller == "cli"
+
+
+def _templated(store: AuditStore, rulebook: Rulebook, app: str, at: str) -> tuple[str, str]:
+    """Record an answer as the service does (template and gap values); its id and its JSON text."""
+    answer, instant = decide_filled(app, "cdn", "US", at, rulebook=rulebook)
+    asked = {"app": app, "transaction": "cdn", "where": "US", "at": at, "facts": {}, "tz": None}
+    prepared = store.prepare_decision(
+        kind="decide", input=asked, result=answer, rulebook=rulebook, instant=instant, caller="svc"
+    )
+    store.write_prepared([prepared])
+    return prepared.id, answer.text
+
+
+def test_templated_answers_are_kept_once_and_read_back_whole(
+    store: AuditStore, rulebook: Rulebook, raw: Engine
+) -> None:
+    # Three instants inside one segment of the law, asked with different spellings of the app: one template.
+    asked = [
+        ("tiktok", "2021-03-01T00:00:00Z"),
+        ("TikTok", "2021-03-01T06:30:00Z"),
+        ("Tik Tok", "2021-03-01T09:00:00Z"),
+    ]
+    written = [_templated(store, rulebook, app, at) for app, at in asked]
+    for decision_id, text_answer in written:
+        found = store.decision(decision_id)
+        assert found is not None and found.result == json.loads(text_answer)
+    with raw.connect() as connection:
+        templates = connection.execute(text("SELECT digest, body FROM answer_templates")).all()
+        rows = connection.execute(text("SELECT id, answer_template, result FROM decisions")).all()
+    assert len(templates) == 1 and hashlib.sha256(templates[0][1].encode()).hexdigest() == templates[0][0]
+    assert {row[1] for row in rows} == {templates[0][0]}
+    for _, _, stored in rows:  # each row keeps only what fills the gaps
+        values = stored if isinstance(stored, dict) else json.loads(stored)
+        assert set(values) == {"app", "at"}
+    # Exports and replays see whole answers.
+    exported = list(store.iter_decisions())
+    assert [d.result for d in exported] == [json.loads(t) for _, t in written]
+    assert replay(store, written[0][0]).identical
+    # The templates are append-only too.
+    for statement in ("UPDATE answer_templates SET body = '{}'", "DELETE FROM answer_templates"):
+        with pytest.raises(DBAPIError, match="append-only"), raw.begin() as connection:
+            connection.execute(text(statement))
+
+
+def test_driver_writes_store_what_sqlalchemy_stores(
+    tmp_path: Path, rulebook: Rulebook, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The SQLite fast path (straight to the driver) and SQLAlchemy store byte-identical rows."""
+    path = tmp_path / "a.db"
+    with AuditStore(f"sqlite:///{path}") as store:
+        answer, instant = decide_filled("wechat", "payment_processing", "US", "2020-09-21T04:01:00Z", rulebook=rulebook)
+        asked = {"app": "wechat", "transaction": "payment_processing", "where": "US", "at": "x", "facts": {"a": True}}
+        made = [
+            store.prepare_decision(
+                kind="decide", input=asked, result=result, rulebook=rulebook, instant=instant, caller="ops ✓"
+            )
+            for result in (
+                answer,
+                answer,
+                {"verdict": "prohibited", "note": "微信"},
+                {"verdict": "prohibited", "note": "微信"},
+            )
+        ]
+        store.write_prepared([made[0], made[2]])  # the first write stores the template and the rulebook: SQLAlchemy
+        monkeypatch.setattr(store, "_write", None)  # from now on, only the driver path can write
+        store.write_prepared([made[1], made[3]])
+    with sqlite3.connect(path) as connection:
+        rows = {row[0]: row[1:] for row in connection.execute("SELECT * FROM decisions")}
+        columns = [column[1] for column in connection.execute("PRAGMA table_info(decisions)")][1:]
+    assert len(rows) == 4
+    for sqlalchemy_row, driver_row in ((made[0], made[1]), (made[2], made[3])):
+        first, second = rows[sqlalchemy_row.id], rows[driver_row.id]
+        differing = {name for name, a, b in zip(columns, first, second, strict=True) if a != b}
+        assert differing <= {"asked_at"}  # prepared at different times
+        assert [type(value) for value in first] == [type(value) for value in second]
+
+
+def test_upgrading_an_older_store_keeps_its_decisions(tmp_path: Path, rulebook: Rulebook) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    config = _alembic_config()
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(
+            text(
+                "INSERT INTO decisions (id, kind, asked_at, caller, rulebook_version, instant, input, result, run_id) "
+                "VALUES ('old-1', 'decide', '2021-01-01 00:00:00.000000', 'cli', 'v0', NULL, '{}', "
+                '\'{"verdict": "enjoined"}\', NULL)'
+            )
+        )
+    engine.dispose()
+    with AuditStore(url) as store:
+        found = store.decision("old-1")
+        assert found is not None and found.result == {"verdict": "enjoined"}
+        decision_id, answer = _templated(store, rulebook, "tiktok", "2020-11-13T00:00:00Z")
+        recorded = store.decision(decision_id)
+        assert recorded is not None and recorded.result == json.loads(answer)
 
 
 # --- runs ---------------------------------------------------------------------------------------

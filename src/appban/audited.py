@@ -25,12 +25,12 @@ import pyarrow.compute as pc
 import pyarrow.ipc as ipc
 
 from appban.engine.batch import OUTPUT_COLUMNS, decide_table
-from appban.engine.decide import decide_json
+from appban.engine.decide import decide_filled
 from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.rulebook.loader import Rulebook
 from appban.screen.jobs import check_options, run_screen
-from appban.store import OWNER, AuditStore, DecisionRecord, PreparedDecision, RawJSON, RunRecord, replay
+from appban.store import OWNER, AuditStore, DecisionRecord, PreparedDecision, RunRecord, replay
 from appban.store.loop_commit import LoopCommitter
 
 log = logging.getLogger("appban.audited")
@@ -62,14 +62,14 @@ class Desk:
     ) -> tuple[str, str]:
         """`decide()`, recorded, on a server's event loop: the decision id and the decision as JSON text, returned once
         the record is committed. Records of requests answered together share one transaction."""
-        # The answer's JSON, once, for the record and for the reply.
-        answer, instant = decide_json(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
+        # The answer as its segment's template and the values of its gaps: the store keeps each template once.
+        answer, instant = decide_filled(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
         asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
         prepared = self.store.prepare_decision(
-            kind="decide", input=asked, result=RawJSON(answer), rulebook=self.rulebook, instant=instant, caller=caller
+            kind="decide", input=asked, result=answer, rulebook=self.rulebook, instant=instant, caller=caller
         )
         await self._commits.commit(prepared)
-        return prepared.id, answer
+        return prepared.id, answer.text
 
     def decide_batch(self, table: pa.Table, caller: str, tz: str | None = None) -> tuple[str, pa.Table]:
         """decide_table(), recorded as one batch: its id, and the table with the decision columns."""

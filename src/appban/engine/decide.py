@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-import json
 from collections.abc import Mapping
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -18,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.law import Applied, Law, ResolvedRule, resolve
+from appban.jsontemplate import FilledJSON, JSONTemplate, gap
 from appban.rulebook.loader import Rulebook, load_rulebook, valid_place_code
 from appban.rulebook.schema import Change, Citation, InstantSpec, Instrument, LawException
 from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict, combine
@@ -520,11 +520,26 @@ def decide_json(
     rulebook: Rulebook | None = None,
 ) -> tuple[str, dt.datetime]:
     """`decide(...).model_dump_json()`, and the instant asked about, without building the decision again:
-    the JSON of each segment's decision is kept with gaps for the app and the instant."""
+    the JSON of each segment's decision is kept as a template with gaps for the app and the instant."""
+    answer, instant = decide_filled(app, transaction, where, at, facts, tz=tz, rulebook=rulebook)
+    return answer.text, instant
+
+
+def decide_filled(
+    app: str,
+    transaction: str | Category,
+    where: str,
+    at: str | dt.datetime,
+    facts: Mapping[str, object] | None = None,
+    *,
+    tz: str | None = None,
+    rulebook: Rulebook | None = None,
+) -> tuple[FilledJSON, dt.datetime]:
+    """`decide_json()` in its two parts: the segment's template and the values of its gaps (`app`, `at`),
+    for an audit store that keeps each template once."""
     rulebook = rulebook or default_rulebook()
     instant, key = _question(rulebook, app, transaction, where, at, facts, tz)
-    before_app, before_at, rest = _answers(rulebook).template(*key)
-    return f"{before_app}{json.dumps(app, ensure_ascii=False)}{before_at}{iso(instant)}{rest}", instant
+    return FilledJSON(_answers(rulebook).template(*key), {"app": app, "at": iso(instant)}), instant
 
 
 def _question(
@@ -547,11 +562,6 @@ def _question(
     return instant, (subject, category, place, instant, parse_facts(rulebook, facts))
 
 
-# Stand-ins for the app and the instant in a remembered decision's JSON: text no answer contains otherwise.
-_APP_GAP = "\u2063appban-app\u2063"
-_AT_GAP = "\u2063appban-at\u2063"
-
-
 class _Answers:
     """Decisions remembered per segment of the law (between two `answer_instants`), so that a server asked
     about the same app, transaction and place at many instants evaluates each segment once."""
@@ -562,7 +572,7 @@ class _Answers:
         self.law = law
         self._instants: dict[str, list[dt.datetime]] = {}
         self._decisions: dict[tuple[Any, ...], Decision] = {}
-        self._templates: dict[tuple[Any, ...], tuple[str, str, str]] = {}  # by the same segment keys
+        self._templates: dict[tuple[Any, ...], JSONTemplate] = {}  # by the same segment keys
 
     def _segment(
         self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
@@ -586,16 +596,14 @@ class _Answers:
 
     def template(
         self, subject: str, category: Category, place: str, at: dt.datetime, facts: dict[str, bool | str]
-    ) -> tuple[str, str, str]:
-        """The segment's decision as JSON in three pieces, around the app (a JSON string) and the instant."""
+    ) -> JSONTemplate:
+        """The segment's decision as JSON, with gaps for the app as asked and the instant."""
         key = self._segment(subject, category, place, at, facts)
         found = self._templates.get(key)
         if found is None:
             decision = self.decision(subject, category, place, at, facts)
-            marked = decision.model_copy(update={"app": _APP_GAP, "at": _AT_GAP}).model_dump_json()
-            head, _, tail = marked.partition(f'"{_APP_GAP}"')
-            middle, _, rest = tail.partition(_AT_GAP)
-            found = self._templates[key] = (head, middle, rest)
+            marked = decision.model_copy(update={"app": gap("app"), "at": gap("at")}).model_dump_json()
+            found = self._templates[key] = JSONTemplate(marked)
         return found
 
 

@@ -24,8 +24,8 @@ class Caller:
     scope: str  # "read" or "write"
 
 
-def _identify(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Caller | None:
-    secret = credentials.credentials if credentials is not None else request.headers.get("x-appban-token")
+def _identify(request: Request, bearer: str | None) -> Caller | None:
+    secret = bearer or request.headers.get("x-appban-token")
     if not secret:
         return None
     cache: dict[str, tuple[float, Caller | None]] = request.app.state.__dict__.setdefault("token_cache", {})
@@ -46,7 +46,18 @@ Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
 async def reader(request: Request, credentials: Credentials) -> Caller:
-    caller = _identify(request, credentials)
+    return _open_or_refuse(request, _identify(request, credentials.credentials if credentials else None))
+
+
+def read_caller(request: Request) -> Caller:
+    """`reader` for a route that declares no dependencies (the busiest): it reads the bearer token itself,
+    as HTTPBearer does."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    bearer = token.strip() if scheme.lower() == "bearer" else None
+    return _open_or_refuse(request, _identify(request, bearer))
+
+
+def _open_or_refuse(request: Request, caller: Caller | None) -> Caller:
     if caller is not None:
         return caller
     if request.app.state.settings.open_reads:
@@ -55,7 +66,7 @@ async def reader(request: Request, credentials: Credentials) -> Caller:
 
 
 async def writer(request: Request, credentials: Credentials) -> Caller:
-    caller = _identify(request, credentials)
+    caller = _identify(request, credentials.credentials if credentials else None)
     if caller is None:
         raise HTTPException(401, "writes need an API token with the write scope (Authorization: Bearer ...)")
     if caller.scope != "write":

@@ -36,15 +36,25 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
-        limit = self.limit(scope["path"], headers.get("content-type", ""))
-        declared = headers.get("content-length")
+        content_type, declared, chunked = "", None, False
+        for key, value in scope["headers"]:  # names arrive in lower case (ASGI)
+            if key == b"content-type":
+                content_type = value.decode("latin-1")
+            elif key == b"content-length":
+                declared = value.decode("latin-1")
+            elif key == b"transfer-encoding":
+                chunked = True
+        limit = self.limit(scope["path"], content_type)
         if declared is not None:
             if not declared.strip().isdigit():
                 await _reject(send, 400, "Content-Length is not a number")
                 return
             if int(declared) > limit:
                 await _reject(send, 413, f"the body is {int(declared):,} bytes; this route takes at most {limit:,}")
+                return
+            if not chunked:
+                # The server delivers exactly Content-Length bytes: nothing more to count.
+                await self.app(scope, receive, send)
                 return
         received = 0
         exceeded = False

@@ -23,6 +23,7 @@ import os
 import random
 import secrets
 import socket
+import sqlite3
 import threading
 import time
 import uuid
@@ -56,8 +57,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
+from appban.jsontemplate import FilledJSON, JSONTemplate
 from appban.rulebook.loader import Rulebook
-from appban.store.models import BatchRow, DecisionRow, FindingRow, RulebookRow, RunRow, TokenRow
+from appban.store.driver_insert import DriverInsert
+from appban.store.models import AnswerTemplateRow, BatchRow, DecisionRow, FindingRow, RulebookRow, RunRow, TokenRow
 from appban.store.snapshots import SnapshotError, rulebook_from_canonical_json
 
 T = TypeVar("T")
@@ -78,6 +81,7 @@ FINDINGS = cast(Table, FindingRow.__table__)
 TOKENS = cast(Table, TokenRow.__table__)
 RULEBOOKS = cast(Table, RulebookRow.__table__)
 BATCHES = cast(Table, BatchRow.__table__)
+ANSWER_TEMPLATES = cast(Table, AnswerTemplateRow.__table__)
 
 _WRITE = "appban_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _TRIES = 10
@@ -120,10 +124,11 @@ def _to_json(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PreparedDecision:
-    """A decisions row ready to insert, and the rulebook whose snapshot it needs."""
+    """A decisions row ready to insert, and the rulebook and answer template it needs stored first."""
 
     values: dict[str, Any]
     rulebook: Rulebook
+    template: JSONTemplate | None = None
 
     @property
     def id(self) -> str:
@@ -134,6 +139,9 @@ def _decision_values(
     row: DecisionInput, kind: str, asked_at: dt.datetime, rulebook: Rulebook, caller: str, run_id: str | None
 ) -> dict[str, Any]:
     """The decisions row of one answer, with a new id."""
+    result: dict[str, Any] | RawJSON = row.result if not isinstance(row.result, FilledJSON) else row.result.values
+    # A templated answer is kept as its template's name and the values of the template's gaps.
+    template = row.result.template.digest if isinstance(row.result, FilledJSON) else None
     return {
         "id": str(uuid.uuid4()),
         "kind": kind,
@@ -142,8 +150,9 @@ def _decision_values(
         "rulebook_version": rulebook.version,
         "instant": _utc(row.instant, "instant"),
         "input": row.input,
-        "result": row.result,
+        "result": result,
         "run_id": run_id,
+        "answer_template": template,
     }
 
 
@@ -179,8 +188,11 @@ def _is_busy(exc: OperationalError) -> bool:
     """A transient conflict worth retrying: SQLite's locked/busy, PostgreSQL's deadlock or serialization failure."""
     if getattr(exc.orig, "sqlstate", None) in {"40001", "40P01"}:
         return True
-    message = str(exc.orig).lower()
-    return "locked" in message or "busy" in message
+    return _is_busy_message(str(exc.orig))
+
+
+def _is_busy_message(message: str) -> bool:
+    return "locked" in message.lower() or "busy" in message.lower()
 
 
 # --- records ------------------------------------------------------------------------------------
@@ -191,7 +203,8 @@ class DecisionInput:
     """One answer to record: the question as asked, the answer, and the instant it was about."""
 
     input: dict[str, Any]
-    result: dict[str, Any] | RawJSON  # RawJSON: already serialised, stored as it is
+    # RawJSON: already serialised, stored as it is; FilledJSON: its template is stored once
+    result: dict[str, Any] | RawJSON | FilledJSON
     instant: dt.datetime | None = None
 
 
@@ -293,8 +306,11 @@ class TokenRecord:
         }
 
 
-def _decision(row: Row[Any]) -> DecisionRecord:
-    return DecisionRecord(**row._mapping)
+def _prepared(
+    row: DecisionInput, kind: str, asked_at: dt.datetime, rulebook: Rulebook, caller: str, run_id: str | None
+) -> PreparedDecision:
+    template = row.result.template if isinstance(row.result, FilledJSON) else None
+    return PreparedDecision(_decision_values(row, kind, asked_at, rulebook, caller, run_id), rulebook, template)
 
 
 def _run(row: Row[Any]) -> RunRecord:
@@ -340,6 +356,13 @@ class AuditStore:
         except BaseException:
             self._engine.dispose()
             raise
+        self._known_templates: set[str] = set()  # answer templates stored (by this process or another)
+        self._templates: dict[str, JSONTemplate] = {}  # read back, for filling recorded answers
+        # Decisions whose rulebook and template are already stored go straight to the driver (SQLite files;
+        # an in-memory database is one connection that SQLAlchemy shares, so it keeps to SQLAlchemy).
+        self._driver_insert = DriverInsert(self._engine, DECISIONS) if self._lock_path is not None else None
+        self._kept: Any = None  # the pooled connection _driver_connection keeps checked out
+        self._kept_pid = 0
         self._stopping = threading.Event()
         self._checkpointer: threading.Thread | None = None
         if self._lock_path is not None:
@@ -406,6 +429,10 @@ class AuditStore:
         self._stopping.set()
         if self._checkpointer is not None:
             self._checkpointer.join(timeout=5)
+        with self._writers:
+            if self._kept is not None and self._kept_pid == os.getpid():
+                self._kept.close()  # back to the pool, which dispose() then closes
+            self._kept = None
         self._engine.dispose()
         with self._writers:
             if self._lock_file is not None and self._lock_pid == os.getpid():
@@ -529,8 +556,7 @@ class AuditStore:
         if not rows:
             return []
         asked_at = _now()
-        prepared = [PreparedDecision(_decision_values(row, kind, asked_at, rulebook, caller, run_id), rulebook)
-                    for row in rows]  # fmt: skip
+        prepared = [_prepared(row, kind, asked_at, rulebook, caller, run_id) for row in rows]
         self.write_prepared(prepared)
         return [item.id for item in prepared]
 
@@ -539,7 +565,7 @@ class AuditStore:
         *,
         kind: str,
         input: dict[str, Any],
-        result: dict[str, Any] | RawJSON,
+        result: dict[str, Any] | RawJSON | FilledJSON,
         rulebook: Rulebook,
         instant: dt.datetime | None,
         caller: str,
@@ -547,21 +573,59 @@ class AuditStore:
         """One answer made ready to record (its id and time of asking fixed now), for `write_prepared`:
         a server gathers the answers of requests that arrive together and writes them at once."""
         _check(kind, DECISION_KINDS, "kind")
-        row = DecisionInput(input, result, instant)
-        return PreparedDecision(_decision_values(row, kind, _now(), rulebook, caller, None), rulebook)
+        return _prepared(DecisionInput(input, result, instant), kind, _now(), rulebook, caller, None)
 
     def write_prepared(self, items: Sequence[PreparedDecision]) -> None:
         """Record prepared answers in one transaction."""
         books = {item.rulebook.version: item for item in reversed(items)}  # the first asked of each version
+        templates = {item.template.digest: item.template for item in items if item.template is not None}
+        with self._lock:
+            known = books.keys() <= self._known_versions and templates.keys() <= self._known_templates
+        if known and self._driver_insert is not None:
+            self._write_through_driver([item.values for item in items])
+            return
 
         def work(connection: Connection) -> None:
             for item in books.values():
                 self._save_snapshot(connection, item.rulebook, item.values["asked_at"])
+            for template in templates.values():
+                self._save_template(connection, template)
             connection.execute(insert(DECISIONS), [item.values for item in items])
 
         self._write(work)
         with self._lock:
             self._known_versions.update(books)
+            self._known_templates.update(templates)
+
+    def _write_through_driver(self, rows: list[dict[str, Any]]) -> None:
+        """Insert decisions rows in a transaction of their own on the driver connection kept for it
+        (SQLite; see DriverInsert), with the writers' lock and the retries of any other write."""
+        assert self._driver_insert is not None
+        parameters = [self._driver_insert.parameters(row) for row in rows]
+        for attempt in range(_TRIES):
+            try:
+                with self._writer_turn():
+                    driver = self._driver_connection()
+                    driver.execute("BEGIN IMMEDIATE")
+                    try:
+                        driver.executemany(self._driver_insert.sql, parameters)
+                    except BaseException:
+                        driver.execute("ROLLBACK")
+                        raise
+                    driver.execute("COMMIT")
+                    return
+            except sqlite3.OperationalError as exc:
+                if attempt == _TRIES - 1 or not _is_busy_message(str(exc)):
+                    raise
+                time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
+
+    def _driver_connection(self) -> sqlite3.Connection:
+        """This process's driver connection for `_write_through_driver`, checked out of the pool for good."""
+        if self._kept is None or self._kept_pid != os.getpid():
+            self._kept = self._engine.raw_connection()
+            self._kept_pid = os.getpid()
+        connection: sqlite3.Connection = self._kept.driver_connection
+        return connection
 
     def record_batch(
         self, *, questions: bytes, answers: bytes, rows: int, summary: dict[str, Any], rulebook: Rulebook, caller: str
@@ -593,7 +657,7 @@ class AuditStore:
 
     def decision(self, decision_id: str) -> DecisionRecord | None:
         row = self._read(lambda c: c.execute(select(DECISIONS).where(DECISIONS.c.id == decision_id)).first())
-        return None if row is None else _decision(row)
+        return None if row is None else self._record(row)
 
     def _window(self, statement: Select[Any], start: dt.datetime | None, end: dt.datetime | None) -> Select[Any]:
         start, end = _utc(start, "start"), _utc(end, "end")
@@ -616,7 +680,7 @@ class AuditStore:
         columns = (DECISIONS.c.asked_at, DECISIONS.c.id)
         order = [column.desc() for column in columns] if newest_first else list(columns)
         statement = self._window(select(DECISIONS), start, end).order_by(*order).offset(offset).limit(limit)
-        return [_decision(row) for row in self._read(lambda c: c.execute(statement).all())]
+        return [self._record(row) for row in self._read(lambda c: c.execute(statement).all())]
 
     def iter_decisions(
         self, *, start: dt.datetime | None = None, end: dt.datetime | None = None, chunk: int = 1000
@@ -637,7 +701,7 @@ class AuditStore:
                 statement = statement.where(
                     or_(DECISIONS.c.asked_at > at, and_(DECISIONS.c.asked_at == at, DECISIONS.c.id > last))
                 )
-            page = [_decision(row) for row in self._all(statement)]
+            page = [self._record(row) for row in self._all(statement)]
             yield from page
             if len(page) < chunk:
                 return
@@ -647,6 +711,37 @@ class AuditStore:
         return int(self._read(lambda c: c.execute(select(func.count()).select_from(DECISIONS)).scalar_one()))
 
     # --- rulebook snapshots ---------------------------------------------------------------------
+
+    def _record(self, row: Row[Any]) -> DecisionRecord:
+        values = dict(row._mapping)
+        digest = values.pop("answer_template")
+        if digest is not None:  # the stored result holds the values of the template's gaps
+            values["result"] = json.loads(self._template(digest).fill(values["result"]))
+        return DecisionRecord(**values)
+
+    def _template(self, digest: str) -> JSONTemplate:
+        with self._lock:
+            found = self._templates.get(digest)
+        if found is None:
+            body = self._read(
+                lambda c: c.execute(select(ANSWER_TEMPLATES.c.body).where(ANSWER_TEMPLATES.c.digest == digest)).scalar()
+            )
+            if body is None:  # the schema's foreign key makes this a damaged database
+                raise LookupError(f"answer template {digest} is missing from the audit store")
+            found = JSONTemplate(body)
+            with self._lock:
+                if len(self._templates) > 10_000:
+                    self._templates.clear()
+                self._templates[digest] = found
+        return found
+
+    def _save_template(self, connection: Connection, template: JSONTemplate) -> None:
+        insert_ = sqlite_insert if self.dialect == "sqlite" else postgresql_insert
+        connection.execute(
+            insert_(ANSWER_TEMPLATES)
+            .values(digest=template.digest, body=template.text)
+            .on_conflict_do_nothing(index_elements=["digest"])  # another writer stored it first
+        )
 
     def _save_snapshot(self, connection: Connection, rulebook: Rulebook, stored_at: dt.datetime) -> None:
         with self._lock:

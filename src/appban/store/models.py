@@ -86,13 +86,26 @@ class DecisionRow(Base):
     rulebook_version: Mapped[str] = mapped_column(String(80))
     instant: Mapped[dt.datetime | None]
     input: Mapped[dict[str, Any]]
+    # The answer; or, when answer_template is set, the values of that template's gaps.
     result: Mapped[dict[str, Any]]
     run_id: Mapped[str | None] = mapped_column(String(36), ForeignKey("runs.id"))
+    answer_template: Mapped[str | None] = mapped_column(
+        String(64), ForeignKey("answer_templates.digest", name="fk_decisions_answer_template")
+    )
 
     __table_args__ = (
         Index("ix_decisions_asked_at", "asked_at"),
         Index("ix_decisions_run_id", "run_id"),
     )
+
+
+class AnswerTemplateRow(Base):
+    """JSON common to many recorded answers, with gaps for what differs (see appban.jsontemplate)."""
+
+    __tablename__ = "answer_templates"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)  # SHA-256 of body
+    body: Mapped[str] = mapped_column(Text)
 
 
 class FindingRow(Base):
