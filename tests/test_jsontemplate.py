@@ -33,6 +33,8 @@ def test_filling_the_gaps_gives_the_json_of_the_whole(
     whole["twice"] = filled[next(iter(filled))]
     assert json.loads(template.fill(filled)) == whole
     assert json.loads(FilledJSON(template, filled).text) == whole
+    assert template.fill_utf8(filled) == template.fill(filled).encode()
+    assert json.loads(template.fill_utf8(filled, b'"id":"x",')) == {"id": "x"} | whole
 
 
 def test_a_missing_value_is_named_and_the_digest_names_the_text() -> None:
@@ -41,5 +43,7 @@ def test_a_missing_value_is_named_and_the_digest_names_the_text() -> None:
         template.fill({"app": "tiktok"})
     assert template.digest == JSONTemplate(template.text).digest
     assert template.digest != JSONTemplate(json.dumps({"app": gap("app")})).digest
+    with pytest.raises(ValueError, match="object"):
+        JSONTemplate(json.dumps([gap("app")])).fill_utf8({"app": "a"}, b'"id":1,')
     # Text that merely looks like a gap name, outside the markers, is not one.
     assert JSONTemplate(json.dumps({"note": "gap:app"})).gaps == frozenset()

@@ -6,11 +6,13 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import itertools
 import json
 import multiprocessing
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +41,7 @@ from appban.store import (
     replay,
     rulebook_from_canonical_json,
 )
-from appban.store.audit import MIGRATIONS
+from appban.store.audit import MIGRATIONS, time_ordered_id
 from appban.store.models import Base
 from appban.vocabulary import Category
 from tests.conftest import without
@@ -317,6 +319,40 @@ def test_driver_writes_store_what_sqlalchemy_stores(
         differing = {name for name, a, b in zip(columns, first, second, strict=True) if a != b}
         assert differing <= {"asked_at"}  # prepared at different times
         assert [type(value) for value in first] == [type(value) for value in second]
+
+
+def test_the_templates_migration_goes_down_and_up_again_keeping_the_guards(store_url: str, raw: Engine) -> None:
+    AuditStore(store_url).close()
+    config = _alembic_config()
+    with raw.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0002")
+    assert "answer_templates" not in inspect(raw).get_table_names()
+    with AuditStore(store_url) as store:
+        decision_id = store.record_decision(
+            kind="decide",
+            input={},
+            result={"verdict": "prohibited"},
+            rulebook=load_rulebook(),
+            instant=None,
+            caller="x",
+        )
+    with pytest.raises(DBAPIError, match="append-only"), raw.begin() as connection:
+        connection.execute(text(f"DELETE FROM decisions WHERE id = '{decision_id}'"))
+
+
+def test_decision_ids_are_uuid7_and_sort_in_the_order_they_were_made() -> None:
+    made = []
+    for _ in range(5):
+        made += [time_ordered_id() for _ in range(50)]
+        time.sleep(0.002)  # the order is by millisecond; ids of one millisecond are random among themselves
+    parsed = [uuid.UUID(value) for value in made]
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    assert len(set(made)) == len(made)
+    stamps = [u.int >> 80 for u in parsed]
+    assert stamps == sorted(stamps) and abs(stamps[-1] - time.time() * 1000) < 5_000
+    groups = [made[i : i + 50] for i in range(0, len(made), 50)]
+    assert all(max(a) < min(b) for a, b in itertools.pairwise(groups))
 
 
 def test_upgrading_an_older_store_keeps_its_decisions(tmp_path: Path, rulebook: Rulebook) -> None:

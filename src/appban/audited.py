@@ -28,6 +28,7 @@ from appban.engine.batch import OUTPUT_COLUMNS, decide_table
 from appban.engine.decide import decide_filled
 from appban.engine.instants import parse_instant
 from appban.engine.timeline import Timeline, timeline
+from appban.jsontemplate import FilledJSON
 from appban.rulebook.loader import Rulebook
 from appban.screen.jobs import check_options, run_screen
 from appban.store import OWNER, AuditStore, DecisionRecord, PreparedDecision, RunRecord, replay
@@ -59,9 +60,10 @@ class Desk:
 
     async def decide_answer(
         self, app: str, transaction: str, where: str, at: str, facts: dict[str, Any], tz: str | None, caller: str
-    ) -> tuple[str, str]:
-        """`decide()`, recorded, on a server's event loop: the decision id and the decision as JSON text, returned once
-        the record is committed. Records of requests answered together share one transaction."""
+    ) -> tuple[str, FilledJSON]:
+        """`decide()`, recorded, on a server's event loop: the decision id and the decision as JSON (a template
+        and its gaps' values), returned once the record is committed. Records of requests answered together
+        share one transaction."""
         # The answer as its segment's template and the values of its gaps: the store keeps each template once.
         answer, instant = decide_filled(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
         asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
@@ -69,7 +71,7 @@ class Desk:
             kind="decide", input=asked, result=answer, rulebook=self.rulebook, instant=instant, caller=caller
         )
         await self._commits.commit(prepared)
-        return prepared.id, answer.text
+        return prepared.id, answer
 
     def decide_batch(self, table: pa.Table, caller: str, tz: str | None = None) -> tuple[str, pa.Table]:
         """decide_table(), recorded as one batch: its id, and the table with the decision columns."""

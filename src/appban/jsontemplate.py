@@ -33,12 +33,14 @@ class JSONTemplate:
     digest: str = field(init=False)  # SHA-256 of the text: the template's name in the audit store
     _pieces: tuple[str, ...] = field(init=False, repr=False)  # the text around the gaps
     _names: tuple[str, ...] = field(init=False, repr=False)  # the gaps, in order
+    _utf8: tuple[bytes, ...] = field(init=False, repr=False)  # the pieces, encoded once for `fill_utf8`
 
     def __post_init__(self) -> None:
         split = _GAP.split(self.text)  # text, name, text, name, ..., text
         object.__setattr__(self, "digest", hashlib.sha256(self.text.encode()).hexdigest())
         object.__setattr__(self, "_pieces", tuple(split[0::2]))
         object.__setattr__(self, "_names", tuple(split[1::2]))
+        object.__setattr__(self, "_utf8", tuple(piece.encode() for piece in split[0::2]))
 
     @property
     def gaps(self) -> frozenset[str]:
@@ -51,6 +53,18 @@ class JSONTemplate:
         for name, piece in zip(self._names, self._pieces[1:], strict=True):
             out += (encoded[name], piece)
         return "".join(out)
+
+    def fill_utf8(self, values: Mapping[str, Any], members: bytes = b"") -> bytes:
+        """`fill(values).encode()`, without encoding the template's text again. `members` (JSON object members,
+        each followed by a comma) are put first in the object that the template must then be."""
+        encoded = {name: json.dumps(values[name], ensure_ascii=False).encode() for name in self.gaps}
+        first = self._utf8[0]
+        if members and not first.startswith(b"{"):
+            raise ValueError("members can only be added to a JSON object")
+        out = [b"{", members, first[1:]] if members else [first]
+        for name, piece in zip(self._names, self._utf8[1:], strict=True):
+            out += (encoded[name], piece)
+        return b"".join(out)
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,7 +141,8 @@ def _routes(app: FastAPI) -> None:
             body.app, body.transaction, body.where, body.at, body.facts, body.tz, caller.name
         )
         # The answer is already JSON (FastAPI would validate and serialise the model again).
-        return Response(f'{{"decision_id":"{decision_id}",{answer[1:]}', media_type="application/json")
+        members = f'"decision_id":{json.dumps(decision_id)},'.encode()
+        return Response(answer.template.fill_utf8(answer.values, members), media_type="application/json")
 
     @app.post(
         "/v1/decide/batch",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -95,7 +95,13 @@ class DecisionRow(Base):
 
     __table_args__ = (
         Index("ix_decisions_asked_at", "asked_at"),
-        Index("ix_decisions_run_id", "run_id"),
+        # Partial: only screening runs' decisions have a run.
+        Index(
+            "ix_decisions_run_id",
+            "run_id",
+            sqlite_where=text("run_id IS NOT NULL"),
+            postgresql_where=text("run_id IS NOT NULL"),
+        ),
     )
 
 

@@ -6,6 +6,9 @@ template's text) and keeps in `result` only the values of the template's gaps; t
 filled with them (see appban.jsontemplate). A row of about 8 KB becomes a few hundred bytes. Rows without
 a template keep the whole answer in `result`, as before. Append-only like the decisions.
 
+The index on decisions.run_id becomes partial: only screening runs' decisions have a run, and every other
+insert no longer adds an entry to it.
+
 Revision ID: 0003
 Revises: 0002
 Create Date: 2026-11-23
@@ -30,8 +33,19 @@ def upgrade() -> None:
         sa.Column("digest", sa.String(64), primary_key=True),
         sa.Column("body", sa.Text(), nullable=False),
     )
+    op.drop_index("ix_decisions_run_id", table_name="decisions")
+    op.create_index(
+        "ix_decisions_run_id",
+        "decisions",
+        ["run_id"],
+        sqlite_where=sa.text("run_id IS NOT NULL"),
+        postgresql_where=sa.text("run_id IS NOT NULL"),
+    )
     dialect = op.get_bind().dialect.name
-    if dialect == "sqlite":
+    columns = {column["name"] for column in sa.inspect(op.get_bind()).get_columns("decisions")}
+    if dialect == "sqlite" and "answer_template" in columns:
+        pass  # left by a downgrade (see below)
+    elif dialect == "sqlite":
         # In place, with the reference in the column's definition: rebuilding the table instead would have
         # to drop the decisions (and their triggers) and copy them. Existing rows keep NULL.
         op.execute(
@@ -72,6 +86,13 @@ def downgrade() -> None:
     templated = op.get_bind().execute(sa.text("SELECT count(*) FROM decisions WHERE answer_template IS NOT NULL"))
     if templated.scalar_one():
         raise RuntimeError("decisions refer to answer templates; downgrading would lose their answers")
-    with op.batch_alter_table("decisions") as batch:
-        batch.drop_column("answer_template")
+    if dialect == "sqlite":
+        # SQLite cannot drop a column that holds a reference, and rebuilding the table would drop its
+        # append-only triggers: the column stays, always NULL, and the older code never names it.
+        pass
+    else:
+        op.drop_constraint("fk_decisions_answer_template", "decisions", type_="foreignkey")
+        op.drop_column("decisions", "answer_template")
     op.drop_table("answer_templates")
+    op.drop_index("ix_decisions_run_id", table_name="decisions")
+    op.create_index("ix_decisions_run_id", "decisions", ["run_id"])
