@@ -9,11 +9,12 @@ contains otherwise; filling it puts the value's own JSON in the place of the mar
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from pydantic_core import to_json
 
 _MARK = "\u2063"  # INVISIBLE SEPARATOR: never part of an app name, an instant or the rulebook's texts
 # The marker as it is, or escaped by a serialiser that writes ASCII only.
@@ -48,7 +49,7 @@ class JSONTemplate:
 
     def fill(self, values: Mapping[str, Any]) -> str:
         """The JSON text with each gap replaced by its value. Raises KeyError naming a gap without one."""
-        encoded = {name: json.dumps(values[name], ensure_ascii=False) for name in self.gaps}
+        encoded = {name: to_json(values[name]).decode() for name in self.gaps}
         out = [self._pieces[0]]
         for name, piece in zip(self._names, self._pieces[1:], strict=True):
             out += (encoded[name], piece)
@@ -57,7 +58,7 @@ class JSONTemplate:
     def fill_utf8(self, values: Mapping[str, Any], members: bytes = b"") -> bytes:
         """`fill(values).encode()`, without encoding the template's text again. `members` (JSON object members,
         each followed by a comma) are put first in the object that the template must then be."""
-        encoded = {name: json.dumps(values[name], ensure_ascii=False).encode() for name in self.gaps}
+        encoded = {name: to_json(values[name]) for name in self.gaps}
         first = self._utf8[0]
         if members and not first.startswith(b"{"):
             raise ValueError("members can only be added to a JSON object")

@@ -42,6 +42,7 @@ def _identify(request: Request, bearer: str | None) -> Caller | None:
     return known[1]
 
 
+ANONYMOUS = Caller("anonymous", "read")
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -61,7 +62,7 @@ def _open_or_refuse(request: Request, caller: Caller | None) -> Caller:
     if caller is not None:
         return caller
     if request.app.state.settings.open_reads:
-        return Caller("anonymous", "read")
+        return ANONYMOUS
     raise HTTPException(401, "this route needs an API token (Authorization: Bearer ...): `appban tokens create`")
 
 
