@@ -144,6 +144,14 @@ def test_tokens_scopes_and_open_reads(db_url: str, tmp_path: Path, tokens: dict[
     with client_for(db_url, tmp_path) as closed:
         assert closed.post("/v1/decide", json=QUESTION).status_code == 401
         assert closed.post("/v1/decide", json=QUESTION, headers=auth("appban_bad_secret")).status_code == 401
+        # /v1/decide reads the token itself (no dependency): the same spellings work as on the other routes.
+        read = tokens["read"]
+        for headers in ({"Authorization": f"bearer {read}"}, {"X-Appban-Token": read}):
+            assert closed.post("/v1/decide", json=QUESTION, headers=headers).status_code == 200
+            assert closed.get("/v1/rules", headers=headers).status_code == 200
+        for headers in ({"Authorization": f"Basic {read}"}, {"Authorization": "Bearer "}):
+            assert closed.post("/v1/decide", json=QUESTION, headers=headers).status_code == 401
+            assert closed.get("/v1/rules", headers=headers).status_code == 401
         assert closed.post("/v1/screens/payments", files=upload, headers=auth(tokens["read"])).status_code == 403
         assert closed.get("/healthz").status_code == 200
     with client_for(db_url, tmp_path, open_reads=True) as opened:
