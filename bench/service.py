@@ -1,6 +1,7 @@
 """Benchmark: the HTTP service under load on loopback, against a bare FastAPI route in the same run.
 
-Both servers run under uvicorn, two worker processes each on its own socket: `appban serve` (SQLite
+Both servers run under uvicorn, two worker processes each, connections dealt out to them in turn by
+appban's supervisor (appban/service/workers.py): `appban serve` (SQLite
 audit store, every decision recorded) and a bare FastAPI app whose route takes the same request body
 and returns a constant (the framework's own ceiling on this machine). A bounded load generator
 (bench/loadgen.py: prepared requests over keep-alive connections, stopped by a request count or a
@@ -52,7 +53,7 @@ async def constant(request: Request) -> dict[str, str]:
 
 
 if __name__ == "__main__":
-    # Served as `appban serve --workers 2` serves: two processes, each on its own SO_REUSEPORT socket.
+    # Served as `appban serve --workers 2` serves: two processes, each handed every other connection.
     config = uvicorn.Config("bare_app:app", port=int(sys.argv[1]), log_level="warning")
     sys.exit(run_workers(config, 2))
 """
@@ -204,8 +205,8 @@ def main() -> None:
         ),
         (
             "servers",
-            "two uvicorn workers each (httptools, uvloop), each on its own SO_REUSEPORT socket, TCP_NODELAY; no "
-            "access log; appban records every decision in SQLite (WAL)",
+            "two uvicorn workers each (httptools, uvloop), connections dealt out to them in turn, TCP_NODELAY; "
+            "no access log; appban records every decision in SQLite (WAL)",
         ),
         (
             "python / machine",

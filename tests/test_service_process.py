@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -130,20 +131,21 @@ def test_kill_9_during_a_run_loses_no_decision(server: Server, tmp_path: Path) -
     assert again.status_code == 200
 
 
-def _workers_answering(port: int, connections: int) -> set[int]:
-    """Open `connections` at once, as a client's pool does, and ask /healthz on each: the workers' pids."""
+def _workers_answering(port: int, connections: int) -> Counter[int]:
+    """Open `connections` at once, as a client's pool does, and ask /healthz on each: how many connections
+    each worker (by pid) answered."""
 
-    async def ask() -> set[int]:
+    async def ask() -> Counter[int]:
         opened = await asyncio.gather(*(asyncio.open_connection("127.0.0.1", port) for _ in range(connections)))
         try:
             for _, writer in opened:
                 writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
-            workers = set()
+            workers: Counter[int] = Counter()
             for reader, _ in opened:
                 head = await reader.readuntil(b"\r\n\r\n")
                 length = int(next(line for line in head.lower().split(b"\r\n") if line.startswith(b"content-length"))
                              .split(b":")[1])  # fmt: skip
-                workers.add(json.loads(await reader.readexactly(length))["worker"])
+                workers[json.loads(await reader.readexactly(length))["worker"]] += 1
             return workers
         finally:
             for _, writer in opened:
@@ -158,6 +160,7 @@ def test_workers_share_connections_that_arrive_together_and_stop_together(tmp_pa
                "--port", str(port), "--workers", "2", "--no-access-log"]  # fmt: skip
     log = (tmp_path / "server.log").open("wb")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+    started = time.monotonic()
     try:
         deadline = time.monotonic() + 60
         while True:  # both workers up
@@ -168,13 +171,25 @@ def test_workers_share_connections_that_arrive_together_and_stop_together(tmp_pa
             except OSError:
                 pass
             time.sleep(0.3)
-        # With one shared listening socket, the first worker to wake accepts every waiting connection.
-        # Each worker has its own here, and the kernel spreads connections over them (all 24 on one of
-        # the two sockets: 1 chance in 8 million).
+        # With one shared listening socket, the first worker to wake accepts every waiting connection, and
+        # with a socket each (SO_REUSEPORT) the kernel picks at random. Here they are dealt out in turn.
+        assert sorted(_workers_answering(port, 4).values()) == [2, 2]
         workers = _workers_answering(port, 24)
-        assert len(workers) == 2
+        assert sorted(workers.values()) == [12, 12]
         children = [int(pid) for pid in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
-        assert workers <= set(children)
+        assert set(workers) <= set(children)
+        # A worker killed outright (after its first 10 s: sooner reads as a failed start) is skipped while
+        # it is gone, and started again.
+        time.sleep(max(0.0, started + 14 - time.monotonic()))  # the workers start a few seconds after the server
+        victim, survivor = sorted(workers)
+        os.kill(victim, signal.SIGKILL)
+        time.sleep(0.05)
+        assert _workers_answering(port, 4) == Counter({survivor: 4})
+        while len(again := _workers_answering(port, 4)) < 2:
+            assert process.poll() is None and time.monotonic() < deadline, (tmp_path / "server.log").read_text()
+            time.sleep(0.3)
+        assert survivor in again and victim not in again
+        workers.update(again)
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
