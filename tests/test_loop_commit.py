@@ -20,6 +20,23 @@ def test_records_submitted_together_share_one_write_and_later_ones_get_their_own
     assert writes == [[0, 1, 2, 3, 4], [5]]
 
 
+def test_records_a_few_loop_turns_behind_join_the_burst() -> None:
+    writes: list[list[str]] = []
+    committer: LoopCommitter[str] = LoopCommitter(lambda items: writes.append(list(items)))
+
+    async def after(turns: int, item: str) -> None:
+        for _ in range(turns):
+            await asyncio.sleep(0)  # one turn of the loop
+        await committer.commit(item)
+
+    async def main() -> None:
+        await asyncio.gather(after(0, "first"), after(1, "one turn behind"), after(2, "two turns behind"),
+                             after(40, "much later"))  # fmt: skip
+
+    asyncio.run(main())
+    assert writes == [["first", "one turn behind", "two turns behind"], ["much later"]]
+
+
 def test_a_failed_write_fails_every_record_in_it_and_the_next_burst_writes_again() -> None:
     attempts: list[list[str]] = []
 
