@@ -123,18 +123,9 @@ def time_ordered_id() -> str:
     return str(uuid.UUID(int=value | random_bits & (1 << 62) - 1))
 
 
-class RawJSON:
-    """JSON text already written (a pydantic model's own serialisation): stored as it is, not encoded again."""
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
 def _to_json(value: Any) -> str:
     # pydantic-core's encoder: compact JSON, and about six times faster than the json module's.
-    return value.text if isinstance(value, RawJSON) else to_json(value).decode()
+    return to_json(value).decode()
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,7 +145,7 @@ def _decision_values(
     row: DecisionInput, kind: str, asked_at: dt.datetime, rulebook: Rulebook, caller: str, run_id: str | None
 ) -> dict[str, Any]:
     """The decisions row of one answer, with a new id."""
-    result: dict[str, Any] | RawJSON = row.result if not isinstance(row.result, FilledJSON) else row.result.values
+    result = row.result.values if isinstance(row.result, FilledJSON) else row.result
     # A templated answer is kept as its template's name and the values of the template's gaps.
     template = row.result.template.digest if isinstance(row.result, FilledJSON) else None
     return {
@@ -218,8 +209,7 @@ class DecisionInput:
     """One answer to record: the question as asked, the answer, and the instant it was about."""
 
     input: dict[str, Any]
-    # RawJSON: already serialised, stored as it is; FilledJSON: its template is stored once
-    result: dict[str, Any] | RawJSON | FilledJSON
+    result: dict[str, Any] | FilledJSON  # FilledJSON: its template is stored once
     instant: dt.datetime | None = None
 
 
@@ -580,7 +570,7 @@ class AuditStore:
         *,
         kind: str,
         input: dict[str, Any],
-        result: dict[str, Any] | RawJSON | FilledJSON,
+        result: dict[str, Any] | FilledJSON,
         rulebook: Rulebook,
         instant: dt.datetime | None,
         caller: str,
