@@ -585,7 +585,8 @@ class AuditStore:
         books = {item.rulebook.version: item for item in reversed(items)}  # the first asked of each version
         templates = {item.template.digest: item.template for item in items if item.template is not None}
         with self._lock:
-            known = books.keys() <= self._known_versions and templates.keys() <= self._known_templates
+            templates = {digest: t for digest, t in templates.items() if digest not in self._known_templates}
+            known = books.keys() <= self._known_versions and not templates
         if known and self._driver_insert is not None:
             self._write_through_driver([item.values for item in items])
             return
