@@ -36,6 +36,7 @@ from appban.store import (
     OWNER,
     AuditStore,
     DecisionInput,
+    PreparedDecision,
     ReplayError,
     differences,
     replay,
@@ -353,6 +354,23 @@ def test_decision_ids_are_uuid7_and_sort_in_the_order_they_were_made() -> None:
     assert stamps == sorted(stamps) and abs(stamps[-1] - time.time() * 1000) < 5_000
     groups = [made[i : i + 50] for i in range(0, len(made), 50)]
     assert all(max(a) < min(b) for a, b in itertools.pairwise(groups))
+
+
+def test_a_failed_driver_write_leaves_nothing_behind(tmp_path: Path, rulebook: Rulebook) -> None:
+    with AuditStore(f"sqlite:///{tmp_path / 'a.db'}") as store:
+
+        def made() -> PreparedDecision:
+            return store.prepare_decision(kind="decide", input={}, result={"v": 1}, rulebook=rulebook, instant=None,
+                                          caller="x")  # fmt: skip
+
+        first = made()
+        store.write_prepared([first])  # stores the rulebook: later writes take the driver path
+        fresh, again = made(), made()
+        with pytest.raises(sqlite3.IntegrityError):
+            store.write_prepared([fresh, first])  # the second row's id is taken
+        assert store.decision(fresh.id) is None
+        store.write_prepared([again])
+        assert store.decision(again.id) is not None and store.count_decisions() == 2
 
 
 def test_upgrading_an_older_store_keeps_its_decisions(tmp_path: Path, rulebook: Rulebook) -> None:

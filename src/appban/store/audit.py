@@ -615,10 +615,11 @@ class AuditStore:
                     driver.execute("BEGIN IMMEDIATE")
                     try:
                         driver.executemany(self._driver_insert.sql, parameters)
+                        driver.execute("COMMIT")
                     except BaseException:
-                        driver.execute("ROLLBACK")
+                        if driver.in_transaction:  # nothing half-written is left for the next writer
+                            driver.execute("ROLLBACK")
                         raise
-                    driver.execute("COMMIT")
                     return
             except sqlite3.OperationalError as exc:
                 if attempt == _TRIES - 1 or not _is_busy_message(str(exc)):
