@@ -32,14 +32,12 @@ class JSONTemplate:
 
     text: str
     digest: str = field(init=False)  # SHA-256 of the text: the template's name in the audit store
-    _pieces: tuple[str, ...] = field(init=False, repr=False)  # the text around the gaps
     _names: tuple[str, ...] = field(init=False, repr=False)  # the gaps, in order
-    _utf8: tuple[bytes, ...] = field(init=False, repr=False)  # the pieces, encoded once for `fill_utf8`
+    _utf8: tuple[bytes, ...] = field(init=False, repr=False)  # the text around the gaps, encoded once
 
     def __post_init__(self) -> None:
         split = _GAP.split(self.text)  # text, name, text, name, ..., text
         object.__setattr__(self, "digest", hashlib.sha256(self.text.encode()).hexdigest())
-        object.__setattr__(self, "_pieces", tuple(split[0::2]))
         object.__setattr__(self, "_names", tuple(split[1::2]))
         object.__setattr__(self, "_utf8", tuple(piece.encode() for piece in split[0::2]))
 
@@ -49,11 +47,7 @@ class JSONTemplate:
 
     def fill(self, values: Mapping[str, Any]) -> str:
         """The JSON text with each gap replaced by its value. Raises KeyError naming a gap without one."""
-        encoded = {name: to_json(values[name]).decode() for name in self.gaps}
-        out = [self._pieces[0]]
-        for name, piece in zip(self._names, self._pieces[1:], strict=True):
-            out += (encoded[name], piece)
-        return "".join(out)
+        return self.fill_utf8(values).decode()
 
     def fill_utf8(self, values: Mapping[str, Any], members: bytes = b"") -> bytes:
         """`fill(values).encode()`, without encoding the template's text again. `members` (JSON object members,

@@ -141,14 +141,14 @@ class PreparedDecision:
         return str(self.values["id"])
 
 
-def _decision_values(
+def _prepared(
     row: DecisionInput, kind: str, asked_at: dt.datetime, rulebook: Rulebook, caller: str, run_id: str | None
-) -> dict[str, Any]:
+) -> PreparedDecision:
     """The decisions row of one answer, with a new id."""
-    result = row.result.values if isinstance(row.result, FilledJSON) else row.result
     # A templated answer is kept as its template's name and the values of the template's gaps.
-    template = row.result.template.digest if isinstance(row.result, FilledJSON) else None
-    return {
+    template = row.result.template if isinstance(row.result, FilledJSON) else None
+    result = row.result.values if isinstance(row.result, FilledJSON) else row.result
+    values = {
         "id": time_ordered_id(),
         "kind": kind,
         "asked_at": asked_at,
@@ -158,8 +158,9 @@ def _decision_values(
         "input": row.input,
         "result": result,
         "run_id": run_id,
-        "answer_template": template,
+        "answer_template": template.digest if template is not None else None,
     }
+    return PreparedDecision(values, rulebook, template)
 
 
 def _utc(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -309,13 +310,6 @@ class TokenRecord:
             "created_at": _stamp(self.created_at),
             "revoked_at": _stamp(self.revoked_at),
         }
-
-
-def _prepared(
-    row: DecisionInput, kind: str, asked_at: dt.datetime, rulebook: Rulebook, caller: str, run_id: str | None
-) -> PreparedDecision:
-    template = row.result.template if isinstance(row.result, FilledJSON) else None
-    return PreparedDecision(_decision_values(row, kind, asked_at, rulebook, caller, run_id), rulebook, template)
 
 
 def _run(row: Row[Any]) -> RunRecord:

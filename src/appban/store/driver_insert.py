@@ -9,7 +9,7 @@ stores are those SQLAlchemy would have stored (a test compares the two).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from sqlalchemy import Engine, Table, insert
@@ -32,7 +32,3 @@ class DriverInsert:
 
     def parameters(self, row: Mapping[str, Any]) -> tuple[Any, ...]:
         return tuple(row[name] if process is None else process(row[name]) for name, process in self._processors)
-
-    def run(self, cursor: Any, rows: Sequence[Mapping[str, Any]]) -> None:
-        """Insert `rows` with a DB-API cursor inside the caller's transaction."""
-        cursor.executemany(self.sql, [self.parameters(row) for row in rows])
