@@ -33,6 +33,7 @@ from appban.cli.common import (
 )
 from appban.engine.batch import TableInputError, decide_table
 from appban.engine.decide import Decision, DecisionInputError, decide
+from appban.engine.instants import iso
 from appban.engine.timeline import timeline
 from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
 from appban.rulebook.views import instrument_summaries, item_view
@@ -97,6 +98,13 @@ def _print_decision(decision: Decision) -> None:
         out.print("[bold]Citations[/bold]")
         for citation in decision.citations:
             out.print(escape(f"  [{citation.instrument}] {citation.cite} <{citation.url}>"))
+    if decision.later:
+        # Law made after the instant: shown apart, never part of the answer above.
+        out.print(f"[bold]Coming changes[/bold] [dim](made after {decision.at}; not part of this answer)[/dim]")
+        for change in decision.later:
+            answer = f"{change.verdict.value}, as written {change.as_written.value}, enforcement {change.enforcement.value}"
+            out.print(escape(f"  ▸ {change.made}  {change.title} [{change.instrument}]: the answer would read {answer}"))
+            out.print(f"    {escape(change.effect)}", style="dim")
     out.print(f"[dim]rulebook {decision.rulebook_version}[/dim]")
 
 
@@ -283,17 +291,18 @@ def _print_summary(table: pa.Table, book: Rulebook) -> None:
 def rules_list(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
     """Every instrument in the rulebook, oldest first."""
     book = load_book(rulebook)
-    instruments = sorted(book.instruments.values(), key=lambda i: (i.signed, i.id))
+    instruments = sorted(book.instruments.values(), key=lambda i: (i.made.instant, i.id))
     if as_json:
         rows = instrument_summaries(book)
         print(json.dumps({"rulebook_version": book.version, "instruments": rows}, ensure_ascii=False, indent=2))
         return
     table = Table(title=f"Rulebook {book.version}: {len(instruments)} instruments", title_justify="left")
-    for name in ("signed", "id", "kind", "instrument", "items"):
+    for name in ("made", "id", "kind", "instrument", "items"):
         table.add_column(name, overflow="fold")
     for i in instruments:
         count = len(i.prohibitions) + len(i.exceptions) + len(i.changes) + len(i.authorizations)
-        table.add_row(i.signed.isoformat(), i.id, i.kind, i.short_title, str(count))
+        made = iso(i.made.instant) if not i.made.date_only else f"{i.made.date.isoformat()} ({i.made.zone})"
+        table.add_row(f"{i.made.event} {made}", i.id, i.kind, i.short_title, str(count))
     out.print(table)
 
 

@@ -97,7 +97,7 @@ class _Compiled:
         seconds = np.array([int(t.timestamp()) for t in instants], dtype=np.int64)
         probes = [instants[0] - dt.timedelta(seconds=1)] if instants else [dt.datetime(2000, 1, 1, tzinfo=dt.UTC)]
         probes += instants
-        decisions = [evaluate(self.law, subject, category, where, t, facts) for t in probes]
+        decisions = [evaluate(self.law, subject, category, where, t, facts, later=False) for t in probes]
         return _Segments(
             breakpoints=seconds,
             verdict=np.array([_VERDICTS.index(d.verdict) for d in decisions], dtype=np.int8),

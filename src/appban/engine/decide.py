@@ -1,8 +1,10 @@
 """decide(): is this transaction prohibited at this instant, and why.
 
-The evaluation walks every resolved rule about the app, works out each rule's status at the
-instant (the rule trail), and combines them. It is the reference semantics: the batch form in
-`appban.engine.batch` is built from it and must agree with it row by row.
+The evaluation walks every resolved rule about the app that had been made by the instant, works out
+each rule's status at the instant (the rule trail), and combines them. Instruments made after the
+instant play no part in the answer; they are listed apart, in `later`, when they would change it. This
+is the reference semantics: the batch form in `appban.engine.batch` is built from it and must agree with
+it row by row.
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from weakref import WeakKeyDictionary
 from pydantic import BaseModel, ConfigDict
 
 from appban.engine.instants import InstantError, iso, parse_instant
-from appban.engine.law import Applied, Law, ResolvedRule, resolve
+from appban.engine.law import Applied, Law, ResolvedRule, exists, resolve
 from appban.jsontemplate import FilledJSON, JSONTemplate, gap
 from appban.rulebook.loader import Rulebook, load_rulebook, valid_place_code
-from appban.rulebook.schema import Change, Citation, InstantSpec, Instrument, LawException
+from appban.rulebook.schema import Change, Citation, InstantSpec, Instrument, LawException, Prohibition
 from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict, combine
 
 
@@ -66,6 +68,25 @@ class ExceptionLine(Model):
     facts: dict[str, bool | str]
 
 
+class LaterChange(Model):
+    """An instrument made after the instant asked about that would change the answer at that instant.
+
+    It never changes the verdict: the law at T is the law made by T. `verdict`, `as_written` and
+    `enforcement` are the answer at T as it reads once this instrument (and those made before it) exist.
+    """
+
+    instrument: str
+    title: str
+    made: str
+    made_doubt: str | None  # when the hour (or day) it was made is not certain
+    cite: str
+    url: str
+    verdict: Verdict
+    as_written: Verdict
+    enforcement: Enforcement
+    effect: str
+
+
 class Decision(Model):
     app: str
     subject: str
@@ -82,6 +103,7 @@ class Decision(Model):
     citations: list[CitationOut]
     notes: list[str]
     uncertainties: list[str]
+    later: list[LaterChange]
     rulebook_version: str
 
     @property
@@ -174,8 +196,10 @@ def _exception_matches(
     category: Category,
     where: str,
     at: dt.datetime,
+    known: dt.datetime,
 ) -> bool:
-    """Whether an exception's scope (not its facts) covers this transaction at this instant.
+    """Whether an exception's scope (not its facts) covers this transaction at this instant, in the law
+    as it stood at `known`.
 
     An exception naming no apps of its own is about the apps its rules are about.
     """
@@ -186,13 +210,22 @@ def _exception_matches(
         return False
     if not rulebook.in_scope_place(item, where) or not applied.active(at):
         return False
+    if not exists(applied.made, known):
+        return False
     if item.subjects or item.companies:
         return rulebook.in_scope_subject(item, subject)
-    return any(rulebook.in_scope_subject(rule.prohibition, subject) for rule in targets)
+    return any(exists(rule.made, known) and rulebook.in_scope_subject(rule.prohibition, subject) for rule in targets)
 
 
 def _relevant(
-    law: Law, item: LawException, targets: list[ResolvedRule], subject: str, category: Category, where: str
+    law: Law,
+    item: LawException,
+    targets: list[ResolvedRule],
+    subject: str,
+    category: Category,
+    where: str,
+    facts: Mapping[str, bool | str],
+    known: dt.datetime,
 ) -> bool:
     """Whether an exception explains this transaction even though no covering rule needed it.
 
@@ -206,12 +239,23 @@ def _relevant(
     if (item.subjects or item.companies) and not about:
         return True
     return any(
-        category in rule.prohibition.categories and rulebook.in_scope_place(rule.prohibition, where) for rule in about
+        exists(rule.made, known)
+        and category in rule.prohibition.categories
+        and _covers_place(law, rule.prohibition, where, facts)
+        for rule in about
     )
 
 
-def _facts_hold(item: LawException, facts: Mapping[str, bool | str]) -> bool:
-    return all(facts.get(name) == value for name, value in item.facts.items())
+def _facts_hold(wanted: Mapping[str, bool | str], facts: Mapping[str, bool | str]) -> bool:
+    return all(facts.get(name) == value for name, value in wanted.items())
+
+
+def _covers_place(law: Law, prohibition: Prohibition, where: str, facts: Mapping[str, bool | str]) -> bool:
+    """Whether a prohibition reaches this place: it lies within the rule's places, or the facts that lift
+    the place limit hold (a U.S. agency's device abroad, say)."""
+    if law.rulebook.in_scope_place(prohibition, where):
+        return True
+    return bool(prohibition.anywhere_if) and _facts_hold(prohibition.anywhere_if, facts)
 
 
 def _exception_line(applied: Applied) -> ExceptionLine:
@@ -228,6 +272,7 @@ def _exception_line(applied: Applied) -> ExceptionLine:
 
 
 _NEAR = dt.timedelta(days=2)
+_DAY = dt.timedelta(days=1)
 
 
 def _note_instant_doubts(label: str, spec: InstantSpec, at: dt.datetime, out: list[str]) -> None:
@@ -240,33 +285,79 @@ def _note_instant_doubts(label: str, spec: InstantSpec, at: dt.datetime, out: li
         out.append(f"{label}: {spec.uncertain}")
 
 
+def _made_doubt_window(instrument: Instrument) -> tuple[dt.datetime, dt.datetime] | None:
+    """When the moment an instrument was made is not known to the minute: the span in which it may or may
+    not have existed yet (its readings, or the rest of its day when only the day is known)."""
+    made = instrument.made
+    if made.window is not None:
+        return made.window
+    if made.date_only:
+        return made.instant, made.instant + _DAY
+    if made.uncertain:
+        return made.instant - _NEAR, made.instant + _NEAR
+    return None
+
+
+def _made_doubt(instrument: Instrument) -> str | None:
+    """What is not known about when an instrument was made, in a sentence (None when it is known)."""
+    made = instrument.made
+    window = _made_doubt_window(instrument)
+    if window is None:
+        return None
+    day = made.date.isoformat()
+    if made.uncertain:
+        why = made.uncertain
+    elif made.window is not None:
+        why = f"{made.event} between {iso(window[0])} and {iso(window[1])}"
+    else:
+        why = f"{made.event} on {day} at an hour not known"
+    return f"{why}; counted from {iso(made.instant)}"
+
+
+def _note_made_doubts(instruments: list[Instrument], at: dt.datetime, out: list[str]) -> None:
+    """Doubts about when the instruments an answer rests on were made, on the day (or window) of doubt."""
+    for instrument in instruments:
+        window = _made_doubt_window(instrument)
+        doubt = _made_doubt(instrument)
+        if window is not None and doubt is not None and window[0] <= at < window[1]:
+            out.append(f"{instrument.id} {instrument.made.event}: {doubt}")
+
+
 def answer_instants(law: Law, subject: str) -> list[dt.datetime]:
     """Every instant at which any part of an answer about `subject` can change: its verdict (the law's own
-    breakpoints), a reason, or a note of doubt (the windows and margins `_note_instant_doubts` looks at).
-    Between two of them `evaluate` answers alike, but for `at` itself; extra instants only cost a segment."""
+    breakpoints, including when each instrument was made), a reason, a note of doubt (the windows and margins
+    `_note_instant_doubts` and `_note_made_doubts` look at), or the coming changes. Between two of them
+    `evaluate` answers alike, but for `at` itself; extra instants only cost a segment."""
     found = set(law.instants_for(subject))
     specs: list[InstantSpec | None] = []
     applied_items: list[Applied] = []
     for rule in law.rules_for(subject):
-        specs += [rule.start_spec, rule.prohibition.until]
+        specs += [*rule.starts(), rule.prohibition.until]
         applied_items += [*rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions]
     applied_items += [applied for applied, _ in law.exceptions]
     applied_items += [applied for auth in law.authorizations for applied in auth.revocations]
     for applied in applied_items:
-        found.update(t for t in (applied.start, applied.end) if t is not None)
+        found.update(t for t in (applied.start, applied.end, applied.made) if t is not None)
         specs += [getattr(applied.item, "from_", None), getattr(applied.item, "until", None)]
     for spec in specs:
         if spec is None:
             continue
         low, high = spec.window or (spec.instant, spec.instant)
         found.update((spec.instant, low, high, low - _NEAR, high + _NEAR))
+    for made, instrument in law.made_for(subject):
+        found.add(made)
+        window = _made_doubt_window(instrument)
+        if window is not None:
+            found.update(window)
     return sorted(found)
 
 
-def _first_active(applied: list[Applied], subject: str, law: Law, at: dt.datetime) -> Applied | None:
+def _first_active(
+    applied: list[Applied], subject: str, law: Law, at: dt.datetime, known: dt.datetime
+) -> Applied | None:
     for one in sorted(applied, key=lambda a: a.start or dt.datetime.min.replace(tzinfo=dt.UTC)):
         assert isinstance(one.item, Change)
-        if one.active(at) and law.rulebook.in_scope_subject(one.item, subject):
+        if exists(one.made, known) and one.active(at) and law.rulebook.in_scope_subject(one.item, subject):
             return one
     return None
 
@@ -278,11 +369,13 @@ def _evaluate_rule(
     category: Category,
     where: str,
     at: dt.datetime,
+    known: dt.datetime,
     facts: Mapping[str, bool | str],
     applied_exceptions: dict[str, Applied],
     possible: dict[str, Applied],
     uncertainties: list[str],
 ) -> RuleLine:
+    """One line of the trail: what `rule` (made by `known`) says at `at`, counting only what existed at `known`."""
     rulebook = law.rulebook
     prohibition = rule.prohibition
     enforcement = Enforcement.NOT_APPLICABLE
@@ -306,41 +399,58 @@ def _evaluate_rule(
     if category not in prohibition.categories:
         cats = ", ".join(c.value for c in prohibition.categories)
         return line(RuleStatus.NOT_COVERED, RuleStatus.NOT_COVERED, f"covers {cats}, not {category.value}")
-    if not rulebook.in_scope_place(prohibition, where):
+    if not _covers_place(law, prohibition, where, facts):
         places = ", ".join(prohibition.places)
-        return line(RuleStatus.NOT_COVERED, RuleStatus.NOT_COVERED, f"applies within {places}; {where} is outside it")
+        lifted = ""
+        if prohibition.anywhere_if:
+            wanted = ", ".join(f"{name}={str(value).lower()}" for name, value in prohibition.anywhere_if.items())
+            lifted = f", and elsewhere only when {wanted}"
+        return line(
+            RuleStatus.NOT_COVERED,
+            RuleStatus.NOT_COVERED,
+            f"applies within {places}{lifted}; {where} is outside it",
+        )
 
     if prohibition.uncertain:
         uncertainties.append(f"{prohibition.id}: {prohibition.uncertain}")
-    start = rule.start_spec
+    start = rule.start(known)
+    delays = rule.delays_known(known)
     delayed = ""
-    if rule.delays:
-        by = ", ".join(applied.instrument.short_title for applied in rule.delays)
+    if delays:
+        by = ", ".join(applied.instrument.short_title for applied in delays)
         delayed = f" (originally {_when(prohibition.from_)}; delayed by {by})"
-        changed_by.extend(applied.instrument.id for applied in rule.delays)
+        changed_by.extend(applied.instrument.id for applied in delays)
     _note_instant_doubts(prohibition.id + " start", start, at, uncertainties)
 
-    # As written: has the rule started, and has it ended (sunset, revocation, rescission)?
+    # As written: has the rule ended (sunset, revocation, rescission), before or after it started?
     ends: list[tuple[dt.datetime, str, str]] = []
     if prohibition.until is not None:
         ends.append((prohibition.until.instant, f"expired {_when(prohibition.until)}", rule.instrument.id))
     for applied in rule.revocations:
         assert isinstance(applied.item, Change)
-        if rulebook.in_scope_subject(applied.item, subject) and applied.start is not None:
+        if (
+            exists(applied.made, known)
+            and rulebook.in_scope_subject(applied.item, subject)
+            and applied.start is not None
+        ):
             what = f"{applied.item.label} ({applied.instrument.short_title}), {_when(applied.item.from_)}"
             ends.append((applied.start, what, applied.instrument.id))
     ended = [end for end in ends if end[0] <= at]
-    if ended and at >= start.instant:
+    if ended:
         first = min(ended)
         changed_by.append(first[2])
-        return line(RuleStatus.REVOKED, RuleStatus.REVOKED, f"in force from {iso(start.instant)}; ended: {first[1]}")
+        if first[0] < start.instant:
+            reason = f"was to start {_when(start)}{delayed}; ended before it started: {first[1]}"
+        else:
+            reason = f"in force from {iso(start.instant)}; ended: {first[1]}"
+        return line(RuleStatus.REVOKED, RuleStatus.REVOKED, reason)
 
     # A live (or coming) rule can still be carved out by an exception of the law.
     excepted: list[Applied] = []
     for applied in rule.exceptions:
-        if _exception_matches(law, applied, [rule], subject, category, where, at):
+        if _exception_matches(law, applied, [rule], subject, category, where, at, known):
             assert isinstance(applied.item, LawException)
-            if _facts_hold(applied.item, facts):
+            if _facts_hold(applied.item.facts, facts):
                 excepted.append(applied)
                 applied_exceptions.setdefault(applied.item.id, applied)
             else:
@@ -357,9 +467,9 @@ def _evaluate_rule(
     if at < start.instant:
         return line(RuleStatus.NOT_YET_EFFECTIVE, RuleStatus.NOT_YET_EFFECTIVE, f"starts {_when(start)}{delayed}")
 
-    non_enforcement = _first_active(rule.non_enforcements, subject, law, at)
+    non_enforcement = _first_active(rule.non_enforcements, subject, law, at, known)
     enforcement = Enforcement.SUSPENDED if non_enforcement is not None else Enforcement.ENFORCEABLE
-    injunction = _first_active(rule.injunctions, subject, law, at)
+    injunction = _first_active(rule.injunctions, subject, law, at, known)
     if injunction is not None:
         enforcement = Enforcement.NOT_APPLICABLE
         changed_by.append(injunction.instrument.id)
@@ -383,23 +493,148 @@ def _evaluate_rule(
 
 
 def evaluate(
-    law: Law, subject: str, category: Category, where: str, at: dt.datetime, facts: Mapping[str, bool | str]
+    law: Law,
+    subject: str,
+    category: Category,
+    where: str,
+    at: dt.datetime,
+    facts: Mapping[str, bool | str],
+    *,
+    later: bool = True,
 ) -> Decision:
-    """The decision for already-validated inputs (the batch compiler calls this directly)."""
+    """The decision for already-validated inputs (the batch compiler calls this directly): the law as it
+    stood at `at`, and, unless `later` is false, the instruments made afterwards that would change it."""
+    decision = _judge(law, subject, category, where, at, facts, known=at)
+    if later:
+        decision = decision.model_copy(
+            update={"later": _coming_changes(law, subject, category, where, at, facts, decision)}
+        )
+    return decision
+
+
+def _coming_changes(
+    law: Law,
+    subject: str,
+    category: Category,
+    where: str,
+    at: dt.datetime,
+    facts: Mapping[str, bool | str],
+    now: Decision,
+) -> list[LaterChange]:
+    """Instruments made after `at` that would change the answer at `at`: each is added in the order they were
+    made, and listed when the answer (verdict, as written, enforcement) with it differs from the one before."""
+    found: list[LaterChange] = []
+    # Only a rule that covers this category and place can move the verdict, so only the instruments that
+    # make or change such a rule can be coming changes, and only those rules need evaluating.
+    covering = [
+        rule
+        for rule in law.rules_for(subject)
+        if category in rule.prohibition.categories and _covers_place(law, rule.prohibition, where, facts)
+    ]
+    bearing: dict[str, Instrument] = {}
+    for rule in covering:
+        changes = (*rule.delays, *rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions)
+        for instrument in (rule.instrument, *(applied.instrument for applied in changes)):
+            bearing[instrument.id] = instrument
+    made_after = sorted(
+        ((i.made.instant, i) for i in bearing.values() if i.made.instant > at), key=lambda pair: (pair[0], pair[1].id)
+    )
+
+    def outcome(known: dt.datetime) -> tuple[Verdict, Verdict, Enforcement]:
+        lines = [
+            _evaluate_rule(law, rule, subject, category, where, at, known, facts, {}, {}, [])
+            for rule in covering
+            if exists(rule.made, known)
+        ]
+        return _outcome(lines)
+
+    previous_outcome = (now.verdict, now.as_written, now.enforcement)
+    previous = now
+    for made in sorted({made for made, _ in made_after}):
+        current_outcome = outcome(made)
+        if current_outcome != previous_outcome:
+            current = _judge(law, subject, category, where, at, facts, known=made)
+            for _, instrument in (pair for pair in made_after if pair[0] == made):
+                found.append(_later_change(instrument, current, previous))
+            previous = current
+        previous_outcome = current_outcome
+    return found
+
+
+def _outcome(lines: list[RuleLine]) -> tuple[Verdict, Verdict, Enforcement]:
+    """Verdict, as written and enforcement of a rule trail."""
+    verdict = combine([line.status for line in lines])
+    as_written = combine([line.as_written for line in lines])
+    prohibiting = [line for line in lines if line.status is RuleStatus.PROHIBITED]
+    if not prohibiting:
+        enforcement = Enforcement.NOT_APPLICABLE
+    elif all(line.enforcement is Enforcement.SUSPENDED for line in prohibiting):
+        enforcement = Enforcement.SUSPENDED
+    else:
+        enforcement = Enforcement.ENFORCEABLE
+    return verdict, as_written, enforcement
+
+
+def _later_change(instrument: Instrument, after: Decision, before: Decision) -> LaterChange:
+    mine = [
+        line
+        for line in after.rules
+        if (line.instrument == instrument.id or instrument.id in line.changed_by)
+        and line.status not in _NOT_COVERING
+        and line not in before.rules
+    ]
+    effect = "; ".join(f"{line.rule_id}: {line.reason}" for line in mine)
+    if not effect:
+        labels = [e.label for e in after.exceptions if e.instrument == instrument.id]
+        effect = "; ".join(f"exception applies: {label}" for label in labels) or "changes the rules above"
+    return LaterChange(
+        instrument=instrument.id,
+        title=instrument.short_title,
+        made=iso(instrument.made.instant),
+        made_doubt=_made_doubt(instrument),
+        cite=instrument.citation.cite,
+        url=instrument.citation.url,
+        verdict=after.verdict,
+        as_written=after.as_written,
+        enforcement=after.enforcement,
+        effect=effect,
+    )
+
+
+def _judge(
+    law: Law,
+    subject: str,
+    category: Category,
+    where: str,
+    at: dt.datetime,
+    facts: Mapping[str, bool | str],
+    *,
+    known: dt.datetime,
+) -> Decision:
+    """The answer at `at` from the instruments made by `known` (`known` is `at`, except when working out the
+    coming changes). The returned decision has no coming changes of its own."""
     rulebook = law.rulebook
     applied_exceptions: dict[str, Applied] = {}
     possible: dict[str, Applied] = {}
     uncertainties: list[str] = []
     lines: list[RuleLine] = []
     for rule in law.rules_for(subject):
-        lines.append(
-            _evaluate_rule(law, rule, subject, category, where, at, facts, applied_exceptions, possible, uncertainties)
-        )
-    for auth in law.authorizations:
-        grant = auth.authorization
-        if not rulebook.in_scope_subject(grant, subject):
+        if not exists(rule.made, known):
             continue
-        revoked = [a.item.from_ for a in auth.revocations if a.item.from_ is not None and a.item.from_.instant <= at]
+        lines.append(
+            _evaluate_rule(
+                law, rule, subject, category, where, at, known, facts, applied_exceptions, possible, uncertainties
+            )
+        )
+    for auth in law.authorizations_for(subject):
+        if not exists(auth.made, known):
+            continue
+        grant = auth.authorization
+        revoked = [
+            a.item.from_
+            for a in auth.revocations
+            if exists(a.made, known) and a.item.from_ is not None and a.item.from_.instant <= at
+        ]
         tail = f"; revoked {_when(revoked[0])}" if revoked else ""
         lines.append(
             RuleLine(
@@ -421,22 +656,15 @@ def evaluate(
         assert isinstance(item, LawException)
         if item.id in applied_exceptions or item.id in possible:
             continue
-        if _exception_matches(law, applied, targets, subject, category, where, at) and _relevant(
-            law, item, targets, subject, category, where
+        if _exception_matches(law, applied, targets, subject, category, where, at, known) and _relevant(
+            law, item, targets, subject, category, where, facts, known
         ):
-            (applied_exceptions if _facts_hold(item, facts) else possible)[item.id] = applied
+            (applied_exceptions if _facts_hold(item.facts, facts) else possible)[item.id] = applied
 
-    verdict = combine([line.status for line in lines])
-    as_written = combine([line.as_written for line in lines])
-    prohibiting = [line for line in lines if line.status is RuleStatus.PROHIBITED]
-    if not prohibiting:
-        enforcement = Enforcement.NOT_APPLICABLE
-    elif all(line.enforcement is Enforcement.SUSPENDED for line in prohibiting):
-        enforcement = Enforcement.SUSPENDED
-    else:
-        enforcement = Enforcement.ENFORCEABLE
+    verdict, as_written, enforcement = _outcome(lines)
 
     citations: dict[str, CitationOut] = {}
+    counted: dict[str, Instrument] = {}  # the instruments this answer rests on
     for line in lines:
         if line.status in _NOT_COVERING:
             continue
@@ -448,14 +676,21 @@ def evaluate(
         ):
             cite = cite or instrument.citation
             citations.setdefault(cite.cite, _citation_out(instrument, cite))
+            counted.setdefault(instrument.id, instrument)
     for applied in applied_exceptions.values():
         cite = _cite(applied.instrument, applied.item)
         citations.setdefault(cite.cite, _citation_out(applied.instrument, cite))
+        counted.setdefault(applied.instrument.id, applied.instrument)
+    bites = verdict in _BITES
+    if bites:
+        for applied in possible.values():
+            counted.setdefault(applied.instrument.id, applied.instrument)
+    _note_made_doubts(list(counted.values()), at, uncertainties)
     notes: list[str] = []
     for line in lines:
         # Notes of a law that has not started yet are noise unless nothing else covers the question.
-        later = line.status is RuleStatus.NOT_YET_EFFECTIVE and verdict is not Verdict.NOT_YET_EFFECTIVE
-        if line.status in _NOT_COVERING or later:
+        pending = line.status is RuleStatus.NOT_YET_EFFECTIVE and verdict is not Verdict.NOT_YET_EFFECTIVE
+        if line.status in _NOT_COVERING or pending:
             continue
         found = rulebook.find(line.rule_id)
         if found is not None:
@@ -476,10 +711,11 @@ def evaluate(
         rules=lines,
         exceptions=[_exception_line(a) for a in applied_exceptions.values()],
         # Exceptions that would need facts matter only while something still bites.
-        possible_exceptions=[_exception_line(a) for a in possible.values()] if verdict in _BITES else [],
+        possible_exceptions=[_exception_line(a) for a in possible.values()] if bites else [],
         citations=list(citations.values()),
         notes=notes,
         uncertainties=list(dict.fromkeys(uncertainties)),
+        later=[],
         rulebook_version=rulebook.version,
     )
 

@@ -3,6 +3,10 @@
 Instruments refer to each other by id (a delay names the item it delays, a revocation names the
 order it revokes, an injunction names the items it enjoins). Here those references are followed
 once per rulebook, so that deciding a transaction only walks a flat list of resolved rules.
+
+Every rule, change and exception keeps the instant its instrument was made (`made`). An answer at T
+counts only what had been made by then: `exists(made, known)` is the one test for that, and `known` is
+T itself unless a caller asks how the answer at T reads once later instruments exist.
 """
 
 from __future__ import annotations
@@ -15,12 +19,21 @@ from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import Authorization, Change, InstantSpec, Instrument, LawException, Prohibition
 
 
+def exists(made: dt.datetime, known: dt.datetime) -> bool:
+    """Whether something made at `made` is part of the law as it stood at `known`."""
+    return made <= known
+
+
 @dataclass(frozen=True)
 class Applied:
     """A change (or exception) as it bears on one rule: the item and the instrument it comes from."""
 
     instrument: Instrument
     item: Change | LawException
+
+    @property
+    def made(self) -> dt.datetime:
+        return self.instrument.made.instant
 
     @property
     def start(self) -> dt.datetime | None:
@@ -40,8 +53,7 @@ class Applied:
 class ResolvedRule:
     instrument: Instrument
     prohibition: Prohibition
-    start_spec: InstantSpec
-    delays: list[Applied] = field(default_factory=list)
+    delays: list[Applied] = field(default_factory=list)  # in the order they were made
     revocations: list[Applied] = field(default_factory=list)
     injunctions: list[Applied] = field(default_factory=list)
     non_enforcements: list[Applied] = field(default_factory=list)
@@ -51,12 +63,36 @@ class ResolvedRule:
     def id(self) -> str:
         return self.prohibition.id
 
+    @property
+    def made(self) -> dt.datetime:
+        return self.instrument.made.instant
+
+    def delays_known(self, known: dt.datetime) -> list[Applied]:
+        return [applied for applied in self.delays if exists(applied.made, known)]
+
+    def start(self, known: dt.datetime) -> InstantSpec:
+        """The start the law as it stood at `known` gives the item: the last delay made by then sets it."""
+        delays = self.delays_known(known)
+        if not delays:
+            return self.prohibition.from_
+        item = delays[-1].item
+        assert isinstance(item, Change) and item.new_start is not None
+        return item.new_start
+
+    def starts(self) -> list[InstantSpec]:
+        """Every start the item has had: its own, then each delay's."""
+        return [self.prohibition.from_, *(a.item.new_start for a in self.delays if isinstance(a.item, Change) and a.item.new_start)]
+
 
 @dataclass
 class ResolvedAuthorization:
     instrument: Instrument
     authorization: Authorization
     revocations: list[Applied] = field(default_factory=list)
+
+    @property
+    def made(self) -> dt.datetime:
+        return self.instrument.made.instant
 
 
 @dataclass
@@ -67,21 +103,54 @@ class Law:
     exceptions: list[tuple[Applied, list[ResolvedRule]]]
 
     def instants_for(self, subject: str) -> list[dt.datetime]:
-        """Every instant at which anything about this app can change: the breakpoints of its law."""
+        """Every instant at which anything about this app can change: the breakpoints of its law, including
+        the instants at which the instruments that bear on it were made."""
         found: set[dt.datetime] = set()
         for rule in self.rules_for(subject):
-            found.add(rule.start_spec.instant)
+            found.add(rule.made)
+            found.update(spec.instant for spec in rule.starts())
             if rule.prohibition.until is not None:
                 found.add(rule.prohibition.until.instant)
-            for applied in (*rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
+            for applied in (*rule.delays, *rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
+                found.add(applied.made)
                 found.update(t for t in (applied.start, applied.end) if t is not None)
-        for applied, targets in self.exceptions:
-            item = applied.item
-            if ((item.subjects or item.companies) and self.rulebook.in_scope_subject(item, subject)) or any(
-                self.rulebook.in_scope_subject(rule.prohibition, subject) for rule in targets
-            ):
-                found.update(t for t in (applied.start, applied.end) if t is not None)
+        for applied, targets in self.exceptions_for(subject):
+            found.add(applied.made)
+            found.update(t for t in (applied.start, applied.end) if t is not None)
+        for auth in self.authorizations_for(subject):
+            found.add(auth.made)
+            found.update(applied.made for applied in auth.revocations)
         return sorted(found)
+
+    def exceptions_for(self, subject: str) -> list[tuple[Applied, list[ResolvedRule]]]:
+        """Exceptions naming this app, or limiting a rule about it."""
+        return [
+            (applied, targets)
+            for applied, targets in self.exceptions
+            if (
+                (applied.item.subjects or applied.item.companies)
+                and self.rulebook.in_scope_subject(applied.item, subject)
+            )
+            or any(self.rulebook.in_scope_subject(rule.prohibition, subject) for rule in targets)
+        ]
+
+    def authorizations_for(self, subject: str) -> list[ResolvedAuthorization]:
+        return [auth for auth in self.authorizations if self.rulebook.in_scope_subject(auth.authorization, subject)]
+
+    def made_for(self, subject: str) -> list[tuple[dt.datetime, Instrument]]:
+        """The instruments that bear on this app, each with the instant it was made, oldest first."""
+        found: dict[str, Instrument] = {}
+        for rule in self.rules_for(subject):
+            found[rule.instrument.id] = rule.instrument
+            for applied in (*rule.delays, *rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
+                found[applied.instrument.id] = applied.instrument
+        for applied, _ in self.exceptions_for(subject):
+            found[applied.instrument.id] = applied.instrument
+        for auth in self.authorizations_for(subject):
+            found[auth.instrument.id] = auth.instrument
+            for applied in auth.revocations:
+                found[applied.instrument.id] = applied.instrument
+        return sorted(((i.made.instant, i) for i in found.values()), key=lambda pair: (pair[0], pair[1].id))
 
     def rules_for(self, subject: str) -> list[ResolvedRule]:
         return [rule for rule in self.rules if self.rulebook.in_scope_subject(rule.prohibition, subject)]
@@ -117,7 +186,7 @@ def _resolve(rulebook: Rulebook) -> Law:
     authorizations: dict[str, ResolvedAuthorization] = {}
     for instrument in rulebook.instruments.values():
         for prohibition in instrument.prohibitions:
-            rules[prohibition.id] = ResolvedRule(instrument, prohibition, prohibition.from_)
+            rules[prohibition.id] = ResolvedRule(instrument, prohibition)
         for authorization in instrument.authorizations:
             authorizations[authorization.id] = ResolvedAuthorization(instrument, authorization)
 
@@ -161,9 +230,6 @@ def _resolve(rulebook: Rulebook) -> Law:
             exceptions.append((applied, targets))
 
     for rule in rules.values():
-        # The last delay issued sets the start the law as written now gives the item.
-        if rule.delays:
-            latest = max(rule.delays, key=lambda applied: applied.item.from_.instant)  # type: ignore[union-attr]
-            assert isinstance(latest.item, Change) and latest.item.new_start is not None
-            rule.start_spec = latest.item.new_start
+        # The last delay made sets the start the law gives the item (see `ResolvedRule.start`).
+        rule.delays.sort(key=lambda applied: (applied.made, applied.start or applied.made))
     return Law(rulebook, list(rules.values()), list(authorizations.values()), exceptions)

@@ -19,6 +19,7 @@ from appban.engine.decide import (
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.law import Law, resolve
 from appban.rulebook.loader import Rulebook
+from appban.rulebook.schema import Change
 from appban.vocabulary import Category, Enforcement, Verdict
 
 _BEFORE = dt.timedelta(seconds=1)
@@ -54,7 +55,8 @@ class Timeline(BaseModel):
 
 
 def _movers(law: Law, subject: str, instant: dt.datetime) -> tuple[list[str], list[str]]:
-    """Which instruments and items start or stop having effect exactly at this instant."""
+    """Which instruments and items start or stop having effect exactly at this instant: an item takes
+    effect at its own start, or when its instrument is made if that is later."""
     instruments: list[str] = []
     items: list[str] = []
 
@@ -64,19 +66,24 @@ def _movers(law: Law, subject: str, instant: dt.datetime) -> tuple[list[str], li
         if item_id not in items:
             items.append(item_id)
 
+    def effect(made: dt.datetime, start: dt.datetime | None) -> dt.datetime:
+        return made if start is None else max(made, start)
+
     for rule in law.rules_for(subject):
-        if rule.start_spec.instant == instant:
-            delay = next((d for d in rule.delays if d.item.new_start is rule.start_spec), None)  # type: ignore[union-attr]
-            if delay is not None:
-                hit(delay.instrument.id, delay.item.id)
+        if rule.made == instant or rule.prohibition.from_.instant == instant:
             hit(rule.instrument.id, rule.id)
+        for delay in rule.delays:
+            assert isinstance(delay.item, Change) and delay.item.new_start is not None
+            if instant in (delay.made, delay.item.new_start.instant):
+                hit(delay.instrument.id, delay.item.id)
+                hit(rule.instrument.id, rule.id)
         if rule.prohibition.until is not None and rule.prohibition.until.instant == instant:
             hit(rule.instrument.id, rule.id)
         for applied in (*rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
-            if instant in (applied.start, applied.end):
+            if instant in (effect(applied.made, applied.start), applied.end):
                 hit(applied.instrument.id, applied.item.id)
-    for applied, _targets in law.exceptions:
-        if instant in (applied.start, applied.end) and law.rulebook.in_scope_subject(applied.item, subject):
+    for applied, _targets in law.exceptions_for(subject):
+        if instant in (effect(applied.made, applied.start), applied.end):
             hit(applied.instrument.id, applied.item.id)
     return instruments, items
 
@@ -111,7 +118,7 @@ def timeline(
     origin = low if low is not None else (instants[0] - _BEFORE if instants else dt.datetime.now(dt.UTC))
 
     def at(t: dt.datetime) -> dict[Category, Decision]:
-        return {c: evaluate(law, subject, c, place, t, known) for c in cats}
+        return {c: evaluate(law, subject, c, place, t, known, later=False) for c in cats}
 
     previous = at(origin)
     initial = {c: d.verdict for c, d in previous.items()}

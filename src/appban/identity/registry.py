@@ -40,16 +40,39 @@ def default_registry_path() -> Path:
     return Path(str(resources.files("appban.identity") / "data" / "apps.yaml"))
 
 
-def load_registry(rulebook: Rulebook, path: Path | None = None) -> RegistryFile:
-    """Load the registry and check it against the rulebook: known apps and companies, cited sources."""
-    path = path or default_registry_path()
-    label = path.name
+def _read(path: Path) -> RegistryFile:
     try:
         data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        registry = RegistryFile.model_validate(data)
+        return RegistryFile.model_validate(data)
     except (OSError, yaml.YAMLError, ValueError) as exc:
-        raise RulebookError([Problem(label, None, "", str(exc))]) from None
+        raise RulebookError([Problem(path.name, None, "", str(exc))]) from None
+
+
+def _merge(parts: list[tuple[str, RegistryFile]], problems: list[Problem]) -> RegistryFile:
+    """One registry from several files (apps.yaml and the lists in apps/), each key defined once."""
+    merged: dict[str, dict[str, object]] = {"sources": {}, "publishers": {}, "apps": {}}
+    for label, part in parts:
+        for section in merged:
+            for key, value in getattr(part, section).items():
+                if key in merged[section] and merged[section][key] != value:
+                    problems.append(Problem(label, None, f"{section}.{key}", "already defined differently in another file"))
+                merged[section].setdefault(key, value)
+    return RegistryFile.model_validate(merged)
+
+
+def load_registry(rulebook: Rulebook, path: Path | None = None) -> RegistryFile:
+    """Load the registry and check it against the rulebook: known apps and companies, cited sources.
+
+    The packaged registry is apps.yaml plus every file in apps/ (the apps of one list each); a `path`
+    given is read alone."""
     problems: list[Problem] = []
+    if path is None:
+        path = default_registry_path()
+        files = [path, *sorted((path.parent / "apps").glob("*.yaml"))]
+    else:
+        files = [path]
+    label = path.name
+    registry = _merge([(f.name, _read(f)) for f in files], problems)
     for key, url in registry.sources.items():
         if not url.startswith(("http://", "https://")):
             problems.append(Problem(label, None, f"sources.{key}", "not an http(s) URL"))

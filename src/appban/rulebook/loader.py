@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -21,12 +21,14 @@ from pydantic import BaseModel, ValidationError
 from appban.rulebook.schema import (
     Authorization,
     Change,
+    Company,
     Facts,
     Instrument,
     LawException,
     Places,
     Prohibition,
     Scope,
+    Subject,
     Subjects,
 )
 
@@ -211,6 +213,11 @@ class Rulebook:
         for instrument in self.instruments.values():
             for text in instrument.uncertain:
                 found.setdefault((instrument.id, text), []).append("(instrument)")
+            if instrument.made.uncertain:
+                found.setdefault((instrument.id, instrument.made.uncertain), []).append("made")
+            elif instrument.made.date_only:
+                text = f"{instrument.made.event} on {instrument.made.date.isoformat()}; the hour is not known"
+                found.setdefault((instrument.id, text), []).append("made")
         for instrument, item in self.items():
             doubt = getattr(item, "uncertain", None)
             if doubt:
@@ -258,7 +265,7 @@ def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ())
         except ValueError:
             return str(path)
 
-    subjects, subjects_src = parse_yaml(root / "subjects.yaml", Subjects, problems, label(root / "subjects.yaml"))
+    subjects, subjects_src = _load_subjects(root, problems, label)
     places, places_src = parse_yaml(root / "places.yaml", Places, problems, label(root / "places.yaml"))
     facts, _ = parse_yaml(root / "facts.yaml", Facts, problems, label(root / "facts.yaml"))
 
@@ -289,6 +296,39 @@ def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ())
     return Rulebook(root, {key: pair[0] for key, pair in parsed.items()}, subjects, places, facts)
 
 
+def _load_subjects(
+    root: Path, problems: list[Problem], label: Callable[[Path], str]
+) -> tuple[Subjects | None, dict[str, YamlSource]]:
+    """subjects.yaml and every file in subjects/ (the apps of one list each, e.g. an order's annex), merged.
+
+    The second value says which file each company and subject comes from, so that a later problem names it.
+    """
+    companies: dict[str, Company] = {}
+    subjects: dict[str, Subject] = {}
+    origin: dict[str, dict[str, YamlSource]] = {"companies": {}, "subjects": {}}
+    whole = True
+    for path in [root / "subjects.yaml", *sorted((root / "subjects").glob("*.yaml"))]:
+        part, source = parse_yaml(path, Subjects, problems, label(path))
+        if part is None:
+            whole = False
+            continue
+        sections: tuple[tuple[str, dict[str, Any], dict[str, Any]], ...] = (
+            ("companies", part.companies, companies),
+            ("subjects", part.subjects, subjects),
+        )
+        for section, found, into in sections:
+            for key, value in found.items():
+                if key in into:
+                    first = origin[section][key].file
+                    problems.append(source.problem((section, key), f"{key!r} is already defined in {first}"))
+                    continue
+                into[key] = value
+                origin[section][key] = source
+    if not whole:
+        return None, origin["subjects"]
+    return Subjects(companies=companies, subjects=subjects), origin["subjects"]
+
+
 def _sections(instrument: Instrument) -> list[tuple[str, list[Any]]]:
     return [
         ("authorizations", instrument.authorizations),
@@ -301,15 +341,23 @@ def _sections(instrument: Instrument) -> list[tuple[str, list[Any]]]:
 def _check_references(
     parsed: dict[str, tuple[Instrument, YamlSource]],
     subjects: Subjects,
-    subjects_src: YamlSource,
+    subjects_src: dict[str, YamlSource],
     places: Places,
     places_src: YamlSource,
     facts: Facts,
     problems: list[Problem],
 ) -> None:
+    named: dict[str, str] = {}
     for key, subject in subjects.subjects.items():
+        for name in (key, subject.name, *subject.aliases):
+            other = named.setdefault(_fold(name), key)
+            if other != key:
+                message = f"the name {name!r} already stands for {other!r}; a name must point to one app"
+                problems.append(subjects_src[key].problem(("subjects", key), message))
         if subject.company not in subjects.companies:
-            problems.append(subjects_src.problem(("subjects", key, "company"), f"unknown company {subject.company!r}"))
+            problems.append(
+                subjects_src[key].problem(("subjects", key, "company"), f"unknown company {subject.company!r}")
+            )
     for key, group in places.groups.items():
         for i, member in enumerate(group.members):
             if not valid_place_code(member):
@@ -335,6 +383,14 @@ def _check_references(
         for i, parent in enumerate(instrument.authority):
             if parent not in parsed:
                 problems.append(source.problem(("authority", i), f"unknown instrument {parent!r}"))
+            elif parsed[parent][0].made.instant > instrument.made.instant:
+                # An instrument cannot rest on one made after it: the law at T would lose its footing.
+                problems.append(
+                    source.problem(
+                        ("authority", i),
+                        f"rests on {parent!r}, which was made later ({parsed[parent][0].made.date.isoformat()})",
+                    )
+                )
         for section, items in _sections(instrument):
             for i, item in enumerate(items):
                 loc: tuple[int | str, ...] = (section, i)
@@ -354,14 +410,18 @@ def _check_references(
                     for j, target in enumerate(getattr(item, name, [])):
                         if target not in targets:
                             problems.append(source.problem((*loc, name, j), f"unknown instrument or item {target!r}"))
-                if isinstance(item, LawException):
-                    for fact, value in item.facts.items():
+                wanted = item.facts if isinstance(item, LawException) else getattr(item, "anywhere_if", {})
+                field_name = "facts" if isinstance(item, LawException) else "anywhere_if"
+                if wanted:
+                    for fact, value in wanted.items():
                         spec = facts.facts.get(fact)
                         if spec is None:
                             problems.append(
-                                source.problem((*loc, "facts", fact), f"unknown fact {fact!r} (see facts.yaml)")
+                                source.problem((*loc, field_name, fact), f"unknown fact {fact!r} (see facts.yaml)")
                             )
                         elif spec.type == "bool" and not isinstance(value, bool):
-                            problems.append(source.problem((*loc, "facts", fact), "this fact is true or false"))
+                            problems.append(source.problem((*loc, field_name, fact), "this fact is true or false"))
                         elif spec.type == "str" and (not isinstance(value, str) or value not in spec.values):
-                            problems.append(source.problem((*loc, "facts", fact), f"must be one of {spec.values}"))
+                            problems.append(
+                                source.problem((*loc, field_name, fact), f"must be one of {spec.values}")
+                            )

@@ -120,6 +120,28 @@ class InstantSpec(Clock):
         return min(instants), max(instants)
 
 
+MadeEvent = Literal["signed", "enacted", "issued", "filed", "entered", "announced"]
+
+
+class Made(InstantSpec):
+    """When an instrument came into existence (signed, enacted, issued...). Before this instant it plays
+    no part in any answer, whatever dates its items name.
+
+    Without a clock time it means 00:00 in `zone`, and answers given on that day say the hour is not
+    known. Where a dated report shows the instrument existed by some hour, that hour is the instant and
+    the start of the day (or a later bound) is written as another reading, so the doubt has a window.
+    """
+
+    event: MadeEvent = Field(description="what brought the instrument into existence")
+
+    @field_validator("date")
+    @classmethod
+    def _plausible(cls, value: dt.date) -> dt.date:
+        if value.year < 1900:
+            raise ValueError(f"{value} is not a plausible date for an instrument")
+        return value
+
+
 class Scope(Strict):
     """Which transactions an item is about: apps (directly or by controlling company), categories, places."""
 
@@ -141,6 +163,10 @@ class Prohibition(Scope):
     places: list[str] = Field(min_length=1)
     from_: InstantSpec = Field(alias="from")
     until: InstantSpec | None = Field(default=None, description="sunset written into the instrument")
+    anywhere_if: dict[str, bool | str] = Field(
+        default_factory=dict,
+        description="transaction facts that lift the place limit (e.g. a U.S. agency's device abroad)",
+    )
     citation: Citation | None = None
     notes: list[str] = Field(default_factory=list)
     uncertain: str | None = None
@@ -235,7 +261,7 @@ class Instrument(Strict):
     short_title: str
     issued_by: str
     jurisdiction: str
-    signed: dt.date
+    made: Made = Field(description="when the instrument came into existence; required")
     citation: Citation
     authority: list[str] = Field(default_factory=list, description="instruments this one rests on")
     summary: str
@@ -250,7 +276,7 @@ class Instrument(Strict):
 class Company(Strict):
     name: str
     aliases: list[str] = Field(default_factory=list)
-    country: str
+    country: str | None = Field(default=None, description="ISO 3166 code, where a source states it")
     source: str = Field(pattern=r"^https?://")
 
 
@@ -265,8 +291,8 @@ class Subject(Strict):
 
 
 class Subjects(Strict):
-    companies: dict[str, Company]
-    subjects: dict[str, Subject]
+    companies: dict[str, Company] = Field(default_factory=dict)
+    subjects: dict[str, Subject] = Field(default_factory=dict)
 
 
 class PlaceGroup(Strict):

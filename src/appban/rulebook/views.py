@@ -7,17 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from appban.engine.instants import iso
 from appban.rulebook.loader import Rulebook
 
 
 def instrument_summaries(book: Rulebook) -> list[dict[str, Any]]:
-    """Every instrument, oldest first: id, kind, date signed, title, citation and the ids of its items."""
-    instruments = sorted(book.instruments.values(), key=lambda i: (i.signed, i.id))
+    """Every instrument, oldest first: id, kind, when it was made, title, citation and the ids of its items."""
+    instruments = sorted(book.instruments.values(), key=lambda i: (i.made.instant, i.id))
     return [
         {
             "id": i.id,
             "kind": i.kind,
-            "signed": i.signed.isoformat(),
+            "made": iso(i.made.instant),
+            "made_event": i.made.event,
+            "made_hour_known": not i.made.date_only,
             "title": i.title,
             "short_title": i.short_title,
             "cite": i.citation.cite,

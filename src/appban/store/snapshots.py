@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -24,11 +25,24 @@ class SnapshotError(ValueError):
     """A stored snapshot that no longer reads back as a rulebook (corrupt, or from an incompatible schema)."""
 
 
+# Snapshots stored before instruments carried `made` have a `signed` date: read it as made on that day, in the
+# zone of the instrument's jurisdiction, which is how the rulebook writes a day without an hour.
+_ZONE_OF_JURISDICTION = {"US-MT": "America/Denver", "IN": "Asia/Kolkata"}
+
+
+def _upgrade(item: Any) -> Any:
+    if isinstance(item, dict) and "made" not in item and "signed" in item:
+        item = dict(item)
+        zone = _ZONE_OF_JURISDICTION.get(str(item.get("jurisdiction")), "America/New_York")
+        item["made"] = {"event": "signed", "date": item.pop("signed"), "zone": zone}
+    return item
+
+
 def rulebook_from_canonical_json(text: str) -> Rulebook:
-    """The rulebook whose `canonical_json()` is `text`."""
+    """The rulebook whose `canonical_json()` is `text` (the answers it gives follow the engine of today)."""
     try:
         content = json.loads(text)
-        instruments = [Instrument.model_validate(item) for item in content["instruments"]]
+        instruments = [Instrument.model_validate(_upgrade(item)) for item in content["instruments"]]
         subjects = Subjects.model_validate(content["subjects"])
         places = Places.model_validate(content["places"])
         facts = Facts.model_validate(content["facts"])

@@ -764,11 +764,15 @@ function fillChange(body, changes) {
 
 function fillInstrument(article, id, found) {
   const citation = found.citation || {};
-  const signed = found.signed ? formatInstant(`${found.signed}T12:00:00Z`, { time: false }) : "";
+  // When the instrument came into existence: before that it plays no part in any answer.
+  const made = found.made
+    ? `${found.made.event} ${formatInstant(`${found.made.date}T12:00:00Z`, { time: false })}` +
+      (found.made.time ? ` ${found.made.time} (${found.made.zone})` : "")
+    : "";
   const url = citation.url || state.instruments.get(id)?.url;
   const sources = (citation.sources || []).filter((u) => u !== url);
   fill(article, 
-    h("div.instrument-kind", [humanize(found.kind), signed ? `signed ${signed}` : null].filter(Boolean).join(" · ")),
+    h("div.instrument-kind", [humanize(found.kind), made || null].filter(Boolean).join(" · ")),
     h("h4", found.short_title || found.title || id),
     found.short_title && found.title && found.title !== found.short_title ? h("p.instrument-title", found.title) : null,
     citation.cite ? h("blockquote.cite", { testid: "panel-cite" }, citation.cite) : null,
