@@ -86,9 +86,7 @@ def families(book: Rulebook) -> dict[str, set[str]]:
 def targets(book: Rulebook, ids: list[str], prohibition: Prohibition, owner: Instrument) -> bool:
     """Whether a change or exception naming `ids` reaches this prohibition."""
     family = families(book)
-    return any(
-        target == prohibition.id or (target in family and owner.id in family[target]) for target in ids
-    )
+    return any(target == prohibition.id or (target in family and owner.id in family[target]) for target in ids)
 
 
 def rule_status(
@@ -202,4 +200,3 @@ def boundaries(book: Rulebook) -> list[dt.datetime]:
                 for name in ("from_", "until", "new_start"):
                     add(getattr(item, name, None))
     return sorted(found)
-

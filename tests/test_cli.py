@@ -111,9 +111,19 @@ def test_timeline_lists_each_change_with_its_instrument() -> None:
     assert result.exit_code == 0, result.output
     changes = json.loads(result.stdout)["changes"]
     hosting = [(c["at"], c["verdict_after"], c["instruments"]) for c in changes if c["category"] == "internet_hosting"]
-    assert hosting[0] == ("2020-11-13T04:59:00Z", "enjoined", ["commerce-tiktok-identification-2020"])
-    assert ("2021-06-09T04:00:00Z", "not_yet_effective", ["eo-14034"]) in hosting
-    assert ("2025-01-19T05:00:00Z", "prohibited", ["pafaca-2024", "eo-14166"]) in hosting
+    # Each instrument counts from when it was made: the identification on 18 Sept 2020, PAFACA in April 2024,
+    # EO 14166 on the evening of 20 Jan 2025 (its reach back to the 19th shows only from then).
+    assert hosting[:3] == [
+        ("2020-09-18T04:00:00Z", "not_yet_effective", ["commerce-tiktok-identification-2020"]),
+        ("2020-11-13T04:59:00Z", "enjoined", ["commerce-tiktok-identification-2020"]),
+        ("2021-06-09T04:00:00Z", "revoked", ["eo-14034"]),
+    ]
+    assert ("2024-04-24T04:00:00Z", "not_yet_effective", ["pafaca-2024"]) in hosting
+    assert ("2025-01-19T05:00:00Z", "prohibited", ["pafaca-2024"]) in hosting
+    suspended = [c for c in changes if c["category"] == "internet_hosting" and c["at"] == "2025-01-21T01:10:00Z"]
+    assert [(c["enforcement_before"], c["enforcement_after"], c["instruments"]) for c in suspended] == [
+        ("enforceable", "suspended", ["eo-14166"])
+    ]
     assert hosting[-1] == ("2026-01-22T05:00:00Z", "not_prohibited", ["eo-14352"])
 
 
@@ -204,7 +214,8 @@ def test_rules_validate_one_new_instrument_file(tmp_path: Path) -> None:
     good = tmp_path / "commerce-example-2027.yaml"
     good.write_text(
         "id: commerce-example-2027\nkind: agency_notice\ntitle: Example\nshort_title: Example\n"
-        "issued_by: Commerce\njurisdiction: US\nsigned: 2027-01-01\nsummary: An example.\n"
+        "issued_by: Commerce\njurisdiction: US\nmade: {event: issued, date: 2027-01-01, zone: America/New_York}\n"
+        "summary: An example.\n"
         "citation: {cite: 'Example notice', url: 'https://example.org/notice'}\n"
         "prohibitions:\n  - id: example-1\n    label: Example\n    text: Example\n    subjects: [wechat]\n"
         "    categories: [cdn]\n    places: [US]\n    from: {date: 2027-02-01, zone: America/New_York}\n"
@@ -217,6 +228,25 @@ def test_rules_validate_one_new_instrument_file(tmp_path: Path) -> None:
     result = run("rules", "validate", str(bad))
     assert result.exit_code == 2
     assert "commerce-example-2028.yaml:14: prohibitions[0].subjects[0]: unknown subject 'wechatt'" in result.stderr
+    # when the instrument was made is required, and its clock time and zone are checked
+    unmade = tmp_path / "commerce-example-2029.yaml"
+    unmade.write_text(
+        good.read_text()
+        .replace("commerce-example-2027", "commerce-example-2029")
+        .replace("made: {event: issued, date: 2027-01-01, zone: America/New_York}\n", "")
+    )
+    result = run("rules", "validate", str(unmade))
+    assert result.exit_code == 2 and "commerce-example-2029.yaml:1: made: Field required" in result.stderr
+    badly_made = tmp_path / "commerce-example-2030.yaml"
+    badly_made.write_text(
+        good.read_text()
+        .replace("commerce-example-2027", "commerce-example-2030")
+        .replace("zone: America/New_York}", "time: '25:00', zone: Mars/Olympus}")
+    )
+    result = run("rules", "validate", str(badly_made))
+    assert result.exit_code == 2
+    assert "made.time: time must be HH:MM or HH:MM:SS" in result.stderr
+    assert "made.zone: unknown time zone 'Mars/Olympus'" in result.stderr
 
 
 def test_invalid_rulebook_directory_exits_2(rulebook_copy: Path) -> None:

@@ -49,14 +49,21 @@ def test_tiktok_identification_has_five_concrete_items_and_a_residual_one(rulebo
 def test_wechat_identification_has_six_items_all_from_september_20(rulebook: Rulebook) -> None:
     notice = rulebook.instruments["commerce-wechat-identification-2020"]
     assert len(notice.prohibitions) == 6
-    assert {p.from_.instant.isoformat() for p in notice.prohibitions} == {"2020-09-21T03:59:00+00:00"}
+    # "As of September 20, 2020": from the start of the day, Eastern (EDT)
+    assert {p.from_.instant.isoformat() for p in notice.prohibitions} == {"2020-09-20T04:00:00+00:00"}
+    # the 11:59 p.m. reports, EDT and EST read literally, are kept as other readings
+    readings = {r.instant.isoformat() for r in notice.prohibitions[0].from_.readings}
+    assert readings == {"2020-09-21T03:59:00+00:00", "2020-09-21T04:59:00+00:00"}
     assert "withdrawn" in notice.citation.cite  # never printed in the Federal Register
 
 
 def test_the_wechat_start_time_is_reported_as_uncertain() -> None:
     d = decide("wechat", "app_store_distribution", "US", "2020-09-20T12:00:00-04:00")
-    assert any("clock-time wording" in note for note in d.uncertainties)
+    assert d.verdict == "enjoined"  # the injunction of the evening before came first on every reading
+    assert any("As of September 20" in note or "as of September 20" in note for note in d.uncertainties)
     assert any("between defensible readings" in note for note in d.uncertainties)
+    after_every_reading = decide("wechat", "app_store_distribution", "US", "2020-09-21T12:00:00-04:00")
+    assert not any("between defensible readings" in note for note in after_every_reading.uncertainties)
 
 
 def test_commerce_delay_of_19_september_moves_tiktok_item_1(rulebook: Rulebook) -> None:
@@ -125,23 +132,32 @@ def test_eo_13971_authority_is_revoked_by_eo_14034() -> None:
     assert "revoked" in line(d, "eo-13971-sec-1").reason
 
 
-def test_rescission_alone_would_end_the_identifications_on_16_june_2021(rulebook: Rulebook) -> None:
+def test_rescission_alone_ends_the_identifications_from_16_june_2021_once_filed_on_the_21st(rulebook: Rulebook) -> None:
     no_eo = without(rulebook, ids=("eo-14034",))
     assert decide("wechat", "cdn", "US", "2021-06-15T12:00:00Z", rulebook=no_eo).as_written == "prohibited"
-    assert decide("wechat", "cdn", "US", "2021-06-16T12:00:00Z", rulebook=no_eo).as_written == "revoked"
+    # retroactive to 16 June, but it did not exist until it was filed on 21 June
+    assert decide("wechat", "cdn", "US", "2021-06-18T12:00:00Z", rulebook=no_eo).as_written == "prohibited"
+    filed = decide("wechat", "cdn", "US", "2021-06-21T12:00:00Z", rulebook=no_eo)
+    assert filed.as_written == "revoked"
+    assert "2021-06-16T04:00:00Z" in line(filed, "wechat-item-3-cdn").reason
 
 
 def test_pafaca_covers_every_bytedance_app_but_not_tencent_ones() -> None:
     for app in ("tiktok", "capcut", "lemon8", "douyin"):
         assert decide(app, "app_store_distribution", "US", "2025-06-01T00:00:00Z").as_written == "prohibited"
     assert decide("wechat", "app_store_distribution", "US", "2025-06-01T00:00:00Z").as_written == "revoked"
-    assert decide("tiktok", "cdn", "US", "2025-06-01T00:00:00Z").as_written == "revoked"  # only 2020 items
+    # CDN rests on PAFACA's hosting prohibition as read for CDN service, not on the revoked 2020 item alone
+    cdn = decide("tiktok", "cdn", "US", "2025-06-01T00:00:00Z")
+    assert (cdn.verdict, cdn.as_written, cdn.enforcement) == ("prohibited", "prohibited", "suspended")
+    assert line(cdn, "pafaca-2a1-hosting-cdn").status == "prohibited"
+    assert any(note.startswith("pafaca-2a1-hosting-cdn: ") and "narrower reading" in note for note in cdn.uncertainties)
+    assert decide("tiktok", "transit_peering", "US", "2025-06-01T00:00:00Z").as_written == "revoked"
 
 
 @pytest.mark.parametrize(
     ("at", "order"),
     [
-        ("2025-01-19T12:00:00Z", "EO 14166"),
+        ("2025-01-21T12:00:00Z", "EO 14166"),
         ("2025-03-01T00:00:00Z", "EO 14166"),
         ("2025-05-01T00:00:00Z", "EO 14258"),
         ("2025-08-01T00:00:00Z", "EO 14310"),
@@ -218,7 +234,10 @@ def test_montana_sb_419_is_enjoined_then_void_after_the_divestiture() -> None:
         ("shareit", "2020-06-29"),
         ("uc_browser", "2020-06-29"),
         ("camscanner", "2020-06-29"),
-        ("tiktok_lite", "2020-07-27"),
+        ("tiktok_lite", "2020-07-24"),
+        ("vmate", "2020-06-29"),
+        ("qq_international", "2020-06-29"),
+        ("aliexpress", "2020-11-24"),
         ("alipay", "2020-09-02"),
         ("wecom", "2020-09-02"),
     ],
@@ -228,7 +247,7 @@ def test_india_blocking_orders_apply_in_india_only(app: str, first_day: str) -> 
     assert decide(app, "app_store_distribution", "IN", start).verdict == "prohibited"
     assert decide(app, "transit_peering", "IN-MH", f"{first_day}T12:00:00+05:30").verdict == "prohibited"
     before = dt.datetime.fromisoformat(start) - dt.timedelta(seconds=1)
-    assert decide(app, "app_store_distribution", "IN", before).verdict == "not_yet_effective"
+    assert decide(app, "app_store_distribution", "IN", before).verdict == "not_prohibited"  # not yet made
     assert decide(app, "app_store_distribution", "BD", f"{first_day}T12:00:00+06:00").verdict == "not_prohibited"
 
 

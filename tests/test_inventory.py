@@ -84,9 +84,9 @@ def test_app_store_catalog_rows_are_decided_at_their_own_instant_and_storefront(
     result = screen(SAMPLES / "app-store-catalog.csv")
     assert (result.columns.format, result.columns.kind) == ("app-store-catalog", "catalog")
     found = rows(result)
-    # line 2: TikTok listing on 6 Aug 2020 (nothing yet); line 4: update one second before the delayed
+    # line 2: TikTok listing on 6 Aug 2020 (no order made yet); line 4: update one second before the delayed
     # start; line 5: update at the start (enjoined); line 6: Puerto Rico update in October 2020.
-    assert (found[2]["transaction"], found[2]["verdict"]) == ("app_store_distribution", "not_yet_effective")
+    assert (found[2]["transaction"], found[2]["verdict"]) == ("app_store_distribution", "not_prohibited")
     assert (found[4]["transaction"], found[4]["verdict"]) == ("app_store_update", "not_yet_effective")
     assert (found[5]["verdict"], found[5]["as_written"]) == ("enjoined", "prohibited")
     assert (found[6]["where"], found[6]["verdict"]) == ("PR", "enjoined")
@@ -97,8 +97,8 @@ def test_app_store_catalog_rows_are_decided_at_their_own_instant_and_storefront(
 def test_fixed_instant_overrides_the_rows_own() -> None:
     result = screen(SAMPLES / "app-store-catalog.csv", at="2021-07-01T00:00:00Z")
     us_tiktok = [r for r in result.findings.to_pylist() if r["app"] == "tiktok" and r["where"] == "US"]
-    # the 2020 item is revoked by then and PAFACA is still to come: the coming law is what matters
-    assert us_tiktok and {r["verdict"] for r in us_tiktok} == {"not_yet_effective"}
+    # the 2020 item is revoked by then, and PAFACA (2024) did not exist yet
+    assert us_tiktok and {r["verdict"] for r in us_tiktok} == {"revoked"}
     assert {str(r["at"])[:10] for r in us_tiktok} == {"2021-07-01"}
 
 

@@ -47,9 +47,13 @@ BOOL_FACTS = sorted(name for name, spec in BOOK.facts.facts.items() if spec.type
 near_an_edge = st.builds(
     lambda t, s: t + dt.timedelta(seconds=s), st.sampled_from(EDGES), st.integers(min_value=-2, max_value=2)
 )
-anywhen = st.datetimes(min_value=dt.datetime(2018, 1, 1), max_value=dt.datetime(2027, 12, 31), timezones=st.just(dt.UTC))
+anywhen = st.datetimes(
+    min_value=dt.datetime(2018, 1, 1), max_value=dt.datetime(2027, 12, 31), timezones=st.just(dt.UTC)
+)
 instants = st.builds(
-    lambda t, zone: t.astimezone(zone).isoformat(), st.one_of(near_an_edge, near_an_edge, anywhen), st.sampled_from(ZONES)
+    lambda t, zone: t.astimezone(zone).isoformat(),
+    st.one_of(near_an_edge, near_an_edge, anywhen),
+    st.sampled_from(ZONES),
 )
 facts = st.dictionaries(st.sampled_from(BOOL_FACTS), st.booleans(), max_size=3)
 questions = st.tuples(

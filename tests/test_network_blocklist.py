@@ -174,8 +174,10 @@ def test_wechat_was_listed_while_enjoined(rulebook: Rulebook, indicators: Indica
 def test_other_places_and_bad_inputs(rulebook: Rulebook, indicators: IndicatorSet) -> None:
     entries, reason = blocklist(rulebook, indicators, "FR", PAFACA)
     assert entries == [] and reason.endswith("in FR at 2025-02-01T00:00:00Z")
-    only_cdn, reason = blocklist(rulebook, indicators, "US", PAFACA, categories=["cdn"])
-    assert only_cdn == [] and reason.startswith("no prohibition covers CDN of any listed app")
+    only_transit, reason = blocklist(rulebook, indicators, "US", PAFACA, categories=["transit_peering"])
+    assert only_transit == [] and reason.startswith("no prohibition covers")
+    only_cdn, _ = blocklist(rulebook, indicators, "US", PAFACA, categories=["cdn"])
+    assert only_cdn and {e.instrument for e in only_cdn} == {"pafaca-2024"}  # PAFACA read to reach CDN service
     with pytest.raises(ValueError, match="scope"):
         blocklist(rulebook, indicators, "US", PAFACA, scope="everything")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="category"):

@@ -83,9 +83,9 @@ def test_role_changes_the_category(tmp_path: Path) -> None:
         role: {r["host"]: r["verdict"] for r in run(log, role=role).records.to_pylist() if r["ts"].year == 2025}
         for role in ("hosting", "cdn", "transit")
     }
-    assert by_role["hosting"]["www.tiktok.com"] == "prohibited"  # PAFACA covers hosting only
-    assert by_role["cdn"]["www.tiktok.com"] == "revoked"  # only the 2020 CDN item ever covered it
-    assert by_role["transit"]["www.tiktok.com"] == "revoked"
+    assert by_role["hosting"]["www.tiktok.com"] == "prohibited"  # PAFACA's hosting prohibition
+    assert by_role["cdn"]["www.tiktok.com"] == "prohibited"  # the same, read to reach CDN service
+    assert by_role["transit"]["www.tiktok.com"] == "revoked"  # only the 2020 transit item ever covered it
 
 
 def test_customer_attribution_and_exposure(tmp_path: Path) -> None:

@@ -165,8 +165,9 @@ def test_category_follows_the_record(tmp_path: Path) -> None:
 def test_the_same_payment_changes_verdict_with_its_instant(tmp_path: Path) -> None:
     instants = ["2020-09-01T00:00:00Z", "2020-10-15T12:00:00Z", "2022-03-01T00:00:00Z"]
     found = screen(tmp_path, [BASE | {"created": at} for at in instants])
-    assert [found[f"p{i}"]["verdict"] for i in range(3)] == ["not_yet_effective", "enjoined", "revoked"]
-    assert [found[f"p{i}"]["as_written"] for i in range(3)] == ["not_yet_effective", "prohibited", "revoked"]
+    # 1 Sept 2020: the WeChat identification was not made until 18 Sept, so nothing prohibited it
+    assert [found[f"p{i}"]["verdict"] for i in range(3)] == ["not_prohibited", "enjoined", "revoked"]
+    assert [found[f"p{i}"]["as_written"] for i in range(3)] == ["not_prohibited", "prohibited", "revoked"]
     assert "wechat-item-6-payments" in found["p1"]["rule_ids"]
 
 
@@ -238,7 +239,7 @@ def test_bad_records_are_reported_with_their_line_and_the_rest_screened(tmp_path
 
 
 def test_zoneless_times_read_in_the_given_zone(tmp_path: Path) -> None:
-    found = screen(tmp_path, [BASE | {"created": "2020-09-20T23:58:00"}, BASE | {"created": "2020-09-20T23:59:00"}],
+    found = screen(tmp_path, [BASE | {"created": "2020-09-19T23:59:59"}, BASE | {"created": "2020-09-20T00:00:00"}],
                    tz="America/New_York")  # fmt: skip
     assert (found["p0"]["as_written"], found["p1"]["as_written"]) == ("not_yet_effective", "prohibited")
 

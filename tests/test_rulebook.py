@@ -117,7 +117,7 @@ def test_unknown_fact_and_place(rulebook_copy: Path) -> None:
     )
     edit(rulebook_copy, "instruments/india-69a-2020-06-29.yaml", "places: [IN]", "places: [XX]")
     found = problems(rulebook_copy)
-    assert any("exceptions[1].facts.personal_device: unknown fact" in p for p in found), found
+    assert any("exceptions[2].facts.personal_device: unknown fact" in p for p in found), found
     assert any("prohibitions[0].places[0]: 'XX' is neither a place group nor an ISO 3166 code" in p for p in found)
 
 

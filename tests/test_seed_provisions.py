@@ -22,10 +22,12 @@ def test_wechat_network_and_code_items_bite_from_sunday_as_written(category: str
 
 @pytest.mark.parametrize("category", ["app_store_distribution", "app_store_update"])
 def test_wechat_app_store_items_from_sunday(category: str) -> None:
-    before = decide("wechat", category, "US", "2020-09-20T12:00:00-04:00")
+    """ "As of September 20, 2020": from the start of Sunday, Eastern time."""
+    saturday = decide("wechat", category, "US", "2020-09-19T23:59:59-04:00")
+    sunday = decide("wechat", category, "US", "2020-09-20T00:00:00-04:00")
     after = decide("wechat", category, "US", SUNDAY_NIGHT)
-    assert before.as_written == "not_yet_effective"
-    assert after.as_written == "prohibited"
+    assert saturday.as_written == "not_yet_effective"
+    assert sunday.as_written == after.as_written == "prohibited"
 
 
 @pytest.mark.parametrize("app", ["wechat", "wechat_pay", "WeChat Pay", "微信支付"])
@@ -100,7 +102,7 @@ def test_territorial_scope_covers_us_states_and_territories(where: str) -> None:
 
 def test_conditional_lift_by_november_12_is_a_note_on_tiktok_decisions() -> None:
     d = decide("tiktok", "app_store_distribution", "US", "2020-10-01T00:00:00Z")
-    assert any("12 November" in note and "lifted" in note for note in d.notes)
+    assert any("November 12" in note and "lifted" in note for note in d.notes)
 
 
 def test_look_alike_warning_is_part_of_both_identifications() -> None:

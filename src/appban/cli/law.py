@@ -102,9 +102,15 @@ def _print_decision(decision: Decision) -> None:
         # Law made after the instant: shown apart, never part of the answer above.
         out.print(f"[bold]Coming changes[/bold] [dim](made after {decision.at}; not part of this answer)[/dim]")
         for change in decision.later:
-            answer = f"{change.verdict.value}, as written {change.as_written.value}, enforcement {change.enforcement.value}"
-            out.print(escape(f"  ▸ {change.made}  {change.title} [{change.instrument}]: the answer would read {answer}"))
+            answer = (
+                f"{change.verdict.value}, as written {change.as_written.value}, enforcement {change.enforcement.value}"
+            )
+            out.print(
+                escape(f"  ▸ {change.made}  {change.title} [{change.instrument}]: the answer would read {answer}")
+            )
             out.print(f"    {escape(change.effect)}", style="dim")
+            if change.made_doubt:
+                out.print(f"    made: {escape(change.made_doubt)}", style="dim yellow")
     out.print(f"[dim]rulebook {decision.rulebook_version}[/dim]")
 
 

@@ -334,8 +334,8 @@ def answer_instants(law: Law, subject: str) -> list[dt.datetime]:
     for rule in law.rules_for(subject):
         specs += [*rule.starts(), rule.prohibition.until]
         applied_items += [*rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions]
-    applied_items += [applied for applied, _ in law.exceptions]
-    applied_items += [applied for auth in law.authorizations for applied in auth.revocations]
+    applied_items += [applied for applied, _ in law.exceptions_for(subject)]
+    applied_items += [applied for auth in law.authorizations_for(subject) for applied in auth.revocations]
     for applied in applied_items:
         found.update(t for t in (applied.start, applied.end, applied.made) if t is not None)
         specs += [getattr(applied.item, "from_", None), getattr(applied.item, "until", None)]
@@ -651,7 +651,7 @@ def _judge(
         )
     # Exceptions stated for the app that no covering rule needed (e.g. "individual users are not
     # targeted" for a category nothing prohibits) are still part of the answer's explanation.
-    for applied, targets in law.exceptions:
+    for applied, targets in law.exceptions_for(subject):
         item = applied.item
         assert isinstance(item, LawException)
         if item.id in applied_exceptions or item.id in possible:

@@ -12,7 +12,9 @@ T itself unless a caller asks how the answer at T reads once later instruments e
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 from weakref import WeakKeyDictionary
 
 from appban.rulebook.loader import Rulebook
@@ -81,7 +83,10 @@ class ResolvedRule:
 
     def starts(self) -> list[InstantSpec]:
         """Every start the item has had: its own, then each delay's."""
-        return [self.prohibition.from_, *(a.item.new_start for a in self.delays if isinstance(a.item, Change) and a.item.new_start)]
+        return [
+            self.prohibition.from_,
+            *(a.item.new_start for a in self.delays if isinstance(a.item, Change) and a.item.new_start),
+        ]
 
 
 @dataclass
@@ -101,6 +106,15 @@ class Law:
     rules: list[ResolvedRule]
     authorizations: list[ResolvedAuthorization]
     exceptions: list[tuple[Applied, list[ResolvedRule]]]
+    # What bears on each app, worked out once per app: the law's shape, not answers.
+    _per_subject: dict[tuple[str, str], Any] = field(default_factory=dict, repr=False)
+
+    def _of(self, what: str, subject: str, build: Callable[[], Any]) -> Any:
+        key = (what, subject)
+        found = self._per_subject.get(key)
+        if found is None:
+            found = self._per_subject[key] = build()
+        return found
 
     def instants_for(self, subject: str) -> list[dt.datetime]:
         """Every instant at which anything about this app can change: the breakpoints of its law, including
@@ -111,10 +125,16 @@ class Law:
             found.update(spec.instant for spec in rule.starts())
             if rule.prohibition.until is not None:
                 found.add(rule.prohibition.until.instant)
-            for applied in (*rule.delays, *rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
+            for applied in (
+                *rule.delays,
+                *rule.revocations,
+                *rule.injunctions,
+                *rule.non_enforcements,
+                *rule.exceptions,
+            ):
                 found.add(applied.made)
                 found.update(t for t in (applied.start, applied.end) if t is not None)
-        for applied, targets in self.exceptions_for(subject):
+        for applied, _targets in self.exceptions_for(subject):
             found.add(applied.made)
             found.update(t for t in (applied.start, applied.end) if t is not None)
         for auth in self.authorizations_for(subject):
@@ -124,6 +144,9 @@ class Law:
 
     def exceptions_for(self, subject: str) -> list[tuple[Applied, list[ResolvedRule]]]:
         """Exceptions naming this app, or limiting a rule about it."""
+        return self._of("exceptions", subject, lambda: self._exceptions_for(subject))  # type: ignore[no-any-return]
+
+    def _exceptions_for(self, subject: str) -> list[tuple[Applied, list[ResolvedRule]]]:
         return [
             (applied, targets)
             for applied, targets in self.exceptions
@@ -135,14 +158,24 @@ class Law:
         ]
 
     def authorizations_for(self, subject: str) -> list[ResolvedAuthorization]:
-        return [auth for auth in self.authorizations if self.rulebook.in_scope_subject(auth.authorization, subject)]
+        return self._of(  # type: ignore[no-any-return]
+            "authorizations",
+            subject,
+            lambda: [a for a in self.authorizations if self.rulebook.in_scope_subject(a.authorization, subject)],
+        )
 
     def made_for(self, subject: str) -> list[tuple[dt.datetime, Instrument]]:
         """The instruments that bear on this app, each with the instant it was made, oldest first."""
         found: dict[str, Instrument] = {}
         for rule in self.rules_for(subject):
             found[rule.instrument.id] = rule.instrument
-            for applied in (*rule.delays, *rule.revocations, *rule.injunctions, *rule.non_enforcements, *rule.exceptions):
+            for applied in (
+                *rule.delays,
+                *rule.revocations,
+                *rule.injunctions,
+                *rule.non_enforcements,
+                *rule.exceptions,
+            ):
                 found[applied.instrument.id] = applied.instrument
         for applied, _ in self.exceptions_for(subject):
             found[applied.instrument.id] = applied.instrument
@@ -153,7 +186,11 @@ class Law:
         return sorted(((i.made.instant, i) for i in found.values()), key=lambda pair: (pair[0], pair[1].id))
 
     def rules_for(self, subject: str) -> list[ResolvedRule]:
-        return [rule for rule in self.rules if self.rulebook.in_scope_subject(rule.prohibition, subject)]
+        return self._of(  # type: ignore[no-any-return]
+            "rules",
+            subject,
+            lambda: [rule for rule in self.rules if self.rulebook.in_scope_subject(rule.prohibition, subject)],
+        )
 
 
 _CACHE: WeakKeyDictionary[Rulebook, Law] = WeakKeyDictionary()

@@ -42,7 +42,7 @@ def default_registry_path() -> Path:
 
 def _read(path: Path) -> RegistryFile:
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))  # noqa: S506
         return RegistryFile.model_validate(data)
     except (OSError, yaml.YAMLError, ValueError) as exc:
         raise RulebookError([Problem(path.name, None, "", str(exc))]) from None
@@ -55,7 +55,9 @@ def _merge(parts: list[tuple[str, RegistryFile]], problems: list[Problem]) -> Re
         for section in merged:
             for key, value in getattr(part, section).items():
                 if key in merged[section] and merged[section][key] != value:
-                    problems.append(Problem(label, None, f"{section}.{key}", "already defined differently in another file"))
+                    problems.append(
+                        Problem(label, None, f"{section}.{key}", "already defined differently in another file")
+                    )
                 merged[section].setdefault(key, value)
     return RegistryFile.model_validate(merged)
 
@@ -86,7 +88,17 @@ def load_registry(rulebook: Rulebook, path: Path | None = None) -> RegistryFile:
             problems.append(Problem(label, None, f"publishers.{company}", "unknown company"))
         for i, publisher in enumerate(publishers):
             check(f"publishers.{company}[{i}]", publisher)
+    owners: dict[tuple[str, str], str] = {}
     for app, identity in registry.apps.items():
+        for field in ID_FIELDS:
+            for identifier in getattr(identity, field):
+                first = owners.setdefault((field, identifier.value.casefold()), app)
+                if first != app:
+                    problems.append(
+                        Problem(
+                            label, None, f"apps.{app}.{field}", f"{identifier.value!r} already identifies {first!r}"
+                        )
+                    )
         if app not in rulebook.subjects.subjects:
             problems.append(Problem(label, None, f"apps.{app}", "not a subject of the rulebook (subjects.yaml)"))
         for field in (*ID_FIELDS, "names"):

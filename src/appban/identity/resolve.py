@@ -104,6 +104,7 @@ class Resolver:
         for company, publishers in self.registry.publishers.items():
             for publisher in publishers:
                 self._publishers[name_key(publisher.value)] = company
+        self._companies_with_publishers = {company for company, found in self.registry.publishers.items() if found}
         self.covered = self._covered_apps()
 
     # --- what the law reaches ------------------------------------------------------------------
@@ -255,6 +256,11 @@ class Resolver:
                 matches.append(
                     self._identified(app, 0.8, "name", name, alias, source, f"name {alias!r}, no publisher", score)
                 )
+            elif how == "name" and not disguised and company not in self._companies_with_publishers:
+                # The registry knows no publisher account of this company (most apps of India's lists): a
+                # publisher cannot tell the app from a copy, so the exact name stands, at a lower confidence.
+                unknown = f"name {alias!r} from {publisher!r}; the publisher accounts of its developer are not known"
+                matches.append(self._identified(app, 0.7, "name", name, alias, source, unknown, score))
             else:
                 why = [f"{how} {alias!r} (score {score:.0f})"]
                 if disguised:
