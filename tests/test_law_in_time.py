@@ -162,3 +162,38 @@ def test_the_time_zone_of_the_question_does_not_matter() -> None:
         for zone in ZONES
     }
     assert len(answers) == 1
+
+
+def test_exports_for_november_2020_cite_only_the_law_of_2020() -> None:
+    from typer.testing import CliRunner
+
+    from appban.cli import app
+
+    runner = CliRunner()
+    at = "2020-11-20T00:00:00Z"
+    jamf = runner.invoke(
+        app,
+        ["export", "mdm", "--where", "US", "--at", at, "--format", "jamf", "--include-enjoined",
+         "--transaction", "app_store_distribution"],
+    )  # fmt: skip
+    rpz = runner.invoke(
+        app, ["export", "blocklist", "--where", "US", "--at", at, "--format", "rpz", "--include-enjoined"]
+    )
+    for result in (jamf, rpz):
+        assert result.exit_code == 0, result.output
+        assert "85 FR 60061" in result.stdout  # the TikTok identification, enjoined then
+        assert "118-50" not in result.stdout and "pafaca" not in result.stdout.lower()
+    assert "com.zhiliaoapp.musically" in jamf.stdout and "lemon8" not in jamf.stdout.lower()
+
+
+def test_check_shows_coming_changes_under_their_own_heading() -> None:
+    from typer.testing import CliRunner
+
+    from appban.cli import app
+
+    args = ["check", "--app", "tiktok", "--transaction", "internet_hosting", "--where", "US"]
+    shown = CliRunner().invoke(app, [*args, "--at", "2021-07-01T12:00:00-04:00"], terminal_width=200)
+    assert shown.exit_code == 0 and shown.stdout.index("REVOKED") < shown.stdout.index("Coming changes")
+    assert "2024-04-24T04:00:00Z  PAFACA [pafaca-2024]" in shown.stdout.split("Coming changes")[1]
+    today = CliRunner().invoke(app, [*args, "--at", "2026-06-01T00:00:00Z"], terminal_width=200)
+    assert today.exit_code == 0 and "Coming changes" not in today.stdout

@@ -229,10 +229,14 @@ class Rulebook:
         for instrument in self.instruments.values():
             for text in instrument.uncertain:
                 found.setdefault((instrument.id, text), []).append("(instrument)")
-            if instrument.made.uncertain:
-                found.setdefault((instrument.id, instrument.made.uncertain), []).append("made")
-            elif instrument.made.date_only:
-                text = f"{instrument.made.event} on {instrument.made.date.isoformat()}; the hour is not known"
+            made = instrument.made
+            if made.uncertain:
+                found.setdefault((instrument.id, made.uncertain), []).append("made")
+            elif made.date_only:
+                text = f"{made.event} on {made.date.isoformat()}; the hour is not known"
+                found.setdefault((instrument.id, text), []).append("made")
+            elif made.readings:
+                text = f"{made.event} on {made.date.isoformat()} by {made.time} ({made.zone}); the exact hour is not known"
                 found.setdefault((instrument.id, text), []).append("made")
         for instrument, item in self.items():
             doubt = getattr(item, "uncertain", None)
