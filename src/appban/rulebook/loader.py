@@ -236,7 +236,7 @@ class Rulebook:
                 text = f"{made.event} on {made.date.isoformat()}; the hour is not known"
                 found.setdefault((instrument.id, text), []).append("made")
             elif made.readings:
-                text = f"{made.event} on {made.date.isoformat()} by {made.time} ({made.zone}); the exact hour is not known"
+                text = f"{made.event} on {made.date.isoformat()} by {made.time} ({made.zone}); the hour is not known"
                 found.setdefault((instrument.id, text), []).append("made")
         for instrument, item in self.items():
             doubt = getattr(item, "uncertain", None)
