@@ -53,7 +53,7 @@ def blocked_apps(
     wanted = {Verdict.PROHIBITED} | ({Verdict.ENJOINED} if include_enjoined else set())
     out: list[BlockedApp] = []
     for app, identity in registry.apps.items():
-        decision = evaluate(law, app, category, where, at, {})
+        decision = evaluate(law, app, category, where, at, {}, later=False)  # an export is a snapshot at `at`
         if decision.verdict not in wanted:
             continue
         company = rulebook.company_of(app)
