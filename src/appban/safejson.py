@@ -9,6 +9,7 @@ values nested beyond MAX_DEPTH are refused.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 #: Deeper than any record, export or manifest appban reads; far below the interpreter's recursion limit.
@@ -53,8 +54,27 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
         raise UnsafeJSON(f"nested more than {max_depth} levels deep") from None
     except ValueError as exc:
         raise UnsafeJSON(str(exc)) from None
-    # Counting brackets (strings included) is a cheap upper bound; walk the value only when it could be deep.
-    opened = text.count("[") + text.count("{") if isinstance(text, str) else text.count(b"[") + text.count(b"{")
-    if opened > max_depth and nesting_depth(value, max_depth) > max_depth:
+    if _could_nest_beyond(text, max_depth) and nesting_depth(value, max_depth) > max_depth:
         raise UnsafeJSON(f"nested more than {max_depth} levels deep")
     return value
+
+
+_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+_EMPTY_PAIR = re.compile(r"\[\]|\{\}")
+
+
+def _could_nest_beyond(text: str | bytes, limit: int) -> bool:
+    """A fast, exact-or-over estimate done in C: drop strings and everything but brackets, then peel the
+    innermost pairs `limit` times. Anything left was nested deeper (or the text did not parse)."""
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    for _ in range(limit):
+        peeled = _EMPTY_PAIR.sub("", brackets)
+        if not peeled:
+            return False
+        brackets = peeled
+    return True
