@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from appban.rulebook.schema import zone_from_name
+
+#: Longer than any ISO 8601 instant (with nanoseconds and an offset); longer text is refused unread.
+MAX_INSTANT_CHARS = 64
+# Printable ASCII only: CPython's fromisoformat stops reading at a NUL, so "2020-10-15T12:00Z\x00junk" would
+# parse and its junk end up in the audit record as the instant asked about.
+_PLAIN = re.compile(r"[\x20-\x7e]*")
 
 
 class InstantError(ValueError):
@@ -12,10 +19,18 @@ class InstantError(ValueError):
 
 
 def parse_instant(value: str | dt.datetime, tz: str | None = None) -> dt.datetime:
-    """An exact UTC instant. A value without an offset is an error unless `tz` names its zone."""
+    """An exact UTC instant. A value without an offset is an error unless `tz` names its zone.
+
+    Instants are those of Python's calendar in UTC (years 1 to 9999): `0001-01-01T00:00:00+14:00`, which
+    falls before it, is an InstantError like any other malformed text, never an OverflowError.
+    """
     if isinstance(value, dt.datetime):
         stamp = value
     else:
+        if not isinstance(value, str):
+            raise InstantError(f"{_shown(value)} is not text (an ISO 8601 instant, e.g. 2020-11-12T23:59:00-05:00)")
+        if len(value) > MAX_INSTANT_CHARS or not _PLAIN.fullmatch(value):
+            raise InstantError(f"{_shown(value)} is not an ISO 8601 instant (e.g. 2020-11-12T23:59:00-05:00)")
         text = value.strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
@@ -33,9 +48,18 @@ def parse_instant(value: str | dt.datetime, tz: str | None = None) -> dt.datetim
         except ValueError as exc:
             raise InstantError(str(exc)) from exc
         stamp = stamp.replace(tzinfo=zone)
-    return stamp.astimezone(dt.UTC)
+    try:
+        return stamp.astimezone(dt.UTC)
+    except (OverflowError, ValueError):
+        raise InstantError(f"{_shown(value)} falls outside the years 0001 to 9999 in UTC") from None
 
 
 def iso(instant: dt.datetime) -> str:
     """UTC, second precision, with a Z: the one way instants are written in output."""
     return instant.astimezone(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def _shown(value: object) -> str:
+    """A value for an error message: its repr, cut short (the text came from outside and may be huge)."""
+    shown = repr(value)
+    return shown if len(shown) <= MAX_INSTANT_CHARS + 2 else shown[:MAX_INSTANT_CHARS] + "…"
