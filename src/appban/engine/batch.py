@@ -31,6 +31,8 @@ from appban.engine.decide import (
 from appban.engine.instants import InstantError, parse_instant
 from appban.engine.law import Law, resolve
 from appban.rulebook.loader import Rulebook
+from appban.safejson import UnsafeJSON
+from appban.safejson import loads as safe_loads
 from appban.vocabulary import Category, Enforcement, Verdict
 
 INPUT_COLUMNS = ("app", "transaction", "where", "at")
@@ -40,6 +42,13 @@ _ENFORCEMENTS = list(Enforcement)
 # Row keys and instants are packed into one int64: key in the high bits, seconds in the low 34.
 _SECONDS_BITS = 34
 _SECONDS_OFFSET = 1 << (_SECONDS_BITS - 1)  # covers 1970 ± 272 years
+# The instants parse_instant() accepts (years 0001 to 9999 in UTC), as seconds since 1970.
+_FIRST_SECOND = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp())
+_LAST_SECOND = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp())
+_TEXT_COLUMNS = ("app", "transaction", "where", "facts")
+_MAX_BAD_VALUES = 100  # distinct bad values reported per column; checking stops there
+_SHOWN_CHARS = 300  # of one error line: a row's value came from outside and may be megabytes long
+_MAX_REMEMBERED = 65_536  # compiled keys kept between calls (each holds a few small arrays)
 
 
 @dataclass(frozen=True)
@@ -54,10 +63,14 @@ class TableInputError(ValueError):
     def __init__(self, errors: list[RowError], total: int):
         self.errors = errors
         self.total = total
-        lines = [f"row {e.row}: {e.column}: {e.message}" for e in errors[:20]]
+        lines = [_cut(f"row {e.row}: {e.column}: {e.message}") for e in errors[:20]]
         if total > len(errors[:20]):
             lines.append(f"... {total - len(errors[:20])} more")
         super().__init__("\n".join(lines))
+
+
+def _cut(line: str) -> str:
+    return line if len(line) <= _SHOWN_CHARS else line[:_SHOWN_CHARS] + "…"
 
 
 @dataclass
@@ -88,6 +101,8 @@ class _Compiled:
         key = (subject, category, self.place_class(where), facts_key)
         found = self.segments.get(key)
         if found is None:
+            if len(self.segments) >= _MAX_REMEMBERED:
+                self.segments.clear()  # a long-lived server meets ever new keys: start again rather than grow
             found = self._compile(subject, category, where, json.loads(facts_key))
             self.segments[key] = found
         return found
@@ -128,6 +143,8 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
     """Dictionary codes per row (-1 for null) and the distinct values, so work is per value, not per row."""
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
+    if pa.types.is_null(column.type):
+        return np.full(len(column), -1, dtype=np.int64), []
     encoded = column if pa.types.is_dictionary(column.type) else column.dictionary_encode()
     codes = encoded.indices.to_numpy(zero_copy_only=False)
     if encoded.null_count:
@@ -135,7 +152,7 @@ def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
     return codes.astype(np.int64), encoded.dictionary.to_pylist()
 
 
-def _seconds(column: pa.ChunkedArray, tz: str | None, errors: list[RowError]) -> np.ndarray:
+def _seconds(column: pa.ChunkedArray | pa.Array, tz: str | None, errors: list[RowError]) -> np.ndarray:
     """The `at` column as int64 UTC seconds (floored); bad rows are reported and set to 0."""
     column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     kind = column.type
@@ -149,74 +166,136 @@ def _seconds(column: pa.ChunkedArray, tz: str | None, errors: list[RowError]) ->
             if tz is None:
                 errors.append(RowError(0, "at", None, "timestamps have no time zone; give the time zone explicitly"))
                 return np.zeros(len(column), dtype=np.int64)
-            stamps = pc.assume_timezone(column, timezone=tz)
-    elif pa.types.is_string(kind) or pa.types.is_large_string(kind):
-        try:
-            stamps = pc.cast(column, pa.timestamp("ns", tz="UTC"))
-        except pa.ArrowInvalid:
-            if tz is not None:
-                try:
-                    stamps = pc.assume_timezone(pc.cast(column, pa.timestamp("ns")), timezone=tz)
-                except (pa.ArrowInvalid, ValueError):
-                    stamps = None
+            try:
+                stamps = pc.assume_timezone(column, timezone=tz)
+            except (pa.ArrowInvalid, ValueError) as exc:
+                errors.append(RowError(0, "at", None, f"cannot read the timestamps in {tz!r}: {exc}"))
+                return np.zeros(len(column), dtype=np.int64)
+    elif _is_text(kind):
+        stamps = _cast_text(column, tz)
         if stamps is None:
-            return _seconds_slow(column.to_pylist(), tz, errors)
+            return _seconds_slow(column, tz, errors)
+    elif pa.types.is_null(kind):
+        errors.extend(RowError(row, "at", None, "missing instant") for row in range(min(len(column), 100)))
+        return np.zeros(len(column), dtype=np.int64)
     else:
         errors.append(RowError(0, "at", None, f"column type {kind} is not a timestamp or ISO 8601 text"))
         return np.zeros(len(column), dtype=np.int64)
-    assert stamps is not None
     unit = stamps.type.unit
     per_second = {"s": 1, "ms": 1_000, "us": 1_000_000, "ns": 1_000_000_000}[unit]
     raw = pc.cast(stamps, pa.int64()).to_numpy(zero_copy_only=False)
-    if stamps.null_count:
-        valid = stamps.is_valid().to_numpy(zero_copy_only=False)
-        for row in np.flatnonzero(~valid)[:100]:
-            errors.append(RowError(int(row), "at", None, "missing instant"))
-        raw = np.where(valid, raw, 0)
-    seconds: np.ndarray = np.floor_divide(raw, per_second).astype(np.int64)
+    valid = stamps.is_valid().to_numpy(zero_copy_only=False) if stamps.null_count else np.ones(len(raw), bool)
+    for row in np.flatnonzero(~valid)[:100]:
+        errors.append(RowError(int(row), "at", None, "missing instant"))
+    seconds: np.ndarray = np.floor_divide(np.where(valid, raw, 0), per_second).astype(np.int64)
+    # Arrow reads instants Python's calendar cannot hold (0001-01-01T00:00:00+14:00): the same error as decide().
+    outside = valid & ((seconds < _FIRST_SECOND) | (seconds > _LAST_SECOND))
+    if outside.any():
+        rows = np.flatnonzero(outside)[:100].tolist()
+        # Text is shown as sent; a timestamp this far out has no Python value to show.
+        shown = column.take(pa.array(rows)).to_pylist() if _is_text(kind) else [None] * len(rows)
+        for row, value in zip(rows, shown, strict=True):
+            what = "the instant" if value is None else f"{value!r:.66}"
+            errors.append(RowError(row, "at", value, f"{what} falls outside the years 0001 to 9999 in UTC"))
+        seconds[outside] = 0
     return seconds
 
 
-def _seconds_slow(values: list[Any], tz: str | None, errors: list[RowError]) -> np.ndarray:
-    out = np.zeros(len(values), dtype=np.int64)
-    for row, value in enumerate(values):
-        if value is None:
-            errors.append(RowError(row, "at", None, "missing instant"))
-            continue
+def _is_text(kind: pa.DataType) -> bool:
+    return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
+
+
+def _cast_text(column: pa.Array, tz: str | None) -> pa.Array | None:
+    """ISO 8601 text as timestamps, read by Arrow; None when some value needs Python's reading (or is bad)."""
+    # Microseconds reach every year Python's calendar holds; nanoseconds keep 7 to 9 fractional digits.
+    for unit in ("us", "ns"):
         try:
-            out[row] = int(np.floor(parse_instant(value, tz).timestamp()))
+            cast: pa.Array = pc.cast(column, pa.timestamp(unit, tz="UTC"))
+            return cast
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    if tz is not None:
+        try:
+            local: pa.Array = pc.assume_timezone(pc.cast(column, pa.timestamp("us")), timezone=tz)
+            return local
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+            pass
+    return None
+
+
+def _seconds_slow(column: pa.Array, tz: str | None, errors: list[RowError]) -> np.ndarray:
+    """parse_instant() once per distinct value; a bad value is reported at its first row, with its count."""
+    codes, values = _encode(column)
+    parsed = np.zeros(len(values) + 1, dtype=np.int64)  # the last entry stands for a missing value
+    for index, value in enumerate(values):
+        try:
+            parsed[index] = int(np.floor(parse_instant(value, tz).timestamp()))
         except InstantError as exc:
-            errors.append(RowError(row, "at", value, str(exc)))
+            bad = np.flatnonzero(codes == index)
+            more = f" ({len(bad)} rows)" if len(bad) > 1 else ""
+            errors.append(RowError(int(bad[0]), "at", value, f"{exc}{more}"))
+    for row in np.flatnonzero(codes < 0)[:100]:
+        errors.append(RowError(int(row), "at", None, "missing instant"))
+    out: np.ndarray = parsed[codes]  # code -1 picks the last entry
     return out
 
 
-def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook | None = None) -> pa.Table:
+def _check_types(table: pa.Table) -> list[RowError]:
+    """Columns that hold what decide_table() reads: text (or, for `at`, timestamps), each named once."""
+    errors: list[RowError] = []
+    names = table.column_names
+    for name in sorted({n for n in names if names.count(n) > 1} & {*INPUT_COLUMNS, "facts"}):
+        errors.append(RowError(0, name, None, f"the column appears {names.count(name)} times"))
+    for name in _TEXT_COLUMNS:
+        if name not in names or names.count(name) > 1:
+            continue
+        kind = table.schema.field(name).type
+        value_kind = kind.value_type if pa.types.is_dictionary(kind) else kind
+        if not (_is_text(value_kind) or pa.types.is_null(value_kind)):
+            errors.append(RowError(0, name, None, f"column type {kind} is not text"))
+    return errors
+
+
+def decide_table(
+    table: pa.Table, *, tz: str | None = None, rulebook: Rulebook | None = None, max_questions: int | None = None
+) -> pa.Table:
     """Decide every row of a table with columns app, transaction, where, at (and optional facts).
 
     Returns the input with `verdict`, `as_written`, `enforcement` and `rule_ids` appended; the
     rulebook version is in the schema metadata. `facts`, if present, holds a JSON object per row.
-    Raises TableInputError listing the bad rows when any value is unknown or malformed.
+    Raises TableInputError listing the bad rows when any value is unknown or malformed, or when the table
+    asks more than `max_questions` distinct questions (app, transaction, place class and facts): each one is
+    compiled at about a millisecond, so a server bounds the work one request can ask for.
     """
     rulebook = rulebook or default_rulebook()
     missing = [name for name in INPUT_COLUMNS if name not in table.column_names]
     if missing:
         raise TableInputError([RowError(0, name, None, "column is missing") for name in missing], len(missing))
+    wrong = _check_types(table)
+    if wrong:
+        raise TableInputError(wrong, len(wrong))
     compiled = _compiled(rulebook)
     errors: list[RowError] = []
     n = table.num_rows
 
     def codes_for(name: str, convert: Any) -> tuple[np.ndarray, list[Any]]:
         codes, values = _encode(table.column(name))
-        mapped: list[Any] = []
+        mapped: list[Any] = [None] * len(values)
+        bad: list[tuple[int, str]] = []  # (value index, message)
         for index, value in enumerate(values):
             try:
-                mapped.append(convert(value))
+                mapped[index] = convert(value)
             except DecisionInputError as exc:
-                row = int(np.argmax(codes == index))
-                bad = int(np.count_nonzero(codes == index))
-                more = f" ({bad} rows)" if bad > 1 else ""
-                errors.append(RowError(row, name, value, str(exc).split(": ", 1)[1] + more))
-                mapped.append(None)
+                bad.append((index, str(exc).split(": ", 1)[1]))
+                if len(bad) == _MAX_BAD_VALUES:  # a batch of distinct bad values: enough has been said
+                    break
+        if bad:
+            # Each bad value's first row and count, from one pass over the codes (not one per value).
+            found, first, counts = np.unique(codes, return_index=True, return_counts=True)
+            for index, message in bad:
+                at = int(np.searchsorted(found, index))
+                more = f" ({counts[at]} rows)" if counts[at] > 1 else ""
+                errors.append(RowError(int(first[at]), name, values[index], message + more))
         for row in np.flatnonzero(codes < 0)[:100]:
             errors.append(RowError(int(row), name, None, "missing value"))
         return codes, mapped
@@ -230,9 +309,9 @@ def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook |
             if value in (None, ""):
                 return "{}"
             try:
-                parsed = json.loads(value) if isinstance(value, str) else value
-            except json.JSONDecodeError as exc:
-                raise DecisionInputError("facts", f"not a JSON object: {exc.msg}") from None
+                parsed = safe_loads(value)
+            except UnsafeJSON as exc:
+                raise DecisionInputError("facts", f"not a JSON object: {exc}") from None
             if not isinstance(parsed, dict):
                 raise DecisionInputError("facts", "not a JSON object")
             return json.dumps(parse_facts(rulebook, parsed), sort_keys=True)
@@ -248,20 +327,26 @@ def decide_table(table: pa.Table, *, tz: str | None = None, rulebook: Rulebook |
         errors.sort(key=lambda e: e.row)
         raise TableInputError(errors[:100], len(errors))
 
-    # One combined code per row, then the distinct combinations: work per key, not per row.
-    sizes = (len(subjects), len(categories), len(places), len(fact_keys))
-    combined = ((app_codes * sizes[1] + tx_codes) * sizes[2] + where_codes) * sizes[3] + fact_codes
-    keys, key_of_row = np.unique(combined, return_inverse=True)
+    # One combined code per row, then the distinct combinations: work per key, not per row. The codes are
+    # combined a column at a time and made dense again, so that their product cannot overflow 64 bits.
+    combined = app_codes
+    for codes, count in ((tx_codes, len(categories)), (where_codes, len(places)), (fact_codes, len(fact_keys))):
+        _, dense = np.unique(combined, return_inverse=True)
+        combined = dense.astype(np.int64).reshape(-1) * count + codes
+    # Each key's first row is where its four codes are read back.
+    _, first_row, key_of_row = np.unique(combined, return_index=True, return_inverse=True)
+    key_of_row = key_of_row.reshape(-1)
+    if max_questions is not None and len(first_row) > max_questions:
+        message = f"{len(first_row):,} distinct questions (app, transaction, where, facts); at most {max_questions:,}"
+        raise TableInputError([RowError(int(np.sort(first_row)[max_questions]), "*", None, message)], 1)
     boundaries: list[np.ndarray] = []
     verdicts: list[np.ndarray] = []
     as_written: list[np.ndarray] = []
     enforcement: list[np.ndarray] = []
     rule_sets: dict[tuple[str, ...], int] = {}
     rule_codes: list[np.ndarray] = []
-    for k, key in enumerate(keys.tolist()):
-        key, f = divmod(key, sizes[3])
-        key, w = divmod(key, sizes[2])
-        a, t = divmod(key, sizes[1])
+    for k, row in enumerate(first_row.tolist()):
+        a, t, w, f = app_codes[row], tx_codes[row], where_codes[row], fact_codes[row]
         seg = compiled.get(subjects[a], categories[t], places[w], fact_keys[f])
         base = np.int64(k) << _SECONDS_BITS
         boundaries.append(np.concatenate(([base], base + seg.breakpoints + _SECONDS_OFFSET)))
