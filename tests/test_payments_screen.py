@@ -279,16 +279,16 @@ def test_missing_required_columns_are_named(tmp_path: Path) -> None:
 def test_cli_outputs(tmp_path: Path) -> None:
     path = export(tmp_path / "p.csv", [BASE, BASE | {"method": "card"}, BASE | {"currency": "XYZ"}])
     shown = runner.invoke(app, ["screen", "payments", str(path)])
-    assert shown.exit_code == 0, shown.output
+    assert shown.exit_code == 1, shown.output  # one record unreadable: everything else shown, exit 1
     assert "enjoined" in shown.output and "1 of 2 payments flagged; 1 unreadable" in shown.output
     document = json.loads(runner.invoke(app, ["screen", "payments", str(path), "--format", "json"]).stdout)
     assert document["payments_read"] == 2 and document["malformed"] == 1
     assert document["payments"][0]["marker_source"].startswith("https://")
     out = tmp_path / "flagged.csv"
     written = runner.invoke(app, ["screen", "payments", str(path), "--format", "csv", "-o", str(out)])
-    assert written.exit_code == 0 and out.read_text().count("\n") == 2
+    assert written.exit_code == 1 and out.read_text().count("\n") == 2
     page = tmp_path / "report.html"
-    assert runner.invoke(app, ["screen", "payments", str(path), "--format", "html", "-o", str(page)]).exit_code == 0
+    assert runner.invoke(app, ["screen", "payments", str(path), "--format", "html", "-o", str(page)]).exit_code == 1
     assert "Totals by service" in page.read_text()
 
 

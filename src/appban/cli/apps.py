@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from appban.cli.common import CommandGroup
+
 app = typer.Typer(
+    cls=CommandGroup,
     help="Government orders against specific mobile apps, as time-aware, cited rules.",
     no_args_is_help=True,
     add_completion=False,

@@ -3,26 +3,27 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import Annotated, Any, BinaryIO, TextIO
 
 import typer
 from alembic.util import CommandError
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from appban.cli.apps import app
-from appban.cli.common import JsonOption, OutputOption, TzOption, err, fail, out
+from appban.cli.common import JsonOption, OutputOption, TzOption, emit, err, fail, out
 from appban.engine.instants import InstantError, parse_instant
-from appban.store.audit import TOKEN_SCOPES, AuditStore, DecisionRecord, ReplayError, replay
-from appban.tables import write_atomically
+from appban.store.audit import TOKEN_SCOPES, AuditStore, DecisionRecord, ReplayError, default_url, replay
 
 audit_app = typer.Typer(help="Export and replay the decisions the service recorded.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Create, list and revoke the service's API tokens.", no_args_is_help=True)
@@ -47,8 +48,11 @@ class ExportFormat(StrEnum):
 
 
 @contextmanager
-def _store(url: str | None) -> Iterator[AuditStore]:
-    """The store, or a clean error (exit 2) when the database cannot be opened."""
+def _store(url: str | None, *, create: bool = False) -> Iterator[AuditStore]:
+    """The store, or a clean error (exit 2) when the database cannot be opened. Only with `create` may an
+    SQLite file that is not there yet be made: a mistyped --db must not read as an empty audit trail."""
+    if not create:
+        _must_exist(url if url is not None else default_url())
     try:
         store = AuditStore(url)
     except (SQLAlchemyError, CommandError, ValueError, OSError) as exc:
@@ -57,6 +61,23 @@ def _store(url: str | None) -> Iterator[AuditStore]:
         yield store
     finally:
         store.close()
+
+
+def _must_exist(url: str) -> None:
+    if "://" in url and not url.startswith("sqlite:"):
+        return  # a database server: opening it makes no file
+    try:
+        database = make_url(url if "://" in url else "sqlite:///" + url).database
+    except ArgumentError as exc:
+        fail(f"cannot open the audit database: {exc}")
+    if not database or database == ":memory:" or "mode=memory" in url:
+        return
+    path = Path(database.removeprefix("file:").split("?", 1)[0])
+    if not path.is_file():
+        fail(
+            f"cannot open the audit database: there is none at {path} (`appban serve` or `appban tokens create` "
+            "makes one); nothing was created"
+        )
 
 
 def _instant(value: str | None, option: str, tz: str | None) -> Any:
@@ -117,12 +138,14 @@ def export_command(
             count = writer(records, sys.stdout)
         else:
 
-            def write(path: Path) -> None:
+            def write(stream: BinaryIO) -> None:
                 nonlocal count
-                with path.open("w", encoding="utf-8", newline="") as stream:
-                    count = writer(records, stream)
+                text = io.TextIOWrapper(stream, encoding="utf-8", newline="")
+                count = writer(records, text)
+                text.flush()
+                text.detach()  # the stream belongs to emit
 
-            write_atomically(output, write)
+            emit(write, output)
     if output is not None:
         err.print(f"{count} decisions written to {escape(str(output))}")
 
@@ -168,6 +191,90 @@ def _verdicts(result: dict[str, Any]) -> str:
     return str(result.get("verdict", "(none)"))
 
 
+CheckpointOption = Annotated[
+    Path | None,
+    typer.Option("--checkpoint", help="A checkpoint file (`audit checkpoint -o`): every checkpoint in it is checked.",
+                 show_default=False),
+]  # fmt: skip
+
+
+@audit_app.command("verify")
+def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, json_out: JsonOption = False) -> None:
+    """Check the hash chain of the recorded decisions: each record's content and link, the chain's head,
+    the rulebook snapshots, and that the chain still extends each checkpoint given.
+
+    Reads only (nothing is created or migrated). Exit code 0 when intact, 1 when something was changed
+    behind the store's back (the first broken link is reported), 2 when there is nothing to verify.
+    """
+    from appban.store.verify import CheckpointError, VerifyUsageError, read_checkpoints, verify_store
+
+    try:
+        checkpoints = read_checkpoints(checkpoint) if checkpoint is not None else []
+    except CheckpointError as exc:
+        fail(str(exc))
+    try:
+        report = verify_store(db if db is not None else default_url(), checkpoints)
+    except VerifyUsageError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the audit database: {exc}")
+    if json_out:
+        sys.stdout.write(json.dumps(report.to_json_dict(), indent=2) + "\n")
+    elif report.problem is None:
+        out.print(Text(f"intact: {report.count} records, head {report.head}", style="green"))
+        out.print(f"store {report.store}; {report.checkpoints} checkpoints and {report.snapshots} rulebook "
+                  "snapshots checked")  # fmt: skip
+    else:
+        problem = report.problem
+        where = "" if problem.seq is None else f" at seq {problem.seq}"
+        out.print(Text(f"BROKEN{where}: {problem.kind}", style="bold red"))
+        out.print(escape(problem.detail))
+        out.print(f"{report.count} records verified before it (store {report.store})")
+    if report.problem is not None:
+        raise typer.Exit(1)
+
+
+@audit_app.command("checkpoint")
+def checkpoint_command(
+    output: Annotated[
+        Path | None,
+        typer.Option("-o", "--output", help="Append the checkpoint to this file (it is never rewritten).",
+                     show_default=False),
+    ] = None,  # fmt: skip
+    db: DbOption = None,
+) -> None:
+    """The chain's head now (store id, record count, last link hash, time) as one JSON line.
+
+    Keep checkpoints away from the database: `audit verify --checkpoint FILE` later proves that nothing
+    before each was changed and that the chain still extends it. Exit code 1 when the head does not
+    match the last record (run `audit verify`), 2 when there is no chained store.
+    """
+    from appban.store.chain import ChainError
+    from appban.store.verify import VerifyUsageError, append_checkpoint, checkpoint_of, has_chain, read_only
+
+    try:
+        with read_only(db if db is not None else default_url()) as (connection, dialect):
+            if not has_chain(connection, dialect):
+                fail("not an audit store with a chain (run any other audit command once to migrate it)")
+            try:
+                checkpoint = checkpoint_of(connection)
+            except ChainError as exc:
+                err.print(Text(f"appban: {exc}", style="red"))
+                raise typer.Exit(1) from None
+    except VerifyUsageError as exc:
+        fail(str(exc))
+    except SQLAlchemyError as exc:
+        fail(f"cannot read the audit database: {exc}")
+    if output is None:
+        sys.stdout.write(json.dumps(checkpoint.to_json_dict(), separators=(",", ":")) + "\n")
+        return
+    try:
+        append_checkpoint(output, checkpoint)
+    except OSError as exc:
+        fail(f"cannot append to {output}: {exc}")
+    err.print(f"checkpoint of {checkpoint.count} records appended to {escape(str(output))}")
+
+
 @tokens_app.command("create")
 def tokens_create(
     name: Annotated[str, typer.Option("--name", help="Who or what the token is for.", show_default=False)],
@@ -179,7 +286,7 @@ def tokens_create(
         fail(f"--scope must be one of {', '.join(TOKEN_SCOPES)}, got {scope!r}")
     if not name.strip():
         fail("--name must not be empty")
-    with _store(db) as store:
+    with _store(db, create=True) as store:
         token_id, secret = store.create_token(name=name, scope=scope)
     # The secret alone goes to standard output, so it can be piped straight into a secret store.
     sys.stdout.write(secret + "\n")

@@ -55,7 +55,7 @@ def scan_command(
     fmt: Annotated[ScanFormat, typer.Option("--format", help="Output format.")] = ScanFormat.table,
     output: OutputOption = None,
     fail_on: Annotated[
-        FailOn, typer.Option(help="Exit 1 when a finding is prohibited, or when there is any.")
+        FailOn, typer.Option(help="Also exit 1 when a finding is prohibited, or when there is any (see Exit codes).")
     ] = FailOn.none,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
@@ -67,6 +67,10 @@ def scan_command(
         instant = parse_instant(at, tz) if at else None
     except (DecisionInputError, InstantError) as exc:
         fail(str(exc))
+    missing = [str(path) for path in paths if not os.path.lexists(path)]
+    if missing:
+        # A mistyped path must not pass a gate as "nothing found".
+        fail(f"no such file or directory: {', '.join(missing)}")
     signatures = default_signatures(book)
     with err.status("scanning…"):
         result = code_scan(paths, at=instant, where=place, rulebook=book, signatures=signatures)
@@ -86,9 +90,14 @@ def scan_command(
             err.print(f"wrote {len(result.findings)} findings to {output}")
     for warning in result.warnings[:50]:
         err.print(Text(f"appban: warning: {warning}", style="yellow"))
-    if fail_on is FailOn.any and result.findings:
-        raise typer.Exit(1)
-    if fail_on is FailOn.prohibited and any(f.worst.verdict is Verdict.PROHIBITED for f in result.findings):
+    if len(result.warnings) > 50:
+        err.print(f"... and {len(result.warnings) - 50} more warnings")
+    crossed = (fail_on is FailOn.any and bool(result.findings)) or (
+        fail_on is FailOn.prohibited and any(f.worst.verdict is Verdict.PROHIBITED for f in result.findings)
+    )
+    # Something skipped (over a limit, malformed, unreadable, a link not followed) was not scanned: a gate
+    # cannot call that clean.
+    if crossed or result.warnings:
         raise typer.Exit(1)
 
 

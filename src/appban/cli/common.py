@@ -2,24 +2,33 @@
 
 from __future__ import annotations
 
+import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.core import TyperGroup
 
+from appban.outputs import Kind, OutputError, Sink, write_output
 from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
-from appban.tables import write_atomically
 from appban.vocabulary import Verdict
 
+
+class _Console(Console):
+    def on_broken_pipe(self) -> None:
+        # rich would exit 1 on its own; the command group ends every closed pipe alike (exit 2).
+        self.quiet = True
+        raise BrokenPipeError
+
+
 # Piped output (CI logs, files) gets a readable width instead of rich's 80-column default.
-out = Console(width=None if sys.stdout.isatty() else 150)
-err = Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+out = _Console(width=None if sys.stdout.isatty() else 150)
+err = _Console(stderr=True, width=None if sys.stderr.isatty() else 150)
 
 VERDICT_STYLE = {
     Verdict.PROHIBITED: "bold red",
@@ -41,29 +50,68 @@ JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on sta
 OutputOption = Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")]
 
 
-def emit(write: Callable[[Path], object], output: Path | None) -> None:
-    """`write(path)` renders the result into a file: into `output` atomically, else onto standard output."""
-    if output is not None:
-        write_atomically(output, write)
-        return
-    # The writers take a path (pyarrow's CSV writer, HTML): render into a scratch file, then copy it out.
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "out"
-        write(path)
-        sys.stdout.write(path.read_text(encoding="utf-8"))
-
-
-def emit_text(text: str, output: Path | None) -> None:
-    """`text` into `output` atomically, else onto standard output."""
+def emit(write: Sink, output: Path | None) -> Kind:
+    """`write(stream)` renders the result: into `output` by the rule of `appban.outputs`, else onto standard
+    output. "file" when a regular file now holds it (files beside it then make sense)."""
     if output is None:
-        sys.stdout.write(text)
-    else:
-        write_atomically(output, lambda p: p.write_text(text, encoding="utf-8"))
+        sys.stdout.flush()
+        write(sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return "stream"
+    try:
+        return write_output(output, write)
+    except OutputError as exc:
+        fail(str(exc))
+
+
+def emit_text(text: str, output: Path | None) -> Kind:
+    """`text` into `output` by the rule of `appban.outputs`, else onto standard output."""
+    data = text.encode("utf-8")
+    return emit(lambda stream: stream.write(data), output)
 
 
 def fail(message: str) -> NoReturn:
     err.print(Text(f"appban: error: {message}", style="red"))
     raise typer.Exit(2)
+
+
+class CommandGroup(TyperGroup):
+    """The root command. An output that cannot be written ends any command with exit code 2 and one line
+    on standard error, never a traceback; a reader that stopped reading (`| head`) ends it quietly."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # a closed pipe or a full disk shows here, not at interpreter exit
+        except OutputError as exc:
+            _settle_stdout()
+            fail(str(exc))
+        except BrokenPipeError:
+            _quiet_stdout()
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            _settle_stdout()
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"output: {exc}")
+
+
+def _settle_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError:
+        _quiet_stdout()
+
+
+def _quiet_stdout() -> None:
+    """What is still buffered for a standard output that cannot take it goes nowhere, silently."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return  # not a real descriptor (a test runner's buffer)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, fd)
+    os.close(devnull)
 
 
 def load_book(path: Path | None) -> Rulebook:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, BinaryIO
 
 import pyarrow as pa
 import typer
@@ -31,6 +30,7 @@ from appban.engine.decide import DecisionInputError, resolve_category, resolve_p
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.export import mdm
 from appban.identity.registry import load_registry
+from appban.outputs import Sink
 from appban.report import html as html_report
 from appban.rulebook.loader import Rulebook
 from appban.screen.columns import ColumnMapError, parse_map
@@ -40,7 +40,6 @@ from appban.tables import (
     line_mapper,
     read_table,
     to_records,
-    write_atomically,
     write_csv,
 )
 from appban.vocabulary import Verdict
@@ -106,25 +105,24 @@ def screen_inventory(
     if fmt is ScreenFormat.table and output is None:
         _print_inventory(findings, summary, files_info, book)
     else:
-        render: dict[ScreenFormat, Callable[[Path], object]] = {
-            ScreenFormat.json: lambda p: p.write_text(
-                json.dumps(
-                    {
-                        "rulebook_version": book.version,
-                        "files": files_info,
-                        "summary": summary,
-                        "findings": to_records(findings),
-                        "errors": [vars(e) for e in errors],
-                    },
-                    ensure_ascii=False,
-                    indent=2,
-                    default=str,
-                ),
-                encoding="utf-8",
+
+        def as_json(stream: BinaryIO) -> None:
+            document = {
+                "rulebook_version": book.version,
+                "files": files_info,
+                "summary": summary,
+                "findings": to_records(findings),
+                "errors": [vars(e) for e in errors],
+            }
+            stream.write(json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+
+        render: dict[ScreenFormat, Sink] = {
+            ScreenFormat.json: as_json,
+            ScreenFormat.csv: lambda f: write_csv(findings, f),
+            ScreenFormat.table: lambda f: write_csv(findings, f),
+            ScreenFormat.html: lambda f: f.write(
+                _inventory_html(findings, summary, files_info, book, errors).encode("utf-8")
             ),
-            ScreenFormat.csv: lambda p: write_csv(findings, p),
-            ScreenFormat.table: lambda p: write_csv(findings, p),
-            ScreenFormat.html: lambda p: p.write_text(_inventory_html(findings, summary, files_info, book, errors)),
         }
         emit(render[fmt], output)
         if output is not None:
@@ -239,10 +237,14 @@ def export_mdm(
         text = mdm.jamf(apps, place, instant, category, book.version)
     else:
         text, citations = mdm.android(apps)
-    emit_text(text, output)
+    written = emit_text(text, output)
     if output is not None and citations:
-        side = output.with_name(output.name + ".citations.json")
-        write_atomically(side, lambda p: p.write_text(json.dumps(citations, ensure_ascii=False, indent=2)))
-        err.print(f"citations (the policy format has no comment field) in {side}")
+        if written == "file":
+            side = output.with_name(output.name + ".citations.json")
+            emit_text(json.dumps(citations, ensure_ascii=False, indent=2), side)
+            err.print(f"citations (the policy format has no comment field) in {side}")
+        else:
+            # Beside a device or FIFO there is no place for a second file (nor should one appear in /dev).
+            err.print(f"citations not written: {output} is not a regular file (the policy format has no comment field)")
     names = ", ".join(a.name for a in apps) or "none"
     err.print(f"{len(apps)} app(s) {transaction} in {place} at {iso(instant)}: {names}")

@@ -35,6 +35,7 @@ from appban.engine.batch import TableInputError, decide_table
 from appban.engine.decide import Decision, DecisionInputError, decide
 from appban.engine.instants import iso
 from appban.engine.timeline import timeline
+from appban.outputs import Sink
 from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
 from appban.rulebook.views import instrument_summaries, item_view
 from appban.tables import (
@@ -42,7 +43,6 @@ from appban.tables import (
     line_of_row,
     read_table,
     to_records,
-    write_atomically,
     write_csv,
 )
 from appban.vocabulary import Verdict
@@ -217,20 +217,20 @@ def decide_command(
     if fmt is OutputFormat.parquet and output is None:
         fail("--format parquet needs -o FILE")
     if output is not None:
-        writers = {
-            OutputFormat.csv: lambda p: write_csv(decided, p),
-            OutputFormat.parquet: lambda p: pq.write_table(decided, p),
-            OutputFormat.json: lambda p: p.write_text(_json_document(decided, book), encoding="utf-8"),
-            OutputFormat.table: lambda p: write_csv(decided, p),
+        writers: dict[OutputFormat, Sink] = {
+            OutputFormat.csv: lambda f: write_csv(decided, f),
+            OutputFormat.parquet: lambda f: pq.write_table(decided, f),
+            OutputFormat.json: lambda f: f.write(_json_document(decided, book).encode("utf-8")),
+            OutputFormat.table: lambda f: write_csv(decided, f),
         }
-        write_atomically(output, writers[fmt])
+        emit(writers[fmt], output)
         err.print(f"wrote {decided.num_rows} decisions to {output}")
         _print_summary(decided, book)
         return
     if fmt is OutputFormat.json:
         print(_json_document(decided, book))
     elif fmt is OutputFormat.csv:
-        emit(lambda p: write_csv(decided, p), None)
+        emit(lambda f: write_csv(decided, f), None)
     else:
         _print_rows(decided, limit)
         _print_summary(decided, book)

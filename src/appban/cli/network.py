@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -32,12 +31,12 @@ from appban.engine.instants import InstantError, parse_instant
 from appban.network.blocklist import WRITERS, compile_blocklist
 from appban.network.classify import parse_asn_table
 from appban.network.indicators import default_indicators
+from appban.outputs import Sink
 from appban.report import html as html_report
 from appban.screen.columns import ColumnMapError, parse_map
 from appban.screen.network import NetworkOptions, NetworkResult, parse_customer_table, screen_network
 from appban.tables import (
     to_records,
-    write_atomically,
     write_csv,
 )
 from appban.vocabulary import Verdict
@@ -129,29 +128,34 @@ def screen_network_command(
             "exposure": to_records(exposure_table),
             "records": to_records(records),
         }
-        writers: dict[NetworkFormat, Callable[[Path], object]] = {
-            NetworkFormat.json: lambda p: p.write_text(json.dumps(document, ensure_ascii=False, indent=2, default=str)),
-            NetworkFormat.csv: lambda p: write_csv(records, p),
-            NetworkFormat.table: lambda p: write_csv(records, p),
-            NetworkFormat.parquet: lambda p: pq.write_table(records, p),
-            NetworkFormat.html: lambda p: p.write_text(_network_html(result, options)),
+        writers: dict[NetworkFormat, Sink] = {
+            NetworkFormat.json: lambda f: f.write(
+                json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
+            ),
+            NetworkFormat.csv: lambda f: write_csv(records, f),
+            NetworkFormat.table: lambda f: write_csv(records, f),
+            NetworkFormat.parquet: lambda f: pq.write_table(records, f),
+            NetworkFormat.html: lambda f: f.write(_network_html(result, options).encode("utf-8")),
         }
         if output is None and fmt is NetworkFormat.parquet:
             fail("--format parquet needs -o FILE")
-        emit(writers[fmt], output)
+        written = emit(writers[fmt], output)
         if output is not None and fmt in (NetworkFormat.csv, NetworkFormat.parquet, NetworkFormat.table):
-            side = output.with_name(output.stem + ".exposure" + output.suffix)
             flat = (
                 exposure_table.drop_columns(["verdicts", "apps"]) if exposure_table.num_columns > 2 else exposure_table
             )
-            write_atomically(
-                side, lambda p: pq.write_table(flat, p) if fmt is NetworkFormat.parquet else write_csv(flat, p)
-            )
-            err.print(f"wrote {records.num_rows} records to {output} and per-customer exposure to {side}")
+            if written == "file":
+                side = output.with_name(output.stem + ".exposure" + output.suffix)
+                emit(lambda f: pq.write_table(flat, f) if fmt is NetworkFormat.parquet else write_csv(flat, f), side)
+                err.print(f"wrote {records.num_rows} records to {output} and per-customer exposure to {side}")
+            else:
+                # Beside a device or FIFO there is no place for a second file (nor should one appear in /dev).
+                err.print(f"wrote {records.num_rows} records to {output}; per-customer exposure not written there")
     if result.malformed:
         err.print(Text(f"appban: {result.malformed:,} malformed lines skipped", style="yellow"))
         for line in result.errors[:20]:
             err.print(Text(f"  {line}", style="yellow"))
+        raise typer.Exit(1)
 
 
 def _print_network(result: NetworkResult, options: NetworkOptions) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +27,7 @@ from appban.cli.common import (
     verdict_style,
 )
 from appban.network.records import check_zone
+from appban.outputs import Sink
 from appban.payments.markers import load_markers
 from appban.report import html as html_report
 from appban.screen.columns import ColumnMapError, parse_map
@@ -76,18 +76,20 @@ def screen_payments_command(
     if fmt is PaymentFormat.table and output is None:
         _print(result)
     else:
-        document = json.dumps(_document(result), ensure_ascii=False, indent=2, default=str)
-        writers: dict[PaymentFormat, Callable[[Path], object]] = {
-            PaymentFormat.json: lambda p: p.write_text(document),
-            PaymentFormat.csv: lambda p: write_csv(result.payments, p),
-            PaymentFormat.table: lambda p: write_csv(result.payments, p),
-            PaymentFormat.html: lambda p: p.write_text(_html(result)),
+        writers: dict[PaymentFormat, Sink] = {
+            PaymentFormat.json: lambda f: f.write(
+                json.dumps(_document(result), ensure_ascii=False, indent=2, default=str).encode("utf-8")
+            ),
+            PaymentFormat.csv: lambda f: write_csv(result.payments, f),
+            PaymentFormat.table: lambda f: write_csv(result.payments, f),
+            PaymentFormat.html: lambda f: f.write(_html(result).encode("utf-8")),
         }
         emit(writers[fmt], output)
     if result.malformed:
         err.print(Text(f"appban: {result.malformed:,} payment records could not be read", style="yellow"))
         for line in result.errors[:20]:
             err.print(Text(f"  {line}", style="yellow"))
+        raise typer.Exit(1)
 
 
 def _document(result: PaymentResult) -> dict[str, Any]:

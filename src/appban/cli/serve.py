@@ -31,6 +31,8 @@ def serve(
     """Serve the HTTP API (OpenAPI at /openapi.json) and the dashboard (at /)."""
     import uvicorn
 
+    from appban.service.protocol import uvicorn_http_options
+
     settings = ServiceSettings.from_env().model_copy(
         update={
             "db_url": db or os.environ.get("APPBAN_DB"),
@@ -60,9 +62,16 @@ def serve(
         log_level="info",
         access_log=access_log,
         proxy_headers=False,
+        **uvicorn_http_options(),  # caps on the request line and headers, enforced as they arrive
     )
     if workers == 1:
-        uvicorn.Server(config).run()
+        try:
+            uvicorn.Server(config).run()
+        except SystemExit as exc:
+            # uvicorn exits 3 when it cannot start (the port taken, say): the CLI's code for that is 2.
+            if exc.code:
+                fail(f"cannot serve on {host}:{port}; see the log above")
+            raise
         return
     from appban.service.workers import run_workers
 
