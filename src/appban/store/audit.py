@@ -60,8 +60,19 @@ from sqlalchemy.pool import StaticPool
 
 from appban.jsontemplate import FilledJSON, JSONTemplate
 from appban.rulebook.loader import Rulebook
+from appban.store import chain
+from appban.store.chain import TemplateForms
 from appban.store.driver_insert import DriverInsert
-from appban.store.models import AnswerTemplateRow, BatchRow, DecisionRow, FindingRow, RulebookRow, RunRow, TokenRow
+from appban.store.models import (
+    AnswerTemplateRow,
+    AuditChainRow,
+    BatchRow,
+    DecisionRow,
+    FindingRow,
+    RulebookRow,
+    RunRow,
+    TokenRow,
+)
 from appban.store.snapshots import SnapshotError, rulebook_from_canonical_json
 
 T = TypeVar("T")
@@ -83,12 +94,16 @@ TOKENS = cast(Table, TokenRow.__table__)
 RULEBOOKS = cast(Table, RulebookRow.__table__)
 BATCHES = cast(Table, BatchRow.__table__)
 ANSWER_TEMPLATES = cast(Table, AnswerTemplateRow.__table__)
+AUDIT_CHAIN = cast(Table, AuditChainRow.__table__)
 
 _WRITE = "appban_write"  # execution option: this transaction writes (SQLite: BEGIN IMMEDIATE)
 _TRIES = 10
 _BUSY_TIMEOUT_MS = 30_000
 _CHECKPOINT_SECONDS = 1.0
 _MIGRATION_LOCK = 0x6170_7062_616E  # PostgreSQL advisory lock key held while migrating ("appban")
+_HEAD_MISSING = (
+    "the audit chain's head row is missing: the store was altered behind its back (see `appban audit verify`)"
+)
 _TOKEN_PREFIX = "appban_"  # noqa: S105 - the public prefix of token secrets, not a secret
 
 
@@ -104,6 +119,15 @@ OWNER: str = _owner_id()
 def default_url() -> str:
     """$APPBAN_DB if set, else an SQLite file `appban-audit.db` in the current directory."""
     return os.environ.get("APPBAN_DB", "").strip() or DEFAULT_URL
+
+
+def _synchronous() -> str:
+    """SQLite's sync level: FULL unless $APPBAN_SQLITE_SYNCHRONOUS names another (see the README for what
+    NORMAL can lose)."""
+    chosen = os.environ.get("APPBAN_SQLITE_SYNCHRONOUS", "").strip().upper() or "FULL"
+    if chosen not in ("FULL", "EXTRA", "NORMAL"):
+        raise ValueError(f"APPBAN_SQLITE_SYNCHRONOUS must be FULL, EXTRA or NORMAL, not {chosen!r}")
+    return chosen
 
 
 def _now() -> dt.datetime:
@@ -130,10 +154,15 @@ def _to_json(value: Any) -> str:
 
 @dataclass(frozen=True, slots=True)
 class PreparedDecision:
-    """A decisions row ready to insert, and the rulebook and answer template it needs stored first."""
+    """A decisions row ready to insert, and the rulebook and answer template it needs stored first.
+
+    `content` is the row's content digest (appban.store.chain), computed when it is prepared: only the
+    links, which depend on the records before it, are computed in the writing transaction.
+    """
 
     values: dict[str, Any]
     rulebook: Rulebook
+    content: str
     template: JSONTemplate | None = None
 
     @property
@@ -159,8 +188,37 @@ def _prepared(
         "result": result,
         "run_id": run_id,
         "answer_template": template.digest if template is not None else None,
+        **_UNLINKED,
     }
-    return PreparedDecision(values, rulebook, template)
+    return PreparedDecision(values, rulebook, _content(values, template), template)
+
+
+_UNLINKED = {"seq": None, "prev_hash": None, "chain_hash": None}  # set in the writing transaction
+_FORMS = TemplateForms()  # canonical forms of the answer templates this process records
+
+
+def _content(values: dict[str, Any], template: JSONTemplate | None, batch: dict[str, Any] | None = None) -> str:
+    """The content digest of a decisions row about to be written (its values as they will read back)."""
+    stored = chain.stored_form(values["result"])
+    answer = chain.canonical(stored) if template is None else _FORMS.answer(template, stored)
+    return chain.content_digest(id=values["id"], kind=values["kind"], asked_at=values["asked_at"],
+                                caller=values["caller"], rulebook_version=values["rulebook_version"],
+                                instant=values["instant"], input=chain.canonical(chain.stored_form(values["input"])),
+                                result=answer, run_id=values["run_id"], batch=batch)  # fmt: skip
+
+
+def _linked(rows: Sequence[tuple[dict[str, Any], str]], seq: int, head: str) -> tuple[list[dict[str, Any]], int, str]:
+    """Rows (values, content digest) numbered from `seq` and linked after `head`; and the new count and head."""
+    linked = []
+    for values, content in rows:
+        hashed = chain.link(head, seq, content)
+        linked.append(values | {"seq": seq, "prev_hash": head, "chain_hash": hashed})
+        seq, head = seq + 1, hashed
+    return linked, seq, head
+
+
+class ChainHeadMissing(RuntimeError):
+    """The chain's head row is gone: the store was altered behind its back, and nothing more is recorded."""
 
 
 def _utc(value: dt.datetime | None, name: str) -> dt.datetime | None:
@@ -395,10 +453,10 @@ class AuditStore:
                 cursor.execute(f"PRAGMA busy_timeout = {_BUSY_TIMEOUT_MS}")  # first: the next pragmas may wait
                 cursor.execute("PRAGMA foreign_keys = ON")
                 cursor.execute("PRAGMA journal_mode = WAL")
-                # In WAL mode NORMAL skips the fsync of each commit (the WAL is synced at checkpoints): a
-                # committed decision survives the server being killed, not the machine losing power. It
-                # keeps the write lock short, so that concurrent writers rarely wait for each other.
-                cursor.execute("PRAGMA synchronous = NORMAL")
+                # FULL syncs the WAL at every commit, so a decision answered (its commit returned) survives a
+                # power cut; NORMAL would sync only at checkpoints and could lose the last commits. Group
+                # commit pays one sync per burst of requests (bench/RESULTS.md measures the cost).
+                cursor.execute(f"PRAGMA synchronous = {_synchronous()}")
                 cursor.execute("PRAGMA wal_autocheckpoint = 0")  # the store's own thread checkpoints
             finally:
                 cursor.close()
@@ -582,7 +640,7 @@ class AuditStore:
             templates = {digest: t for digest, t in templates.items() if digest not in self._known_templates}
             known = books.keys() <= self._known_versions and not templates
         if known and self._driver_insert is not None:
-            self._write_through_driver([item.values for item in items])
+            self._write_through_driver(items)
             return
 
         def work(connection: Connection) -> None:
@@ -590,25 +648,41 @@ class AuditStore:
                 self._save_snapshot(connection, item.rulebook, item.values["asked_at"])
             for template in templates.values():
                 self._save_template(connection, template)
-            connection.execute(insert(DECISIONS), [item.values for item in items])
+            # Last, so that the head row is locked for as short a time as possible.
+            seq, head = self._chain_head(connection)
+            rows, seq, head = _linked([(item.values, item.content) for item in items], seq, head)
+            connection.execute(insert(DECISIONS), rows)
+            connection.execute(update(AUDIT_CHAIN).where(AUDIT_CHAIN.c.id == 1).values(seq=seq, head=head))
 
         self._write(work)
         with self._lock:
             self._known_versions.update(books)
             self._known_templates.update(templates)
 
-    def _write_through_driver(self, rows: list[dict[str, Any]]) -> None:
+    def _write_through_driver(self, items: Sequence[PreparedDecision]) -> None:
         """Insert decisions rows in a transaction of their own on the driver connection kept for it
         (SQLite; see DriverInsert), with the writers' lock and the retries of any other write."""
-        assert self._driver_insert is not None
-        parameters = [self._driver_insert.parameters(row) for row in rows]
+        insert_ = self._driver_insert
+        assert insert_ is not None
+        # Everything but the links is converted before the write lock is taken.
+        parameters = [list(insert_.parameters(item.values)) for item in items]
+        seq_at, prev_at, hash_at = (insert_.columns.index(name) for name in ("seq", "prev_hash", "chain_hash"))
         for attempt in range(_TRIES):
             try:
                 with self._writer_turn():
                     driver = self._driver_connection()
                     driver.execute("BEGIN IMMEDIATE")
                     try:
-                        driver.executemany(self._driver_insert.sql, parameters)
+                        head_row = driver.execute("SELECT seq, head FROM audit_chain WHERE id = 1").fetchone()
+                        if head_row is None:
+                            raise ChainHeadMissing(_HEAD_MISSING)
+                        seq, head = head_row
+                        for row, item in zip(parameters, items, strict=True):
+                            hashed = chain.link(head, seq, item.content)
+                            row[seq_at], row[prev_at], row[hash_at] = seq, head, hashed
+                            seq, head = seq + 1, hashed
+                        driver.executemany(insert_.sql, parameters)
+                        driver.execute("UPDATE audit_chain SET seq = ?, head = ? WHERE id = 1", (seq, head))
                         driver.execute("COMMIT")
                     except BaseException:
                         if driver.in_transaction:  # nothing half-written is left for the next writer
@@ -619,6 +693,16 @@ class AuditStore:
                 if attempt == _TRIES - 1 or not _is_busy_message(str(exc)):
                     raise
                 time.sleep(min(1.0, 0.02 * 2**attempt) * (0.5 + random.random()))  # noqa: S311 - jitter
+
+    def _chain_head(self, connection: Connection) -> tuple[int, str]:
+        """The chain's count and head, locked until the transaction ends (PostgreSQL; on SQLite the
+        transaction already holds the write lock): writers extend the chain one after another."""
+        found = connection.execute(
+            select(AUDIT_CHAIN.c.seq, AUDIT_CHAIN.c.head).where(AUDIT_CHAIN.c.id == 1).with_for_update()
+        ).first()
+        if found is None:
+            raise ChainHeadMissing(_HEAD_MISSING)
+        return int(found[0]), str(found[1])
 
     def _driver_connection(self) -> sqlite3.Connection:
         """This process's driver connection for `_write_through_driver`, checked out of the pool for good."""
@@ -637,11 +721,16 @@ class AuditStore:
         batch_id = time_ordered_id()
         decision = {"id": batch_id, "kind": "batch", "asked_at": asked_at, "caller": caller,
                     "rulebook_version": rulebook.version, "instant": None,
-                    "input": {"rows": rows, "format": "arrow-ipc"}, "result": summary, "run_id": None}  # fmt: skip
+                    "input": {"rows": rows, "format": "arrow-ipc"}, "result": summary, "run_id": None,
+                    "answer_template": None, **_UNLINKED}  # fmt: skip
+        content = _content(decision, None, chain.batch_content(rows, questions, answers))
 
         def work(connection: Connection) -> None:
             self._save_snapshot(connection, rulebook, asked_at)
-            connection.execute(insert(DECISIONS), [decision])
+            seq, head = self._chain_head(connection)
+            linked, seq, head = _linked([(decision, content)], seq, head)
+            connection.execute(insert(DECISIONS), linked)
+            connection.execute(update(AUDIT_CHAIN).where(AUDIT_CHAIN.c.id == 1).values(seq=seq, head=head))
             connection.execute(insert(BATCHES), [{"id": batch_id, "rows": rows, "questions": questions,
                                                   "answers": answers}])  # fmt: skip
 
@@ -715,6 +804,8 @@ class AuditStore:
 
     def _record(self, row: Row[Any]) -> DecisionRecord:
         values = dict(row._mapping)
+        for name in _UNLINKED:  # the chain is for `audit verify`, not part of the record as read
+            values.pop(name, None)
         digest = values.pop("answer_template")
         if digest is not None:  # the stored result holds the values of the template's gaps
             values["result"] = json.loads(self._template(digest).fill(values["result"]))

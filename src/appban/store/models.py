@@ -9,7 +9,20 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, LargeBinary, String, Text, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
@@ -92,9 +105,15 @@ class DecisionRow(Base):
     answer_template: Mapped[str | None] = mapped_column(
         String(64), ForeignKey("answer_templates.digest", name="fk_decisions_answer_template")
     )
+    # The hash chain (appban.store.chain): the position in commit order, and the links. NULL only in a row
+    # inserted behind the store's back (SQLite cannot add a NOT NULL column to a table in place).
+    seq: Mapped[int | None] = mapped_column(BigInteger)
+    prev_hash: Mapped[str | None] = mapped_column(String(64))
+    chain_hash: Mapped[str | None] = mapped_column(String(64))
 
     __table_args__ = (
         Index("ix_decisions_asked_at", "asked_at"),
+        Index("ux_decisions_seq", "seq", unique=True),
         # Partial: only screening runs' decisions have a run.
         Index(
             "ix_decisions_run_id",
@@ -156,3 +175,18 @@ class BatchRow(Base):
     rows: Mapped[int] = mapped_column(BigInteger)
     questions: Mapped[bytes] = mapped_column(LargeBinary)
     answers: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class AuditChainRow(Base):
+    """The head of the decisions' hash chain: one row, updated in the transaction of every insert."""
+
+    __tablename__ = "audit_chain"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)  # always 1
+    store_id: Mapped[str] = mapped_column(String(36))  # random, named in the genesis hash
+    seq: Mapped[int] = mapped_column(BigInteger)  # records chained so far: the next record's seq
+    head: Mapped[str] = mapped_column(String(64))  # the last record's link hash (the genesis hash if none)
+    started_at: Mapped[dt.datetime]
+    chained_at_start: Mapped[int] = mapped_column(BigInteger)  # records that predate the chain
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_audit_chain_one_row"),)
