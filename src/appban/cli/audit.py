@@ -198,6 +198,14 @@ CheckpointOption = Annotated[
 ]  # fmt: skip
 
 
+AppendOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o", "--output", help="Append the checkpoint to this file (it is never rewritten).", show_default=False
+    ),
+]
+
+
 @audit_app.command("verify")
 def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, json_out: JsonOption = False) -> None:
     """Check the hash chain of the recorded decisions: each record's content and link, the chain's head,
@@ -235,14 +243,7 @@ def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, jso
 
 
 @audit_app.command("checkpoint")
-def checkpoint_command(
-    output: Annotated[
-        Path | None,
-        typer.Option("-o", "--output", help="Append the checkpoint to this file (it is never rewritten).",
-                     show_default=False),
-    ] = None,  # fmt: skip
-    db: DbOption = None,
-) -> None:
+def checkpoint_command(output: AppendOption = None, db: DbOption = None) -> None:
     """The chain's head now (store id, record count, last link hash, time) as one JSON line.
 
     Keep checkpoints away from the database: `audit verify --checkpoint FILE` later proves that nothing
