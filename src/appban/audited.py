@@ -26,11 +26,11 @@ import pyarrow.ipc as ipc
 
 from appban.engine.batch import OUTPUT_COLUMNS, decide_table
 from appban.engine.decide import decide_filled
-from appban.engine.instants import parse_instant
+from appban.engine.instants import InstantError, parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.jsontemplate import FilledJSON
 from appban.rulebook.loader import Rulebook
-from appban.screen.jobs import check_options, run_screen
+from appban.screen.jobs import check_options, failure_message, run_screen
 from appban.store import OWNER, AuditStore, DecisionRecord, PreparedDecision, RunRecord, replay
 from appban.store.loop_commit import LoopCommitter
 
@@ -73,9 +73,11 @@ class Desk:
         await self._commits.commit(prepared)
         return prepared.id, answer
 
-    def decide_batch(self, table: pa.Table, caller: str, tz: str | None = None) -> tuple[str, pa.Table]:
+    def decide_batch(
+        self, table: pa.Table, caller: str, tz: str | None = None, max_questions: int | None = None
+    ) -> tuple[str, pa.Table]:
         """decide_table(), recorded as one batch: its id, and the table with the decision columns."""
-        decided = decide_table(table, tz=tz, rulebook=self.rulebook)
+        decided = decide_table(table, tz=tz, rulebook=self.rulebook, max_questions=max_questions)
         verdicts = decided.column("verdict").combine_chunks()
         counts = pc.value_counts(verdicts.cast(pa.string()) if pa.types.is_dictionary(verdicts.type) else verdicts)
         summary = {"by_verdict": {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}}
@@ -98,8 +100,14 @@ class Desk:
 
     def audit(self, start: str | None, end: str | None, limit: int, offset: int) -> list[DecisionRecord]:
         # A bare date or a time without an offset is read in UTC, as the store keeps it.
-        first = parse_instant(start, "UTC") if start else None
-        last = parse_instant(end, "UTC") if end else None
+        try:
+            first = parse_instant(start, "UTC") if start else None
+        except InstantError as exc:
+            raise InstantError(f"from: {exc}") from None
+        try:
+            last = parse_instant(end, "UTC") if end else None
+        except InstantError as exc:
+            raise InstantError(f"to: {exc}") from None
         return self.store.decisions(start=first, end=last, limit=limit, offset=offset, newest_first=True)
 
     # --- screening runs ---
@@ -167,7 +175,7 @@ class Desk:
             store.finish_run(run_id, summary)
         except Exception as exc:
             log.exception("screening run %s failed", run_id)
-            store.fail_run(run_id, f"{type(exc).__name__}: {exc}")
+            store.fail_run(run_id, failure_message(exc, upload.parent))
         finally:
             shutil.rmtree(upload.parent, ignore_errors=True)
 

@@ -60,10 +60,10 @@ class RowError:
 
 
 class TableInputError(ValueError):
-    def __init__(self, errors: list[RowError], total: int):
+    def __init__(self, errors: list[RowError], total: int, unit: str = "row"):
         self.errors = errors
         self.total = total
-        lines = [_cut(f"row {e.row}: {e.column}: {e.message}") for e in errors[:20]]
+        lines = [_cut(f"{unit} {e.row}: {e.column}: {e.message}") for e in errors[:20]]
         if total > len(errors[:20]):
             lines.append(f"... {total - len(errors[:20])} more")
         super().__init__("\n".join(lines))

@@ -10,17 +10,20 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from appban.engine.decide import resolve_place
-from appban.engine.instants import parse_instant
+from appban.engine.decide import DecisionInputError, resolve_place
+from appban.engine.instants import InstantError, parse_instant
 from appban.rulebook.loader import Rulebook
+from appban.rulebook.schema import zone_from_name
 from appban.tables import to_records
 
 KINDS = ("inventory", "code", "network", "payments")
+_FLEETS = ("government", "corporate", "personal")
 Progress = Callable[[int], None]  # rows (or files) screened so far, called as the screen goes
 
 
@@ -32,7 +35,16 @@ class ScreenOutcome:
 
 
 class ScreenOptionError(ValueError):
-    """An option a screen does not take, or a value it cannot use."""
+    """An option a screen does not take, or a value it cannot use; the message starts with the option's name."""
+
+
+class ScreenFailed(RuntimeError):
+    """A run that could not finish; the message names the file as its caller sent it, never a server path."""
+
+
+_MAX_OPTION_CHARS = 1000
+# Directories of an absolute path in a message ("/srv/uploads/x1/a.csv" keeps "a.csv"); not a URL's path.
+_FOLDERS = re.compile(r"(?<![\w.:/])/(?:[^\s'\"/]+/)+")
 
 
 def run_screen(
@@ -50,7 +62,10 @@ def run_screen(
     caller's business: they know the name they sent).
     """
     check_options(kind, options)
-    outcome = _RUNNERS[kind](Path(path), dict(options), rulebook, progress or (lambda rows: None))
+    try:
+        outcome = _RUNNERS[kind](Path(path), dict(options), rulebook, progress or (lambda rows: None))
+    except Exception as exc:
+        raise ScreenFailed(_without_paths(f"{type(exc).__name__}: {exc}", hide_folder)) from exc
     # Plain JSON values, so that the outcome can be stored and sent as it is: amounts stay exact as text.
     text = json.dumps([outcome.findings, outcome.summary, outcome.errors], default=_text, ensure_ascii=False)
     if hide_folder is not None:
@@ -65,14 +80,91 @@ def _text(value: Any) -> str:
     return str(value)  # Decimal and anything else: its exact text
 
 
+def failure_message(exc: BaseException, folder: Path | None = None) -> str:
+    """What a failed run shows its caller: the error, without the server's paths."""
+    if isinstance(exc, ScreenFailed):
+        return str(exc)
+    return _without_paths(f"{type(exc).__name__}: {exc}", folder)
+
+
+def _without_paths(message: str, folder: Path | None) -> str:
+    if folder is not None:
+        message = message.replace(str(folder) + os.sep, "").replace(str(folder), "")
+    return _FOLDERS.sub("", message)
+
+
 def check_options(kind: str, options: Mapping[str, str]) -> None:
-    """ScreenOptionError unless `kind` is a screen and takes every option named (values are checked by the run)."""
+    """ScreenOptionError unless `kind` is a screen that takes every option named, with a value it can use:
+    checked before a run is queued, so that a bad option is the caller's error now, not a failed run later."""
     if kind not in _RUNNERS:
-        raise ScreenOptionError(f"unknown screen {kind!r} (known: {', '.join(KINDS)})")
+        raise ScreenOptionError(f"unknown screen {kind[:64]!r} (known: {', '.join(KINDS)})")
     allowed = _OPTIONS[kind]
     unknown = sorted(set(options) - set(allowed))
     if unknown:
-        raise ScreenOptionError(f"{kind} screens take {', '.join(allowed) or 'no options'}, not {', '.join(unknown)}")
+        named = ", ".join(name[:64] for name in unknown[:10])
+        raise ScreenOptionError(f"{kind} screens take {', '.join(allowed) or 'no options'}, not {named}")
+    for name, value in options.items():
+        if not isinstance(value, str) or len(value) > _MAX_OPTION_CHARS or not value.isprintable():
+            raise ScreenOptionError(f"{name}: not printable text of at most {_MAX_OPTION_CHARS} characters")
+        if not value.strip():
+            raise ScreenOptionError(f"{name}: empty")
+    try:
+        _check_values(kind, options)
+    except (DecisionInputError, InstantError, ValueError) as exc:
+        if isinstance(exc, ScreenOptionError):
+            raise
+        raise ScreenOptionError(str(exc)) from None
+
+
+def _check_values(kind: str, options: Mapping[str, str]) -> None:
+    from appban.screen.columns import ROLES, ColumnMapError
+
+    if "where" in options:
+        resolve_place(options["where"])
+    for name in ("tz", "log_tz"):
+        if name in options:
+            try:
+                zone_from_name(options[name])
+            except ValueError as exc:
+                raise ScreenOptionError(f"{name}: {exc}") from None
+    if "at" in options:
+        try:
+            parse_instant(options["at"], options.get("tz"))
+        except InstantError as exc:
+            raise ScreenOptionError(f"at: {exc}") from None
+    if "map" in options:
+        try:
+            mapping = _mapping(options["map"])
+        except ColumnMapError as exc:
+            raise ScreenOptionError(f"map: {exc}") from None
+        if kind == "inventory" and (bad := sorted(set(mapping) - set(ROLES))):
+            raise ScreenOptionError(f"map: unknown role {bad[0][:64]!r} (roles: {', '.join(ROLES)})")
+    if kind == "inventory" and options.get("fleet", "corporate") not in _FLEETS:
+        raise ScreenOptionError(f"fleet: must be {', '.join(_FLEETS)}, not {options['fleet'][:64]!r}")
+    if kind == "network":
+        _check_network(options)
+    if kind == "payments" and options.get("input_format") is not None:
+        from appban.payments.readers import READER_NAMES
+
+        if options["input_format"] not in READER_NAMES:
+            known = ", ".join(READER_NAMES)
+            raise ScreenOptionError(f"input_format: unknown payment format {options['input_format'][:64]!r} ({known})")
+
+
+def _check_network(options: Mapping[str, str]) -> None:
+    from appban.network.readers import FAMILIES, make_readers
+    from appban.screen.network import ROLE_CATEGORY
+
+    role = options.get("role", "hosting")
+    if role not in ROLE_CATEGORY:
+        raise ScreenOptionError(f"role: must be one of {', '.join(ROLE_CATEGORY)}, not {role[:64]!r}")
+    log_format = options.get("log_format")
+    if log_format is not None:
+        known = [reader.name for reader in make_readers()] + list(FAMILIES) + ["generic"]
+        if log_format not in known:
+            raise ScreenOptionError(f"log_format: unknown log format {log_format[:64]!r} (known: {', '.join(known)})")
+        if "map" in options and log_format != "generic":
+            raise ScreenOptionError(f"map: a column map is for log_format generic, not {log_format[:64]!r}")
 
 
 def _mapping(text: str | None) -> dict[str, str]:
@@ -86,8 +178,8 @@ def _inventory(path: Path, options: dict[str, str], book: Rulebook, progress: Pr
     from appban.tables import line_mapper, read_table
 
     fleet = options.get("fleet", "corporate")
-    if fleet not in ("government", "corporate", "personal"):
-        raise ScreenOptionError(f"fleet must be government, corporate or personal, not {fleet!r}")
+    if fleet not in _FLEETS:
+        raise ScreenOptionError(f"fleet: must be {', '.join(_FLEETS)}, not {fleet[:64]!r}")
     settings = InventoryOptions(
         where=resolve_place(options.get("where", "US")),
         at=options.get("at"),

@@ -5,24 +5,27 @@ appban serve [--db URL] [--host H] [--port P] [--workers N] [--open-reads]
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import json
 import os
 import shutil
 import tempfile
+import unicodedata
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import pyarrow as pa
-import pyarrow.ipc as ipc
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
 from appban.audited import Desk, arrow_bytes
@@ -32,9 +35,10 @@ from appban.engine.instants import InstantError
 from appban.engine.timeline import Timeline
 from appban.rulebook.loader import load_rulebook
 from appban.rulebook.views import instrument_summaries, item_view
-from appban.screen.jobs import ScreenOptionError
+from appban.screen.jobs import ScreenOptionError, check_options
 from appban.service.auth import Caller, read_caller, reader, writer
-from appban.service.limits import BodyLimit
+from appban.service.bodies import JSONLines, lines_named, read_arrow_stream, rows_as_json_lines
+from appban.service.limits import BodyLimit, Turns
 from appban.service.schemas import (
     AppOut,
     AuditRecordOut,
@@ -53,9 +57,12 @@ STATIC = Path(__file__).with_name("static")
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # the repository's sample data (a source checkout)
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
+JSON_LINES = (NDJSON, "application/jsonl", "application/json-lines")
 _ERRORS: dict[int | str, dict[str, Any]] = {
-    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 413, 415, 422)
+    status: {"model": ErrorOut} for status in (400, 401, 403, 404, 408, 413, 415, 422, 429, 431)
 }
+MAX_OFFSET = 2**53 - 1  # pages further than this are not asked for; beyond 64 bits the store could not say
+_BLOCK = 1 << 20  # JSON lines are decoded a block of about this many bytes at a time, as they arrive
 
 
 _DECIDE_REQUEST = "#/components/schemas/DecideRequest"
@@ -71,6 +78,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         store = AuditStore(settings.db_url)
         app.state.desk = Desk(store, book, settings.screen_workers)
         app.state.store = store
+        app.state.batch_turns = Turns(settings.batch_workers, settings.batch_queue)
         if settings.demo and not store.runs(limit=1):
             app.state.desk.screen_samples(EXAMPLES)
         # The rulebook, the compiled law and the imports are long-lived: move them out of the collector's
@@ -165,16 +173,36 @@ def _routes(app: FastAPI) -> None:
         responses={200: {"content": {NDJSON: {}, ARROW_STREAM: {}}, "description": "the rows with their decisions"}},
     )
     async def decide_batch(request: Request, office: DeskDep, caller: ReadCaller) -> Response:
-        """Many decisions at once: JSON lines or an Arrow IPC stream in, the same format out."""
-        kind = request.headers.get("content-type", "").split(";")[0].strip()
-        body = await request.body()
-        table = _batch_table(kind, body)
-        batch_id, decided = office.decide_batch(table, caller.name)
-        headers = {"X-Appban-Batch": batch_id, "X-Appban-Rulebook": office.rulebook.version}
-        if kind == ARROW_STREAM:
-            return Response(arrow_bytes(decided, compression=None), media_type=ARROW_STREAM, headers=headers)
-        lines = (json.dumps(row, ensure_ascii=False, default=str) for row in _rows(decided))
-        return Response("\n".join(lines) + "\n", media_type=NDJSON, headers=headers)
+        """Many decisions at once: JSON lines or an Arrow IPC stream in, the same format out.
+
+        A server decides `batch_workers` batches at a time, off its event loop; further batches wait their
+        turn (up to `batch_queue` of them, then 429). JSON lines may be a quarter of `max_batch_bytes`."""
+        kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        if kind != ARROW_STREAM and kind not in JSON_LINES:
+            raise HTTPException(415, f"send {NDJSON} or {ARROW_STREAM}, not {kind[:100] or 'no content type'!r}")
+        settings: ServiceSettings = request.app.state.settings
+        turns: Turns = request.app.state.batch_turns
+        async with turns.turn():
+            # The body is read in its turn: waiting batches hold a connection each, not their rows.
+            try:
+                async with asyncio.timeout(settings.batch_read_seconds):
+                    if kind == ARROW_STREAM:
+                        body = await _body(request)
+                        table = await run_in_threadpool(read_arrow_stream, body, settings.max_batch_bytes)
+                        lines = None
+                    else:
+                        table, lines = await _json_lines(request)
+            except TimeoutError:
+                raise HTTPException(408, f"the batch did not arrive within {settings.batch_read_seconds:g} s") from None
+            batch_id, decided = await run_in_threadpool(
+                _decided, office, table, lines, caller.name, settings.max_batch_questions
+            )
+            headers = {"X-Appban-Batch": batch_id, "X-Appban-Rulebook": office.rulebook.version}
+            if kind == ARROW_STREAM:
+                answer = await run_in_threadpool(arrow_bytes, decided, None)
+                return Response(answer, media_type=ARROW_STREAM, headers=headers)
+        # Encoded a block at a time as it is sent (in threads: Starlette iterates a plain iterator in one).
+        return StreamingResponse(rows_as_json_lines(decided), media_type=NDJSON, headers=headers)
 
     @app.get("/v1/timeline", response_model=Timeline, tags=["decisions"])
     def get_timeline(
@@ -212,14 +240,16 @@ def _routes(app: FastAPI) -> None:
         kind: str, request: Request, office: DeskDep, caller: WriteCaller, file: Annotated[UploadFile, File()]
     ) -> RunStarted:
         """Upload a file to screen (inventory, code, network or payments); the run goes on in the background.
-        The screen's options are query parameters (e.g. `?role=cdn` for network)."""
+        The screen's options are query parameters (e.g. `?role=cdn` for network), checked before the run is
+        queued: a bad one is a 400 naming it."""
         options = dict(request.query_params)
+        check_options(kind, options)
         folder = Path(tempfile.mkdtemp(prefix="appban-upload-", dir=request.app.state.settings.upload_dir))
         upload = folder / "upload"
         with upload.open("wb") as handle:
             shutil.copyfileobj(file.file, handle, 1 << 20)
         try:
-            run_id = office.start_screen(kind, upload, Path(file.filename or "upload").name, options, caller.name)
+            run_id = office.start_screen(kind, upload, upload_name(file.filename), options, caller.name)
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -234,7 +264,7 @@ def _routes(app: FastAPI) -> None:
         run_id: str,
         office: DeskDep,
         caller: ReadCaller,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
         limit: Annotated[int, Query(ge=0, le=1000)] = 100,
     ) -> RunOut:
         """A run's status, progress and a page of its findings."""
@@ -250,7 +280,7 @@ def _routes(app: FastAPI) -> None:
         start: Annotated[str | None, Query(alias="from", max_length=64)] = None,
         end: Annotated[str | None, Query(alias="to", max_length=64)] = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[AuditRecordOut]:
         """Recorded decisions, newest first, asked in [from, to)."""
         return [_record_out(record) for record in office.audit(start, end, limit, offset)]
@@ -291,39 +321,46 @@ def _describe_undeclared_models(app: FastAPI, *models: type[BaseModel]) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-def _batch_table(kind: str, body: bytes) -> pa.Table:
-    if kind == ARROW_STREAM:
-        try:
-            return ipc.open_stream(pa.py_buffer(body)).read_all()
-        except (pa.ArrowInvalid, OSError) as exc:
-            raise HTTPException(400, f"not an Arrow IPC stream: {exc}") from None
-    if kind in (NDJSON, "application/jsonl", "application/json-lines"):
-        rows = []
-        for number, line in enumerate(body.decode("utf-8", "replace").splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except ValueError as exc:
-                raise HTTPException(400, f"line {number}: not JSON: {exc}") from None
-            if not isinstance(row, dict):
-                raise HTTPException(400, f"line {number}: not a JSON object")
-            if isinstance(row.get("facts"), dict):
-                row["facts"] = json.dumps(row["facts"])
-            rows.append(row)
-        if not rows:
-            raise HTTPException(400, "no rows")
-        try:
-            return pa.Table.from_pylist(rows)
-        except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-            raise HTTPException(400, f"rows do not form a table: {exc}") from None
-    raise HTTPException(415, f"send {NDJSON} or {ARROW_STREAM}, not {kind or 'no content type'!r}")
+async def _body(request: Request) -> bytearray:
+    """The body, gathered in one growing buffer (an Arrow stream is then read where it lies)."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+    return body
 
 
-def _rows(table: pa.Table) -> list[dict[str, Any]]:
-    from appban.tables import to_records
+async def _json_lines(request: Request) -> tuple[pa.Table, np.ndarray]:
+    """JSON lines decoded as they arrive, a block of whole lines at a time, in a thread."""
+    decoder = JSONLines()
+    pending = bytearray()
+    async for chunk in request.stream():
+        pending += chunk
+        if len(pending) >= _BLOCK:
+            cut = pending.rfind(b"\n") + 1
+            if cut:
+                block = bytes(pending[:cut])
+                del pending[:cut]
+                await run_in_threadpool(decoder.feed, block)
+    if pending:
+        await run_in_threadpool(decoder.feed, bytes(pending))
+    return await run_in_threadpool(decoder.table)
 
-    return to_records(table)
+
+def _decided(
+    office: Desk, table: pa.Table, lines: np.ndarray | None, caller: str, max_questions: int
+) -> tuple[str, pa.Table]:
+    try:
+        return office.decide_batch(table, caller, max_questions=max_questions)
+    except TableInputError as exc:
+        raise lines_named(exc, lines) if lines is not None else exc from None
+
+
+def upload_name(sent: str | None) -> str:
+    """The name an upload is known by: the caller's file name without folders or control characters, and
+    never one a folder could be confused with (".", "..")."""
+    name = (sent or "").replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(c for c in name if unicodedata.category(c)[0] != "C").strip()[-200:]
+    return "upload" if name.strip(".") == "" else name
 
 
 def _run_out(office: Desk, run: RunRecord, offset: int = 0, limit: int = 0) -> RunOut:
@@ -343,8 +380,11 @@ def _record_out(record: DecisionRecord) -> AuditRecordOut:
     return AuditRecordOut.model_validate(record.to_json_dict())
 
 
-def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> JSONResponse:
-    return JSONResponse({"error": {"status": status, "message": message, "details": details or []}}, status_code=status)
+def _error(
+    status: int, message: str, details: list[dict[str, Any]] | None = None, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = {"error": {"status": status, "message": message, "details": details or []}}
+    return JSONResponse(body, status_code=status, headers=headers)
 
 
 def _errors(app: FastAPI) -> None:
@@ -354,8 +394,8 @@ def _errors(app: FastAPI) -> None:
     async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
         message = exc.detail if isinstance(exc.detail, str) else "error"
         if exc.status_code == 404 and message == "Not Found":
-            message = f"no route {request.method} {request.url.path}"
-        return _error(exc.status_code, message)
+            message = f"no route {request.method} {request.url.path[:200]}"
+        return _error(exc.status_code, message, headers=dict(exc.headers) if exc.headers else None)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

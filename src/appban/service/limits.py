@@ -1,10 +1,17 @@
-"""Request body limits, enforced while the body arrives (a chunked body has no Content-Length to trust)."""
+"""Request limits: header and body sizes, enforced as the request arrives (a chunked body has no
+Content-Length to trust), and the turns batches take."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+from starlette.exceptions import HTTPException
+
+from appban.service.protocol import MAX_HEAD_BYTES
 from appban.service.settings import ServiceSettings
 
 Scope = dict[str, Any]
@@ -17,7 +24,9 @@ class _TooLarge(Exception):
 
 
 class BodyLimit:
-    """ASGI middleware: a body larger than the route's limit gets 413 before the route sees it."""
+    """ASGI middleware: a body larger than the route's limit gets 413 before the route sees it, and headers
+    larger than MAX_HEAD_BYTES get 431. `appban serve` refuses such headers as they arrive (see
+    appban.service.protocol); this check holds under any other ASGI server too."""
 
     def __init__(self, app: Any, settings: ServiceSettings) -> None:
         self.app = app
@@ -37,6 +46,9 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         content_type, declared, chunked = "", None, False
+        if sum(len(key) + len(value) for key, value in scope["headers"]) > MAX_HEAD_BYTES:
+            await _reject(send, 431, f"the headers are larger than {MAX_HEAD_BYTES:,} bytes")
+            return
         for key, value in scope["headers"]:  # names arrive in lower case (ASGI)
             if key == b"content-type":
                 content_type = value.decode("latin-1")
@@ -101,3 +113,26 @@ async def _reject(send: Send, status: int, message: str) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+class Turns:
+    """At most `workers` holders at once, and at most `queue` waiting; a request beyond both gets 429."""
+
+    def __init__(self, workers: int, queue: int) -> None:
+        self._free = asyncio.Semaphore(workers)
+        self._queue = queue
+        self._waiting = 0
+
+    @asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if self._free.locked() and self._waiting >= self._queue:
+            raise HTTPException(429, "the server is busy with other batches; try again", {"Retry-After": "5"})
+        self._waiting += 1
+        try:
+            await self._free.acquire()
+        finally:
+            self._waiting -= 1
+        try:
+            yield
+        finally:
+            self._free.release()
