@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 
+from appban import safejson
 from appban.network.records import (
     Columns,
     Delimited,
@@ -61,6 +61,7 @@ def read_columns(path: Path, columns: list[str], make: MakeBatch, stats: ReadSta
     wanted = list(dict.fromkeys(columns))
     if head.startswith(b"PAR1"):
         return _read_parquet(path, wanted, make, stats, batch_rows)
+    _check_unique(path, file_columns(path, head), wanted)
     if head.lstrip().startswith(b"{"):
         return _read_json(path, wanted, head, make, stats)
     return _read_csv(path, tuple(wanted), make, stats)
@@ -97,12 +98,24 @@ def _read_csv(path: Path, columns: tuple[str, ...], make: MakeBatch, stats: Read
     return parse_in_order(_csv_jobs(iter_line_chunks(path, notes), columns), parse, notes, stats)
 
 
+def _check_unique(path: Path, names: list[str], wanted: list[str]) -> None:
+    """A chosen column named twice in the file: which one is meant cannot be told."""
+    for name in wanted:
+        count = names.count(name)
+        if count > 1:
+            raise ValueError(f"{path}: column {name!r}: appears {count} times; rename all but one")
+
+
 def _delimiter(header: str) -> str:
     return max(_DELIMITERS, key=header.count)  # ties go to the comma, listed first
 
 
 def _csv_names(header: str, delimiter: str) -> list[str]:
-    return [name.strip() for name in next(csv.reader([header], delimiter=delimiter), [])]
+    try:
+        fields = next(csv.reader([header], delimiter=delimiter), [])
+    except csv.Error:  # a bare CR or NUL in the header line: split it as it stands
+        fields = header.split(delimiter)
+    return [name.strip() for name in fields]
 
 
 def _csv_jobs(chunks: Iterator[LineChunk], columns: tuple[str, ...]) -> Iterator[tuple[Delimited, bytes, Lines]]:
@@ -129,8 +142,8 @@ def _json_samples(lines: list[str]) -> dict[str, list[Any]]:
     samples: dict[str, list[Any]] = {}
     for line in lines:
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = safejson.loads(line)
+        except safejson.UnsafeJSON:
             continue
         if isinstance(record, dict):
             for key, value in record.items():

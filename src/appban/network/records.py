@@ -29,7 +29,9 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
+from appban import safejson
 from appban.rulebook.schema import zone_from_name
+from appban.textcolumns import check_columns, readable
 
 UTC_US = pa.timestamp("us", tz="UTC")
 RECORD_SCHEMA = pa.schema(
@@ -183,6 +185,11 @@ def read_head(path: Path, size: int = HEAD_BYTES) -> bytes:
     return b"".join(parts).removeprefix(_BOM)
 
 
+def cr_only(data: bytes) -> bool:
+    """Whether text ends its lines with a bare CR (classic Mac OS exports): it has CRs but no LF at all."""
+    return b"\r" in data and b"\n" not in data
+
+
 def log_name(path: Path) -> str:
     """The file name without a compression suffix, lower-cased: "dns.04:00:00-05:00:00.log"."""
     name = Path(path).name.lower()
@@ -194,6 +201,8 @@ def log_name(path: Path) -> str:
 def head_lines(head: bytes, limit: int = 20) -> list[str]:
     """The first non-blank complete lines of a head, decoded leniently (detection must not fail on bytes)."""
     text = head.decode("utf-8", "replace")
+    if cr_only(head):
+        text = text.replace("\r", "\n")
     if len(head) >= HEAD_BYTES:
         text = text.rsplit("\n", 1)[0]  # the last line may be cut off
     return [line.rstrip("\r") for line in text.split("\n") if line.strip()][:limit]
@@ -306,6 +315,7 @@ def iter_line_chunks(path: Path, stats: ReadStats, chunk_bytes: int | None = Non
     # A damaged archive loses only the piece being inflated when it fails; a plain file is read in one go.
     piece = limit if compression_of(path) is None else _PIECE_BYTES
     line, carry, skipping, broken = 1, b"", False, None
+    bare_cr: bool | None = None  # decided on the first block, for the whole file
     with open_stream(path) as stream:
         while broken is None:
             block, broken = _read_block(stream, limit, piece)
@@ -313,6 +323,10 @@ def iter_line_chunks(path: Path, stats: ReadStats, chunk_bytes: int | None = Non
                 break
             if line == 1 and not carry:
                 block = block.removeprefix(_BOM)  # spreadsheet exports start with one
+            if bare_cr is None:
+                bare_cr = cr_only(block)
+            if bare_cr:
+                block = block.replace(b"\r", b"\n")
             if skipping or carry:
                 end = block.find(b"\n")
                 if skipping and end < 0:
@@ -622,8 +636,8 @@ def _parse_json_slowly(
     kept: list[int] = []
     for i, line in enumerate(data.split(b"\n")[:-1]):
         try:
-            record = json.loads(line)
-        except ValueError as exc:
+            record = safejson.loads(line)
+        except ValueError as exc:  # safejson.UnsafeJSON, and bytes that do not decode
             stats.error(path, int(numbers[i]), f"not JSON: {exc}")
             continue
         if not isinstance(record, dict):
@@ -645,11 +659,23 @@ def python_column(values: list[Any]) -> Any:
 
 
 def iter_parquet(path: Path, columns: Sequence[str], batch_rows: int) -> Iterator[tuple[Columns, Lines]]:
-    """Some columns of a Parquet file, batch by batch, with each row's number + 1 as its line."""
-    first = 1
-    for batch in pq.ParquetFile(str(path)).iter_batches(batch_size=batch_rows, columns=list(columns)):
-        yield {name: batch.column(name) for name in columns}, np.arange(first, first + batch.num_rows, dtype=np.int64)
-        first += batch.num_rows
+    """Some columns of a Parquet file, batch by batch, with each row's number + 1 as its line.
+
+    Text-like columns (dictionary, large strings, bytes) come as strings. A column of a type that holds no
+    single value (a list, struct or map), or one named twice, is refused before the first batch; a file that
+    cannot be read raises a ValueError naming it.
+    """
+    try:
+        parquet = pq.ParquetFile(str(path))
+        check_columns(parquet.schema_arrow, columns, path)
+        batches = parquet.iter_batches(batch_size=batch_rows, columns=list(dict.fromkeys(columns)))
+        first = 1
+        for batch in batches:
+            values = {name: readable(batch.column(name)) for name in columns}
+            yield values, np.arange(first, first + batch.num_rows, dtype=np.int64)
+            first += batch.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        raise ValueError(f"{path}: cannot read this Parquet file: {exc}") from None
 
 
 def parquet_columns(path: Path) -> list[str]:

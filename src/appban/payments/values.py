@@ -60,7 +60,8 @@ def to_amount(values: Any) -> tuple[Any, Mask]:
     kind = values.type
     if pa.types.is_integer(kind):
         fits = pc.less(pc.abs(values), int(_LARGEST))
-        amounts = only(values, fits).cast(AMOUNT)
+        # Through a decimal wide enough for any int64: a direct cast refuses int64 for want of precision.
+        amounts = only(values, fits).cast(pa.decimal128(38, 5)).cast(AMOUNT, safe=False)
     elif pa.types.is_floating(kind):
         # A float with more than 5 decimals, or beyond 18 digits, is not an amount this schema holds.
         rounded = pc.round(values, 5)

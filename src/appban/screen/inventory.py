@@ -27,6 +27,7 @@ from appban.identity.registry import ID_FIELDS
 from appban.identity.resolve import Match, Record, Resolver
 from appban.rulebook.loader import Rulebook, valid_place_code
 from appban.screen.columns import ColumnMap, detect
+from appban.tablereader import READ_ERROR_COLUMN
 from appban.vocabulary import Category
 
 Fleet = Literal["government", "corporate", "personal"]
@@ -165,6 +166,10 @@ class Screener:
         self, table: pa.Table, file: str = "-", line_of: Callable[[int], int] = lambda row: row + 2
     ) -> ScreenResult:
         options = self.options
+        errors: list[RowError] = []
+        if READ_ERROR_COLUMN in table.column_names:
+            # Lines the reader could not read: reported here, and only the readable rows screened.
+            table, line_of, errors = _unreadable(table, file, line_of)
         columns = detect(table.column_names, options.mapping, options.kind)
         roles = dict(columns.roles)
         if options.at_column:
@@ -173,7 +178,6 @@ class Screener:
             roles["at"] = options.at_column
         if options.at:
             roles.pop("at", None)
-        errors: list[RowError] = []
         fixed_at = parse_instant(options.at, options.tz) if options.at else None
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
@@ -271,6 +275,18 @@ class Screener:
             RowError(file, line_of(int(row)), "/".join(present), None, "no app name or identifier in this row")
             for row in np.flatnonzero(empty)
         ]
+
+
+def _unreadable(
+    table: pa.Table, file: str, line_of: Callable[[int], int]
+) -> tuple[pa.Table, Callable[[int], int], list[RowError]]:
+    """The readable rows, the line of each of them, and an error for each unreadable row."""
+    unreadable = pc.is_valid(table.column(READ_ERROR_COLUMN)).to_numpy(zero_copy_only=False)
+    messages = table.column(READ_ERROR_COLUMN).to_pylist()
+    errors = [RowError(file, line_of(row), "-", None, messages[row]) for row in np.flatnonzero(unreadable).tolist()]
+    kept = np.flatnonzero(~unreadable)
+    readable = table.drop_columns([READ_ERROR_COLUMN]).take(pa.array(kept, pa.int64()))
+    return readable, lambda row: line_of(int(kept[row])), errors
 
 
 def inventory_summary(findings: pa.Table) -> dict[str, Any]:

@@ -14,7 +14,6 @@ else from fields that only that log has, else from the file name.
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from appban import safejson
 from appban.network.records import (
     DEFAULT_BATCH_ROWS,
     Columns,
@@ -102,7 +102,11 @@ class _Header:
         if line.startswith("#separator"):
             # The one header written with a space, its value escaped: "#separator \x09".
             value = line[len("#separator") :].strip()
-            return dataclasses.replace(self, separator=value.encode().decode("unicode_escape") or "\t")
+            try:
+                separator = value.encode().decode("unicode_escape") or "\t"
+            except UnicodeDecodeError:  # "\x" without digits: kept as written, and refused below
+                separator = value
+            return dataclasses.replace(self, separator=separator)
         key, _, value = line[1:].partition(self.separator)
         if key == "fields":
             return dataclasses.replace(self, fields=tuple(value.split(self.separator)))
@@ -131,8 +135,8 @@ def _json_keys(lines: Iterable[str]) -> tuple[set[str], str | None]:
     tag = None
     for line in lines:
         try:
-            record = json.loads(line)
-        except ValueError:
+            record = safejson.loads(line)
+        except safejson.UnsafeJSON:
             continue
         if isinstance(record, dict):
             keys.update(record)
@@ -199,8 +203,13 @@ class ZeekReader:
         return self._batch(columns, numbers, path, stats)
 
     def _header_problem(self, header: _Header) -> str | None:
+        if len(header.separator) != 1 or header.separator in '\r\n"':
+            return f"#separator {header.separator!r} is not one character other than a quote or line end"
         if not header.fields:
             return "data before the #fields header"
+        twice = sorted({name for name in header.fields if header.fields.count(name) > 1})
+        if twice:
+            return f"#fields names {', '.join(twice)} more than once"
         missing = [name for name in ("ts", self._spec.host) if name not in header.fields]
         if missing:
             tag = f" ({header.path})" if header.path else ""
@@ -222,8 +231,8 @@ class ZeekReader:
         # Zeek writes ts as a number unless told to write ISO 8601; the first record says which. A chunk of
         # the other kind still reads, line by line.
         try:
-            sample = json.loads(first)
-        except ValueError:
+            sample = safejson.loads(first)
+        except safejson.UnsafeJSON:
             sample = {}
         ts_type = pa.string() if isinstance(sample, dict) and isinstance(sample.get("ts"), str) else pa.float64()
         fields = [("ts", ts_type), (self._spec.host, pa.string()), ("id.orig_h", pa.string())]

@@ -1,0 +1,345 @@
+"""Reading a whole input table (CSV, JSON, JSON Lines, Parquet) for `decide` and inventory screening.
+
+Whatever a file holds ends in a table, a list of unreadable lines, or a TableReadError naming the file (and
+the line or column): never a crash deep inside a parser. The reasons a line is unreadable: bytes that
+stop it from parsing as CSV (a wrong number of fields, a field longer than Python's csv limit of 128 KiB),
+a JSON line that is not an object, nests deeper than `safejson.MAX_DEPTH`, holds NaN or is longer than
+MAX_LINE_CHARS. Bytes that are not UTF-8 are replaced (U+FFFD), so the rest of their row is still read.
+
+CSV goes through Arrow's reader when the file is plain; only a file Arrow refuses, or whose rows Arrow
+would not map one-to-one onto lines (quoted line breaks, blank lines), is read again with Python's csv
+module, which can say which line is at fault. JSON is parsed with appban.safejson, line by line.
+
+Strict reads (`decide`) raise TableReadError listing the unreadable lines: a batch with a bad row decides
+nothing. Lenient reads (screening) keep each unreadable line as a row of nulls whose READ_ERROR_COLUMN
+says why, so that row numbers still map onto lines and the screener reports them and goes on.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from appban import safejson
+from appban.textcolumns import as_text, readable, type_problem, unique_names
+
+TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts")
+#: The column a lenient read adds, only when some line could not be read: why, per such row (else null).
+READ_ERROR_COLUMN = "appban:unreadable"
+#: Longer JSON lines are not parsed (CSV fields are bounded by the csv module's own limit).
+MAX_LINE_CHARS = 1 << 20
+_SHOWN_ERRORS = 20
+_BOM = b"\xef\xbb\xbf"
+
+
+class TableReadError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class BadLine:
+    row: int  # 0-based row of the table the line would have been
+    line: int
+    message: str
+
+
+def input_format(path: Path) -> str:
+    suffixes = [s.lower() for s in path.suffixes]
+    for suffix in reversed(suffixes):
+        if suffix in {".csv", ".tsv"}:
+            return "csv"
+        if suffix in {".jsonl", ".ndjson"}:
+            return "jsonl"
+        if suffix in {".parquet", ".pq"}:
+            return "parquet"
+        if suffix == ".json":
+            return "json"
+    raise TableReadError(f"{path}: unknown input format (use .csv, .json, .jsonl/.ndjson or .parquet)")
+
+
+def read_table(path: Path, *, all_text: bool = False) -> pa.Table:
+    """A whole input table, with the decision columns (or, with all_text, every column) read as text:
+    never guessed as numbers, dates or nulls.
+
+    all_text is the screening read, and lenient: unreadable lines come back as rows with READ_ERROR_COLUMN
+    set. Otherwise any unreadable line raises TableReadError listing them.
+    """
+    fmt = input_format(path)
+    if not path.is_file():
+        raise TableReadError(f"{path}: no such file")
+    try:
+        if fmt == "parquet":
+            return _read_parquet(path, all_text)
+        data = path.read_bytes().removeprefix(_BOM)
+        if fmt == "json":
+            return _read_json_document(path, data, all_text)
+        table, bad = _read_csv(path, data, all_text) if fmt == "csv" else _read_jsonl(data, all_text)
+    except (OSError, pa.ArrowException) as exc:
+        raise TableReadError(f"{path}: {exc}") from None
+    if not bad:
+        return table
+    if not all_text:
+        raise TableReadError(_listing(path, bad))
+    errors: list[str | None] = [None] * table.num_rows
+    for item in bad:
+        errors[item.row] = f"line unreadable: {item.message}"
+    return table.append_column(READ_ERROR_COLUMN, pa.array(errors, pa.string()))
+
+
+def _listing(path: Path, bad: list[BadLine]) -> str:
+    lines = [f"{path}:{item.line}: {item.message}" for item in bad[:_SHOWN_ERRORS]]
+    if len(bad) > _SHOWN_ERRORS:
+        lines.append(f"... and {len(bad) - _SHOWN_ERRORS} more")
+    return f"{len(bad)} unreadable line(s) in {path}; nothing was read:\n" + "\n".join(lines)
+
+
+def _check_names(path: Path, names: list[str], all_text: bool) -> list[str]:
+    """Names every column can be told apart by. A decision column named twice is an error (which one is
+    meant?); other repeats get a suffix, " (2)"."""
+    if READ_ERROR_COLUMN in names:
+        raise TableReadError(f"{path}: column {READ_ERROR_COLUMN!r}: the name is reserved")
+    if not all_text:
+        for name in TEXT_COLUMNS:
+            if names.count(name) > 1:
+                raise TableReadError(f"{path}: column {name!r}: appears {names.count(name)} times; rename all but one")
+    return unique_names(names)
+
+
+# --- Parquet ---------------------------------------------------------------------------------------------------
+
+
+def _read_parquet(path: Path, all_text: bool) -> pa.Table:
+    table = pq.read_table(path)
+    names = _check_names(path, table.column_names, all_text)
+    columns = []
+    for name, values in zip(names, table.columns, strict=True):
+        if all_text or name in TEXT_COLUMNS:
+            problem = type_problem(values.type)
+            if problem is not None:
+                raise TableReadError(f"{path}: column {name!r}: {problem}")
+            values = as_text(values) if all_text else readable(values)
+        columns.append(values)
+    return pa.table(columns, names=names)
+
+
+# --- CSV -------------------------------------------------------------------------------------------------------
+
+
+def _read_csv(path: Path, data: bytes, all_text: bool) -> tuple[pa.Table, list[BadLine]]:
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    text = data.decode("utf-8", "replace")
+    rows = _csv_records(text, delimiter)
+    header = next(rows, None)
+    if header is None:
+        raise TableReadError(f"{path}: empty file: no header line")
+    if isinstance(header[1], str):
+        raise TableReadError(f"{path}:{header[0]}: header line unreadable: {header[1]}")
+    names = _check_names(path, [name.strip() for name in header[1]], all_text)
+    if _plain(data):
+        table = _arrow_csv(data, names, delimiter, all_text)
+        if table is not None:
+            return table, []
+    return _python_csv(rows, names, all_text)
+
+
+def _plain(data: bytes) -> bool:
+    """Whether Arrow's rows are surely the file's lines after the first: no quote to hold a line break, no
+    blank line for Arrow to skip, no line end other than LF or CRLF."""
+    if b'"' in data or b"\n\n" in data or b"\n\r\n" in data or data[:1].isspace():
+        return False
+    return data.count(b"\r") == data.count(b"\r\n")
+
+
+def _arrow_csv(data: bytes, names: list[str], delimiter: str, all_text: bool) -> pa.Table | None:
+    types = {name: pa.string() for name in names if all_text or name in TEXT_COLUMNS}
+    try:
+        return pacsv.read_csv(
+            pa.py_buffer(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
+            # "NA" is Namibia and "IN" is India: only an empty cell is missing.
+            convert_options=pacsv.ConvertOptions(
+                column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+            ),
+        )
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # read again, line by line, to say which line is at fault
+
+
+def _csv_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | str]]:
+    """(the line a record starts at, its fields or why it cannot be read), skipping blank lines.
+
+    Lines end with LF, CRLF or a bare CR, as the csv module reads them; a quoted field may span lines."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    end = 0  # the last line the previous record took
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            yield end + 1, f"bad CSV: {exc}"
+        else:
+            if fields:
+                yield end + 1, fields
+        end = reader.line_num
+
+
+def _python_csv(
+    rows: Iterator[tuple[int, list[str] | str]], names: list[str], all_text: bool
+) -> tuple[pa.Table, list[BadLine]]:
+    columns: list[list[str | None]] = [[] for _ in names]
+    bad: list[BadLine] = []
+    for row, (line, fields) in enumerate(rows):
+        if isinstance(fields, list) and len(fields) != len(names):
+            fields = f"expected {len(names)} fields, found {len(fields)}"
+        if isinstance(fields, str):
+            bad.append(BadLine(row, line, fields))
+            fields = [""] * len(names)
+        for column, value in zip(columns, fields, strict=True):
+            column.append(value or None)
+    arrays = [pa.array(values, pa.string()) for values in columns]
+    table = pa.table(arrays, names=names)
+    return (table if all_text else _infer(table)), bad
+
+
+def _infer(table: pa.Table) -> pa.Table:
+    """Columns other than the decision columns typed as Arrow's CSV reader would have typed them."""
+    others = [name for name in table.column_names if name not in TEXT_COLUMNS]
+    if not others or table.num_rows == 0:
+        return table
+    buffer = io.BytesIO()
+    pacsv.write_csv(table.select(others), buffer)
+    try:
+        typed = pacsv.read_csv(pa.py_buffer(buffer.getvalue()), convert_options=pacsv.ConvertOptions(null_values=[""]))
+    except pa.ArrowInvalid:
+        return table
+    for name in others:
+        table = table.set_column(table.column_names.index(name), name, typed.column(name))
+    return table
+
+
+def csv_record_lines(path: Path) -> list[int] | None:
+    """The line each data row of a CSV starts at; None when that is simply row + 2."""
+    data = path.read_bytes().removeprefix(_BOM)
+    if _plain(data):
+        return None
+    delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    records = _csv_records(data.decode("utf-8", "replace"), delimiter)
+    next(records, None)  # the header
+    return [line for line, _ in records]
+
+
+# --- JSON ------------------------------------------------------------------------------------------------------
+
+
+def json_lines(data: bytes) -> Iterator[tuple[int, str]]:
+    """(line number, text) of every non-blank line; lines end as Python's text files end them."""
+    with io.StringIO(data.decode("utf-8", "replace"), newline=None) as handle:
+        for number, text in enumerate(handle, start=1):
+            if text.strip():
+                yield number, text
+
+
+def _read_jsonl(data: bytes, all_text: bool) -> tuple[pa.Table, list[BadLine]]:
+    records: list[dict[str, Any]] = []
+    bad: list[BadLine] = []
+    for row, (line, text) in enumerate(json_lines(data)):
+        problem, record = _json_record(text)
+        if problem is not None:
+            bad.append(BadLine(row, line, problem))
+        records.append(record)
+    return _from_records(records, all_text), bad
+
+
+def _json_record(text: str) -> tuple[str | None, dict[str, Any]]:
+    if len(text) > MAX_LINE_CHARS:
+        return f"line longer than {MAX_LINE_CHARS} characters", {}
+    try:
+        record = safejson.loads(text)
+    except safejson.UnsafeJSON as exc:
+        return f"not JSON: {exc}", {}
+    if not isinstance(record, dict):
+        return f"not a JSON object: {text[:60]!r}", {}
+    return None, record
+
+
+def _read_json_document(path: Path, data: bytes, all_text: bool) -> pa.Table:
+    """A JSON array of objects, or an object holding one under "value" (the shape of Graph API exports)."""
+    try:
+        document = safejson.loads(data.decode("utf-8", "replace"))
+    except safejson.UnsafeJSON as exc:
+        raise TableReadError(f"{path}: not valid JSON: {exc}") from None
+    if isinstance(document, dict) and isinstance(document.get("value"), list):
+        document = document["value"]
+    if not isinstance(document, list) or not all(isinstance(row, dict) for row in document):
+        raise TableReadError(f'{path}: expected a JSON array of objects (or {{"value": [...]}})')
+    return _from_records(document, all_text)
+
+
+def _from_records(records: list[dict[str, Any]], all_text: bool) -> pa.Table:
+    names = list(dict.fromkeys(key for record in records for key in record))
+    columns = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        if all_text or name in TEXT_COLUMNS:
+            columns[name] = pa.array([_text(value, name) for value in values], pa.string())
+        else:
+            columns[name] = _column(values)
+    return pa.table(columns) if columns else pa.table({})
+
+
+def _text(value: Any, name: str) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    if name == "facts" and isinstance(value, dict):
+        value = {key: item for key, item in value.items() if item is not None}
+    # Depth is bounded by safejson; json.dumps writes 1e999 as "Infinity", which no field accepts.
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _column(values: list[Any]) -> Any:
+    """Values of a column no decision reads: as Arrow infers them, or as text when their types are mixed."""
+    plain = [v if v is None or isinstance(v, str | int | float | bool) else json.dumps(v) for v in values]
+    try:
+        return pa.array(plain)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+        return pa.array([v if v is None or isinstance(v, str) else json.dumps(v) for v in plain], pa.string())
+
+
+# --- rows to lines -------------------------------------------------------------------------------------------
+
+
+def line_mapper(path: Path) -> Callable[[int], int]:
+    """Maps a 0-based table row to the 1-based line of the input file that holds it (where it starts).
+
+    CSV: the line after the header, unless quoted line breaks or blank lines shift it; JSON Lines: the
+    row's own line (blank lines skipped); JSON and Parquet have no lines, so the record number (row + 1)
+    stands in. Worked out on first use.
+    """
+    fmt = input_format(path)
+    if fmt not in ("csv", "jsonl"):
+        return lambda row: row + 1
+    known: list[list[int] | None] = []
+
+    def line_of(row: int) -> int:
+        if not known:
+            if fmt == "csv":
+                known.append(csv_record_lines(path))
+            else:
+                known.append([line for line, _ in json_lines(path.read_bytes().removeprefix(_BOM))])
+        lines = known[0]
+        if lines is None:
+            return row + 2
+        return lines[row] if row < len(lines) else row + 2
+
+    return line_of

@@ -1,0 +1,92 @@
+"""Columns of a Parquet file, in whatever type its writer chose, as values appban's readers can use.
+
+Readers expect text, numbers or instants in each cell. Parquet may hold anything: dictionary-encoded or
+large strings and raw bytes are read as text (bytes that are not UTF-8 are replaced, as in text logs);
+numbers, decimals, dates, times, durations and nulls are kept for the reader to convert or reject row by
+row. Lists, structs, maps and unions have no single value a cell could stand for: a column of such a type
+is refused up front, naming the file and the column, instead of failing deep inside a conversion.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+
+class UnreadableColumn(ValueError):
+    """A column whose type holds no text, number or instant; the message names file and column."""
+
+
+def type_problem(kind: Any) -> str | None:
+    """Why a column of Arrow type `kind` cannot be read as text, or None when it can."""
+    if pa.types.is_dictionary(kind):
+        return type_problem(kind.value_type)
+    nested = pa.types.is_nested(kind) or pa.types.is_union(kind)
+    if nested or pa.types.is_interval(kind) or isinstance(kind, pa.ExtensionType):
+        return f"holds {kind} values, not text, numbers or instants"
+    return None
+
+
+def check_columns(schema: Any, wanted: Iterable[str], path: Path | str) -> None:
+    """Raise UnreadableColumn when a wanted column is missing from being read: of an unreadable type, or
+    named twice (which of the two was meant cannot be told)."""
+    counts = Counter(schema.names)
+    for name in dict.fromkeys(wanted):
+        if counts[name] > 1:
+            raise UnreadableColumn(f"{path}: column {name!r}: appears {counts[name]} times; rename all but one")
+        if counts[name] == 1:
+            problem = type_problem(schema.field(name).type)
+            if problem is not None:
+                raise UnreadableColumn(f"{path}: column {name!r}: {problem}")
+
+
+def readable(values: Any) -> Any:
+    """`values` (an array of a type `type_problem` accepts) with text-like types turned into strings."""
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+    kind = values.type
+    if pa.types.is_dictionary(kind):
+        return readable(values.dictionary_decode())
+    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        return values.cast(pa.string())
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
+        return _decoded(values)
+    if pa.types.is_binary_view(kind):
+        return _decoded(values.cast(pa.binary()))
+    return values
+
+
+def as_text(values: Any) -> Any:
+    """`values` as an Arrow string array (numbers and instants written as Arrow writes them)."""
+    values = readable(values)
+    return values if pa.types.is_string(values.type) else values.cast(pa.string())
+
+
+def _decoded(values: Any) -> Any:
+    try:
+        return values.cast(pa.string())
+    except pa.ArrowInvalid:  # bytes that are not UTF-8: replaced, the rest of the value kept
+        return pa.array([None if v is None else v.decode("utf-8", "replace") for v in values.to_pylist()], pa.string())
+
+
+def unique_names(names: Iterable[str]) -> list[str]:
+    """The names, with each repeat of an earlier one suffixed " (2)", " (3)", ... so every column can be told
+    apart; the first keeps its name."""
+    seen: Counter[str] = Counter()
+    taken = set(names := list(names))
+    out = []
+    for name in names:
+        seen[name] += 1
+        if seen[name] == 1:
+            out.append(name)
+            continue
+        number = seen[name]
+        while f"{name} ({number})" in taken:
+            number += 1
+        out.append(f"{name} ({number})")
+        taken.add(out[-1])
+    return out
