@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 export PIP_CONSTRAINT := $(CURDIR)/constraints.txt
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: demo test lint typecheck unit material bench clean
+.PHONY: demo test lint typecheck unit material bench fuzz clean
 
 $(STAMP): pyproject.toml constraints.txt
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "appban needs Python 3.11 or newer")'
@@ -24,8 +24,8 @@ demo: $(STAMP)
 	$(BIN)/appban screen payments examples/payments/processor-export.csv examples/payments/credit-transfers.xml
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench fuzz
+	$(BIN)/ruff format --check src tests bench fuzz
 
 typecheck: $(STAMP)
 	$(BIN)/mypy src
@@ -47,6 +47,19 @@ bench: $(STAMP)
 	$(BIN)/python bench/network.py --markdown
 	$(BIN)/python bench/payments.py --markdown
 	$(BIN)/python bench/service.py --markdown
+
+# The long fuzzing campaign (FUZZING.md): FUZZ_INPUTS new inputs per target (8 targets) after replaying the
+# corpus of inputs that once failed, then the service under hostile requests and schemathesis. New failures
+# are added to fuzz/corpus/; the results table goes to fuzz/last-run.md. `make test` runs a short budget.
+FUZZ_INPUTS ?= 12500
+FUZZ_SEED ?= 1
+FUZZ_WORKERS ?= 2
+fuzz: $(STAMP)
+	status=0; \
+	$(BIN)/python -m fuzz.run --inputs $(FUZZ_INPUTS) --seed $(FUZZ_SEED) --workers $(FUZZ_WORKERS) \
+		--summary fuzz/last-run.md || status=1; \
+	$(BIN)/python -m fuzz.api --max-examples 200 --seed $(FUZZ_SEED) --output fuzz/last-api-run.txt || status=1; \
+	exit $$status
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis
