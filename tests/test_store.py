@@ -44,6 +44,7 @@ from appban.store import (
 )
 from appban.store.audit import MIGRATIONS, time_ordered_id
 from appban.store.models import Base
+from appban.store.verify import verify_store
 from appban.vocabulary import Category
 from tests.conftest import without
 from tests.postgres import PostgresCluster
@@ -814,6 +815,9 @@ def test_many_threads_and_processes_write_one_sqlite_file(tmp_path: Path, rulebo
             **{f"thread-{t}": PER_THREAD for t in range(THREADS)},
             **{f"process-{p}": PER_PROCESS for p in range(PROCESSES)},
         }
+    # One chain, not forked by the writers racing for it.
+    chained = verify_store(url)
+    assert chained.intact and chained.count == THREADS * PER_THREAD + PROCESSES * PER_PROCESS
 
 
 # --- batches ------------------------------------------------------------------------------------

@@ -286,6 +286,8 @@ def _walk(
         problem = _check(row, contents, expected, prev, before_prev, last_id)
         if problem is not None:
             result.close()
+            if problem.kind in ("altered", "forked", "moved") and problem.seq == expected:
+                return _shared_place(connection, dialect, contents, expected, prev) or problem
             return problem
         before_prev, prev, last_id = prev, row.chain_hash, row.shown_id
         expected += 1
@@ -334,6 +336,29 @@ def _check(
         detail = f"record {here} at seq {seq} was altered: its fields no longer hash to its link"
         return Break("altered", seq, here, detail + (f" ({note})" if note else ""))
     return None
+
+
+def _shared_place(connection: Connection, dialect: str, contents: Contents, seq: int, prev: str) -> Break | None:
+    """When two records hold the place of a broken link, the one that does not link there was inserted."""
+    where = f"WHERE d.seq = {int(seq)}"
+    rows = [StoredRow(*raw) for raw in connection.execute(text(select_sql(dialect, where=where)))]
+    if len(rows) < 2:
+        return None
+
+    def links(row: StoredRow) -> bool:
+        try:
+            return row.prev_hash == prev and link(prev, seq, contents.digest(row)) == row.chain_hash
+        except ChainError:
+            return False
+
+    held = [row.shown_id for row in rows if links(row)]
+    forged = [row.shown_id for row in rows if not links(row)]
+    if not forged:
+        return Break("forked", seq, held[-1], f"records {', '.join(held)} all hold seq {seq} and follow seq "
+                     f"{seq - 1}: the chain forked")  # fmt: skip
+    holder = f"held by record {held[0]}" if held else "held by none of them"
+    return Break("inserted", seq, forged[0], f"{len(rows)} records claim seq {seq} ({holder}): record "
+                 f"{forged[0]} was inserted")  # fmt: skip
 
 
 def _at_checkpoint(checkpoints: Sequence[Checkpoint], head: str, count: int, row: StoredRow | None) -> Break | None:
