@@ -40,6 +40,11 @@ class Limits:
     seconds_per_file: float = 120.0
 
 
+class Skipped(ValueError):
+    """An input the scanner will not read, such as text over a size cap; the message gives the reason.
+    A ValueError, so that code which turns malformed input into warnings also reports these."""
+
+
 @dataclass(frozen=True)
 class Warning_:
     path: str

@@ -1,36 +1,49 @@
 """Walk files, directories and archives (to a bounded depth), feeding each file to the extractors.
 
 Inputs are untrusted. Nothing is extracted to disk and nothing is executed: archives are read in
-memory with caps on member size, total size and compression ratio; unsafe member names, symlinks
-and malformed containers give a warning naming the file, and the walk goes on.
+memory with caps on member size, compression ratio and the bytes expanded from one scanned file (all
+its nested archives together); unsafe member names, symlinks and malformed containers give a warning
+naming the file, and the walk goes on. Each scanned file has a time budget, checked between members
+and inside the readers' long loops (budget.py), so no reader can run far past it.
 """
 
 from __future__ import annotations
 
+import bz2
+import gzip
 import io
+import lzma
 import os
 import tarfile
-import time
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path, PurePosixPath
 
-from appban.code.binary import MalformedBinary, signer_certificates, signing_block_certificates
-from appban.code.model import Extractor, Limits, Observation, Warning_
+from appban.code import budget
+from appban.code.binary import Certificate, signer_certificates, signing_block_certificates
+from appban.code.budget import OutOfTime
+from appban.code.model import Extractor, Limits, Observation, Skipped, Warning_
+
+__all__ = ["MAX_WARNINGS_PER_FILE", "MEMBER_SEP", "TAR_SUFFIXES", "ZIP_SUFFIXES", "OutOfTime", "Walker"]
 
 ZIP_SUFFIXES = (".zip", ".jar", ".aar", ".apk", ".aab", ".ipa", ".xapk", ".apks", ".war", ".nupkg", ".whl", ".egg")
 TAR_SUFFIXES = (".tar", ".tgz", ".tar.gz", ".tar.bz2", ".tbz2", ".tar.xz", ".txz", ".crate", ".gem")
 MEMBER_SEP = "!/"
 _SKIP_DIRS = {".git", ".hg", ".svn", "__pycache__", ".venv", ".tox", ".mypy_cache", ".ruff_cache", ".pytest_cache"}
-
-
-class OutOfTime(Exception):
-    pass
-
+#: Warnings listed for one scanned file: a hostile archive could otherwise give one per member.
+MAX_WARNINGS_PER_FILE = 200
+_ZIP_CENTRAL_HEADER = b"PK\x01\x02"
+_CHUNK = 1 << 20  # decompression step between two looks at the clock
+_SMALL = 1 << 20  # below this many bytes, any compression ratio is allowed
 
 Emit = Callable[[str, Observation], None]
 Warn = Callable[[Warning_], None]
+
+
+class _Expanded(Exception):
+    """A compressed stream produced more bytes than its cap."""
 
 
 def _path_observations(member: str) -> Iterable[tuple[str, Observation]]:
@@ -61,8 +74,11 @@ class Walker:
         self.emit = emit
         self.warn = warn
         self.limits = limits or Limits()
-        self._deadline = 0.0
         self.files = 0
+        # Per scanned file: the caps below count everything read from it, nested archives included.
+        self._top = ""
+        self._expanded = 0
+        self._warned = 0
 
     # --- the file system -------------------------------------------------------------------------
 
@@ -82,26 +98,36 @@ class Walker:
 
     def _scan_file(self, path: Path, base: Path) -> None:
         display = str(path)
+        self._top, self._expanded, self._warned = display, 0, 0
         try:
             if path.is_symlink() and not path.resolve().is_relative_to(base.resolve()):
-                self.warn(Warning_(display, "symbolic link leading outside the scanned tree, not followed"))
+                self._report(Warning_(display, "symbolic link leading outside the scanned tree, not followed"))
                 return
             size = path.stat().st_size
             if size > self.limits.max_file:
-                self.warn(Warning_(display, f"{size:,} bytes is over the {self.limits.max_file:,}-byte limit; skipped"))
+                limit = self.limits.max_file
+                self._report(Warning_(display, f"{size:,} bytes is over the {limit:,}-byte limit; skipped"))
                 return
             if not self._interesting(path.name.lower(), path.as_posix().lower()):
                 return
             data = path.read_bytes()
         except OSError as exc:
-            self.warn(Warning_(display, f"cannot read: {exc.strerror or exc}"))
+            self._report(Warning_(display, f"cannot read: {exc.strerror or exc}"))
             return
         self.files += 1
-        self._deadline = time.monotonic() + self.limits.seconds_per_file
         try:
-            self.visit(display, data, path.name, 0)
+            with budget.deadline(self.limits.seconds_per_file):
+                self.visit(display, data, path.name, 0)
         except OutOfTime:
-            self.warn(Warning_(display, f"time budget of {self.limits.seconds_per_file:.0f} s used up; rest skipped"))
+            seconds = self.limits.seconds_per_file
+            self.warn(Warning_(display, f"time budget of {seconds:.0f} s used up; rest skipped"))
+
+    def _report(self, warning: Warning_) -> None:
+        self._warned += 1
+        if self._warned <= MAX_WARNINGS_PER_FILE:
+            self.warn(warning)
+        elif self._warned == MAX_WARNINGS_PER_FILE + 1:
+            self.warn(Warning_(self._top, f"more than {MAX_WARNINGS_PER_FILE} warnings; the rest are not listed"))
 
     # --- one file or member --------------------------------------------------------------------------
 
@@ -113,60 +139,71 @@ class Walker:
         return any(extractor.wants(name, b"") for extractor in self.extractors) or "." not in name
 
     def visit(self, display: str, data: bytes, member: str, depth: int) -> None:
-        if time.monotonic() > self._deadline:
-            raise OutOfTime
+        budget.check()
         name = member.rsplit("/", 1)[-1].lower()
         head = bytes(data[:64])
         for extractor in self.extractors:
             if extractor.wants(name, head):
-                try:
-                    for observation in extractor.extract(data, name):
-                        self.emit(display, observation)
-                except (ValueError, RecursionError, UnicodeError, MemoryError) as exc:
-                    self.warn(Warning_(display, f"{extractor.name}: malformed input ({type(exc).__name__}: {exc})"))
+                self._read(display, extractor.name, extractor.extract(data, name))
         if head.startswith(b"PK\x03\x04") or (name.endswith(ZIP_SUFFIXES) and head.startswith(b"PK")):
             if name.endswith(".apk"):
-                self._signing_block(display, data)
+                self._read(display, "APK signing block", _certificates(partial(signing_block_certificates, data)))
             self._zip(display, data, depth)
         elif (
             name.endswith(TAR_SUFFIXES)
-            or head[257:262] == b"ustar"
+            or data[257:262] == b"ustar"
             or (head.startswith(b"\x1f\x8b") and name.endswith((".tgz", ".tar.gz")))
         ):
             self._tar(display, data, depth)
         elif head.startswith(b"\x1f\x8b"):
             self._gzip(display, data, name, depth)
 
+    def _read(self, display: str, reader: str, observations: Iterator[Observation]) -> None:
+        """Emit what one reader finds; whatever hostile input makes it raise becomes a warning naming the file."""
+        try:
+            for observation in observations:
+                self.emit(display, observation)
+        except OutOfTime:
+            raise
+        except Skipped as exc:
+            self._report(Warning_(display, f"{reader}: {exc}; skipped"))
+        except RecursionError:
+            self._report(Warning_(display, f"{reader}: nested too deeply to read; skipped"))
+        except (ValueError, UnicodeError, MemoryError) as exc:
+            self._report(Warning_(display, f"{reader}: malformed input ({type(exc).__name__}: {exc})"))
+        except Exception as exc:  # a reader's bug on input nobody foresaw must not end the whole scan
+            self._report(Warning_(display, f"{reader}: unreadable input ({type(exc).__name__}: {exc})"))
+
     def _enter(self, display: str, depth: int) -> bool:
         if depth + 1 > self.limits.max_depth:
-            self.warn(Warning_(display, f"archive nested deeper than {self.limits.max_depth} levels; not opened"))
+            self._report(Warning_(display, f"archive nested deeper than {self.limits.max_depth} levels; not opened"))
             return False
         return True
 
     def _unsafe_name(self, display: str, name: str) -> bool:
         pure = PurePosixPath(name.replace("\\", "/"))
         if pure.is_absolute() or ".." in pure.parts or (len(name) > 1 and name[1] == ":"):
-            self.warn(Warning_(f"{display}{MEMBER_SEP}{name}", "unsafe member name (absolute or '..'); skipped"))
+            self._report(Warning_(f"{display}{MEMBER_SEP}{name}", "unsafe member name (absolute or '..'); skipped"))
             return True
         return False
 
     def _zip(self, display: str, data: bytes, depth: int) -> None:
         if not self._enter(display, depth):
             return
+        # zipfile reads the whole central directory before anything can be checked. Each entry it reads
+        # starts with this signature, so counting them first bounds its time and memory.
+        if (entries := data.count(_ZIP_CENTRAL_HEADER)) > self.limits.max_members:
+            self._report(Warning_(display, f"{entries:,} central directory entries is over the limit; not opened"))
+            return
         try:
             archive = zipfile.ZipFile(io.BytesIO(data))
             infos = archive.infolist()
         except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-            self.warn(Warning_(display, f"not a readable zip archive: {exc}"))
+            self._report(Warning_(display, f"not a readable zip archive: {exc}"))
             return
-        if len(infos) > self.limits.max_members:
-            self.warn(Warning_(display, f"{len(infos):,} members is over the limit; only the first are read"))
-            infos = infos[: self.limits.max_members]
-        total = 0
         seen: set[tuple[str, str]] = set()
         for info in infos:
-            if time.monotonic() > self._deadline:
-                raise OutOfTime
+            budget.check()
             if info.is_dir() or self._unsafe_name(display, info.filename):
                 continue
             member_display = f"{display}{MEMBER_SEP}{info.filename}"
@@ -175,22 +212,27 @@ class Walker:
             if not self._interesting(name, info.filename.lower()) and not _is_signature_file(info.filename):
                 continue
             if info.flag_bits & 0x1:
-                self.warn(Warning_(member_display, "encrypted member; skipped"))
+                self._report(Warning_(member_display, "encrypted member; skipped"))
                 continue
-            if not self._size_ok(member_display, info.file_size, info.compress_size, total):
+            if not self._size_ok(member_display, info.file_size, info.compress_size):
+                if self._spent():
+                    return
                 continue
             try:
+                # zipfile stops at the header's size, so a member that lies about it cannot expand further.
                 with archive.open(info) as handle:
                     content = handle.read(self.limits.max_member + 1)
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError) as exc:
-                self.warn(Warning_(member_display, f"cannot read member: {exc}"))
+                self._report(Warning_(member_display, f"cannot read member: {exc}"))
                 continue
             if len(content) > self.limits.max_member:
-                self.warn(Warning_(member_display, "member larger than its header says (a zip bomb?); skipped"))
+                self._report(Warning_(member_display, "member larger than its header says (a zip bomb?); skipped"))
                 continue
-            total += len(content)
+            self._expanded += len(content)
             if _is_signature_file(info.filename):
-                self._signature_file(member_display, info.filename, content)
+                # A v1 (JAR) signature block: the signer's certificate identifies who built the APK.
+                block = partial(signer_certificates, {info.filename: content})
+                self._read(member_display, "signature block", _certificates(block))
                 continue
             self.visit(member_display, content, info.filename, depth + 1)
 
@@ -201,34 +243,36 @@ class Walker:
                 seen.add(key)
                 self.emit(f"{display}{MEMBER_SEP}{owner}", observation)
 
-    def _size_ok(self, display: str, size: int, compressed: int, total: int) -> bool:
+    def _size_ok(self, display: str, size: int, compressed: int) -> bool:
         limits = self.limits
         if size > limits.max_member:
-            self.warn(Warning_(display, f"{size:,} bytes uncompressed is over the member limit; skipped"))
+            self._report(Warning_(display, f"{size:,} bytes uncompressed is over the member limit; skipped"))
             return False
-        if size > (1 << 20) and size > limits.max_ratio * max(compressed, 1):
-            self.warn(Warning_(display, f"compression ratio over {limits.max_ratio}:1 (a zip bomb?); skipped"))
+        if size > _SMALL and size > limits.max_ratio * max(compressed, 1):
+            self._report(Warning_(display, f"compression ratio over {limits.max_ratio}:1 (a zip bomb?); skipped"))
             return False
-        if total + size > limits.max_archive_total:
-            self.warn(Warning_(display, "archive's total uncompressed size over the limit; rest skipped"))
+        if self._expanded + size > limits.max_archive_total:
+            self._expanded = limits.max_archive_total  # nothing more is read from this file's archives
+            self._report(Warning_(display, "archives' total uncompressed size over the limit; rest skipped"))
             return False
         return True
+
+    def _spent(self) -> bool:
+        return self._expanded >= self.limits.max_archive_total
 
     def _tar(self, display: str, data: bytes, depth: int) -> None:
         if not self._enter(display, depth):
             return
-        total = 0
         seen: set[tuple[str, str]] = set()
         try:
-            with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            with self._tar_stream(data) as stream, tarfile.open(fileobj=stream, mode="r:") as archive:
                 for count, info in enumerate(archive):
-                    if time.monotonic() > self._deadline:
-                        raise OutOfTime
+                    budget.check()
                     if count >= self.limits.max_members:
-                        self.warn(Warning_(display, "too many members; the rest skipped"))
+                        self._report(Warning_(display, "too many members; the rest skipped"))
                         break
                     if info.issym() or info.islnk():
-                        self.warn(Warning_(f"{display}{MEMBER_SEP}{info.name}", "link inside archive; not followed"))
+                        self._report(Warning_(f"{display}{MEMBER_SEP}{info.name}", "link inside archive; not followed"))
                         continue
                     if not info.isfile() or self._unsafe_name(display, info.name):
                         continue
@@ -236,49 +280,126 @@ class Walker:
                     self._emit_path(display, info.name, seen)
                     if not self._interesting(info.name.rsplit("/", 1)[-1].lower(), info.name.lower()):
                         continue
-                    if not self._size_ok(member_display, info.size, info.size, total):
+                    # A member is no larger than its tar unless it is sparse: against the whole archive,
+                    # the ratio cap stops a sparse member from expanding to the member limit.
+                    if not self._size_ok(member_display, info.size, len(data)):
+                        if self._spent():
+                            return
                         continue
                     handle = archive.extractfile(info)
                     if handle is None:
                         continue
                     content = handle.read(self.limits.max_member + 1)
-                    total += len(content)
+                    self._expanded += len(content)
                     self.visit(member_display, content, info.name, depth + 1)
-        except (tarfile.TarError, EOFError, zlib.error, OSError, ValueError) as exc:
-            self.warn(Warning_(display, f"not a readable tar archive: {exc}"))
+        except _Expanded as exc:
+            self._report(Warning_(display, f"{exc} (a decompression bomb?); rest skipped"))
+        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
+            self._report(Warning_(display, f"not a readable tar archive: {exc}"))
+
+    def _tar_stream(self, data: bytes) -> io.IOBase:
+        """The tar bytes: the data itself, or its decompression, capped by ratio and by what is left of
+        the file's total. The caller closes it, and the capped stream closes the decompressor."""
+        inner: io.BufferedIOBase
+        if data.startswith(b"\x1f\x8b"):
+            inner = gzip.GzipFile(fileobj=io.BytesIO(data))
+        elif data.startswith(b"BZh"):
+            inner = bz2.BZ2File(io.BytesIO(data))
+        elif data.startswith(b"\xfd7zXZ\x00"):
+            inner = lzma.LZMAFile(io.BytesIO(data))  # noqa: SIM115 - closed by the _Capped that wraps it
+        else:
+            return io.BytesIO(data)
+        limits = self.limits
+        cap = min(max(_SMALL, limits.max_ratio * len(data)), limits.max_archive_total - self._expanded)
+        return _Capped(inner, cap)
 
     def _gzip(self, display: str, data: bytes, name: str, depth: int) -> None:
         if not self._enter(display, depth):
             return
+        limits = self.limits
+        cap = min(limits.max_member, max(_SMALL, limits.max_ratio * len(data)))
         inflater = zlib.decompressobj(wbits=31)
         try:
-            content = inflater.decompress(data, self.limits.max_member + 1)
+            content = inflater.decompress(data, cap + 1)
         except zlib.error as exc:
-            self.warn(Warning_(display, f"not readable gzip data: {exc}"))
+            self._report(Warning_(display, f"not readable gzip data: {exc}"))
             return
-        if len(content) > self.limits.max_member or inflater.unconsumed_tail:
-            self.warn(Warning_(display, "gzip data expands past the member limit (a gzip bomb?); skipped"))
+        if len(content) > cap or inflater.unconsumed_tail:
+            self._report(Warning_(display, f"gzip data expands past {cap:,} bytes (a gzip bomb?); skipped"))
             return
+        if self._expanded + len(content) > limits.max_archive_total:
+            self._report(Warning_(display, "archives' total uncompressed size over the limit; skipped"))
+            return
+        self._expanded += len(content)
         inner = name.removesuffix(".gz")
         self.visit(f"{display}{MEMBER_SEP}{inner}", content, inner, depth + 1)
 
-    def _signature_file(self, display: str, member: str, content: bytes) -> None:
-        """A v1 (JAR) signature block: the signer's certificate identifies who built the APK."""
-        try:
-            for certificate in signer_certificates({member: content}):
-                self.emit(display, Observation("signing_cert", certificate.sha256, None, certificate.subject))
-        except MalformedBinary as exc:
-            self.warn(Warning_(display, f"malformed signature block: {exc}"))
 
-    def _signing_block(self, display: str, data: bytes) -> None:
-        """The APK Signing Block (schemes v2/v3), which modern APKs carry instead of, or beside, v1."""
-        try:
-            for certificate in signing_block_certificates(data):
-                self.emit(display, Observation("signing_cert", certificate.sha256, None, certificate.subject))
-        except MalformedBinary as exc:
-            self.warn(Warning_(display, f"malformed APK signing block: {exc}"))
+def _certificates(read: Callable[[], list[Certificate]]) -> Iterator[Observation]:
+    """Signer certificates as observations, read only when iterated (so inside the caller's error handling)."""
+    for certificate in read():
+        yield Observation("signing_cert", certificate.sha256, None, certificate.subject)
 
 
 def _is_signature_file(name: str) -> bool:
     upper = name.upper()
     return upper.startswith("META-INF/") and upper.endswith((".RSA", ".DSA", ".EC"))
+
+
+class _Capped(io.RawIOBase):
+    """A decompressing stream for tarfile that raises _Expanded once it has produced more than `cap`
+    bytes, counting what seeks cost (a forward seek decompresses and discards, a backward one starts
+    over), and that looks at the time budget every megabyte."""
+
+    def __init__(self, inner: io.BufferedIOBase, cap: int) -> None:
+        super().__init__()
+        self._inner = inner
+        self._cap = cap
+        self._produced = 0
+        self._position = 0
+
+    def close(self) -> None:
+        self._inner.close()
+        super().close()
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def _take(self, size: int) -> bytes:
+        budget.check()
+        data = self._inner.read(min(size, self._cap - self._produced + 1))
+        self._produced += len(data)
+        self._position += len(data)
+        if self._produced > self._cap:
+            raise _Expanded(f"compressed data expands past {self._cap:,} bytes")
+        return data
+
+    def read(self, size: int | None = -1) -> bytes:
+        remaining = self._cap + 1 if size is None or size < 0 else size
+        parts: list[bytes] = []
+        while remaining > 0 and (part := self._take(min(remaining, _CHUNK))):
+            parts.append(part)
+            remaining -= len(part)
+        return b"".join(parts)
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset + (self._position if whence == io.SEEK_CUR else 0)
+        if whence == io.SEEK_END or target < 0:
+            raise OSError("unsupported seek in compressed tar data")
+        if target < self._position:
+            self._inner.seek(0)
+            self._position = 0
+        while self._position < target and self._take(min(target - self._position, _CHUNK)):
+            pass
+        return self._position

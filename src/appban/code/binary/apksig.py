@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from itertools import islice
 from typing import NamedTuple
 
+from appban.code import budget
 from appban.code.binary import BytesLike, MalformedBinary, byte_view
 
 MAX_DER_DEPTH = 32
@@ -269,7 +270,8 @@ def _signing_block(view: memoryview, cd_offset: int) -> memoryview:
 
 def _id_value_pairs(block: memoryview) -> Iterator[tuple[int, memoryview]]:
     pos = 0
-    for _ in range(MAX_BLOCK_PAIRS):
+    for step in range(MAX_BLOCK_PAIRS):
+        budget.tick(step)
         if pos >= len(block):
             return
         if pos + 12 > len(block):
@@ -296,6 +298,7 @@ def _sequence(view: memoryview) -> Iterator[memoryview]:
     """Consecutive length-prefixed fields filling view; each takes at least four bytes, so this ends."""
     pos = 0
     while pos < len(view):
+        budget.tick(pos >> 2)
         item, pos = _prefixed(view, pos)
         yield item
 

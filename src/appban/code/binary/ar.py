@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from appban.code import budget
 from appban.code.binary import BytesLike, MalformedBinary, byte_view
 from appban.code.binary.macho import fat_slices, is_fat
 
@@ -31,6 +32,7 @@ def ar_members(data: BytesLike) -> Iterator[tuple[str, bytes]]:
             return
         if count == MAX_MEMBERS:
             raise MalformedBinary("too many ar members")
+        budget.tick(count)
         raw_name, start, end = _member_header(view, offset)
         # Members are padded to an even offset; a missing final pad byte just ends the loop.
         offset = end + (end & 1)

@@ -11,6 +11,7 @@ import struct
 from dataclasses import dataclass, field
 from xml.parsers import expat
 
+from appban.code import budget
 from appban.code.binary import BytesLike, MalformedBinary, byte_view
 
 MAX_STRINGS = 5_000_000
@@ -107,6 +108,7 @@ class _BinaryReader:
         offset = header_size
         # Every chunk is at least 8 bytes, so this loop ends within size / 8 steps.
         while offset + 8 <= size:
+            budget.tick(offset >> 3)
             kind, header_size, chunk_size = struct.unpack_from("<HHI", self.view, offset)
             if header_size < 8 or chunk_size < header_size or offset + chunk_size > size:
                 raise MalformedBinary("bad binary XML chunk size")
@@ -178,16 +180,18 @@ def _read_string_pool(chunk: bytes, header_size: int) -> list[str]:
     decode = _utf8_string if flags & UTF8_FLAG else _utf16_string
     # Offsets may repeat or overlap (some packers do it on purpose): decode each offset once and cap
     # the bytes decoded so crafted overlaps cannot cost quadratic time or memory.
-    budget = 4 * len(chunk) + (1 << 20)
+    allowance = 4 * len(chunk) + (1 << 20)
     by_offset: dict[int, str] = {}
     strings: list[str] = []
-    for (offset,) in struct.iter_unpack("<I", memoryview(chunk)[header_size : header_size + 4 * count]):
+    offsets = struct.iter_unpack("<I", memoryview(chunk)[header_size : header_size + 4 * count])
+    for step, (offset,) in enumerate(offsets):
+        budget.tick(step)
         if offset not in by_offset:
             if offset >= len(area):
                 raise MalformedBinary("string offset outside the string pool")
             text, used = decode(area, offset)
-            budget -= used
-            if budget < 0:
+            allowance -= used
+            if allowance < 0:
                 raise MalformedBinary("string pool strings overlap too much")
             by_offset[offset] = text
         strings.append(by_offset[offset])

@@ -8,6 +8,7 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from appban.code import budget
 from appban.code.binary import BytesLike, MalformedBinary, byte_view
 
 MAX_STRINGS = 5_000_000
@@ -71,22 +72,23 @@ def _read_strings(buf: bytes, table_off: int, count: int) -> list[str]:
     # Valid string data items never overlap (ART rejects duplicates), so the bytes decoded over all
     # strings cannot exceed the file size; charging against that budget stops overlapping-offset
     # tricks from turning a small file into quadratic work or memory.
-    budget = len(buf)
+    remaining = len(buf)
     strings: list[str] = []
-    for (offset,) in struct.iter_unpack("<I", memoryview(buf)[table_off : table_off + 4 * count]):
-        text, used = _read_string_data(buf, offset, budget)
-        budget -= used
+    for step, (offset,) in enumerate(struct.iter_unpack("<I", memoryview(buf)[table_off : table_off + 4 * count])):
+        budget.tick(step)
+        text, used = _read_string_data(buf, offset, remaining)
+        remaining -= used
         strings.append(text)
     return strings
 
 
-def _read_string_data(buf: bytes, offset: int, budget: int) -> tuple[str, int]:
+def _read_string_data(buf: bytes, offset: int, remaining: int) -> tuple[str, int]:
     """One string_data_item: uleb128 UTF-16 length, MUTF-8 bytes, NUL. Returns (text, bytes used)."""
     if offset < HEADER_SIZE or offset >= len(buf):
         raise MalformedBinary("string data offset outside the file")
     utf16_units, start = _uleb128(buf, offset, len(buf))
     # A UTF-16 unit takes at most 3 MUTF-8 bytes, so the terminator can be no further than this.
-    limit = min(len(buf), start + 3 * utf16_units + 1, offset + budget)
+    limit = min(len(buf), start + 3 * utf16_units + 1, offset + remaining)
     end = buf.find(b"\x00", start, limit)
     if end < 0:
         raise MalformedBinary("unterminated or overlapping DEX string data")

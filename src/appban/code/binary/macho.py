@@ -11,6 +11,7 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from appban.code import budget
 from appban.code.binary import BytesLike, MalformedBinary, byte_view
 
 MH_MAGIC = 0xFEEDFACE
@@ -177,7 +178,8 @@ class _ThinReader:
         if ncmds > MAX_LOAD_COMMANDS or end > len(self.view) or ncmds * 8 > sizeofcmds:
             raise MalformedBinary("bad Mach-O load command count or size")
         offset = start
-        for _ in range(ncmds):
+        for step in range(ncmds):
+            budget.tick(step)
             if offset + 8 > end:
                 raise MalformedBinary("load commands truncated")
             cmd, size = self._u32s(offset, 2)
@@ -228,6 +230,7 @@ class _ThinReader:
             raise MalformedBinary("segment sections outside their command")
         layout = self.endian + ("16s16s8xQI12xI" if is64 else "16s16s4xII12xI")
         for index in range(nsects):
+            budget.tick(index)
             sectname, segname, sect_size, sect_offset, flags = struct.unpack_from(
                 layout, self.view, offset + header + index * section
             )
@@ -249,6 +252,7 @@ class _ThinReader:
     def _objc_classes(self) -> list[str]:
         found = [s[len(p) :] for s in self.symbols for p in _OBJC_CLASS_PREFIXES if s.startswith(p)]
         for count, match in enumerate(_NON_NUL_RUN.finditer(self._section(b"__objc_classname"))):
+            budget.tick(count)
             if count >= MAX_CLASS_NAMES:
                 raise MalformedBinary("too many Objective-C class names")
             found.append(match.group().decode("utf-8", "replace"))
@@ -256,7 +260,8 @@ class _ThinReader:
 
     def _cstrings(self) -> tuple[list[str], bool]:
         strings: list[str] = []
-        for match in _CSTRING_RUN.finditer(self._section(b"__cstring")):
+        for step, match in enumerate(_CSTRING_RUN.finditer(self._section(b"__cstring"))):
+            budget.tick(step)
             try:
                 text = match.group().decode("utf-8")
             except UnicodeDecodeError:
@@ -280,17 +285,18 @@ def _symbol_names(indexes: Iterator[int], strtab: bytes) -> list[str]:
     names; each distinct index is decoded once, and the bytes decoded are capped at a multiple of the
     table size so that crafted overlapping indexes cannot cost quadratic time or memory.
     """
-    budget = 8 * len(strtab) + (1 << 20)
+    allowance = 8 * len(strtab) + (1 << 20)
     by_index: dict[int, str] = {}
-    for index in indexes:
+    for step, index in enumerate(indexes):
+        budget.tick(step)
         if index == 0 or index in by_index:
             continue  # index 0 is the conventional empty name
         if index >= len(strtab):
             raise MalformedBinary("symbol name outside the string table")
         end = strtab.find(b"\x00", index)
         end = len(strtab) if end < 0 else end
-        budget -= end - index
-        if budget < 0:
+        allowance -= end - index
+        if allowance < 0:
             raise MalformedBinary("symbol names overlap too much")
         by_index[index] = strtab[index:end].decode("utf-8", "replace")
     return list(dict.fromkeys(name for name in by_index.values() if name))

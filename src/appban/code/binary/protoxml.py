@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from appban.code import budget
 from appban.code.binary import BytesLike, MalformedBinary, byte_view
 
 _MAX_DEPTH = 64
@@ -63,12 +64,13 @@ def _text(buf: memoryview, span: tuple[int, int]) -> str:
     return bytes(buf[span[0] : span[1]]).decode("utf-8", errors="replace")
 
 
-def _element(buf: memoryview, start: int, end: int, depth: int, budget: list[int]) -> ProtoElement:
+def _element(buf: memoryview, start: int, end: int, depth: int, nodes: list[int]) -> ProtoElement:
     if depth > _MAX_DEPTH:
         raise MalformedBinary("XML nested too deeply")
-    budget[0] -= 1
-    if budget[0] < 0:
+    nodes[0] -= 1
+    if nodes[0] < 0:
         raise MalformedBinary("too many XML nodes")
+    budget.tick(nodes[0])
     element = ProtoElement()
     for number, wire, value in _fields(buf, start, end):
         if wire != 2:
@@ -86,7 +88,7 @@ def _element(buf: memoryview, start: int, end: int, depth: int, budget: list[int
         elif number == 5:  # XmlElement.child: an XmlNode
             for n_number, n_wire, n_value in _fields(buf, *value):
                 if n_number == 1 and n_wire == 2:  # XmlNode.element
-                    element.children.append(_element(buf, n_value[0], n_value[1], depth + 1, budget))
+                    element.children.append(_element(buf, n_value[0], n_value[1], depth + 1, nodes))
     return element
 
 
@@ -100,7 +102,12 @@ def read_proto_manifest(data: BytesLike) -> ProtoElement:
 
 
 def walk(element: ProtoElement) -> list[ProtoElement]:
-    found = [element]
-    for child in element.children:
-        found += walk(child)
+    """Every element under and including `element`, in document order (without recursion, so that the
+    cost stays linear in the number of nodes)."""
+    found: list[ProtoElement] = []
+    stack = [element]
+    while stack:
+        node = stack.pop()
+        found.append(node)
+        stack.extend(reversed(node.children))
     return found

@@ -1,26 +1,91 @@
-"""Helpers shared by text extractors: decoding and line numbers."""
+"""Helpers shared by text extractors: a size cap, decoding, lines and line numbers in linear time."""
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Iterator
+
+from appban.code import budget
+from appban.code.model import Skipped
+
+#: The most text (in bytes, before decoding) any text extractor reads from one file. Manifests and build
+#: files are kilobytes and the largest lockfiles and bundled sources tens of megabytes; every pattern is
+#: linear (RE2), so the cap bounds an extractor's time to seconds. Larger input is reported as skipped.
+MAX_TEXT_BYTES = 64 << 20
 
 
 def text_of(data: bytes) -> str:
+    if len(data) > MAX_TEXT_BYTES:
+        raise Skipped(f"{len(data):,} bytes of text is over the {MAX_TEXT_BYTES:,}-byte limit for text files")
     return data.decode("utf-8", errors="replace")
 
 
 def lines(data: bytes) -> Iterator[tuple[int, str]]:
-    yield from enumerate(text_of(data).splitlines(), start=1)
+    for number, line in enumerate(text_of(data).splitlines(), start=1):
+        budget.tick(number)
+        yield number, line
 
 
-def line_at(text: str, offset: int) -> int:
-    return text.count("\n", 0, offset) + 1
+class LineIndex:
+    """Line numbers (1-based, counting "\\n") of offsets in one text. Counting from the start for every
+    match would make a file with many matches quadratic, so the newlines are found once."""
+
+    def __init__(self, text: str) -> None:
+        self._newlines: list[int] = []
+        at = text.find("\n")
+        while at >= 0:
+            budget.tick(len(self._newlines))
+            self._newlines.append(at)
+            at = text.find("\n", at + 1)
+
+    def line(self, offset: int) -> int:
+        return bisect_left(self._newlines, offset) + 1
 
 
-_DOCTYPE = re.compile(rb"<!DOCTYPE|<!ENTITY", re.IGNORECASE)
+class FirstFind:
+    """Line of the first occurrence of a substring, for reporting where a parsed name is written.
+
+    Each look-up is a plain str.find from the start; their total cost is capped at a multiple of the text
+    length, after which the line is reported as unknown (None) instead of searching on, so that many
+    names that are absent from the text (escaped, or forged) cannot make the look-ups quadratic."""
+
+    def __init__(self, text: str, lines: LineIndex | None = None, factor: int = 64) -> None:
+        self.text = text
+        self.lines = lines or LineIndex(text)
+        self._budget = factor * len(text) + (1 << 20)
+        self._found: dict[str, int | None] = {}
+
+    def line(self, needle: str) -> int | None:
+        if needle not in self._found:
+            if self._budget <= 0:
+                return None
+            at = self.text.find(needle)
+            self._budget -= (at if at >= 0 else len(self.text)) + len(needle)
+            self._found[needle] = self.lines.line(at) if at >= 0 else None
+        return self._found[needle]
 
 
-def has_entities(data: bytes) -> bool:
-    """XML with a DOCTYPE may expand entities without bound (the 'billion laughs'): such files are refused."""
-    return _DOCTYPE.search(data[:65536]) is not None
+# A quote and the text up to the next quote, overlapping (each quote starts one run): linear, since each
+# run stops at the first quote after its own.
+_QUOTED_RUN = re.compile(r'"[^"]*(?=")')
+
+
+class QuotedTokens:
+    """Line of the first occurrence of '"name"' in a text (a JSON file), for all names in one pass.
+
+    For a name without quotes, '"name"' starts at some quote and ends at the very next one, so indexing
+    the run after every quote gives exactly what text.find would, without one search per name."""
+
+    def __init__(self, text: str, lines: LineIndex | None = None) -> None:
+        self.lines = lines or LineIndex(text)
+        self._first: dict[str, int] = {}
+        for step, run in enumerate(_QUOTED_RUN.finditer(text)):
+            budget.tick(step)
+            self._first.setdefault(run.group(), run.start())
+
+    def line(self, name: str) -> int | None:
+        if '"' in name:
+            return None  # '"a"b"' is not JSON: such a key was written with an escape
+        at = self._first.get('"' + name)
+        return self.lines.line(at) if at is not None else None

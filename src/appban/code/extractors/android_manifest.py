@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from appban.code.extractors._text import line_at, text_of
+from appban.code.extractors._linear import linear
+from appban.code.extractors._text import LineIndex, text_of
 from appban.code.model import Observation
 
-_PACKAGE = re.compile(r"""<package\s[^>]*android:name\s*=\s*["']([^"']+)["']""")
-_SCHEME = re.compile(r"""<data\s[^>]*android:scheme\s*=\s*["']([^"']+)["']""")
-_COMPONENT = re.compile(
+# Matched as text, not parsed, so that source-tree manifests with build placeholders still read.
+_PACKAGE = linear(r"""<package\s[^>]*android:name\s*=\s*["']([^"']+)["']""")
+_SCHEME = linear(r"""<data\s[^>]*android:scheme\s*=\s*["']([^"']+)["']""")
+_COMPONENT = linear(
     r"""<(?:activity|activity-alias|service|receiver|provider)\s[^>]*android:name\s*=\s*["']([^"']+)["']"""
 )
 _AXML_MAGIC = b"\x03\x00\x08\x00"
@@ -31,13 +32,14 @@ class AndroidManifest:
             yield from self._proto(data)
             return
         text = text_of(data)
+        lines = LineIndex(text)
         for match in _PACKAGE.finditer(text):
-            yield Observation("android_packages", match[1], line_at(text, match.start()))
+            yield Observation("android_packages", match[1], lines.line(match.start()))
         for match in _SCHEME.finditer(text):
-            yield Observation("url_schemes", match[1], line_at(text, match.start()))
+            yield Observation("url_schemes", match[1], lines.line(match.start()))
         for match in _COMPONENT.finditer(text):
             if not match[1].startswith("."):  # relative names belong to the app itself
-                yield Observation("java", match[1], line_at(text, match.start()))
+                yield Observation("java", match[1], lines.line(match.start()))
 
     def _proto(self, data: bytes) -> Iterator[Observation]:
         from appban.code.binary import MalformedBinary

@@ -11,10 +11,16 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+from appban.code import budget
 from appban.code.model import Observation
 
 _HEADER = 0x70
-_MAX_TYPES = 5_000_000
+# Type indexes are 16-bit in the DEX format, so a larger type table is never valid.
+_MAX_TYPES = 65_535
+_MAX_STRINGS = 5_000_000
+# Far longer than any real class descriptor; bounds the NUL search, so a descriptor without its NUL
+# cannot make each of 65,535 types scan to the end of the file.
+_MAX_DESCRIPTOR = 4096
 
 
 def _uleb128_end(data: bytes, pos: int) -> int:
@@ -33,26 +39,27 @@ def descriptors_with_prefix(data: bytes, prefixes: tuple[bytes, ...]) -> Iterato
     if len(data) < _HEADER or not data.startswith(b"dex\n") or data[7] != 0:
         raise ValueError("not a DEX file (bad magic)")
     string_count, string_off, type_count, type_off = struct.unpack_from("<4I", data, 56)
-    if string_count > _MAX_TYPES or type_count > _MAX_TYPES:
+    if string_count > _MAX_STRINGS or type_count > _MAX_TYPES:
         raise ValueError("implausibly large string or type table")
     if string_off + 4 * string_count > len(data) or type_off + 4 * type_count > len(data):
         raise ValueError("string or type table runs past the end of the file")
     string_offsets = memoryview(data)[string_off : string_off + 4 * string_count].cast("I")
     type_strings = memoryview(data)[type_off : type_off + 4 * type_count].cast("I")
-    for string_index in type_strings:
+    for step, string_index in enumerate(type_strings):
+        budget.tick(step)
         if string_index >= string_count:
             raise ValueError("type refers to a string past the table")
         start = _uleb128_end(data, string_offsets[string_index])
         if data.startswith(prefixes, start):
-            end = data.find(b"\0", start)
+            end = data.find(b"\0", start, start + _MAX_DESCRIPTOR)
             if end < 0:
-                raise ValueError("unterminated string")
+                raise ValueError("unterminated or overlong type descriptor")
             yield data[start:end].decode("utf-8", errors="replace")
 
 
 def _string_around(data: bytes, at: int) -> str:
-    start = max(data.rfind(b"\0", 0, at) + 1, at - 300)
-    end = data.find(b"\0", at)
+    start = max(data.rfind(b"\0", max(at - 300, 0), at) + 1, at - 300)
+    end = data.find(b"\0", at, at + _MAX_DESCRIPTOR)
     return data[start : end if end >= 0 else at + 300].decode("utf-8", errors="replace")
 
 

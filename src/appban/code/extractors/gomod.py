@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
+from appban.code.extractors._linear import linear
 from appban.code.extractors._text import lines
 from appban.code.model import Observation
 
-_REQUIRE = re.compile(r"^\s*(?:require\s+)?([a-zA-Z0-9.\-]+\.[a-z]{2,}/[^\s]+)\s+(v[^\s]+)")
+_REQUIRE = linear(r"^\s*(?:require\s+)?([a-zA-Z0-9.\-]+\.[a-z]{2,}/[^\s]+)\s+(v[^\s]+)")
 
 
 class GoMod:

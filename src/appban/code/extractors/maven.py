@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 
-from appban.code.extractors._text import line_at, text_of
+from appban.code.extractors._linear import Match, linear
+from appban.code.extractors._text import LineIndex, text_of
 from appban.code.model import Observation
 
-_BLOCK = re.compile(r"<(dependency|plugin|parent)>(.*?)</\1>", re.DOTALL)
-_TAG = re.compile(r"<(groupId|artifactId|version)>\s*([^<\s]+)\s*</\1>")
+# RE2 has no backreferences, so each element is its own alternative: (name, body) is groups (1, 2),
+# (3, 4) or (5, 6), whichever matched.
+_BLOCK = linear(r"(?s)<(dependency)>(.*?)</dependency>|<(plugin)>(.*?)</plugin>|<(parent)>(.*?)</parent>")
+_TAG = linear(
+    r"<(groupId)>\s*([^<\s]+)\s*</groupId>"
+    r"|<(artifactId)>\s*([^<\s]+)\s*</artifactId>"
+    r"|<(version)>\s*([^<\s]+)\s*</version>"
+)
+
+
+def _alternative(match: Match) -> tuple[str, str]:
+    """(element name, captured text) of the alternative that matched."""
+    first = next(group for group in (1, 3, 5) if match[group] is not None)
+    return match[first], match[first + 1]
 
 
 class Maven:
@@ -20,12 +32,14 @@ class Maven:
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         text = text_of(data)
+        lines = LineIndex(text)
         for block in _BLOCK.finditer(text):
-            fields = {tag: value for tag, value in _TAG.findall(block[2])}
+            _, body = _alternative(block)
+            fields = dict(_alternative(tag) for tag in _TAG.finditer(body))
             if "groupId" in fields and "artifactId" in fields:
                 yield Observation(
                     "maven",
                     f"{fields['groupId']}:{fields['artifactId']}",
-                    line_at(text, block.start()),
+                    lines.line(block.start()),
                     fields.get("version"),
                 )

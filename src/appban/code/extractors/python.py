@@ -2,21 +2,25 @@
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections.abc import Iterator
+from typing import Any
 
-from appban.code.extractors._text import lines, text_of
-from appban.code.model import Observation
+from appban import safejson
+from appban.code.extractors._linear import linear
+from appban.code.extractors._text import FirstFind, lines, text_of
+from appban.code.model import Observation, Skipped
 
-_REQUIREMENT = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)")
-_LOCK_NAME = re.compile(r'^name\s*=\s*"([^"]+)"')
+_REQUIREMENT = linear(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)")
+_LOCK_NAME = linear(r'^name\s*=\s*"([^"]+)"')
+# Each match is one maximal run of a single class, so even `re` cannot backtrack here.
+_SEPARATORS = re.compile(r"[-_.]+")
 
 
 def normalise(name: str) -> str:
     """PEP 503: case and runs of '-', '_', '.' do not distinguish distributions."""
-    return re.sub(r"[-_.]+", "-", name).lower()
+    return _SEPARATORS.sub("-", name).lower()
 
 
 class Python:
@@ -44,15 +48,12 @@ class Python:
                     yield Observation("pypi", normalise(match[1]), number)
         elif name in {"poetry.lock", "uv.lock"}:
             for number, line in lines(data):
-                if match := _LOCK_NAME.match(line):
+                if line.startswith("name") and (match := _LOCK_NAME.match(line)):
                     yield Observation("pypi", normalise(match[1]), number)
         elif name == "pipfile.lock":
-            try:
-                document = json.loads(text_of(data))
-            except json.JSONDecodeError:
-                return
+            document = _table(safejson.loads(text_of(data)))  # errors are reported by the walker
             for section in ("default", "develop"):
-                for dep in (document.get(section) or {}) if isinstance(document, dict) else {}:
+                for dep in _table(document.get(section)):
                     yield Observation("pypi", normalise(dep), None)
         else:
             yield from self._toml(data)
@@ -63,16 +64,29 @@ class Python:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError:
             return
+        except RecursionError:
+            # tomllib recurses once per nested array or inline table; it unwinds cleanly, so the file is
+            # reported as skipped rather than letting the error travel.
+            raise Skipped("TOML nested too deeply to parse") from None
+        # Any key may hold any type in a hostile file: only the expected shapes are read.
         names: list[str] = []
-        project = document.get("project", {})
-        names += [str(d) for d in project.get("dependencies", [])]
-        for group in project.get("optional-dependencies", {}).values():
-            names += [str(d) for d in group]
-        poetry = document.get("tool", {}).get("poetry", {})
-        names += list(poetry.get("dependencies", {})) + list(poetry.get("dev-dependencies", {}))
+        project = _table(document.get("project"))
+        names += [str(d) for d in _items(project.get("dependencies"))]
+        for group in _table(project.get("optional-dependencies")).values():
+            names += [str(d) for d in _items(group)]
+        poetry = _table(_table(document.get("tool")).get("poetry"))
+        names += list(_table(poetry.get("dependencies"))) + list(_table(poetry.get("dev-dependencies")))
         for section in ("packages", "dev-packages"):  # Pipfile
-            names += list(document.get(section, {}))
+            names += list(_table(document.get(section)))
+        where = FirstFind(text)
         for requirement in names:
             if match := _REQUIREMENT.match(requirement):
-                found = text.find(match[1])
-                yield Observation("pypi", normalise(match[1]), text.count("\n", 0, found) + 1 if found >= 0 else None)
+                yield Observation("pypi", normalise(match[1]), where.line(match[1]))
+
+
+def _table(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _items(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []

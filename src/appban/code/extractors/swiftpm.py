@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 
-from appban.code.extractors._text import lines, text_of
+from appban import safejson
+from appban.code.extractors._linear import linear
+from appban.code.extractors._text import FirstFind, lines, text_of
 from appban.code.model import Observation
 
-_PACKAGE_URL = re.compile(r"""\.package\s*\(\s*(?:name:\s*"[^"]*"\s*,\s*)?url:\s*"([^"]+)\"""")
-_PRODUCT = re.compile(r"""\.product\s*\(\s*name:\s*"([^"]+)"\s*,\s*package:\s*"([^"]+)\"""")
+_PACKAGE_URL = linear(r"""\.package\s*\(\s*(?:name:\s*"[^"]*"\s*,\s*)?url:\s*"([^"]+)\"""")
+_PRODUCT = linear(r"""\.product\s*\(\s*name:\s*"([^"]+)"\s*,\s*package:\s*"([^"]+)\"""")
 
 
 def _repo(url: str) -> str:
@@ -28,25 +28,28 @@ class SwiftPM:
             yield from self._resolved(data)
             return
         for number, line in lines(data):
-            for url in _PACKAGE_URL.findall(line):
-                yield Observation("swiftpm", _repo(url), number, url)
-            for product, package in _PRODUCT.findall(line):
-                yield Observation("modules", product, number)
-                yield Observation("swiftpm", package, number)
+            if ".package" in line:
+                for url in _PACKAGE_URL.findall(line):
+                    yield Observation("swiftpm", _repo(url), number, url)
+            if ".product" in line:
+                for product, package in _PRODUCT.findall(line):
+                    yield Observation("modules", product, number)
+                    yield Observation("swiftpm", package, number)
 
     def _resolved(self, data: bytes) -> Iterator[Observation]:
-        try:
-            document = json.loads(text_of(data))
-        except json.JSONDecodeError:
-            return
-        pins = document.get("pins") or document.get("object", {}).get("pins") or []
         text = text_of(data)
+        document = safejson.loads(text)  # errors are reported by the walker
+        if not isinstance(document, dict):
+            return
+        inner = document.get("object")
+        pins = document.get("pins") or (inner.get("pins") if isinstance(inner, dict) else None) or []
+        where = FirstFind(text)
         for pin in pins if isinstance(pins, list) else []:
             if not isinstance(pin, dict):
                 continue
             url = pin.get("location") or pin.get("repositoryURL") or ""
             identity = pin.get("identity") or pin.get("package") or _repo(str(url))
-            line = text[: text.find(str(identity))].count("\n") + 1 if identity else None
+            line = where.line(str(identity)) if identity else None
             yield Observation("swiftpm", str(identity), line, str(url) or None)
             if url:
                 yield Observation("swiftpm", _repo(str(url)), line, str(url))
