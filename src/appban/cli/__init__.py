@@ -1,7 +1,10 @@
 """The `appban` command line.
 
-Exit codes: 0 whatever the verdict, 1 where a command's own gate says so (row errors, --fail-on), 2 for
-bad input (the message names the file, line and field).
+Exit codes, one rule for every command (README, "Exit codes and outputs"): 0 ran to the end with every
+input read, whatever the verdict; 1 ran to the end and wrote its output, but some records could not be
+read or a gate was crossed (--fail-on, a replay that differs); 2 did not run to the end (bad usage, an
+input it cannot start from, an output that cannot be written). What `-o` does to a file, a device, a FIFO
+or a link is `appban.outputs`'s rule.
 """
 
 from __future__ import annotations
