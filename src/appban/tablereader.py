@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -35,7 +36,7 @@ from appban.textcolumns import as_text, readable, type_problem, unique_names
 TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts")
 #: The column a lenient read adds, only when some line could not be read: why, per such row (else null).
 READ_ERROR_COLUMN = "appban:unreadable"
-#: Longer JSON lines are not parsed (CSV fields are bounded by the csv module's own limit).
+#: Longer lines are reported, not parsed (a CSV field is also bounded by the csv module's limit, 128 KiB).
 MAX_LINE_CHARS = 1 << 20
 _SHOWN_ERRORS = 20
 _BOM = b"\xef\xbb\xbf"
@@ -89,9 +90,12 @@ def read_table(path: Path, *, all_text: bool = False) -> pa.Table:
         return table
     if not all_text:
         raise TableReadError(_listing(path, bad))
-    errors: list[str | None] = [None] * table.num_rows
+    # A table of no columns has no rows either, though every line of the file was a bad one.
+    errors: list[str | None] = [None] * max(table.num_rows, bad[-1].row + 1)
     for item in bad:
         errors[item.row] = f"line unreadable: {item.message}"
+    if table.num_columns == 0:
+        return pa.table({READ_ERROR_COLUMN: pa.array(errors, pa.string())})
     return table.append_column(READ_ERROR_COLUMN, pa.array(errors, pa.string()))
 
 
@@ -122,13 +126,25 @@ def _read_parquet(path: Path, all_text: bool) -> pa.Table:
     names = _check_names(path, table.column_names, all_text)
     columns = []
     for name, values in zip(names, table.columns, strict=True):
-        if all_text or name in TEXT_COLUMNS:
-            problem = type_problem(values.type)
-            if problem is not None:
+        problem = type_problem(values.type)
+        if all_text:
+            # Screening looks for names and identifiers in any column: a list or struct is searched as JSON.
+            values = as_text(values) if problem is None else _json_text(values)
+        elif name in TEXT_COLUMNS:
+            objects = name == "facts" and (pa.types.is_struct(values.type) or pa.types.is_map(values.type))
+            if problem is not None and not objects:  # facts may be objects: decisions read them as such
                 raise TableReadError(f"{path}: column {name!r}: {problem}")
-            values = as_text(values) if all_text else readable(values)
+            values = values if objects else readable(values)
         columns.append(values)
     return pa.table(columns, names=names)
+
+
+def _json_text(values: Any) -> Any:
+    """Nested values as JSON text (anything JSON has no form for, such as bytes or dates, written with str)."""
+    return pa.array(
+        [None if v is None else json.dumps(v, ensure_ascii=False, default=str) for v in values.to_pylist()],
+        pa.string(),
+    )
 
 
 # --- CSV -------------------------------------------------------------------------------------------------------
@@ -153,10 +169,13 @@ def _read_csv(path: Path, data: bytes, all_text: bool) -> tuple[pa.Table, list[B
 
 def _plain(data: bytes) -> bool:
     """Whether Arrow's rows are surely the file's lines after the first: no quote to hold a line break, no
-    blank line for Arrow to skip, no line end other than LF or CRLF."""
+    blank line for Arrow to skip, no line end other than LF or CRLF, no line past the cap."""
     if b'"' in data or b"\n\n" in data or b"\n\r\n" in data or data[:1].isspace():
         return False
-    return data.count(b"\r") == data.count(b"\r\n")
+    if data.count(b"\r") != data.count(b"\r\n"):
+        return False
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A)
+    return int(np.diff(ends, prepend=-1, append=len(data)).max(initial=0)) <= MAX_LINE_CHARS
 
 
 def _arrow_csv(data: bytes, names: list[str], delimiter: str, all_text: bool) -> pa.Table | None:
@@ -178,20 +197,31 @@ def _arrow_csv(data: bytes, names: list[str], delimiter: str, all_text: bool) ->
 def _csv_records(text: str, delimiter: str) -> Iterator[tuple[int, list[str] | str]]:
     """(the line a record starts at, its fields or why it cannot be read), skipping blank lines.
 
-    Lines end with LF, CRLF or a bare CR, as the csv module reads them; a quoted field may span lines."""
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    Lines end with LF, CRLF or a bare CR, as the csv module reads them; a quoted field may span lines. A
+    line longer than MAX_LINE_CHARS is read as a blank one, and the record holding it reported."""
+    too_long: list[int] = []
+    reader = csv.reader(_capped_lines(text, too_long), delimiter=delimiter)
     end = 0  # the last line the previous record took
     while True:
         try:
-            fields = next(reader)
+            fields: list[str] | str = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            yield end + 1, f"bad CSV: {exc}"
-        else:
-            if fields:
-                yield end + 1, fields
+            fields = f"bad CSV: {exc}"
+        if too_long and too_long[-1] > end:
+            fields = f"line {too_long[-1]} longer than {MAX_LINE_CHARS} characters"
+        if fields:
+            yield end + 1, fields
         end = reader.line_num
+
+
+def _capped_lines(text: str, too_long: list[int]) -> Iterator[str]:
+    for number, line in enumerate(io.StringIO(text, newline=""), start=1):
+        if len(line) > MAX_LINE_CHARS:
+            too_long.append(number)
+            line = "\n"
+        yield line
 
 
 def _python_csv(
@@ -269,7 +299,7 @@ def _json_record(text: str) -> tuple[str | None, dict[str, Any]]:
     except safejson.UnsafeJSON as exc:
         return f"not JSON: {exc}", {}
     if not isinstance(record, dict):
-        return f"not a JSON object: {text[:60]!r}", {}
+        return f"not a JSON object: {text.strip()[:60]!r}", {}
     return None, record
 
 
