@@ -42,9 +42,9 @@ def _frame(exc: BaseException) -> str:
         frames = traceback.extract_tb(cause.__traceback__) or frames
         cause = cause.__cause__
     ours = [f for f in frames if "/appban/" in f.filename.replace(os.sep, "/")]
-    frame = (ours or frames or [None])[-1]
-    if frame is None:
+    if not (ours or frames):
         return "?"
+    frame = (ours or frames)[-1]
     name = frame.filename.replace(os.sep, "/")
     name = name.split("/src/", 1)[-1] if "/src/" in name else name.rsplit("/", 2)[-1]
     return f"{name}:{frame.name}:{frame.lineno}"
@@ -85,6 +85,7 @@ def _worker(conn: multiprocessing.connection.Connection, extra_mb: int) -> None:
     targets._book()
     targets._markers()
     targets._signatures()
+    targets._screener()
     _limit_memory(extra_mb)
     scratch = Path(tempfile.mkdtemp(prefix="appban-fuzz-"))
     os.chdir(scratch)

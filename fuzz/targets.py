@@ -53,13 +53,19 @@ def reported_decide() -> tuple[type[BaseException], ...]:
     return (TableReadError, TableInputError)
 
 
-def run_inventory(path: Path) -> None:
+@cache
+def _screener() -> Any:
     from appban.screen.inventory import InventoryOptions, Screener
+
+    # One screener for every file, as `screen inventory` uses one for all the files it is given.
+    options = InventoryOptions(where="US", at=None, at_column=None, tz=None, fleet="government", mapping={})
+    return Screener(_book(), options)
+
+
+def run_inventory(path: Path) -> None:
     from appban.tables import line_mapper, read_table, to_records
 
-    screener = Screener(_book(), InventoryOptions(where="US", at=None, at_column=None, tz=None, fleet="government",
-                                                  mapping={}))  # fmt: skip
-    result = screener.screen(read_table(path, all_text=True), str(path), line_mapper(path))
+    result = _screener().screen(read_table(path, all_text=True), str(path), line_mapper(path))
     _render({"findings": to_records(result.findings), "errors": [vars(e) for e in result.errors]})
 
 

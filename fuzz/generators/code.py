@@ -118,9 +118,10 @@ def _zip(rng: random.Random, members: list[tuple[str, bytes]]) -> bytes:
     return sink.getvalue()
 
 
-def _tar(rng: random.Random, members: list[tuple[str, bytes]], mode: str = "w") -> bytes:
+def _tar(rng: random.Random, members: list[tuple[str, bytes]], compressed: bool = False) -> bytes:
     sink = io.BytesIO()
-    with tarfile.open(fileobj=sink, mode=mode, format=rng.choice((tarfile.GNU_FORMAT, tarfile.PAX_FORMAT))) as archive:
+    layout = rng.choice((tarfile.GNU_FORMAT, tarfile.PAX_FORMAT))
+    with tarfile.open(fileobj=sink, mode="w:gz" if compressed else "w", format=layout) as archive:
         for name, data in members:
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -202,7 +203,7 @@ def container(rng: random.Random) -> Case:
     elif kind == "tar":
         data, name = _tar(rng, _members(rng, "src")), "project.tar"
     elif kind == "tgz":
-        data, name = _tar(rng, _members(rng, "src"), "w:gz"), rng.choice(("project.tgz", "project.tar.gz"))
+        data, name = _tar(rng, _members(rng, "src"), compressed=True), rng.choice(("project.tgz", "project.tar.gz"))
     else:
         data, name = gz(dex(rng)), "classes.dex.gz"
     if rng.random() < 0.3:  # the container's own structure: headers, directory sizes, offsets
