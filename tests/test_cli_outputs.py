@@ -209,6 +209,15 @@ def test_beside_a_regular_file_the_side_files_are_written(writer_args: Any, tmp_
     assert pq.read_table(tmp_path / "records.exposure.parquet").num_rows == 1
 
 
+def test_dash_and_dev_stdout_are_standard_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("-", "/dev/stdout"):
+        done = cli("decide", SAMPLE, "--format", "csv", "-o", name)
+        assert done.exit_code == 0 and done.stdout.startswith('"app","transaction"')
+        assert "Summary" not in done.stdout  # as without -o: the CSV alone
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_link_to_a_file_or_to_nothing_is_refused_and_left_alone(tmp_path: Path) -> None:
     target = tmp_path / "target.txt"
     target.write_text("keep me")

@@ -7,7 +7,7 @@ What `-o PATH` does depends on what PATH is when the command writes (`lstat`, th
 - a character or block device, a FIFO (`/dev/null`, `/dev/stdout`, a named pipe): written through, opened
   for writing as it is; nothing is created, truncated or renamed.
 - a symbolic link: followed by `open` (so the kernel's own link protections apply) and written through
-  when it leads to a device or FIFO (`/dev/stdout` is such a link). A link to a regular file, or one that
+  when it leads to a device or FIFO (`/dev/stderr` is such a link). A link to a regular file, or one that
   leads nowhere, is refused: replacing it would cut the link, and writing where it points is how a planted
   link in a shared directory makes a privileged run overwrite another file.
 - a directory, a socket or anything else: refused.

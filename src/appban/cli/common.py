@@ -47,7 +47,23 @@ TzOption = Annotated[
     typer.Option("--tz", help="Time zone for instants written without an offset (IANA name or -05:00)."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on standard output.")]
-OutputOption = Annotated[Path | None, typer.Option("-o", "--output", help="Write here instead of standard output.")]
+
+
+def _standard_output(value: Path | None) -> Path | None:
+    # `-o -` and `-o /dev/stdout` mean no -o. Opened anew, /dev/stdout would be a link to whatever file the
+    # shell redirected to, which the output rule refuses; and it would not share the shell's file offset.
+    return None if value is not None and str(value) in {"-", "/dev/stdout"} else value
+
+
+OutputOption = Annotated[
+    Path | None,
+    typer.Option(
+        "-o",
+        "--output",
+        callback=_standard_output,
+        help="Write here instead of standard output (- for standard output).",
+    ),
+]
 
 
 def emit(write: Sink, output: Path | None) -> Kind:
