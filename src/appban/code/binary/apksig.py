@@ -8,6 +8,7 @@ claims to have signed an APK, which is what a scanner compares against known SDK
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 import struct
 from collections.abc import Iterator, Mapping
@@ -297,8 +298,10 @@ def _prefixed(view: memoryview, pos: int) -> tuple[memoryview, int]:
 def _sequence(view: memoryview) -> Iterator[memoryview]:
     """Consecutive length-prefixed fields filling view; each takes at least four bytes, so this ends."""
     pos = 0
-    while pos < len(view):
-        budget.tick(pos >> 2)
+    for step in itertools.count():
+        if pos >= len(view):
+            return
+        budget.tick(step)
         item, pos = _prefixed(view, pos)
         yield item
 

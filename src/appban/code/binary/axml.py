@@ -7,6 +7,7 @@ the map has one, as Android does, so manifests with scrambled attribute-name str
 
 from __future__ import annotations
 
+import itertools
 import struct
 from dataclasses import dataclass, field
 from xml.parsers import expat
@@ -107,8 +108,10 @@ class _BinaryReader:
             raise MalformedBinary("not an Android binary XML file")
         offset = header_size
         # Every chunk is at least 8 bytes, so this loop ends within size / 8 steps.
-        while offset + 8 <= size:
-            budget.tick(offset >> 3)
+        for step in itertools.count():
+            if offset + 8 > size:
+                break
+            budget.tick(step)
             kind, header_size, chunk_size = struct.unpack_from("<HHI", self.view, offset)
             if header_size < 8 or chunk_size < header_size or offset + chunk_size > size:
                 raise MalformedBinary("bad binary XML chunk size")

@@ -16,6 +16,8 @@ from typing import Any, Protocol, cast
 
 import re2  # type: ignore[import-untyped]
 
+from appban.code import budget
+
 
 class Match(Protocol):
     def __getitem__(self, group: int) -> Any: ...  # str, or None for a group that did not take part
@@ -24,18 +26,41 @@ class Match(Protocol):
 
     def span(self, group: int = 0) -> tuple[int, int]: ...
 
+    def group(self, group: int = 0) -> Any: ...
 
-class Pattern(Protocol):
-    def match(self, text: str) -> Match | None: ...
+    def groups(self, default: Any = None) -> tuple[Any, ...]: ...
 
-    def search(self, text: str) -> Match | None: ...
 
-    def finditer(self, text: str) -> Iterator[Match]: ...
+class Pattern:
+    """A compiled RE2 pattern with the parts of `re.Pattern` the extractors use. Each match is found in
+    linear time, but a text can hold millions of them, so iterating matches looks at the time budget
+    every few thousand."""
 
-    def findall(self, text: str) -> list[Any]: ...
+    def __init__(self, pattern: str) -> None:
+        # RE2 rejects, at compile time and so at import, what it cannot do in linear time
+        # (backreferences, lookaround). Flags go inline: (?s) for DOTALL.
+        self._compiled = re2.compile(pattern)
+        self.groups: int = self._compiled.groups
+
+    def match(self, text: str) -> Match | None:
+        return cast(Match | None, self._compiled.match(text))
+
+    def search(self, text: str) -> Match | None:
+        return cast(Match | None, self._compiled.search(text))
+
+    def finditer(self, text: str) -> Iterator[Match]:
+        for step, found in enumerate(self._compiled.finditer(text)):
+            budget.tick(step)
+            yield cast(Match, found)
+
+    def findall(self, text: str) -> list[Any]:
+        """As re.findall: the whole match, the one group, or a tuple of the groups ("" if unmatched)."""
+        if self.groups == 0:
+            return [found.group() for found in self.finditer(text)]
+        if self.groups == 1:
+            return [found.groups("")[0] for found in self.finditer(text)]
+        return [found.groups("") for found in self.finditer(text)]
 
 
 def linear(pattern: str) -> Pattern:
-    """A linear-time pattern. Flags go inline (`(?s)` for DOTALL); RE2 rejects what it cannot do in
-    linear time (backreferences, lookaround) when the pattern is compiled, so at import."""
-    return cast(Pattern, re2.compile(pattern))
+    return Pattern(pattern)
