@@ -21,7 +21,8 @@ demo: $(STAMP)
 	$(BIN)/appban screen inventory examples/inventory/app-store-catalog.csv
 	$(BIN)/appban screen inventory examples/inventory/jamf-mobile-device-apps.csv --fleet government --at 2024-06-01T00:00:00Z
 	$(BIN)/appban export mdm --where US --at 2024-06-01T00:00:00Z --format jamf
-	$(BIN)/appban screen payments examples/payments/processor-export.csv examples/payments/credit-transfers.xml
+	@# Line 12 of the processor export is unreadable on purpose: exit 1 reports it (README, Exit codes).
+	$(BIN)/appban screen payments examples/payments/processor-export.csv examples/payments/credit-transfers.xml || test $$? -eq 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench fuzz
