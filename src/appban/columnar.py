@@ -50,7 +50,7 @@ def file_columns(path: Path, head: bytes | None = None) -> list[str]:
     lines = head_lines(head, limit=_SAMPLE_LINES)
     if not lines:
         return []
-    if lines[0].lstrip().startswith("{"):
+    if lines[0].lstrip().startswith(("{", "[")):  # JSON lines, the first perhaps not an object
         return sorted(_json_samples(lines))
     return _csv_names(lines[0], _delimiter(lines[0]))
 
@@ -62,7 +62,7 @@ def read_columns(path: Path, columns: list[str], make: MakeBatch, stats: ReadSta
     if head.startswith(b"PAR1"):
         return _read_parquet(path, wanted, make, stats, batch_rows)
     _check_unique(path, file_columns(path, head), wanted)
-    if head.lstrip().startswith(b"{"):
+    if head.lstrip().startswith((b"{", b"[")):
         return _read_json(path, wanted, head, make, stats)
     return _read_csv(path, tuple(wanted), make, stats)
 

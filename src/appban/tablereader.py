@@ -122,7 +122,7 @@ def _check_names(path: Path, names: list[str], all_text: bool) -> list[str]:
 
 
 def _read_parquet(path: Path, all_text: bool) -> pa.Table:
-    table = pq.read_table(path)
+    table = pq.ParquetFile(path).read()  # read_table refuses a file with a column name repeated
     names = _check_names(path, table.column_names, all_text)
     columns = []
     for name, values in zip(names, table.columns, strict=True):
