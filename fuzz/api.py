@@ -42,6 +42,7 @@ class Service:
     token: str
     process: subprocess.Popen[bytes]
     log: Path
+    folder: Path | None = None
 
     def alive(self) -> bool:
         if self.process.poll() is not None:
@@ -69,7 +70,7 @@ def service(folder: Path) -> Iterator[Service]:
                "--max-upload-mb", "64"]  # fmt: skip
     with log.open("wb") as sink:
         process = subprocess.Popen(command, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
-    running = Service(f"http://127.0.0.1:{port}", secret, process, log)
+    running = Service(f"http://127.0.0.1:{port}", secret, process, log, folder)
     try:
         deadline = time.monotonic() + 120
         while not running.alive():
@@ -91,6 +92,9 @@ class Hostile:
     name: str
     send: Callable[[httpx.Client, Service], httpx.Response | None]
     want4xx: bool = False
+    # An accepted upload is followed to its end: the run must finish, and its error (if any) must not show
+    # where the server keeps files.
+    follow_run: bool = False
 
 
 @dataclass
@@ -232,10 +236,12 @@ def hostile_cases() -> list[Hostile]:
         Hostile("audit offset huge", _get(f"/v1/audit?offset={2**63}")),
         Hostile("replay unknown", _get("/v1/audit/" + "%FF" * 10 + "/replay"), True),
         Hostile("screen unknown kind", _upload("bogus", "a.csv", CSV), True),
-        Hostile("upload named .", _upload("inventory", ".", CSV), True),
-        Hostile("upload named ..", _upload("inventory", "..", CSV), True),
-        Hostile("upload named ../../x.csv", _upload("inventory", "../../x.csv", CSV)),
-        Hostile("upload name NUL", _upload("inventory", "a\u0000.csv", CSV)),
+        Hostile("upload named .", _upload("inventory", ".", CSV), follow_run=True),
+        Hostile("upload named ..", _upload("inventory", "..", CSV), follow_run=True),
+        Hostile("upload named ../../x.csv", _upload("inventory", "../../x.csv", CSV), follow_run=True),
+        Hostile("upload name NUL", _upload("inventory", "a\u0000.csv", CSV), follow_run=True),
+        Hostile("upload not a table", _upload("inventory", "x.csv", b"\x00\xff" * 1000), follow_run=True),
+        Hostile("upload unknown suffix", _upload("payments", "x.bin", b"PAR1\x00"), follow_run=True),
         Hostile("upload unknown option", _upload("inventory", "a.csv", CSV, "?bogus=1"), True),
         Hostile("upload bad at option", _upload("inventory", "a.csv", CSV, "?at=9999-12-31T23:59:59-14:00")),
         Hostile("upload 65 MB", _upload("payments", "a.csv", b"a" * (65 << 20)), True),
@@ -247,6 +253,23 @@ def hostile_cases() -> list[Hostile]:
     for i, instant in enumerate(EDGE_INSTANTS):
         cases.append(Hostile(f"decide at edge instant {i}", _decide(_question(at=instant))))
     return cases
+
+
+def _follow(client: httpx.Client, s: Service, started: httpx.Response) -> str | None:
+    url = started.json()["status_url"]
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        run = client.get(url, headers=_auth(s))
+        if run.status_code >= 500:
+            return f"{url}: {run.status_code}"
+        body = run.json()
+        if body["status"] not in ("queued", "running"):
+            error = body.get("error") or ""
+            if (s.folder and str(s.folder) in error) or "/tmp/" in error:
+                return f"the run's error shows a server path: {error[:200]}"
+            return None
+        time.sleep(0.2)
+    return "the run did not finish within 120 s"
 
 
 def slow_body(s: Service) -> str | None:
@@ -279,6 +302,8 @@ def hostile(s: Service, result: ApiResult, log: Any = None) -> None:
                 problem = f"{status}"
             elif case.want4xx and 200 <= status < 300:
                 problem = f"{status}: accepted; expected a 4xx"
+            if problem is None and case.follow_run and response is not None and status == 202:
+                problem = _follow(client, s, response)
             if not s.alive():
                 problem = f"{outcome}; the server died"
             if problem:
@@ -302,7 +327,10 @@ def run_schemathesis(s: Service, folder: Path, max_examples: int, seed: int, max
     ]  # fmt: skip
     if max_time:
         command += ["--max-time", str(max_time)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False)
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz.schemathesis_hooks",
+           "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, env=env, cwd=root)
     text = done.stdout + done.stderr
     failures = [line.strip() for line in text.splitlines() if "Server error" in line or line.startswith("_")]
     summary = [line.strip() for line in text.splitlines()[-25:] if line.strip()]
