@@ -291,6 +291,7 @@ def hostile(s: Service, result: ApiResult, log: Any = None) -> None:
     with httpx.Client(base_url=s.base, timeout=120) as client:
         for case in hostile_cases():
             result.cases += 1
+            started = time.monotonic()
             try:
                 response = case.send(client, s)
                 status = response.status_code if response is not None else 0
@@ -309,7 +310,12 @@ def hostile(s: Service, result: ApiResult, log: Any = None) -> None:
             if problem:
                 result.bad.append(f"{case.name}: {problem}")
             if log:
-                print(f"  {case.name}: {outcome}{' <-- ' + problem if problem else ''}", file=log, flush=True)
+                took = time.monotonic() - started
+                print(
+                    f"  {case.name}: {outcome} ({took:.1f} s){' <-- ' + problem if problem else ''}",
+                    file=log,
+                    flush=True,
+                )
         result.cases += 1
         problem = slow_body(s)
         if problem:

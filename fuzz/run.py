@@ -115,6 +115,7 @@ def fuzz_target(
         entry["count"] += 1
         if token[0] == "corpus":
             entry["files"].append(str(token[1].relative_to(corpus_root.parent.parent)))
+            kept[outcome.signature] = KEEP_PER_SIGNATURE  # the corpus already holds this failure
         elif kept[outcome.signature] < KEEP_PER_SIGNATURE:
             kept[outcome.signature] += 1
             found.append((name, outcome.signature, data, outcome, token))
@@ -126,8 +127,9 @@ def fuzz_target(
     for name, signature, data, outcome, token in found:
         if not save:
             continue
-        if minimise and outcome.kind == CRASH and signature not in known:
-            data = _minimise(pool, target, name, data, signature)
+        if minimise and signature not in known:
+            # A hang costs the time limit per attempt: fewer tries.
+            data = _minimise(pool, target, name, data, signature, 12 if outcome.kind == CRASH else 3)
         note = {"kind": outcome.kind, "signature": signature, "detail": outcome.detail, "seed": seed, "index": token[1]}
         path = corpus.save(target, name, data, note, corpus_root)
         stats.failures[signature]["files"].append(str(path.relative_to(corpus_root.parent.parent)))
