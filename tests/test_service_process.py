@@ -4,6 +4,7 @@ run loses no committed decision; on restart the run is marked failed."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -130,6 +131,42 @@ def test_kill_9_during_a_run_loses_no_decision(server: Server, tmp_path: Path) -
     assert set(decided) <= recorded
     again = httpx.post(f"{server.base}/v1/decide", json=QUESTION, headers=headers, timeout=30)
     assert again.status_code == 200
+
+
+def _answer_to_raw(port: int, head: bytes) -> bytes:
+    """The status line the server answers a raw request head with (it may close before reading it all)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
+        with contextlib.suppress(OSError):  # refused part way: the answer is already waiting
+            sock.sendall(head)
+        return sock.makefile("rb").readline()
+
+
+def test_oversized_request_heads_are_refused_as_they_arrive(server: Server) -> None:
+    server.start()
+    assert server.process is not None
+    resident = _resident(server.process.pid)
+    bogus = b"Bearer appban_" + b"a" * (4 << 20)
+    for _ in range(10):  # megabytes of token, refused before the app or its token cache sees them
+        answer = _answer_to_raw(
+            server.port, b"GET /v1/apps HTTP/1.1\r\nHost: x\r\nAuthorization: " + bogus + b"\r\n\r\n"
+        )
+        assert answer.startswith(b"HTTP/1.1 431"), answer
+    long_url = b"GET /v1/apps?x=" + b"a" * (64 << 10) + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    assert _answer_to_raw(server.port, long_url).startswith(b"HTTP/1.1 414")
+    many = b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 100) for i in range(1000))
+    assert _answer_to_raw(server.port, b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + many + b"\r\n").startswith(
+        b"HTTP/1.1 431"
+    )
+    assert httpx.get(f"{server.base}/healthz", timeout=30).status_code == 200
+    # 40 MB of headers were sent; what the server kept of them is nowhere near that.
+    assert _resident(server.process.pid) - resident < 20 << 20
+
+
+def _resident(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
 
 
 def _age(pid: int) -> float:
