@@ -232,7 +232,7 @@ def _routes(app: FastAPI) -> None:
         """One instrument, or one prohibition, exception or change, with its citation."""
         found = item_view(office.rulebook, item_id)
         if found is None:
-            raise HTTPException(404, f"no instrument or item {item_id!r}")
+            raise HTTPException(404, f"no instrument or item {item_id[:100]!r}")
         return found
 
     @app.post("/v1/screens/{kind}", status_code=202, response_model=RunStarted, tags=["screens"])
@@ -270,7 +270,7 @@ def _routes(app: FastAPI) -> None:
         """A run's status, progress and a page of its findings."""
         found = office.run(run_id)
         if found is None:
-            raise HTTPException(404, f"no run {run_id!r}")
+            raise HTTPException(404, f"no run {run_id[:100]!r}")
         return _run_out(office, found, offset, limit)
 
     @app.get("/v1/audit", response_model=list[AuditRecordOut], tags=["audit"])
