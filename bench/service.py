@@ -1,15 +1,23 @@
-"""Benchmark: the HTTP service under load on loopback, against a bare FastAPI route in the same run.
+"""Benchmark: the HTTP service under load on loopback, against named baselines measured in the same run.
 
-Both servers run under uvicorn, two worker processes each, connections dealt out to them in turn by
-appban's supervisor (appban/service/workers.py): `appban serve` (SQLite
-audit store, every decision recorded) and a bare FastAPI app whose route takes the same request body
-and returns a constant (the framework's own ceiling on this machine). A bounded load generator
-(bench/loadgen.py: prepared requests over keep-alive connections, stopped by a request count or a
-time limit, whichever comes first) measures requests/s and the p50/p99 latency of:
-- POST /v1/decide, one question per request, against the bare route;
+Every server runs under uvicorn, two worker processes each, connections dealt out to them in turn by
+appban's supervisor (appban/service/workers.py):
+- "appban": `appban serve` as shipped (SQLite audit store, every decision hashed into the audit chain and
+  synced to disk, synchronous=FULL, before it is answered);
+- "bare route": a bare FastAPI app whose route takes the same request body and returns a constant (the
+  framework's own ceiling on this machine);
+- "appban, synchronous=NORMAL": the same server with APPBAN_SQLITE_SYNCHRONOUS=NORMAL (commits not synced
+  one by one: what a power cut may lose), so the price of FULL shows;
+- with `--compare-src DIR`, "appban at DIR": the appban of another source tree (e.g. a `git worktree` of an
+  earlier commit), served the same way, so the price of a change shows.
+The servers take turns within each pass, so they see the same machine. A bounded load generator
+(bench/loadgen.py: prepared requests over keep-alive connections, stopped by a request count or a time
+limit, whichever comes first) measures requests/s and the p50/p99 latency of:
+- POST /v1/decide, one question per request, as ratios against each baseline;
 - POST /v1/decide/batch with Arrow IPC batches, in decisions/s.
 
-    .venv/bin/python bench/service.py [--requests N] [--seconds S] [--connections C ...] [--markdown]
+    .venv/bin/python bench/service.py [--requests N] [--seconds S] [--connections C ...]
+                                      [--compare-src DIR] [--markdown]
 """
 
 from __future__ import annotations
@@ -118,6 +126,14 @@ def arrow_batch(rows: int) -> bytes:
     return sink.getvalue()
 
 
+def serve_appban(folder: Path, name: str, env: dict[str, str]) -> tuple[int, subprocess.Popen[bytes]]:
+    port = free_port()
+    db = f"sqlite:///{folder / (name + '.db')}"
+    command = [sys.executable, "-m", "appban", "serve", "--db", db, "--port", str(port), "--workers", "2",
+               "--open-reads", "--no-access-log"]  # fmt: skip
+    return port, subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=40_000)
@@ -131,66 +147,55 @@ def main() -> None:
     )
     parser.add_argument("--batch-rows", type=int, default=200_000)
     parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--compare-src", type=Path, help="another source tree whose appban is served as a baseline")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    ours, bare, normal = "appban", "bare route", "appban, synchronous=NORMAL"
+    servers: dict[str, tuple[int, subprocess.Popen[bytes]]] = {}
     with tempfile.TemporaryDirectory() as folder:
-        db = f"sqlite:///{Path(folder) / 'audit.db'}"
-        (Path(folder) / "bare_app.py").write_text(BARE_APP)
-        appban_port, bare_port = free_port(), free_port()
-        env = os.environ | {"PYTHONPATH": folder}
-        appban = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "appban",
-                "serve",
-                "--db",
-                db,
-                "--port",
-                str(appban_port),
-                "--workers",
-                "2",
-                "--open-reads",
-                "--no-access-log",  # as the bare server, which logs only warnings
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        bare = subprocess.Popen(
-            [sys.executable, str(Path(folder) / "bare_app.py"), str(bare_port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
+        base = Path(folder)
+        (base / "bare_app.py").write_text(BARE_APP)
+        # A PYTHONPATH given to the benchmark still applies to "appban" (to serve a tree other than the installed one).
+        env = os.environ | {"PYTHONPATH": os.pathsep.join(filter(None, [folder, os.environ.get("PYTHONPATH")]))}
+        env.pop("APPBAN_SQLITE_SYNCHRONOUS", None)
         try:
-            wait_up(appban_port, appban)
-            wait_up(bare_port, bare)
+            servers[ours] = serve_appban(base, "ours", env)
+            servers[normal] = serve_appban(base, "normal", env | {"APPBAN_SQLITE_SYNCHRONOUS": "NORMAL"})
+            if args.compare_src is not None:
+                source = args.compare_src.resolve() / "src"
+                servers[f"appban at {args.compare_src}"] = serve_appban(
+                    base, "compared", env | {"PYTHONPATH": f"{folder}{os.pathsep}{source}"}
+                )
+            port = free_port()
+            servers[bare] = port, subprocess.Popen([sys.executable, str(base / "bare_app.py"), str(port)], env=env,
+                                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+            for port, process in servers.values():
+                wait_up(port, process)
             asked = [prepared("/v1/decide", body, "application/json") for body in questions(2000)]
-            single: dict[int, tuple[LoadResult, LoadResult]] = {}
+            single: dict[int, dict[str, LoadResult]] = {}
             for connections in args.connections:
-                load(appban_port, asked, 1000, 10, connections)  # warm-up
-                load(bare_port, asked, 1000, 10, connections)
-                passes: dict[int, list[LoadResult]] = {bare_port: [], appban_port: []}
-                for _ in range(2):  # alternate the two, so that both see the same machine
-                    for port in (bare_port, appban_port):
-                        passes[port].append(load(port, asked, args.requests // 2, args.seconds / 2, connections))
-                best = {port: max(runs, key=lambda r: r.rate) for port, runs in passes.items()}
-                single[connections] = (best[bare_port], best[appban_port])
+                for port, _ in servers.values():
+                    load(port, asked, 1000, 10, connections)  # warm-up
+                passes: dict[str, list[LoadResult]] = {name: [] for name in servers}
+                for _ in range(2):  # alternate them, so that all see the same machine
+                    for name, (port, _) in servers.items():
+                        passes[name].append(load(port, asked, args.requests // 2, args.seconds / 2, connections))
+                single[connections] = {name: max(runs, key=lambda r: r.rate) for name, runs in passes.items()}
             batch_request = [prepared("/v1/decide/batch", arrow_batch(args.batch_rows), ARROW)]
-            load(appban_port, batch_request, 2, 60, 2)
-            batch = load(appban_port, batch_request, args.batches, 300, 2)
+            load(servers[ours][0], batch_request, 2, 60, 2)
+            batch = load(servers[ours][0], batch_request, args.batches, 300, 2)
         finally:
-            for process in (appban, bare):
+            for _, process in servers.values():
                 process.terminate()
                 process.wait(timeout=30)
     decisions_per_second = batch.rate * args.batch_rows
     report: list[tuple[str, str]] = []
-    for connections, (bare_best, ours_best) in single.items():
+    for connections, best in single.items():
+        report += [(f"{connections} connections: {name}", result.line()) for name, result in best.items()]
         report += [
-            (f"{connections} connections: bare route (ceiling)", bare_best.line()),
-            (f"{connections} connections: POST /v1/decide", ours_best.line()),
-            (f"{connections} connections: /v1/decide / ceiling", f"{ours_best.rate / bare_best.rate:.0%}"),
+            (f"{connections} connections: {ours} / {name}", f"{best[ours].rate / result.rate:.0%}")
+            for name, result in best.items()
+            if name != ours
         ]
     report += [
         (
@@ -201,12 +206,13 @@ def main() -> None:
         (
             "load",
             f"bench/loadgen.py, keep-alive connections as above, at most {args.requests // 2:,} requests or "
-            f"{args.seconds / 2:.0f} s per pass, best of 2 alternating passes; 2,000 different questions in turn",
+            f"{args.seconds / 2:.0f} s per pass, best of 2 passes, the servers taking turns; 2,000 different "
+            "questions in turn",
         ),
         (
             "servers",
             "two uvicorn workers each (httptools, uvloop), connections dealt out to them in turn, TCP_NODELAY; "
-            "no access log; appban records every decision in SQLite (WAL)",
+            "no access log; appban records every decision in SQLite (WAL), each in its own file",
         ),
         (
             "python / machine",

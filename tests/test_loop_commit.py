@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 
 from appban.store.loop_commit import LoopCommitter
@@ -55,3 +56,30 @@ def test_a_failed_write_fails_every_record_in_it_and_the_next_burst_writes_again
     outcomes = asyncio.run(main())
     assert [type(o) for o in outcomes] == [OSError, OSError]
     assert attempts == [["a", "b"], ["c"]]
+
+
+def test_the_loop_runs_on_while_a_write_waits_for_the_disk_and_records_queued_meanwhile_go_together() -> None:
+    writes: list[list[str]] = []
+    disk = threading.Event()  # the first write "syncs" until the loop has queued more records
+
+    def write(items: Sequence[str]) -> None:
+        writes.append(list(items))
+        if len(writes) == 1:
+            assert disk.wait(30), "the loop did not run while the write was in flight"
+
+    committer: LoopCommitter[str] = LoopCommitter(write)
+
+    async def main() -> None:
+        first = asyncio.ensure_future(committer.commit("a"))
+        while not writes:  # the first write has started, on its own thread
+            await asyncio.sleep(0.001)
+        later = [asyncio.ensure_future(committer.commit(item)) for item in "bcd"]
+        for _ in range(10):
+            await asyncio.sleep(0)
+        assert len(writes) == 1 and not first.done()  # nothing is answered before its write is done
+        disk.set()
+        await asyncio.gather(first, *later)
+
+    asyncio.run(main())
+    committer.close()
+    assert writes == [["a"], ["b", "c", "d"]]

@@ -55,6 +55,7 @@ class Desk:
     def close(self) -> None:
         self._closed.set()
         self._pool.shutdown(wait=True, cancel_futures=False)
+        self._commits.close()  # the group commit's writer thread
 
     # --- questions ---
 

@@ -19,8 +19,9 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring_ascii
 from typing import Any
 
 from pydantic_core import to_json
@@ -36,10 +37,18 @@ class ChainError(ValueError):
     """A value that has no canonical form (not plain JSON, nested too deep, a gap without a value)."""
 
 
+# One encoder for every call: json.dumps with options builds a new one each time, which costs more than
+# encoding a small value.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+_string: Callable[[str], str] = encode_basestring_ascii  # what the encoder does with a string, called directly
+
+
 def canonical(value: Any) -> str:
     """Canonical JSON of a parsed JSON value."""
+    if type(value) is str:
+        return _string(value)
     try:
-        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+        return _ENCODER.encode(value)
     except (ValueError, TypeError, RecursionError) as exc:
         raise ChainError(f"not plain JSON: {exc}") from None
 
@@ -47,10 +56,41 @@ def canonical(value: Any) -> str:
 def stored_form(value: Any) -> Any:
     """`value` as it reads back from a JSON column: what the store writes (pydantic-core's JSON), parsed again
     by the parser verification uses, so that what is hashed at write time is what verification will read."""
+    if _reads_back_as_it_is(value):  # a small question or gap values: the round trip would change nothing
+        return value
     try:
-        return safejson.loads(to_json(value))
+        return safejson.loads(to_json(value).decode())
     except (ValueError, TypeError) as exc:  # UnsafeJSON, or pydantic-core's refusal of a value
         raise ChainError(f"not plain JSON: {exc}") from None
+
+
+_AS_IT_IS = (str, bool, type(None))
+
+
+def _reads_back_as_it_is(value: Any, budget: int = 32) -> bool:
+    """Whether a value is made only of what JSON writes and reads back unchanged (objects with text keys,
+    arrays, text, booleans, null, small integers), nested two levels at most and small. Anything else,
+    floats included, takes the round trip."""
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        budget -= 1
+        kind = type(item)
+        if budget < 0:
+            return False
+        if kind in _AS_IT_IS or (kind is int and -(2**53) < item < 2**53):
+            continue
+        if depth >= 2:
+            return False
+        if kind is dict:
+            if not all(type(key) is str for key in item):
+                return False
+            stack.extend((child, depth + 1) for child in item.values())
+        elif kind is list:
+            stack.extend((child, depth + 1) for child in item)
+        else:
+            return False
+    return True
 
 
 def sha256(data: bytes | str) -> str:
@@ -59,7 +99,13 @@ def sha256(data: bytes | str) -> str:
 
 def stamp(value: dt.datetime | None) -> str | None:
     """An instant in the content: ISO 8601 UTC with a Z, with microseconds when it has any."""
-    return None if value is None else value.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return None if value is None else _stamp(value)
+
+
+def _stamp(value: dt.datetime) -> str:
+    if value.tzinfo is not dt.UTC:
+        value = value.astimezone(dt.UTC)
+    return value.replace(tzinfo=None).isoformat() + "Z"
 
 
 def genesis(store_id: str) -> str:
@@ -68,8 +114,9 @@ def genesis(store_id: str) -> str:
 
 
 def link(prev: str, seq: int, content: str) -> str:
-    """The link hash of record `seq`, whose content digest is `content`, following `prev`."""
-    return sha256(canonical({"content": content, "prev": prev, "seq": seq}))
+    """The link hash of record `seq`, whose content digest is `content`, following `prev`: the SHA-256 of
+    canonical {"content", "prev", "seq"} (written out, as this is done for every record)."""
+    return sha256(f'{{"content":{_string(content)},"prev":{_string(prev)},"seq":{int(seq)}}}')
 
 
 def content_digest(
@@ -86,21 +133,28 @@ def content_digest(
     batch: Mapping[str, Any] | None,
 ) -> str:
     """The content digest of a record; `input` and `result` are already canonical JSON texts."""
-    members = {
-        "asked_at": canonical(stamp(asked_at)),
-        "batch": canonical(batch),
-        "caller": canonical(caller),
-        "id": canonical(id),
-        "input": input,
-        "instant": canonical(stamp(instant)),
-        "kind": canonical(kind),
-        "result": result,
-        "rulebook_version": canonical(rulebook_version),
-        "run_id": canonical(run_id),
-        "v": canonical(VERSION),
-    }
-    # The canonical serialisation of the object, with the two nested texts spliced in as they are.
-    return sha256("{" + ",".join(f"{canonical(key)}:{text}" for key, text in sorted(members.items())) + "}")
+    # The canonical serialisation of the object (its keys in sorted order), with the two nested texts
+    # spliced in as they are.
+    text = _CONTENT.format(
+        asked_at=_string(_stamp(asked_at)),
+        batch="null" if batch is None else canonical(batch),
+        caller=_string(caller),
+        id=_string(id),
+        input=input,
+        instant="null" if instant is None else _string(_stamp(instant)),
+        kind=_string(kind),
+        result=result,
+        rulebook_version=_string(rulebook_version),
+        run_id="null" if run_id is None else _string(run_id),
+        v=VERSION,
+    )
+    return sha256(text)
+
+
+_CONTENT_KEYS = ("asked_at", "batch", "caller", "id", "input", "instant", "kind", "result", "rulebook_version",
+                 "run_id", "v")  # fmt: skip
+assert list(_CONTENT_KEYS) == sorted(_CONTENT_KEYS)
+_CONTENT = "{{" + ",".join(f'"{key}":{{{key}}}' for key in _CONTENT_KEYS) + "}}"  # a str.format template
 
 
 def batch_content(rows: int, questions: bytes, answers: bytes) -> dict[str, Any]:
