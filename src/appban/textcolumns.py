@@ -32,8 +32,8 @@ def type_problem(kind: Any) -> str | None:
 
 
 def check_columns(schema: Any, wanted: Iterable[str], path: Path | str) -> None:
-    """Raise UnreadableColumn when a wanted column is missing from being read: of an unreadable type, or
-    named twice (which of the two was meant cannot be told)."""
+    """Raise UnreadableColumn when a wanted column cannot be read: its type holds no single value, or its
+    name appears twice (which of the two was meant cannot be told). Absent columns are the caller's concern."""
     counts = Counter(schema.names)
     for name in dict.fromkeys(wanted):
         if counts[name] > 1:
