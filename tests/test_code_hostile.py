@@ -31,7 +31,7 @@ from appban.code import budget
 from appban.code.binary import ar_members, read_dex, read_macho, read_manifest, signing_block_certificates
 from appban.code.budget import OutOfTime
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import MAX_TEXT_BYTES, QuotedTokens, lines
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, MAX_TEXT_BYTES, QuotedTokens, lines
 from tests import test_binary_readers as binary
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -348,6 +348,9 @@ CASES: dict[str, Case] = {
         ("implausibly large", "overlong type descriptor", "bad Mach-O load command", "ar member data outside"),
     ),
     "mutated-binaries": Case(mutants),
+    "oversized-manifest": Case(
+        lambda: {"pom.xml": b" " * (MAX_MANIFEST_BYTES + 1)}, set(), ("maven: 8,388,609 bytes of text is over the",)
+    ),
 }
 
 
@@ -421,7 +424,7 @@ def test_every_warning_names_the_file_it_is_about(outcomes: dict[str, dict[str, 
 def test_text_over_the_cap_is_reported_as_skipped(tmp_path: Path) -> None:
     from appban.code.extractors.npm import Npm
 
-    with pytest.raises(ValueError, match=r"over the .*-byte limit"):
+    with pytest.raises(ValueError, match=r"over the .*-byte limit for this kind of file"):
         list(Npm().extract(b" " * (MAX_TEXT_BYTES + 1), "yarn.lock"))
 
 

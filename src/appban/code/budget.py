@@ -5,6 +5,10 @@ a static library with thousands of objects), so the walker's check between membe
 it. The walker opens a deadline for each file it scans; readers call `check()` (or `tick(i)` in tight
 loops) and an `OutOfTime` raised there unwinds to the walker, which reports the file as cut short.
 Outside a walk there is no deadline and the checks cost one comparison.
+
+What runs between two checks is bounded by the size caps: one RE2 search over text at the cap
+(extractors/_text.py) or one decompression step, a few seconds at most, so a file can overrun its
+budget by that much and no more.
 """
 
 from __future__ import annotations

@@ -9,20 +9,23 @@ from collections.abc import Iterator
 from appban.code import budget
 from appban.code.model import Skipped
 
-#: The most text (in bytes, before decoding) any text extractor reads from one file. Manifests and build
-#: files are kilobytes and the largest lockfiles and bundled sources tens of megabytes; every pattern is
-#: linear (RE2), so the cap bounds an extractor's time to seconds. Larger input is reported as skipped.
+#: The most text (in bytes, before decoding) an extractor reads from one lockfile, JSON document or source
+#: file: the largest real ones are tens of megabytes. Larger input is reported as skipped.
 MAX_TEXT_BYTES = 64 << 20
+#: The same for manifests and build files (pom.xml, AndroidManifest.xml, plugin.xml, Gradle, CocoaPods,
+#: go.mod, Package.swift, pyproject.toml), which are kilobytes. Every pattern is linear (RE2), but one
+#: search whose match spans the whole text cannot be interrupted, and at this size it takes about a second.
+MAX_MANIFEST_BYTES = 8 << 20
 
 
-def text_of(data: bytes) -> str:
-    if len(data) > MAX_TEXT_BYTES:
-        raise Skipped(f"{len(data):,} bytes of text is over the {MAX_TEXT_BYTES:,}-byte limit for text files")
+def text_of(data: bytes, limit: int = MAX_TEXT_BYTES) -> str:
+    if len(data) > limit:
+        raise Skipped(f"{len(data):,} bytes of text is over the {limit:,}-byte limit for this kind of file")
     return data.decode("utf-8", errors="replace")
 
 
-def lines(data: bytes) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(text_of(data).splitlines(), start=1):
+def lines(data: bytes, limit: int = MAX_TEXT_BYTES) -> Iterator[tuple[int, str]]:
+    for number, line in enumerate(text_of(data, limit).splitlines(), start=1):
         budget.tick(number)
         yield number, line
 

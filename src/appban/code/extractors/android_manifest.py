@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import LineIndex, text_of
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
 from appban.code.model import Observation
 
 # Matched as text, not parsed, so that source-tree manifests with build placeholders still read.
@@ -31,7 +31,7 @@ class AndroidManifest:
         if data[:1] == b"\x0a":  # a protobuf XmlNode: the manifest of an Android App Bundle
             yield from self._proto(data)
             return
-        text = text_of(data)
+        text = text_of(data, MAX_MANIFEST_BYTES)
         lines = LineIndex(text)
         for match in _PACKAGE.finditer(text):
             yield Observation("android_packages", match[1], lines.line(match.start()))

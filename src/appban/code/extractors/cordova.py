@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import LineIndex, text_of
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
 from appban.code.model import Observation
 
 _FRAMEWORK = linear(r"""<framework\s[^>]*src\s*=\s*["']([^"']+)["']""")
@@ -24,7 +24,7 @@ class Cordova:
         return name == "plugin.xml"
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        text = text_of(data)
+        text = text_of(data, MAX_MANIFEST_BYTES)
         lines = LineIndex(text)
         for match in _FRAMEWORK.finditer(text):
             src = match[1]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import lines
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, lines
 from appban.code.model import Observation
 
 _REQUIRE = linear(r"^\s*(?:require\s+)?([a-zA-Z0-9.\-]+\.[a-z]{2,}/[^\s]+)\s+(v[^\s]+)")
@@ -18,7 +18,7 @@ class GoMod:
         return name == "go.mod"
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        for number, line in lines(data):
+        for number, line in lines(data, MAX_MANIFEST_BYTES):
             if line.strip().startswith(("module ", "//")):
                 continue
             if match := _REQUIRE.match(line):

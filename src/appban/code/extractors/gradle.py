@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import lines
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, lines
 from appban.code.model import Observation
 
 _COORDINATE = linear(r"""["']([A-Za-z0-9_.\-]+):([A-Za-z0-9_.\-]+)(?::([^"'@\s]+))?(?:@\w+)?["']""")
@@ -20,7 +20,7 @@ class Gradle:
         return name.endswith((".gradle", ".gradle.kts", ".versions.toml"))
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        for number, line in lines(data):
+        for number, line in lines(data, MAX_MANIFEST_BYTES):
             if line.lstrip().startswith("//") or ('"' not in line and "'" not in line):
                 continue  # every pattern needs a quoted string
             for match in _COORDINATE.finditer(line):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from appban.code.extractors._linear import Match, linear
-from appban.code.extractors._text import LineIndex, text_of
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
 from appban.code.model import Observation
 
 # RE2 has no backreferences, so each element is its own alternative: (name, body) is groups (1, 2),
@@ -31,7 +31,7 @@ class Maven:
         return name == "pom.xml" or name.endswith(".pom")
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        text = text_of(data)
+        text = text_of(data, MAX_MANIFEST_BYTES)
         lines = LineIndex(text)
         for block in _BLOCK.finditer(text):
             _, body = _alternative(block)

@@ -9,7 +9,7 @@ from typing import Any
 
 from appban import safejson
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import FirstFind, lines, text_of
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, FirstFind, lines, text_of
 from appban.code.model import Observation, Skipped
 
 _REQUIREMENT = linear(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)")
@@ -59,7 +59,7 @@ class Python:
             yield from self._toml(data)
 
     def _toml(self, data: bytes) -> Iterator[Observation]:
-        text = text_of(data)
+        text = text_of(data, MAX_MANIFEST_BYTES)
         try:
             document = tomllib.loads(text)
         except tomllib.TOMLDecodeError:

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from appban import safejson
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import FirstFind, lines, text_of
+from appban.code.extractors._text import MAX_MANIFEST_BYTES, FirstFind, lines, text_of
 from appban.code.model import Observation
 
 _PACKAGE_URL = linear(r"""\.package\s*\(\s*(?:name:\s*"[^"]*"\s*,\s*)?url:\s*"([^"]+)\"""")
@@ -27,7 +27,7 @@ class SwiftPM:
         if name == "package.resolved":
             yield from self._resolved(data)
             return
-        for number, line in lines(data):
+        for number, line in lines(data, MAX_MANIFEST_BYTES):
             if ".package" in line:
                 for url in _PACKAGE_URL.findall(line):
                     yield Observation("swiftpm", _repo(url), number, url)
