@@ -41,13 +41,19 @@ def _constant(name: str) -> Any:
     raise UnsafeJSON(f"{name} is not JSON")
 
 
+# One decoder for every call: building one per call costs more than parsing a short line.
+_DECODER = json.JSONDecoder(parse_constant=_constant)
+
+
 def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse JSON that came from outside. Raises UnsafeJSON (a ValueError) for anything not plain JSON:
     bad syntax, nesting deeper than `max_depth`, NaN/Infinity, integers beyond CPython's 4,300-digit limit.
     Numbers are otherwise returned as parsed (an int may exceed 64 bits; 1e999 is inf): callers that
     store them check their range."""
     try:
-        value = json.loads(text, parse_constant=_constant)
+        if isinstance(text, bytes | bytearray):
+            text = text.decode(json.detect_encoding(text), "surrogatepass")
+        value = _DECODER.decode(text)
     except UnsafeJSON:
         raise
     except RecursionError:
