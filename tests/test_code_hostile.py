@@ -345,7 +345,13 @@ CASES: dict[str, Case] = {
     "lying-binaries": Case(
         lying_binaries,
         set(),
-        ("implausibly large", "overlong type descriptor", "bad Mach-O load command", "ar member data outside"),
+        (
+            "implausibly large",
+            "overlong type descriptor",
+            "bad Mach-O load command",
+            "ar member data outside",
+            "android-manifest: malformed input",
+        ),
     ),
     "mutated-binaries": Case(mutants),
     "oversized-manifest": Case(
@@ -469,3 +475,13 @@ def test_json_name_lines_are_what_a_search_from_the_start_gives() -> None:
     for name in ["name", "c", "react", "dep", "a", "b", 'a"b', "missing", "", "1"]:
         found = text.find(f'"{name}"')
         assert tokens.line(name) == (text.count("\n", 0, found) + 1 if found >= 0 else None), name
+
+
+def test_a_text_manifest_after_a_newline_is_not_taken_for_a_bundle_manifest() -> None:
+    from appban.code.extractors.android_manifest import AndroidManifest
+
+    text = b'\n<manifest>\n<queries><package android:name="com.tencent.mm"/></queries></manifest>\n'
+    [observation] = AndroidManifest().extract(text, "androidmanifest.xml")
+    assert (observation.value, observation.line) == ("com.tencent.mm", 3)
+    with pytest.raises(ValueError, match="wire type"):
+        list(AndroidManifest().extract(b"\x0a\x02\x0f\x00 not text", "androidmanifest.xml"))

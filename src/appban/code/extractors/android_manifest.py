@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
 from appban.code.model import Observation
+
+if TYPE_CHECKING:
+    from appban.code.binary.protoxml import ProtoElement
 
 # Matched as text, not parsed, so that source-tree manifests with build placeholders still read.
 _PACKAGE = linear(r"""<package\s[^>]*android:name\s*=\s*["']([^"']+)["']""")
@@ -28,9 +32,18 @@ class AndroidManifest:
         if data.startswith(_AXML_MAGIC):
             yield from self._binary(data)
             return
-        if data[:1] == b"\x0a":  # a protobuf XmlNode: the manifest of an Android App Bundle
-            yield from self._proto(data)
-            return
+        if data[:1] == b"\x0a":  # a protobuf XmlNode (an App Bundle's manifest), or text after a newline
+            from appban.code.binary import MalformedBinary
+            from appban.code.binary.protoxml import read_proto_manifest
+
+            try:
+                root = read_proto_manifest(data)
+            except MalformedBinary:
+                if not data.lstrip().startswith(b"<"):
+                    raise
+            else:
+                yield from self._proto(root)
+                return
         text = text_of(data, MAX_MANIFEST_BYTES)
         lines = LineIndex(text)
         for match in _PACKAGE.finditer(text):
@@ -41,14 +54,9 @@ class AndroidManifest:
             if not match[1].startswith("."):  # relative names belong to the app itself
                 yield Observation("java", match[1], lines.line(match.start()))
 
-    def _proto(self, data: bytes) -> Iterator[Observation]:
-        from appban.code.binary import MalformedBinary
-        from appban.code.binary.protoxml import read_proto_manifest, walk
+    def _proto(self, root: ProtoElement) -> Iterator[Observation]:
+        from appban.code.binary.protoxml import walk
 
-        try:
-            root = read_proto_manifest(data)
-        except MalformedBinary:
-            return
         if root.attributes.get("package"):
             yield Observation("manifest_package", root.attributes["package"])
         for element in walk(root):
@@ -60,13 +68,9 @@ class AndroidManifest:
                 yield Observation("url_schemes", element.attributes["scheme"])
 
     def _binary(self, data: bytes) -> Iterator[Observation]:
-        from appban.code.binary import MalformedBinary
         from appban.code.binary.axml import read_manifest
 
-        try:
-            manifest = read_manifest(data)
-        except MalformedBinary:
-            return
+        manifest = read_manifest(data)  # a MalformedBinary (a ValueError) is reported by the walker
         if manifest.package:
             yield Observation("manifest_package", manifest.package)
         for package in manifest.queries_packages:
