@@ -33,7 +33,7 @@ class Limits:
 
     max_file: int = 1 << 30  # a file larger than this is skipped with a warning
     max_member: int = 512 << 20  # an archive member larger than this (uncompressed) is skipped
-    max_archive_total: int = 4 << 30  # total uncompressed bytes read from one archive
+    max_archive_total: int = 4 << 30  # uncompressed bytes read from one file's archives, nested ones included
     max_ratio: int = 200  # compression ratio above which a member is treated as a bomb
     max_depth: int = 5  # archives inside archives
     max_members: int = 1_000_000
