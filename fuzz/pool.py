@@ -129,10 +129,13 @@ class Worker:
         self.process.start()
         child.close()
         self.busy: tuple[Any, float] | None = None  # (the job's token, its deadline)
-        if not self.conn.poll(start_timeout):
+        try:
+            if not self.conn.poll(start_timeout):
+                raise EOFError
+            self.base_rss_kb = self.conn.recv()[1]
+        except (EOFError, OSError):
             self.kill()
-            raise RuntimeError("a fuzz worker did not start")
-        self.base_rss_kb = self.conn.recv()[1]
+            raise RuntimeError("a fuzz worker did not start (does `import appban` work?)") from None
 
     def send(self, token: Any, target: str, name: str, data: bytes, timeout: float) -> None:
         self.conn.send((target, name, data))

@@ -47,7 +47,7 @@ def case_for(target: str, seed: int, index: int) -> tuple[str, bytes]:
     for attempt in range(20):
         try:
             case = GENERATORS[target](random.Random(f"{seed}:{target}:{index}" + (f":{attempt}" if attempt else "")))
-        except (ValueError, TypeError, OverflowError):
+        except (ValueError, TypeError, OverflowError, MemoryError):
             continue
         return case.name, case.data
     raise RuntimeError(f"the {target} generator failed 20 times for input {index}")
@@ -164,6 +164,16 @@ def failures_text(all_stats: list[Stats]) -> str:
     return "\n".join(lines) or "(none)"
 
 
+def _limit_own_memory(extra_mb: int = 4096) -> None:
+    """A generator gone wrong must fail with MemoryError here, not take the machine down."""
+    import resource
+
+    with open("/proc/self/status", encoding="ascii") as status:
+        size_kb = next(int(line.split()[1]) for line in status if line.startswith("VmSize:"))
+    limit = (size_kb << 10) + (extra_mb << 20)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, resource.getrlimit(resource.RLIMIT_AS)[1]))
+
+
 def main(argv: list[str] | None = None) -> int:
     from fuzz.targets import TARGETS
 
@@ -182,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [t for t in names if t not in TARGETS]
     if unknown:
         parser.error(f"unknown targets {unknown}; known: {', '.join(TARGETS)}")
+    _limit_own_memory()
     all_stats = []
     for target in names:
         # A fresh pool per target: ru_maxrss is per process, so each target's peak is its own.

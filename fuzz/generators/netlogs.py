@@ -56,8 +56,8 @@ def _mutate_line(rng: random.Random, line: str) -> str:
         fields += [_field(rng) for _ in range(rng.randint(1, 50))]
     else:
         i = rng.randrange(len(fields))
-        fields[i] = fields[i] * rng.choice((2, 1000))
-    return sep.join(fields)
+        fields[i] = (fields[i] * rng.choice((2, 1000)))[: 1 << 20]
+    return sep.join(fields)[: 2 << 20]
 
 
 def gen(rng: random.Random) -> Case:
