@@ -336,7 +336,7 @@ def run_schemathesis(s: Service, folder: Path, max_examples: int, seed: int, max
     root = Path(__file__).resolve().parents[1]
     env = {**os.environ, "SCHEMATHESIS_HOOKS": "fuzz.schemathesis_hooks",
            "PYTHONPATH": os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))}  # fmt: skip
-    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, env=env, cwd=root)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600, check=False, env=env, cwd=folder)
     text = done.stdout + done.stderr
     failures = [line.strip() for line in text.splitlines() if "Server error" in line or line.startswith("_")]
     summary = [line.strip() for line in text.splitlines()[-25:] if line.strip()]
