@@ -347,7 +347,7 @@ def _shared_place(connection: Connection, dialect: str, contents: Contents, seq:
 
     def links(row: StoredRow) -> bool:
         try:
-            return row.prev_hash == prev and link(prev, seq, contents.digest(row)) == row.chain_hash
+            return bool(row.prev_hash == prev and link(prev, seq, contents.digest(row)) == row.chain_hash)
         except ChainError:
             return False
 
