@@ -631,3 +631,23 @@ def test_what_is_hashed_at_write_time_is_what_verification_reads_back(value: Any
             canonical(stored_form(value))
         return
     assert canonical(stored_form(value)) == read_back
+
+
+def test_a_checkpoint_is_appended_to_a_file_or_a_device_never_through_a_link(
+    tmp_path: Path, rulebook: Rulebook
+) -> None:
+    url = f"sqlite:///{tmp_path / 'a.db'}"
+    write_records(url, rulebook)
+    aimed = tmp_path / "elsewhere.jsonl"
+    (tmp_path / "link.jsonl").symlink_to(aimed)  # dangling: following it would create its target
+    done = runner.invoke(app, ["audit", "checkpoint", "--db", url, "-o", str(tmp_path / "link.jsonl")])
+    assert done.exit_code == 2 and not aimed.exists()
+    done = runner.invoke(app, ["audit", "checkpoint", "--db", url, "-o", str(tmp_path)])
+    assert done.exit_code == 2
+    done = runner.invoke(app, ["audit", "checkpoint", "--db", url, "-o", "/dev/null"])
+    assert done.exit_code == 0, done.output
+    assert Path("/dev/null").is_char_device()
+    kept = tmp_path / "kept.jsonl"
+    checkpoint(url, kept)
+    checkpoint(url, kept)
+    assert len(read_checkpoints(kept)) == 2

@@ -23,9 +23,11 @@ edit: the chain then verifies by itself, and only a checkpoint kept outside the 
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import sqlite3
+import stat
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -148,8 +150,16 @@ def append_checkpoint(path: Path, checkpoint: Checkpoint) -> None:
     """One line at the end of `path`, in a single write to a file opened for appending, then synced: the
     file only ever grows, and a crash leaves at most a last line without its newline."""
     line = (json.dumps(checkpoint.to_json_dict(), separators=(",", ":")) + "\n").encode()
-    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    # Never through a link (one planted beside the checkpoints could aim a root run at any file); a device
+    # or FIFO is written through unsynced, as every other -o does (outputs.py).
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o644)
     try:
+        mode = os.fstat(descriptor).st_mode
+        if stat.S_ISCHR(mode) or stat.S_ISFIFO(mode):
+            os.write(descriptor, line)
+            return
+        if not stat.S_ISREG(mode):
+            raise IsADirectoryError(errno.EISDIR, "not a regular file", str(path))
         if os.fstat(descriptor).st_size:  # a line left without its newline by a crash would swallow this one
             with path.open("rb") as handle:
                 handle.seek(-1, os.SEEK_END)
