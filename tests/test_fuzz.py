@@ -19,8 +19,8 @@ from fuzz.run import failures_text, fuzz_target
 from fuzz.targets import TARGETS
 
 SEED = 20260
-INPUTS = {"cli": 12, "code": 150}
-DEFAULT_INPUTS = 200
+INPUTS = {"cli": 16, "code": 150}
+DEFAULT_INPUTS = 150
 
 
 @pytest.fixture(scope="module")

@@ -21,9 +21,6 @@ from fuzz.generators.compress import gz, zstd
 from tests import test_binary_readers as binary
 from tests.test_code_manifests import FILES as MANIFESTS
 
-# Duplicate member names are one of the mutations.
-warnings.filterwarnings("ignore", "Duplicate name", UserWarning)
-
 DEX_STRINGS = [*binary.DEX_STRINGS, "https://open.douyin.com/platform/oauth", "com.ss.android.ugc.aweme"]
 
 
@@ -107,7 +104,8 @@ MANIFEST_NAMES = sorted({name.rsplit("/", 1)[-1] for name in MANIFESTS})
 
 def _zip(rng: random.Random, members: list[tuple[str, bytes]]) -> bytes:
     sink = io.BytesIO()
-    with zipfile.ZipFile(sink, "w") as archive:
+    with warnings.catch_warnings(), zipfile.ZipFile(sink, "w") as archive:
+        warnings.simplefilter("ignore")  # duplicate member names are one of the mutations
         for name, data in members:
             method = zipfile.ZIP_DEFLATED if rng.random() < 0.7 or len(data) > 1 << 20 else zipfile.ZIP_STORED
             info = zipfile.ZipInfo(name, date_time=(2020, 9, 20, 0, 0, 0))
