@@ -621,3 +621,16 @@ def test_cli_exit_codes_for_hostile_files(tmp_path: Path) -> None:
         result = runner.invoke(app, args)
         assert result.exit_code in codes, (args, result.output)
         assert not isinstance(result.exception, Exception) or isinstance(result.exception, SystemExit), args
+
+
+def test_an_inventory_of_only_unreadable_lines_lists_them(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from appban.cli import app
+
+    path = tmp_path / "broken.jsonl"
+    path.write_bytes(b'{"name": \n' + DEEP_ARRAY.encode() + b"\n\n[1, 2]\n")
+    result = CliRunner().invoke(app, ["screen", "inventory", str(path)])
+    assert result.exit_code == 2, result.output
+    assert "no line could be read" in result.stderr
+    assert all(f"broken.jsonl:{line}:" in result.stderr for line in (1, 2, 4)), result.stderr

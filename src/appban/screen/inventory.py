@@ -58,6 +58,8 @@ class RowError:
 
     def __str__(self) -> str:
         shown = f" {self.value!r}" if self.value is not None else ""
+        if self.column == "-":  # the whole line, not one field
+            return f"{self.file}:{self.line}: {self.message}"
         return f"{self.file}:{self.line}: {self.column}:{shown} {self.message}"
 
 
@@ -170,6 +172,10 @@ class Screener:
         if READ_ERROR_COLUMN in table.column_names:
             # Lines the reader could not read: reported here, and only the readable rows screened.
             table, line_of, errors = _unreadable(table, file, line_of)
+            if table.num_columns == 0:  # not one line read: no columns to screen, only the lines to show
+                shown = "\n".join(f"  {e.file}:{e.line}: {e.message}" for e in errors[:20])
+                more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
+                raise ValueError(f"no line could be read:\n{shown}{more}")
         columns = detect(table.column_names, options.mapping, options.kind)
         roles = dict(columns.roles)
         if options.at_column:
