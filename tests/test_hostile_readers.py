@@ -634,3 +634,15 @@ def test_an_inventory_of_only_unreadable_lines_lists_them(tmp_path: Path) -> Non
     assert result.exit_code == 2, result.output
     assert "no line could be read" in result.stderr
     assert all(f"broken.jsonl:{line}:" in result.stderr for line in (1, 2, 4)), result.stderr
+
+
+def test_a_table_over_the_size_cap_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("app,transaction,where,at\n" + "tiktok,cdn,US,2021-01-01T00:00:00Z\n" * 100)
+    monkeypatch.setattr(tablereader, "MAX_TABLE_BYTES", 1000)
+    with pytest.raises(TableReadError, match="over the 1000-byte limit"):
+        read_table(path)
+    monkeypatch.setattr(tablereader, "MAX_TABLE_BYTES", 1 << 20)
+    assert read_table(path).num_rows == 100

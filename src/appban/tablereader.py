@@ -20,6 +20,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,10 @@ TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts")
 READ_ERROR_COLUMN = "appban:unreadable"
 #: Longer lines are reported, not parsed (a CSV field is also bounded by the csv module's limit, 128 KiB).
 MAX_LINE_CHARS = 1 << 20
+#: A table is read whole (decide asks for every row at once): bigger files are refused, not swapped in.
+#: A JSON document becomes Python objects first, about ten times its size, so its cap is lower.
+MAX_TABLE_BYTES = int(os.environ.get("APPBAN_MAX_TABLE_BYTES", 2 << 30))
+MAX_JSON_DOCUMENT_BYTES = min(MAX_TABLE_BYTES, 256 << 20)
 _SHOWN_ERRORS = 20
 _BOM = b"\xef\xbb\xbf"
 
@@ -80,6 +85,10 @@ def read_table(path: Path, *, all_text: bool = False) -> pa.Table:
     try:
         if fmt == "parquet":
             return _read_parquet(path, all_text)
+        size, cap = path.stat().st_size, MAX_JSON_DOCUMENT_BYTES if fmt == "json" else MAX_TABLE_BYTES
+        if size > cap:
+            hint = "; use JSON Lines" if fmt == "json" else " (APPBAN_MAX_TABLE_BYTES)"
+            raise TableReadError(f"{path}: {size} bytes is over the {cap}-byte limit for a table read whole{hint}")
         data = path.read_bytes().removeprefix(_BOM)
         if fmt == "json":
             return _read_json_document(path, data, all_text)
