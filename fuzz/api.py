@@ -141,6 +141,7 @@ def _get(path: str, headers: dict[str, Any] | None = None, auth: bool = True) ->
 
 EDGE_INSTANTS = ("0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-14:00", "2020-02-30T00:00:00Z",
                  "2020-09-20T12:00:00\u0000Z", "2020-09-20T12:00:00+99:00", "1" * 5000, "", "\ud800")  # fmt: skip
+EMOJI_64 = "%F0%9F%98%80" * 64
 CSV = b"app,transaction,where,at\ntiktok,internet_hosting,US,2020-11-12T23:59:00-05:00\n"
 
 
@@ -198,6 +199,10 @@ def hostile_cases() -> list[Hostile]:
         Hostile("32 MB body", _decide(b'{"app":"' + b"a" * (32 << 20) + b'"}'), True),
         Hostile("tz path traversal", _decide(_question(at="2020-01-01T00:00:00", tz="../../../etc/passwd")), True),
         Hostile("tz huge", _decide(_question(at="2020-01-01T00:00:00", tz="A" * 100000)), True),
+        # 64 characters, 256 bytes: a file name too long for the zone database's directory.
+        Hostile("tz 256 bytes", _decide(_question(at="2020-01-01T00:00:00", tz="\U0001f600" * 64)), True),
+        Hostile("timeline tz 256 bytes", _get("/v1/timeline?app=tiktok&from=2020-01-01T00:00:00&tz=" + EMOJI_64), True),
+        Hostile("audit from emoji", _get("/v1/audit?from=2020-01-01T00:00:00" + EMOJI_64), True),
         Hostile("batch: deep line", _batch(deep.encode() + b"\n"), True),
         Hostile("batch: invalid UTF-8", _batch(b'{"app":"\xff"}\n'), True),
         Hostile("batch: 200k lines", _batch((json.dumps(QUESTION) + "\n").encode() * 200_000)),
