@@ -24,6 +24,9 @@ _CLI_FEEDS: tuple[tuple[str, Generator], ...] = (
     ("scan", code_inputs),
     ("scan.table", code_inputs),
     ("check", questions),
+    ("timeline", questions),
+    ("mdm", questions),
+    ("blocklist", questions),
 )
 
 

@@ -159,6 +159,9 @@ CLI_ARGS: dict[str, list[str]] = {
 }
 
 
+QUESTION_COMMANDS = ("check", "timeline", "mdm", "blocklist")
+
+
 class CliCrash(Exception):
     """An exception escaped a command (typer's runner caught it); the original is chained."""
 
@@ -173,10 +176,17 @@ def run_cli(path: Path) -> None:
     from appban.cli import app
 
     command, _, _ = path.name.partition("--")
-    if command == "check":
-        fields = (path.read_bytes().decode("utf-8", "surrogateescape").split("\n") + [""] * 6)[:6]
-        args = ["check", "--app", fields[0], "--transaction", fields[1], "--where", fields[2], "--at", fields[3]]
-        args += (["--tz", fields[4]] if fields[4] else []) + (["--fact", fields[5]] if fields[5] else [])
+    if command in QUESTION_COMMANDS:
+        app_name, transaction, where, at, tz, fact = (
+            path.read_bytes().decode("utf-8", "surrogateescape").split("\n") + [""] * 6
+        )[:6]
+        args = {
+            "check": ["check", "--app", app_name, "--transaction", transaction, "--where", where, "--at", at],
+            "timeline": ["timeline", "--app", app_name, "--where", where, "--from", at, "--to", at[::-1], "--json"],
+            "mdm": ["export", "mdm", "--where", where, "--at", at, "--format", "intune", "--transaction", transaction],
+            "blocklist": ["export", "blocklist", "--where", where, "--at", at, "--format", "rpz"],
+        }[command]
+        args += (["--tz", tz] if tz else []) + (["--fact", fact] if fact and command in ("check", "timeline") else [])
         args = [a.replace("\x00", "") for a in args]  # argv cannot hold NUL
     else:
         args = [*CLI_ARGS[command], str(path)]
