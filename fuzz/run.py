@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         with Pool(args.workers, args.memory_mb, args.timeout) as pool:
             print(f"{target}: {args.inputs} inputs + corpus", file=sys.stderr, flush=True)
             stats = fuzz_target(pool, target, args.inputs, args.seed, save=not args.no_save, log=sys.stderr)
-            print(f"{target}: {dict(stats.outcomes)} in {stats.seconds:.0f} s", file=sys.stderr, flush=True)
+            print(f"{target}: {dict(stats.outcomes)} in {stats.seconds:.0f} s, peak RSS {stats.peak_rss_kb >> 10} MB,"
+                  f" slowest {stats.slowest_input}", file=sys.stderr, flush=True)  # fmt: skip
         all_stats.append(stats)
     command = "python -m fuzz.run " + " ".join(argv if argv is not None else sys.argv[1:])
     text = f"Command: `{command}` (seed {args.seed}, timeout {args.timeout:g} s, +{args.memory_mb} MB per worker)\n\n"
