@@ -51,7 +51,7 @@ def _frame(exc: BaseException) -> str:
 
 
 def _classify(exc: BaseException, reported: tuple[type[BaseException], ...]) -> Outcome:
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or isinstance(exc.__cause__, MemoryError):
         return Outcome(OOM, f"MemoryError at {_frame(exc)}", f"MemoryError@{_frame(exc).rsplit(':', 1)[0]}")
     if reported and isinstance(exc, reported):
         return Outcome(REPORTED, f"{type(exc).__name__}: {str(exc)[:200]}")
