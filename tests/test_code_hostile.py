@@ -485,3 +485,93 @@ def test_a_text_manifest_after_a_newline_is_not_taken_for_a_bundle_manifest() ->
     assert (observation.value, observation.line) == ("com.tencent.mm", 3)
     with pytest.raises(ValueError, match="wire type"):
         list(AndroidManifest().extract(b"\x0a\x02\x0f\x00 not text", "androidmanifest.xml"))
+
+
+# --- zip members zipfile cannot read: each one warning naming it, and the other members still scanned -----
+
+
+def _patched(data: bytes, member: bytes, edits: dict[str, dict[int, int]]) -> bytes:
+    """The zip with bytes of `member`'s local ("local") and central ("central") headers set: {offset: byte}."""
+    patched = bytearray(data)
+    for header, signature, name_at in (("local", b"PK\x03\x04", 30), ("central", b"PK\x01\x02", 46)):
+        at = patched.find(signature)
+        while patched[at + name_at : at + name_at + len(member)] != member:
+            at = patched.find(signature, at + 1)
+        for offset, value in edits.get(header, {}).items():
+            patched[at + offset] = value
+    return bytes(patched)
+
+
+def _corrupt_data(data: bytes, member: bytes) -> bytes:
+    """The zip with the first 16 bytes of `member`'s compressed data overwritten (its headers left alone)."""
+    at = data.find(b"PK\x03\x04")
+    while data[at + 30 : at + 30 + len(member)] != member:
+        at = data.find(b"PK\x03\x04", at + 1)
+    start = at + 30 + len(member) + int.from_bytes(data[at + 28 : at + 30], "little")
+    return data[:start] + bytes(range(0xF0, 0x100)) + data[start + 16 :]
+
+
+def _with_member(compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("Podfile", b"pod 'WechatOpenSDK'\n", zipfile.ZIP_DEFLATED)
+        archive.writestr("classes.dex", binary.DEX * 4, compression)
+        archive.writestr("Z", b"")
+        archive.writestr("after/Podfile", b"pod 'WechatOpenSDK'\n", zipfile.ZIP_DEFLATED)
+    return buffer.getvalue()
+
+
+HOSTILE_MEMBERS: dict[str, tuple[Callable[[], bytes], str, str]] = {
+    # name: (the archive, the member the warning names, what the warning says)
+    "empty name": (lambda: _patched(_with_member(), b"Z", {"local": {30: 0}, "central": {46: 0}}), "", "no name"),
+    "only a slash": (lambda: _patched(_with_member(), b"Z", {"local": {30: 47}, "central": {46: 47}}), "/", "no name"),
+    "version 14.8": (lambda: _patched(_with_member(), b"classes.dex", {"central": {6: 148}}), "classes.dex", "14.8"),
+    "unknown method": (
+        lambda: _patched(_with_member(), b"classes.dex", {"local": {8: 99}, "central": {10: 99}}),
+        "classes.dex",
+        "compression method",
+    ),
+    "encrypted": (lambda: _patched(_with_member(), b"classes.dex", {"central": {8: 1}}), "classes.dex", "encrypted"),
+    "strong encryption": (
+        lambda: _patched(_with_member(), b"classes.dex", {"central": {8: 0x40}}),
+        "classes.dex",
+        "strong encryption",
+    ),
+    "patched data": (
+        lambda: _patched(_with_member(), b"classes.dex", {"central": {8: 0x20}}),
+        "classes.dex",
+        "compressed patched data",
+    ),
+    "truncated data": (
+        lambda: with_sizes(_with_member(), b"classes.dex", 3, None),
+        "classes.dex",
+        "cannot read member",
+    ),
+    "corrupt deflate": (lambda: _corrupt_data(_with_member(), b"classes.dex"), "classes.dex", "cannot read member"),
+    "corrupt bzip2": (
+        lambda: _corrupt_data(_with_member(zipfile.ZIP_BZIP2), b"classes.dex"),
+        "classes.dex",
+        "cannot read member",
+    ),
+    "corrupt xz": (
+        lambda: _corrupt_data(_with_member(zipfile.ZIP_LZMA), b"classes.dex"),
+        "classes.dex",
+        "cannot read member",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(HOSTILE_MEMBERS))
+def test_a_zip_member_zipfile_cannot_read_is_a_warning_and_the_others_are_scanned(tmp_path: Path, case: str) -> None:
+    import datetime as dt
+
+    from appban import load_rulebook
+    from appban.code.scan import scan
+
+    build, member, expected = HOSTILE_MEMBERS[case]
+    (tmp_path / "app.apk").write_bytes(build())
+    result = scan([tmp_path], at=dt.datetime(2020, 11, 20, tzinfo=dt.UTC), rulebook=load_rulebook())
+    named = [str(w) for w in result.warnings if str(w).startswith(f"{tmp_path / 'app.apk'}!/{member}:")]
+    assert any(expected in warning for warning in named), [str(w) for w in result.warnings]
+    found = {(f.signature.id, f.member) for f in result.findings}
+    assert {("wechat-opensdk-ios", "Podfile"), ("wechat-opensdk-ios", "after/Podfile")} <= found, found

@@ -15,7 +15,6 @@ import io
 import lzma
 import os
 import tarfile
-import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -25,6 +24,7 @@ from appban.code import budget
 from appban.code.binary import Certificate, signer_certificates, signing_block_certificates
 from appban.code.budget import OutOfTime
 from appban.code.model import Extractor, Limits, Observation, Skipped, Warning_
+from appban.code.ziparchive import open_zip
 
 __all__ = ["MAX_WARNINGS_PER_FILE", "MEMBER_SEP", "TAR_SUFFIXES", "ZIP_SUFFIXES", "OutOfTime", "Walker"]
 
@@ -196,17 +196,29 @@ class Walker:
             self._report(Warning_(display, f"{entries:,} central directory entries is over the limit; not opened"))
             return
         try:
-            archive = zipfile.ZipFile(io.BytesIO(data))
+            archive, unsupported = open_zip(data)
             infos = archive.infolist()
-        except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
-            self._report(Warning_(display, f"not a readable zip archive: {exc}"))
+        except OutOfTime:
+            raise
+        except Exception as exc:
+            # Hostile bytes make zipfile raise far more than BadZipFile: NotImplementedError (versions,
+            # methods), RuntimeError (encryption), EOFError, zlib/lzma/bz2 errors, ValueError, IndexError,
+            # OverflowError. Any of them is this archive's warning, never the end of the scan.
+            self._report(Warning_(display, f"not a readable zip archive: {_reason(exc)}"))
             return
         seen: set[tuple[str, str]] = set()
         for info in infos:
             budget.check()
-            if info.is_dir() or self._unsafe_name(display, info.filename):
+            if not info.filename.strip("/"):
+                # Empty (or cut to nothing at a NUL by zipfile) or only slashes: nothing to scan or to name.
+                self._report(Warning_(f"{display}{MEMBER_SEP}{info.filename}", "member with no name; skipped"))
+                continue
+            if info.filename.endswith("/") or self._unsafe_name(display, info.filename):
                 continue
             member_display = f"{display}{MEMBER_SEP}{info.filename}"
+            if info.filename in unsupported:
+                self._report(Warning_(member_display, f"{unsupported[info.filename]}; skipped"))
+                continue
             self._emit_path(display, info.filename, seen)
             name = info.filename.rsplit("/", 1)[-1].lower()
             if not self._interesting(name, info.filename.lower()) and not _is_signature_file(info.filename):
@@ -222,8 +234,10 @@ class Walker:
                 # zipfile stops at the header's size, so a member that lies about it cannot expand further.
                 with archive.open(info) as handle:
                     content = handle.read(self.limits.max_member + 1)
-            except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, ValueError) as exc:
-                self._report(Warning_(member_display, f"cannot read member: {exc}"))
+            except OutOfTime:
+                raise
+            except Exception as exc:  # as when opening: one member's warning, then the next
+                self._report(Warning_(member_display, f"cannot read member: {_reason(exc)}"))
                 continue
             if len(content) > self.limits.max_member:
                 self._report(Warning_(member_display, "member larger than its header says (a zip bomb?); skipped"))
@@ -286,16 +300,31 @@ class Walker:
                         if self._spent():
                             return
                         continue
-                    handle = archive.extractfile(info)
-                    if handle is None:
-                        continue
-                    content = handle.read(self.limits.max_member + 1)
+                    content = self._tar_member(member_display, archive, info)
+                    if content is None:
+                        return  # a tar is read in order: after a broken member, nothing further is found
                     self._expanded += len(content)
                     self.visit(member_display, content, info.name, depth + 1)
         except _Expanded as exc:
             self._report(Warning_(display, f"{exc} (a decompression bomb?); rest skipped"))
-        except (tarfile.TarError, EOFError, zlib.error, lzma.LZMAError, OSError, ValueError) as exc:
-            self._report(Warning_(display, f"not a readable tar archive: {exc}"))
+        except OutOfTime:
+            raise
+        except Exception as exc:  # as for zip: the archive's warning, never the end of the scan
+            self._report(Warning_(display, f"not a readable tar archive: {_reason(exc)}"))
+
+    def _tar_member(self, member_display: str, archive: tarfile.TarFile, info: tarfile.TarInfo) -> bytes | None:
+        """The member's bytes, b"" when it has none; None, after a warning naming it, when it cannot be read."""
+        try:
+            handle = archive.extractfile(info)
+            return b"" if handle is None else handle.read(self.limits.max_member + 1)
+        except (_Expanded, OutOfTime):
+            raise
+        except Exception as exc:  # as for zip: the member's warning
+            reason = _reason(exc)
+            self._report(
+                Warning_(member_display, f"not a readable tar archive past this member: {reason}; rest skipped")
+            )
+            return None
 
     def _tar_stream(self, data: bytes) -> io.IOBase:
         """The tar bytes: the data itself, or its decompression, capped by ratio and by what is left of
@@ -333,6 +362,12 @@ class Walker:
         self._expanded += len(content)
         inner = name.removesuffix(".gz")
         self.visit(f"{display}{MEMBER_SEP}{inner}", content, inner, depth + 1)
+
+
+def _reason(exc: BaseException) -> str:
+    """An error for a warning: its message, or its type when it has none (an IndexError may say nothing)."""
+    text = str(exc)
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def _certificates(read: Callable[[], list[Certificate]]) -> Iterator[Observation]:
