@@ -300,3 +300,18 @@ def test_rules_uncertain_lists_the_unconfirmed_facts() -> None:
 def test_version_names_package_and_rulebook(rulebook) -> None:  # type: ignore[no-untyped-def]
     result = run("--version")
     assert result.exit_code == 0 and rulebook.version in result.stdout
+
+
+@pytest.mark.parametrize(
+    "zone", ["A" * 300, "local" + "A" * 300, "\u202e\u0645\u0631\u062d\u0628\u0627" * 40, "America", "../etc/passwd"]
+)
+def test_a_bad_zone_exits_2_without_naming_a_server_path(tmp_path: Path, zone: str) -> None:
+    # zoneinfo opens the name as a file: a name past NAME_MAX used to escape as an OSError with tzdata's path.
+    at = ["--at", "2020-11-12T23:59:00", "--tz", zone]
+    check = run("check", "--app", "tiktok", "--transaction", "cdn", "--where", "US", *at)
+    log = tmp_path / "queries.csv"
+    log.write_text("ts,query\n2020-11-12 23:59:00,tiktokv.com\n")
+    network = run("screen", "network", "--role", "hosting", "--log-tz", zone, str(log))
+    for result in (check, network):
+        assert result.exit_code == 2, result.output
+        assert "unknown time zone" in result.stderr and "tzdata" not in result.stderr and "/usr/" not in result.stderr

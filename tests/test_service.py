@@ -285,3 +285,14 @@ def test_settings_reach_worker_processes_through_the_environment(
     for name, value in settings.to_env().items():
         monkeypatch.setenv(name, value)
     assert ServiceSettings.from_env() == settings
+
+
+def test_bad_zones_are_400_without_a_server_path(api: TestClient, tokens: dict[str, str]) -> None:
+    naive = QUESTION | {"at": "2020-10-15T12:00:00"}
+    for zone in ("America", "../../etc/passwd", "A" * 60):
+        answer = api.post("/v1/decide", json=naive | {"tz": zone}, headers=auth(tokens["read"]))
+        assert answer.status_code == 400 and "unknown time zone" in error_of(answer), answer.text
+        assert "tzdata" not in answer.text
+    upload = {"file": ("q.csv", b"ts,query\n2020-10-15 12:00:00,tiktokv.com\n")}
+    screen = api.post("/v1/screens/network", params={"log_tz": "A" * 300}, files=upload, headers=auth(tokens["write"]))
+    assert screen.status_code == 400 and "unknown time zone" in error_of(screen) and "tzdata" not in screen.text

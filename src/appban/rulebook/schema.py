@@ -21,6 +21,9 @@ from appban.vocabulary import Category
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
 _TIME = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
 _OFFSET = re.compile(r"^(?P<sign>[+-])(?P<h>\d\d):(?P<m>\d\d)$")
+#: IANA zone names: segments of letters, digits, "_", "+" and "-" joined by "/" (so no "..", no absolute path).
+_ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", re.ASCII)
+_ZONE_MAX = 64
 
 
 class Strict(BaseModel):
@@ -35,10 +38,15 @@ def zone_from_name(name: str) -> dt.tzinfo:
         return dt.timezone(-delta if fixed["sign"] == "-" else delta)
     if name == "UTC":
         return dt.UTC
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"unknown time zone {name!r} (use an IANA name or an offset like -05:00)") from exc
+    # zoneinfo turns the name into a file path: anything past the IANA grammar would reach the file
+    # system (and its error messages would name this server's directories), so it is refused first.
+    if len(name) <= _ZONE_MAX and _ZONE_NAME.fullmatch(name):
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            pass  # OSError: "America" is a directory; the message, with its path, is not passed on
+    shown = repr(name) if len(name) <= _ZONE_MAX else f"{name[:_ZONE_MAX]!r}... ({len(name):,} characters)"
+    raise ValueError(f"unknown time zone {shown} (use an IANA name or an offset like -05:00)")
 
 
 class Citation(Strict):
