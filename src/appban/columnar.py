@@ -34,6 +34,7 @@ from appban.network.records import (
     parse_line_chunks,
     read_head,
 )
+from appban.textcolumns import without_surrogates
 
 # (the chosen columns' values, their line numbers, the file, where to report) -> a batch, or None
 MakeBatch = Callable[[Columns, Lines, Path, ReadStats], pa.RecordBatch | None]
@@ -147,7 +148,8 @@ def _json_samples(lines: list[str]) -> dict[str, list[Any]]:
             continue
         if isinstance(record, dict):
             for key, value in record.items():
-                samples.setdefault(key, []).append(value)
+                # A key names a column, which Arrow holds as UTF-8 (the lines are cleaned the same way).
+                samples.setdefault(without_surrogates(key), []).append(value)
     return samples
 
 

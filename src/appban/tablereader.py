@@ -4,7 +4,8 @@ Whatever a file holds ends in a table, a list of unreadable lines, or a TableRea
 the line or column): never a crash deep inside a parser. The reasons a line is unreadable: bytes that
 stop it from parsing as CSV (a wrong number of fields, a field longer than Python's csv limit of 128 KiB),
 a JSON line that is not an object, nests deeper than `safejson.MAX_DEPTH`, holds NaN or is longer than
-MAX_LINE_CHARS. Bytes that are not UTF-8 are replaced (U+FFFD), so the rest of their row is still read.
+MAX_LINE_CHARS. Bytes that are not UTF-8, and lone surrogates JSON escapes such as `\\ud800` stand for, are
+replaced (U+FFFD), so the rest of their row is still read.
 
 CSV goes through Arrow's reader when the file is plain; only a file Arrow refuses, or whose rows Arrow
 would not map one-to-one onto lines (quoted line breaks, blank lines), is read again with Python's csv
@@ -32,7 +33,14 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from appban import safejson
-from appban.textcolumns import as_text, readable, type_problem, unique_names
+from appban.textcolumns import (
+    as_text,
+    could_hold_surrogates,
+    readable,
+    type_problem,
+    unique_names,
+    without_surrogates,
+)
 
 TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts")
 #: The column a lenient read adds, only when some line could not be read: why, per such row (else null).
@@ -300,6 +308,8 @@ def _read_jsonl(data: bytes, all_text: bool) -> tuple[pa.Table, list[BadLine]]:
             if problem is not None:
                 bad.append(BadLine(row, line, problem))
             records.append(record)
+    if could_hold_surrogates(data):
+        records = [without_surrogates(record) for record in records]
     return _from_records(records, all_text), bad
 
 
@@ -353,6 +363,8 @@ def _read_json_document(path: Path, data: bytes, all_text: bool) -> pa.Table:
         document = document["value"]
     if not isinstance(document, list) or not all(isinstance(row, dict) for row in document):
         raise TableReadError(f'{path}: expected a JSON array of objects (or {{"value": [...]}})')
+    if could_hold_surrogates(data):
+        document = without_surrogates(document)
     return _from_records(document, all_text)
 
 

@@ -5,10 +5,15 @@ large strings and raw bytes are read as text (bytes that are not UTF-8 are repla
 numbers, decimals, dates, times, durations and nulls are kept for the reader to convert or reject row by
 row. Lists, structs, maps and unions have no single value a cell could stand for: a column of such a type
 is refused up front, naming the file and the column, instead of failing deep inside a conversion.
+
+JSON text may also hold what no UTF-8 column can: a `\\ud800` escape with no partner parses to a lone
+surrogate, which Arrow and every UTF-8 writer refuse. `without_surrogates` replaces those (U+FFFD), as bytes
+that are not UTF-8 are replaced, so every JSON reader keeps the rest of the row.
 """
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
@@ -90,3 +95,29 @@ def unique_names(names: Iterable[str]) -> list[str]:
         out.append(f"{name} ({number})")
         taken.add(out[-1])
     return out
+
+
+# A `\\uD800`-`\\uDFFF` escape (a pair parses to one character; only a lone half is left a surrogate), a
+# surrogate already in the text, or the bytes one has when bytes are decoded with "surrogatepass".
+_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def could_hold_surrogates(text: str | bytes) -> bool:
+    """Whether JSON parsed from `text` might hold a lone surrogate: a search done in C, so that the walk
+    of `without_surrogates` is paid only by text that needs it."""
+    found = _SURROGATE_TEXT.search(text) if isinstance(text, str) else _SURROGATE_BYTES.search(text)
+    return found is not None
+
+
+def without_surrogates(value: Any) -> Any:
+    """A parsed JSON value with every lone surrogate in its strings and keys replaced by U+FFFD. Recursive:
+    callers pass values whose nesting safejson has bounded."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {without_surrogates(key): without_surrogates(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_surrogates(item) for item in value]
+    return value

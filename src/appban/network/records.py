@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from appban import safejson
 from appban.rulebook.schema import zone_from_name
-from appban.textcolumns import check_columns, readable
+from appban.textcolumns import check_columns, could_hold_surrogates, readable, without_surrogates
 
 UTC_US = pa.timestamp("us", tz="UTC")
 RECORD_SCHEMA = pa.schema(
@@ -643,6 +643,8 @@ def _parse_json_slowly(
         if not isinstance(record, dict):
             stats.error(path, int(numbers[i]), f"not a JSON object: {line[:60].decode('utf-8', 'replace')!r}")
             continue
+        if could_hold_surrogates(line):
+            record = without_surrogates(record)
         kept.append(i)
         for name in names:
             values[name].append(record.get(name))

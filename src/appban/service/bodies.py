@@ -24,6 +24,7 @@ import pyarrow.ipc as ipc
 from appban.engine.batch import RowError, TableInputError
 from appban.safejson import UnsafeJSON
 from appban.safejson import loads as safe_loads
+from appban.textcolumns import could_hold_surrogates, without_surrogates
 
 _TEXT_FIELDS = ("app", "transaction", "where", "at", "tz")
 _MAX_COLUMNS = 64  # distinct keys over all lines: the known fields and the caller's own (an id, say)
@@ -84,6 +85,8 @@ class JSONLines:
         if not isinstance(row, dict):
             self._errors.append(f"line {self._line}: not a JSON object")
             return
+        if could_hold_surrogates(raw):  # a lone "\\ud800" escape: replaced, as the file readers do
+            row = without_surrogates(row)
         for key, value in row.items():
             if value is None or type(value) is str:  # what nearly every field is, and fine wherever it is
                 continue
