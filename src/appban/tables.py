@@ -10,9 +10,10 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from appban.outputs import write_atomically as write_atomically  # its old home; the rule lives in outputs
+from appban.tablereader import READ_ERROR_COLUMN, TEXT_COLUMNS, TableReadError, input_format, line_mapper, read_table
 
 # Reading lives in appban.tablereader; these names stay importable from here.
-from appban.tablereader import READ_ERROR_COLUMN, TEXT_COLUMNS, TableReadError, input_format, line_mapper, read_table
+from appban.textcolumns import python_values
 
 __all__ = [
     "READ_ERROR_COLUMN",
@@ -34,7 +35,16 @@ def line_of_row(path: Path, row: int) -> int:
 
 
 def to_records(table: pa.Table) -> list[dict[str, object]]:
-    return [{k: (str(v) if hasattr(v, "isoformat") else v) for k, v in row.items()} for row in table.to_pylist()]
+    """The rows as dictionaries, instants as text. A passed-through column may hold a date or timestamp
+    past year 9999 (Parquet allows it): such a value is Arrow's text for it, not an OverflowError."""
+    if table.num_columns == 0:
+        return [{} for _ in range(table.num_rows)]
+    names = table.column_names
+    columns = [python_values(column) for column in table.columns]
+    return [
+        {name: (str(v) if hasattr(v, "isoformat") else v) for name, v in zip(names, row, strict=True)}
+        for row in zip(*columns, strict=True)
+    ]
 
 
 def write_csv(table: pa.Table, path: Path | BinaryIO) -> None:

@@ -17,7 +17,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 
@@ -121,3 +121,40 @@ def without_surrogates(value: Any) -> Any:
     if isinstance(value, list):
         return [without_surrogates(item) for item in value]
     return value
+
+
+def python_values(values: Any) -> list[Any]:
+    """`values.to_pylist()`, except that a value Python's datetime types cannot hold (a timestamp or date
+    past year 9999, a duration past 999,999,999 days) comes as the text Arrow writes for it ("<value out of
+    range: N>"), not an OverflowError. Only a column holding such a value is converted value by value."""
+    try:
+        return cast(list[Any], values.to_pylist())
+    except (OverflowError, ValueError):
+        pass
+    if isinstance(values, pa.ChunkedArray):
+        return [item for chunk in values.chunks for item in python_values(chunk)]
+    return [python_value(values, row) for row in range(len(values))]
+
+
+def python_value(values: Any, row: int) -> Any:
+    """`values[row].as_py()`, with a value out of Python's datetime range written as text (see python_values)."""
+    try:
+        return values[row].as_py()
+    except (OverflowError, ValueError):
+        one = values.slice(row, 1)
+        return one.cast(_temporal_as_text(one.type))[0].as_py()
+
+
+def _temporal_as_text(kind: Any) -> Any:
+    """`kind` with every date, time, timestamp and duration in it (inside lists, structs and maps too) a string."""
+    if pa.types.is_temporal(kind):
+        return pa.string()
+    if pa.types.is_dictionary(kind):
+        return _temporal_as_text(kind.value_type)
+    if pa.types.is_map(kind):
+        return pa.map_(_temporal_as_text(kind.key_type), _temporal_as_text(kind.item_type))
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return pa.list_(_temporal_as_text(kind.value_type))
+    if pa.types.is_struct(kind):
+        return pa.struct([field.with_type(_temporal_as_text(field.type)) for field in kind])
+    return kind

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from appban import safejson
 from appban.rulebook.schema import zone_from_name
-from appban.textcolumns import check_columns, could_hold_surrogates, readable, without_surrogates
+from appban.textcolumns import check_columns, could_hold_surrogates, python_value, readable, without_surrogates
 
 UTC_US = pa.timestamp("us", tz="UTC")
 RECORD_SCHEMA = pa.schema(
@@ -975,7 +975,7 @@ def describe_value(values: Any, what: str, wrong: str = "bad") -> Callable[[int]
     """A `reject` description: "missing <what>" or "<wrong> <what> '<value>'"."""
 
     def describe(row: int) -> str:
-        value = None if values is None else values[row].as_py()
+        value = None if values is None else python_value(values, row)
         if value is None or (isinstance(value, str) and not value.strip()):
             return f"missing {what}"
         shown = repr(value if not isinstance(value, str) else value[:80])
@@ -988,7 +988,7 @@ def describe_time(values: Any, tz: str | None, option: str) -> Callable[[int], s
     """A `reject` description for a timestamp; one without an offset, when no zone was given, says so."""
 
     def describe(row: int) -> str:
-        value = None if values is None else values[row].as_py()
+        value = None if values is None else python_value(values, row)
         if value is None:
             return "missing timestamp"
         parsed = to_timestamp(pa.array([str(value)]), "UTC")[0].as_py() if tz is None else None
