@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
@@ -244,10 +245,11 @@ def _check_types(table: pa.Table) -> list[RowError]:
     """Columns that hold what decide_table() reads: text (or, for `at`, timestamps), each named once."""
     errors: list[RowError] = []
     names = table.column_names
-    for name in sorted({n for n in names if names.count(n) > 1} & {*INPUT_COLUMNS, "facts"}):
-        errors.append(RowError(0, name, None, f"the column appears {names.count(name)} times"))
+    counts = Counter(names)  # one pass: a header line of tens of thousands of names is no reason to hang
+    for name in sorted(n for n in {*INPUT_COLUMNS, "facts"} if counts[n] > 1):
+        errors.append(RowError(0, name, None, f"the column appears {counts[name]} times"))
     for name in _TEXT_COLUMNS:
-        if name not in names or names.count(name) > 1:
+        if counts[name] != 1:
             continue
         kind = table.schema.field(name).type
         value_kind = kind.value_type if pa.types.is_dictionary(kind) else kind
