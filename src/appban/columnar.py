@@ -96,7 +96,7 @@ def _read_csv(path: Path, columns: tuple[str, ...], make: MakeBatch, stats: Read
         values, numbers = parse_delimited(data, numbers, spec, path, own)
         return make(values, numbers, path, own) if len(numbers) else None
 
-    return parse_in_order(_csv_jobs(iter_line_chunks(path, notes), columns), parse, notes, stats)
+    return parse_in_order(_csv_jobs(iter_line_chunks(path, notes), columns, path), parse, notes, stats)
 
 
 def _check_unique(path: Path, names: list[str], wanted: list[str]) -> None:
@@ -119,7 +119,9 @@ def _csv_names(header: str, delimiter: str) -> list[str]:
     return [name.strip() for name in fields]
 
 
-def _csv_jobs(chunks: Iterator[LineChunk], columns: tuple[str, ...]) -> Iterator[tuple[Delimited, bytes, Lines]]:
+def _csv_jobs(
+    chunks: Iterator[LineChunk], columns: tuple[str, ...], path: Path
+) -> Iterator[tuple[Delimited, bytes, Lines]]:
     """Each chunk's data lines with the layout its header line set (the first non-blank line)."""
     spec: Delimited | None = None
     for chunk in chunks:
@@ -131,7 +133,14 @@ def _csv_jobs(chunks: Iterator[LineChunk], columns: tuple[str, ...]) -> Iterator
                 if line.strip():
                     header = line.decode("utf-8").strip("\r\n")
                     delimiter = _delimiter(header)
-                    spec = Delimited(tuple(_csv_names(header, delimiter)), columns, delimiter, quoted=True)
+                    names = _csv_names(header, delimiter)
+                    # The columns were chosen from the file's first bytes: a header line longer than those
+                    # can turn out to hold other names (or another delimiter) when read whole.
+                    missing = [name for name in columns if name not in names]
+                    if missing:
+                        raise ValueError(f"{path}: the header line has no column {missing[0]!r}")
+                    _check_unique(path, names, list(columns))
+                    spec = Delimited(tuple(names), columns, delimiter, quoted=True)
                     break
             data = data[stream.tell() :]
         if spec is not None:

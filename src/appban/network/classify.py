@@ -57,6 +57,7 @@ def normalise_host(host: str) -> str:
 class DomainMatcher:
     def __init__(self, entries: Iterable[tuple[str, int]]):
         self.suffixes = dict(entries)
+        self._longest = max(map(len, self.suffixes), default=0)
         # Every suffix contains one of these (the suffixes that contain no other suffix).
         needles = [s for s in self.suffixes if not any(o != s and o in s for o in self.suffixes)]
         self._needles = "|".join(re.escape(n) for n in sorted(needles))
@@ -78,7 +79,13 @@ class DomainMatcher:
     def match(self, host: str) -> int:
         """The hit of the longest listed suffix made of whole labels of `host`, or -1."""
         name = normalise_host(host)
+        # Only a tail no longer than the longest suffix can match: each try slices and hashes the rest of
+        # the name, so starting at 0 would be quadratic in a hostile megabyte-long host of short labels.
         position = 0
+        if len(name) > self._longest:
+            position = name.find(".", len(name) - self._longest - 1) + 1
+            if position == 0:
+                return -1
         while True:
             found = self.suffixes.get(name[position:])
             if found is not None:

@@ -493,6 +493,9 @@ class Delimited:
     types: tuple[tuple[str, Any], ...] = ()
 
 
+_SMALL_BYTES = 4096
+
+
 def parse_delimited(
     data: bytes, numbers: Lines, spec: Delimited, path: Path, stats: ReadStats
 ) -> tuple[Columns, Lines]:
@@ -504,6 +507,10 @@ def parse_delimited(
     """
     if not data:
         return {name: pa.array([], pa.string()) for name in spec.include}, numbers
+    if len(data) < _SMALL_BYTES:
+        # Arrow's reader costs about a millisecond to set up, however few the lines: a file of many short
+        # runs (a Zeek header block every line or two) would pay it per run.
+        return _parse_delimited_slowly(data, numbers, spec, path, stats)
     invalid: list[tuple[int | None, int]] = []
 
     def on_invalid(row: Any) -> str:
@@ -576,7 +583,8 @@ def _field_count(expected: int, found: int) -> str:
 def _parse_delimited_slowly(
     data: bytes, numbers: Lines, spec: Delimited, path: Path, stats: ReadStats
 ) -> tuple[Columns, Lines]:
-    # Python's csv module, one line at a time: only for the rare chunk Arrow could not map to its lines.
+    # Python's csv module, one line at a time: for a short run, and for the rare chunk Arrow could not map
+    # to its lines.
     dialect: dict[str, Any] = {"delimiter": spec.delimiter, "quotechar": '"'}
     if not spec.quoted:
         dialect = {"delimiter": spec.delimiter, "quoting": csv.QUOTE_NONE}

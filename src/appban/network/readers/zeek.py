@@ -14,6 +14,7 @@ else from fields that only that log has, else from the file name.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -178,16 +179,25 @@ class ZeekReader:
 
     def _read_tsv(self, path: Path, stats: ReadStats) -> Iterator[pa.RecordBatch]:
         notes = ReadStats()
-        blocks = _blocks(iter_line_chunks(path, notes))  # headers apply in file order: read them here
+        # Headers apply in file order: read them here. Runs are grouped into jobs of about a chunk each, so
+        # that a file of many short header blocks costs what its bytes cost, not a parse per block.
+        jobs = _jobs(_blocks(iter_line_chunks(path, notes)))
 
-        def parse(block: tuple[_Header, bytes, Lines], own: ReadStats) -> pa.RecordBatch | None:
-            return self._tsv_batch(*block, path, own)
+        def parse(runs: list[_Run], own: ReadStats) -> pa.RecordBatch | None:
+            return self._tsv_batch(runs, path, own)
 
-        return parse_in_order(blocks, parse, notes, stats)
+        return parse_in_order(jobs, parse, notes, stats)
 
-    def _tsv_batch(
+    def _tsv_batch(self, runs: list[_Run], path: Path, stats: ReadStats) -> pa.RecordBatch | None:
+        parts = [part for run in runs if (part := self._tsv_columns(*run, path, stats)) is not None]
+        if not parts:
+            return None
+        columns, numbers = _joined(parts) if len(parts) > 1 else parts[0]
+        return self._batch(columns, numbers, path, stats)
+
+    def _tsv_columns(
         self, header: _Header, data: bytes, numbers: Lines, path: Path, stats: ReadStats
-    ) -> pa.RecordBatch | None:
+    ) -> tuple[Columns, Lines] | None:
         if not len(numbers):
             return None
         problem = self._header_problem(header)
@@ -200,14 +210,14 @@ class ZeekReader:
         nulls = (header.unset, header.empty)
         spec = Delimited(header.fields, include, header.separator, nulls=nulls, types=_arrow_types(header, include))
         columns, numbers = parse_delimited(data, numbers, spec, path, stats)
-        return self._batch(columns, numbers, path, stats)
+        return (columns, numbers) if len(numbers) else None
 
     def _header_problem(self, header: _Header) -> str | None:
         if len(header.separator) != 1 or header.separator in '\r\n"':
             return f"#separator {header.separator!r} is not one character other than a quote or line end"
         if not header.fields:
             return "data before the #fields header"
-        twice = sorted({name for name in header.fields if header.fields.count(name) > 1})
+        twice = sorted(name for name, count in Counter(header.fields).items() if count > 1)
         if twice:
             return f"#fields names {', '.join(twice)} more than once"
         missing = [name for name in ("ts", self._spec.host) if name not in header.fields]
@@ -278,7 +288,57 @@ def _arrow_types(header: _Header, include: Iterable[str]) -> tuple[tuple[str, An
     return tuple((name, _ARROW_TYPES[declared[name]]) for name in include if declared[name] in _ARROW_TYPES)
 
 
-def _blocks(chunks: Iterable[LineChunk]) -> Iterator[tuple[_Header, bytes, Lines]]:
+_Run = tuple[_Header, bytes, Lines]
+_JOB_BYTES = 1 << 20
+
+
+def _jobs(runs: Iterable[_Run]) -> Iterator[list[_Run]]:
+    """Runs in order, in groups of about _JOB_BYTES. Runs of blank lines are dropped, and a run under the
+    same header as the one before it (a repeated header block, or `#close`/`#open` between) joins it."""
+    group: list[_Run] = []
+    pieces: list[tuple[bytes, Lines]] = []  # the runs that make up the group's last one
+    size = 0
+    for header, data, numbers in runs:
+        if not data.strip():
+            continue
+        if not (pieces and group[-1][0] == header):
+            if len(pieces) > 1:  # joined once, not run by run: that would copy the bytes again each time
+                group[-1] = _merged(group[-1][0], pieces)
+            group.append((header, data, numbers))
+            pieces = []
+        pieces.append((data, numbers))
+        size += len(data)
+        if size >= _JOB_BYTES:
+            group[-1] = _merged(header, pieces) if len(pieces) > 1 else group[-1]
+            yield group
+            group, pieces, size = [], [], 0
+    if group:
+        group[-1] = _merged(group[-1][0], pieces) if len(pieces) > 1 else group[-1]
+        yield group
+
+
+def _merged(header: _Header, pieces: list[tuple[bytes, Lines]]) -> _Run:
+    return header, b"".join(data for data, _ in pieces), np.concatenate([numbers for _, numbers in pieces])
+
+
+def _joined(parts: list[tuple[Columns, Lines]]) -> tuple[Columns, Lines]:
+    """The rows of several runs as one set of columns: a field some runs lack is null there, and a field
+    parsed as a number in one run and as text in another is text throughout."""
+    names = list(dict.fromkeys(name for columns, _ in parts for name in columns))
+    joined: Columns = {}
+    for name in names:
+        pieces = [columns.get(name) for columns, _ in parts]
+        kinds = {piece.type for piece in pieces if piece is not None}
+        kind = kinds.pop() if len(kinds) == 1 else pa.string()
+        arrays = [
+            pa.nulls(len(numbers), kind) if piece is None else piece.cast(kind)
+            for piece, (_, numbers) in zip(pieces, parts, strict=True)
+        ]
+        joined[name] = pa.concat_arrays(arrays)
+    return joined, np.concatenate([numbers for _, numbers in parts])
+
+
+def _blocks(chunks: Iterable[LineChunk]) -> Iterator[_Run]:
     """Runs of data lines, each with the header block in force over it."""
     header = _Header()
     for chunk in chunks:
@@ -286,12 +346,12 @@ def _blocks(chunks: Iterable[LineChunk]) -> Iterator[tuple[_Header, bytes, Lines
         yield from segments
 
 
-def _segments(chunk: LineChunk, header: _Header) -> tuple[list[tuple[_Header, bytes, Lines]], _Header]:
+def _segments(chunk: LineChunk, header: _Header) -> tuple[list[_Run], _Header]:
     """The chunk's data lines in runs that share one header, and the header in force after the chunk."""
     data = chunk.data
     if not starts_a_line(data, b"#"):
         return [(header, data, chunk.numbers())], header  # the usual chunk: no header lines inside
-    segments: list[tuple[_Header, bytes, Lines]] = []
+    segments: list[_Run] = []
     cursor, line = 0, chunk.first_line  # where the current run starts, and its first line's number
     for at in line_starts(data, b"#"):
         if at > cursor:
@@ -305,6 +365,6 @@ def _segments(chunk: LineChunk, header: _Header) -> tuple[list[tuple[_Header, by
     return segments, header
 
 
-def _run(header: _Header, data: bytes, first_line: int) -> tuple[_Header, bytes, Lines]:
+def _run(header: _Header, data: bytes, first_line: int) -> _Run:
     # Blank lines stay in the run: the CSV parse drops them, keeping every other line's number.
     return header, data, np.arange(first_line, first_line + data.count(b"\n"), dtype=np.int64)
