@@ -7,6 +7,7 @@ aliases that share a block with it, and the publisher decides between the real a
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +19,7 @@ from appban.engine.law import resolve as resolve_law
 from appban.identity.normalize import disguise_key, name_key, uses_disguise
 from appban.identity.registry import ID_FIELDS, RegistryFile, load_registry
 from appban.rulebook.loader import Rulebook
+from appban.rulebook.schema import Prohibition
 
 FUZZY_CUTOFF = 88.0  # rapidfuzz ratio; "tiktokk" scores 92 against "tiktok", "ticktock" 86
 FUZZY_MIN_LENGTH = 5  # shorter aliases ("QQ") only match exactly
@@ -105,18 +107,34 @@ class Resolver:
             for publisher in publishers:
                 self._publishers[name_key(publisher.value)] = company
         self._companies_with_publishers = {company for company, found in self.registry.publishers.items() if found}
+        self._prohibitions = self._apps_by_prohibition()
         self.covered = self._covered_apps()
+
+    def at(self, where: str | None) -> Resolver:
+        """This resolver for another place: what it knows of apps is shared, only what the law reaches
+        there is worked out (a file may name thousands of places; each would otherwise rebuild it all)."""
+        other = copy.copy(self)
+        other.where = where
+        other.covered = other._covered_apps()
+        return other
 
     # --- what the law reaches ------------------------------------------------------------------
 
-    def _covered_apps(self) -> set[str]:
-        """Apps some prohibition of the rulebook names, directly or by company, in `where` (any place if None)."""
+    def _apps_by_prohibition(self) -> list[tuple[Prohibition, frozenset[str]]]:
+        """Each prohibition of the rulebook, with the apps it names (directly or by company)."""
         law = resolve_law(self.rulebook)
-        covered: set[str] = set()
+        scopes: dict[int, tuple[Prohibition, set[str]]] = {}
         for app in self.rulebook.subjects.subjects:
             for rule in law.rules_for(app):
-                if self.where is None or self.rulebook.in_scope_place(rule.prohibition, self.where):
-                    covered.add(app)
+                scopes.setdefault(id(rule.prohibition), (rule.prohibition, set()))[1].add(app)
+        return [(scope, frozenset(apps)) for scope, apps in scopes.values()]
+
+    def _covered_apps(self) -> set[str]:
+        """Apps some prohibition of the rulebook names, directly or by company, in `where` (any place if None)."""
+        covered: set[str] = set()
+        for scope, apps in self._prohibitions:
+            if self.where is None or self.rulebook.in_scope_place(scope, self.where):
+                covered |= apps
         return covered
 
     # --- evidence -----------------------------------------------------------------------------

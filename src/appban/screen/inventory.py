@@ -105,7 +105,7 @@ class Screener:
         found = self.resolvers.get(where)
         if found is None:
             first = next(iter(self.resolvers.values()), None)
-            found = Resolver(self.rulebook, first.registry if first else None, where=where)
+            found = first.at(where) if first else Resolver(self.rulebook, where=where)
             self.resolvers[where] = found
         return found
 
