@@ -206,6 +206,9 @@ class Pool:
                         self.workers[i] = self._replace(worker)
                     else:
                         worker.busy = None
+                        if outcome.kind == OOM:
+                            # A worker that ran out of memory once would blame every later input.
+                            self.workers[i] = self._replace(worker)
                     self.peak_rss_kb = max(self.peak_rss_kb, outcome.rss_kb)
                     yield token, outcome
                 elif time.monotonic() >= due:
