@@ -646,3 +646,161 @@ def test_a_table_over_the_size_cap_is_refused_before_it_is_read(
         read_table(path)
     monkeypatch.setattr(tablereader, "MAX_TABLE_BYTES", 1 << 20)
     assert read_table(path).num_rows == 100
+
+
+# ------------------------------------------------------------------------------------------------
+# Values no UTF-8 column or Python datetime can hold, and inputs whose cost would grow faster than their size
+
+
+def _printable(records: object) -> str:
+    # As the commands print: UTF-8, non-ASCII kept. A lone surrogate would fail here.
+    text = json.dumps(records, ensure_ascii=False, default=str)
+    text.encode("utf-8")
+    return text
+
+
+def test_lone_surrogate_escapes_are_replaced_on_every_json_path(tmp_path: Path) -> None:
+    from appban.service.bodies import JSONLines
+    from appban.tables import to_records
+
+    # json.dumps writes a lone surrogate as the escape "\ud800", which json.loads turns back into one.
+    good = {**LAYOUTS[0].record(), "note\ud800": "a\udfffb"}
+    line = json.dumps(good)
+    assert "\\ud800" in line
+    for name, content in (
+        ("all-at-once.jsonl", jsonl_bytes(line, line)),
+        ("document.json", json.dumps([good]).encode()),
+        ("graph.json", json.dumps({"value": [good]}).encode()),
+    ):
+        path = tmp_path / name
+        path.write_bytes(content)
+        records = to_records(decide_table(read_table(path)))
+        assert "a\ufffdb" in _printable(records) and "note\ufffd" in _printable(records), name
+    # A line that is not an object sends the read line by line (lenient, as screening reads).
+    path = tmp_path / "line-by-line.jsonl"
+    path.write_bytes(jsonl_bytes(line, "[1]", json.dumps({"name": "Tik\udc00Tok"})))
+    table = read_table(path, all_text=True)
+    assert table.column("name").to_pylist()[2] == "Tik\ufffdTok"
+    assert table.column("note\ufffd").to_pylist()[0] == "a\ufffdb"
+    _printable(to_records(table))
+    # A network log in JSON lines: the row is kept, its host still matched.
+    path = tmp_path / "queries.jsonl"
+    path.write_bytes(
+        jsonl_bytes(json.dumps({"ts": "2020-09-20T04:01:02Z", "host": "www.tiktok.com", "x\ud800": "\ud800"}))
+    )
+    assert read_network(path, "generic") == Outcome(rows=1)
+    # The service's batch bodies.
+    body = JSONLines()
+    body.feed(jsonl_bytes(json.dumps({**LAYOUTS[0].record(), "id": "r\ud800"})))
+    table, lines = body.table()
+    assert table.column("id").to_pylist() == ["r\ufffd"] and lines.tolist() == [1]
+
+
+def test_instants_past_year_9999_in_parquet_are_written_not_crashed_on(tmp_path: Path) -> None:
+    from appban.tables import to_records
+
+    far = 1 << 62  # microseconds: about the year 146,000
+    path = tmp_path / "transactions.parquet"
+    pq.write_table(
+        pa.table({
+            **{name: [value] for name, value in LAYOUTS[0].record().items()},
+            "seen": pa.array([far], pa.timestamp("us", tz="UTC")),
+            "day": pa.array([(1 << 31) - 1], pa.date32()),
+            "history": pa.array([[far, 0]], pa.list_(pa.timestamp("us"))),
+        }),
+        path,
+    )  # fmt: skip
+    records = to_records(decide_table(read_table(path)))
+    # As Arrow writes them: the year itself where it can, else the raw number.
+    assert records[0]["seen"].startswith("17036-07-06"), records
+    assert records[0]["day"] == f"<value out of range: {(1 << 31) - 1}>", records
+    assert records[0]["history"][0] in (f"<value out of range: {far}>", "17036-07-06 14:00:27.387904"), records
+    assert records[0]["verdict"]
+    _printable(records)
+    # A payment export whose country columns are such timestamps: each row reported, none crashed on.
+    payments = LAYOUTS[2]
+    path = tmp_path / "payments.parquet"
+    columns: dict[str, Any] = {name: [value, value] for name, value in payments.record().items()}
+    columns["merchant_country"] = pa.array([far, far + 1], pa.timestamp("us"))
+    pq.write_table(pa.table(columns), path)
+    outcome = read_payments(path)
+    assert outcome.error is None and outcome.bad_lines == [1, 2], outcome
+
+
+def _finishes(script: str) -> str:
+    """Run `script` in a child process; a generous limit stands for "does not hang"."""
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return done.stdout
+
+
+def test_a_header_of_tens_of_thousands_of_columns_is_read_in_linear_time(tmp_path: Path) -> None:
+    path = tmp_path / "transactions.tsv"
+    extra = [f"c{i}" for i in range(40_000)] + ["c7"]  # and one repeated
+    row = [*LAYOUTS[0].good, *("x" for _ in extra)]
+    path.write_text("\t".join([*LAYOUTS[0].columns, *extra]) + "\n" + "\t".join(row) + "\n")
+    out = _finishes(f"""
+        from pathlib import Path
+        from appban.engine.batch import decide_table
+        from appban.tables import read_table
+        table = decide_table(read_table(Path({str(path)!r})))
+        print(table.num_rows, table.column("verdict")[0])
+    """)
+    assert out.split()[0] == "1"
+
+
+def test_network_logs_built_to_make_work_quadratic_finish(tmp_path: Path) -> None:
+    # BIND: a megabyte host name of short labels, matched label by label.
+    bind = tmp_path / "query.log"
+    host = "a." * 500_000 + "www.tiktok.com"
+    bind.write_text(
+        f"19-Sep-2020 23:59:01.123 client 192.0.2.10#53421: query: {host} IN A +\n"
+        "19-Sep-2020 23:59:02.000 client 192.0.2.11#5353: query: www.tiktok.com IN A +\n"
+    )
+    # Zeek: a header block before every line or two, the fields in another order each time.
+    blocks = ["#separator \\x09\n#path\tdns\n"]
+    for i in range(6_000):
+        fields, row = (ZEEK_FIELDS, ZEEK_ROW) if i % 2 else (ZEEK_FIELDS[::-1], ZEEK_ROW[::-1])
+        blocks.append("\t".join(["#fields", *fields]) + "\n\n" + "\t".join(row) + "\n#close\tx\n")
+    zeek_log = tmp_path / "dns.log"
+    zeek_log.write_text("".join(blocks))
+    out = _finishes(f"""
+        from pathlib import Path
+        from appban.network.records import read_log
+        for path, fmt in (({str(bind)!r}, "bind"), ({str(zeek_log)!r}, "zeek")):
+            batches, stats = read_log(Path(path), fmt)
+            print(sum(batch.num_rows for batch in batches), len(stats.errors))
+        from appban.rulebook.loader import load_rulebook
+        from appban.screen.network import NetworkOptions, screen_network
+        options = NetworkOptions(role="hosting", log_format="bind")
+        result = screen_network([Path({str(bind)!r})], options, load_rulebook())
+        print(result.records.num_rows)
+    """)
+    assert out.split() == ["2", "0", "6000", "0", "2"], out
+
+
+def test_a_csv_header_line_longer_than_the_sniffed_head_is_a_named_error(tmp_path: Path) -> None:
+    # The first 64 KiB look like a comma-separated header with `ts` and `host`; read whole, tabs win.
+    path = tmp_path / "queries.csv"
+    header = "ts,host,client," + "x," * 40_000 + "\t" * 100_000 + "y"
+    path.write_text(header + "\n2020-09-20T04:01:02Z,www.tiktok.com,192.0.2.1\n")
+    outcome = read_network(path, "generic")
+    assert outcome.error is not None and str(path) in outcome.error and "'ts'" in outcome.error, outcome
+
+
+def test_an_inventory_in_thousands_of_places_shares_one_resolver(tmp_path: Path) -> None:
+    from appban.identity.resolve import Record, Resolver
+    from appban.rulebook.loader import load_rulebook
+    from appban.screen.inventory import InventoryOptions
+
+    book = load_rulebook()
+    screener = Screener(book, InventoryOptions(where="US"))
+    record = Record(name="TikTok", publisher="TikTok Pte. Ltd.", android_package="com.zhiliaoapp.musically")
+    for where in ("US", "US-MT", "IN", "CN", "FR", "AW"):
+        shared = screener.resolver(where)
+        assert shared._ids is screener.resolvers["US"]._ids  # the registry's indices are built once
+        alone = Resolver(book, where=where)
+        assert shared.covered == alone.covered, where
+        assert shared.resolve(record) == alone.resolve(record), where
