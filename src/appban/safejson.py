@@ -52,7 +52,7 @@ def loads(text: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
     store them check their range."""
     try:
         if isinstance(text, bytes | bytearray):
-            text = text.decode(json.detect_encoding(text), "surrogatepass")
+            text = text.decode(json.detect_encoding(text), "replace")  # as every reader does: U+FFFD
         value = _DECODER.decode(text)
     except UnsafeJSON:
         raise
