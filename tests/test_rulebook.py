@@ -158,3 +158,32 @@ def test_every_problem_is_reported_at_once(rulebook_copy: Path) -> None:
     edit(rulebook_copy, "instruments/eo-13971.yaml", "short_title: EO 13971\n", "")
     edit(rulebook_copy, "instruments/eo-14034.yaml", "kind: revoke", "kind: repeal")
     assert len(problems(rulebook_copy)) >= 2
+
+
+def test_what_engines_derive_from_a_rulebook_goes_with_it() -> None:
+    """A long-lived process (the service, a fuzzer, a notebook) loads rulebooks again and again: none may be
+    kept alive by a cache of what was derived from it."""
+    import gc
+    import weakref
+
+    import pyarrow as pa
+
+    from appban.code.signatures import default_signatures
+    from appban.engine.batch import decide_table
+    from appban.engine.decide import decide
+    from appban.identity.resolve import Record, Resolver
+    from appban.network.indicators import default_indicators
+
+    def use_one() -> weakref.ref[object]:
+        book = load_rulebook()
+        decide("tiktok", "internet_hosting", "US", "2020-11-12T23:59:00-05:00", rulebook=book)
+        table = pa.table({"app": ["wechat"], "transaction": ["cdn"], "where": ["US"], "at": ["2020-09-21T00:00:00Z"]})
+        decide_table(table, rulebook=book)
+        default_signatures(book)
+        default_indicators(book)
+        assert Resolver(book).at("US").resolve(Record(name="TikTok"))
+        return weakref.ref(book)
+
+    gone = [use_one() for _ in range(3)]
+    gc.collect()
+    assert [ref() for ref in gone] == [None, None, None]

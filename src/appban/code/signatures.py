@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -167,7 +166,10 @@ def load_signatures(rulebook: Rulebook, path: Path | None = None) -> SignatureSe
     return SignatureSet(data.signatures, data.sources)
 
 
-@cache
 def default_signatures(rulebook: Rulebook) -> SignatureSet:
-    """The packaged signature set, checked against (and cached per) a loaded rulebook."""
-    return load_signatures(rulebook)
+    """The packaged signature set, checked against (and kept by) a loaded rulebook: it goes with the rulebook,
+    where a cache keyed by the rulebook would keep every one ever loaded."""
+    found = rulebook.derived.get("signatures")
+    if found is None:
+        found = rulebook.derived["signatures"] = load_signatures(rulebook)
+    return cast(SignatureSet, found)

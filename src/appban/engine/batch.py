@@ -13,8 +13,7 @@ import datetime as dt
 import json
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -123,11 +122,8 @@ class _Compiled:
         )
 
 
-_COMPILED: WeakKeyDictionary[Rulebook, _Compiled] = WeakKeyDictionary()
-
-
 def _compiled(rulebook: Rulebook) -> _Compiled:
-    found = _COMPILED.get(rulebook)
+    found = rulebook.derived.get("compiled")
     if found is None:
         law = resolve(rulebook)
         places: list[str] = []
@@ -136,8 +132,8 @@ def _compiled(rulebook: Rulebook) -> _Compiled:
         for applied, _ in law.exceptions:
             places.extend(applied.item.places + applied.item.not_places)  # type: ignore[union-attr]
         found = _Compiled(law, places_used=sorted(set(places)))
-        _COMPILED[rulebook] = found
-    return found
+        rulebook.derived["compiled"] = found
+    return cast(_Compiled, found)
 
 
 def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:

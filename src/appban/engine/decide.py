@@ -12,8 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, cast
 
 from pydantic import BaseModel, ConfigDict
 
@@ -843,11 +842,8 @@ class _Answers:
         return found
 
 
-_ANSWERS: WeakKeyDictionary[Rulebook, _Answers] = WeakKeyDictionary()
-
-
 def _answers(rulebook: Rulebook) -> _Answers:
-    found = _ANSWERS.get(rulebook)
+    found = rulebook.derived.get("answers")
     if found is None:
-        found = _ANSWERS[rulebook] = _Answers(resolve(rulebook))
-    return found
+        found = rulebook.derived["answers"] = _Answers(resolve(rulebook))
+    return cast(_Answers, found)

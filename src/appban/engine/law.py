@@ -14,8 +14,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
-from weakref import WeakKeyDictionary
+from typing import Any, cast
 
 from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import Authorization, Change, InstantSpec, Instrument, LawException, Prohibition
@@ -193,16 +192,12 @@ class Law:
         )
 
 
-_CACHE: WeakKeyDictionary[Rulebook, Law] = WeakKeyDictionary()
-
-
 def resolve(rulebook: Rulebook) -> Law:
     """The resolved law for a rulebook (computed once per loaded rulebook)."""
-    law = _CACHE.get(rulebook)
+    law = rulebook.derived.get("law")
     if law is None:
-        law = _resolve(rulebook)
-        _CACHE[rulebook] = law
-    return law
+        law = rulebook.derived["law"] = _resolve(rulebook)
+    return cast(Law, law)
 
 
 def _descendants(rulebook: Rulebook, instrument_id: str) -> set[str]:

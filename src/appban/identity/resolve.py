@@ -8,7 +8,7 @@ aliases that share a block with it, and the publisher decides between the real a
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from functools import lru_cache
@@ -109,6 +109,12 @@ class Resolver:
         self._companies_with_publishers = {company for company, found in self.registry.publishers.items() if found}
         self._prohibitions = self._apps_by_prohibition()
         self.covered = self._covered_apps()
+        self._remember()
+
+    def _remember(self) -> None:
+        """A cache of answers per record for this resolver alone (records repeat a lot). A cache on the method
+        would be shared by the class and keep every resolver, and its rulebook, for as long as the process."""
+        self._resolve_cached: Callable[[Record], tuple[Match, ...]] = lru_cache(maxsize=262_144)(self._resolve_record)
 
     def at(self, where: str | None) -> Resolver:
         """This resolver for another place: what it knows of apps is shared, only what the law reaches
@@ -116,6 +122,7 @@ class Resolver:
         other = copy.copy(self)
         other.where = where
         other.covered = other._covered_apps()
+        other._remember()  # answers depend on the place
         return other
 
     # --- what the law reaches ------------------------------------------------------------------
@@ -182,8 +189,7 @@ class Resolver:
     def resolve(self, record: Record) -> list[Match]:
         return list(self._resolve_cached(record))
 
-    @lru_cache(maxsize=262_144)  # noqa: B019 - one resolver per screening run; records repeat a lot
-    def _resolve_cached(self, record: Record) -> tuple[Match, ...]:
+    def _resolve_record(self, record: Record) -> tuple[Match, ...]:
         found: dict[str, Match] = {}
 
         def add(match: Match) -> None:

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import ipaddress
-from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -97,6 +96,9 @@ def load_indicators(rulebook: Rulebook, path: Path | None = None) -> IndicatorSe
     return data
 
 
-@cache
 def default_indicators(rulebook: Rulebook) -> IndicatorSet:
-    return load_indicators(rulebook)
+    """The packaged indicators, kept by the rulebook they were checked against (and gone with it)."""
+    found = rulebook.derived.get("indicators")
+    if found is None:
+        found = rulebook.derived["indicators"] = load_indicators(rulebook)
+    return cast(IndicatorSet, found)

@@ -166,6 +166,9 @@ class Rulebook:
     version: str = ""
     _aliases: dict[str, str] = field(default_factory=dict, repr=False)
     _by_id: dict[str, tuple[Instrument, Any]] = field(default_factory=dict, repr=False)
+    # What engines derive from this rulebook (the resolved law, compiled tables), kept by the rulebook itself
+    # so it goes when the rulebook goes: a WeakKeyDictionary would never let go, as each value refers to its key.
+    derived: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def __post_init__(self) -> None:
         for subject_id, subject in self.subjects.subjects.items():
