@@ -804,3 +804,31 @@ def test_an_inventory_in_thousands_of_places_shares_one_resolver(tmp_path: Path)
         alone = Resolver(book, where=where)
         assert shared.covered == alone.covered, where
         assert shared.resolve(record) == alone.resolve(record), where
+
+
+def test_parquet_text_that_is_not_utf8_is_replaced(tmp_path: Path) -> None:
+    """Parquet readers do not check string columns for UTF-8; a value with such bytes is read like any
+    other reader reads it (U+FFFD), never decoded later into a crash."""
+    path = tmp_path / "bad-utf8.parquet"
+    app = pa.array([b"tik\xfftok", b"wechat"], pa.binary()).view(pa.string())
+    pq.write_table(
+        pa.table({"app": app, "transaction": ["cdn"] * 2, "where": ["US"] * 2, "at": ["2021-01-01T00:00:00Z"] * 2}),
+        path,
+    )
+    table = read_table(path)
+    assert table.column("app").to_pylist() == ["tik\ufffdtok", "wechat"]
+    with pytest.raises(TableInputError, match="tik\ufffdtok"):
+        decide_table(table)
+
+
+def test_a_parquet_column_name_that_is_not_utf8_is_a_named_error(tmp_path: Path) -> None:
+    written = tmp_path / "names.parquet"
+    table = pa.table({"appXX": ["tiktok"], "transaction": ["cdn"], "where": ["US"], "at": ["2021-01-01T00:00:00Z"]})
+    pq.write_table(table, written)
+    path = tmp_path / "bad-names.parquet"
+    path.write_bytes(written.read_bytes().replace(b"appXX", b"app\xe5\x00"))  # same length: offsets still hold
+    for all_text in (False, True):
+        with pytest.raises(TableReadError, match=r"bad-names\.parquet"):
+            read_table(path, all_text=all_text)
+    with pytest.raises(ValueError, match=r"bad-names\.parquet"):
+        list(records.iter_parquet(path, ["transaction"], 100))

@@ -101,7 +101,7 @@ def read_table(path: Path, *, all_text: bool = False) -> pa.Table:
         if fmt == "json":
             return _read_json_document(path, data, all_text)
         table, bad = _read_csv(path, data, all_text) if fmt == "csv" else _read_jsonl(data, all_text)
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # names or metadata not UTF-8
         raise TableReadError(f"{path}: {exc}") from None
     if not bad:
         return table

@@ -56,8 +56,15 @@ def readable(values: Any) -> Any:
     kind = values.type
     if pa.types.is_dictionary(kind):
         return readable(values.dictionary_decode())
-    if pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
-        return values.cast(pa.string())
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        # Parquet and Arrow files are not checked for UTF-8 as they are read; bytes that are not UTF-8 are
+        # replaced here, as in every other reader, rather than fail whoever decodes them later.
+        text = values if pa.types.is_string(kind) else values.cast(pa.string())
+        try:
+            text.validate(full=True)
+        except pa.ArrowInvalid:
+            return _decoded(text.view(pa.binary()))
+        return text
     if pa.types.is_binary(kind) or pa.types.is_large_binary(kind) or pa.types.is_fixed_size_binary(kind):
         return _decoded(values)
     if pa.types.is_binary_view(kind):

@@ -684,14 +684,14 @@ def iter_parquet(path: Path, columns: Sequence[str], batch_rows: int) -> Iterato
             values = {name: readable(batch.column(name)) for name in columns}
             yield values, np.arange(first, first + batch.num_rows, dtype=np.int64)
             first += batch.num_rows
-    except (OSError, pa.ArrowException) as exc:
+    except (OSError, pa.ArrowException, UnicodeDecodeError) as exc:  # names or metadata not UTF-8, too
         raise ValueError(f"{path}: cannot read this Parquet file: {exc}") from None
 
 
 def parquet_columns(path: Path) -> list[str]:
     try:
         return list(pq.read_schema(str(path)).names)
-    except (OSError, pa.ArrowException):
+    except (OSError, pa.ArrowException, UnicodeDecodeError):
         return []
 
 
