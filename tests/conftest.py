@@ -36,3 +36,12 @@ def without(rulebook: Rulebook, *kinds: str, ids: tuple[str, ...] = ()) -> Ruleb
     """The same law minus every instrument of some kinds (e.g. court orders) or ids."""
     kept = {k: v for k, v in rulebook.instruments.items() if v.kind not in kinds and k not in ids}
     return Rulebook(rulebook.root, kept, rulebook.subjects, rulebook.places, rulebook.facts)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """An empty audit store: an SQLite file, and a database on a real PostgreSQL server."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'audit.db'}"
+    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
+    return cluster.new_database()

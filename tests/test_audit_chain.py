@@ -36,7 +36,6 @@ from appban.store.audit import MIGRATIONS, ChainHeadMissing
 from appban.store.chain import ChainError, TemplateForms, canonical, link, stored_form
 from appban.store.stored import Contents, StoredRow, select_sql, tolerant_text
 from appban.store.verify import Report, read_checkpoints, verify_store
-from tests.postgres import PostgresCluster
 
 runner = CliRunner()
 
@@ -48,14 +47,6 @@ ASKED = [
     ("tiktok", "2024-05-01T08:30:00Z"),
     ("capcut", "2025-02-01T00:00:00Z"),
 ]
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.new_database()
 
 
 @pytest.fixture()

@@ -55,14 +55,6 @@ QUESTION = {"app": "tiktok", "transaction": "app_store_distribution", "where": "
 TABLES = {"decisions", "runs", "findings", "tokens", "rulebooks", "batches", "answer_templates", "audit_chain"}
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path / 'audit.db'}"
-    cluster: PostgresCluster = request.getfixturevalue("postgres_cluster")
-    return cluster.new_database()
-
-
 @pytest.fixture()
 def store(store_url: str) -> Iterator[AuditStore]:
     opened = AuditStore(store_url)

@@ -40,10 +40,7 @@ def write_output(path: Path, write: Sink) -> Kind:
     went through to a device or FIFO.
     """
     try:
-        try:
-            info: os.stat_result | None = os.lstat(path)
-        except FileNotFoundError:
-            info = None
+        info = _lstat(path)
         if info is None or stat.S_ISREG(info.st_mode):
             _replace(path, info, lambda fd, _temp: _fill(fd, write))
             return "file"
@@ -65,10 +62,7 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Kind:
     Through a device or FIFO the writer fills a scratch file first, which is then copied through.
     """
     try:
-        try:
-            info: os.stat_result | None = os.lstat(path)
-        except FileNotFoundError:
-            info = None
+        info = _lstat(path)
         if info is None or stat.S_ISREG(info.st_mode):
             _replace(path, info, lambda fd, temp: _fill_path(fd, temp, write))
             return "file"
@@ -83,6 +77,14 @@ def write_atomically(path: Path, write: Callable[[Path], object]) -> Kind:
                 shutil.copyfileobj(source, stream)
 
     return write_output(path, through)
+
+
+def _lstat(path: Path) -> os.stat_result | None:
+    """What is at `path` itself (a link is not followed), or None when nothing is."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
 
 
 def _fill(fd: int, write: Sink) -> None:
