@@ -33,6 +33,7 @@ from appban.code.budget import OutOfTime
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, MAX_TEXT_BYTES, QuotedTokens, lines
 from tests import test_binary_readers as binary
+from tests.test_code_safety import zip_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SIZE = 300_000  # each hostile text is at least this large
@@ -176,14 +177,6 @@ def plistlib_dumps(value: dict[str, Any]) -> bytes:
 
 
 # --- containers and binaries -----------------------------------------------------------------------
-
-
-def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
 
 
 def with_sizes(data: bytes, member: bytes, compressed: int | None, size: int | None) -> bytes:
