@@ -1,4 +1,5 @@
-"""Reading transaction tables (CSV, JSON Lines, Parquet) and writing results, without half-written files."""
+"""Tables in and out: results written as CSV or records, rows grouped; reading lives in appban.tablereader and
+writing files in appban.outputs, whose names stay importable from here."""
 
 from __future__ import annotations
 
@@ -9,10 +10,8 @@ from typing import BinaryIO
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from appban.outputs import write_atomically as write_atomically  # its old home; the rule lives in outputs
+from appban.outputs import write_atomically as write_atomically
 from appban.tablereader import READ_ERROR_COLUMN, TEXT_COLUMNS, TableReadError, input_format, line_mapper, read_table
-
-# Reading lives in appban.tablereader; these names stay importable from here.
 from appban.textcolumns import python_values
 
 __all__ = [
