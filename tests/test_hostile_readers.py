@@ -25,8 +25,8 @@ import pytest
 
 from appban import tablereader
 from appban.engine.batch import TableInputError, decide_table
-from appban.network import records
 from appban.network.records import read_log
+from appban.reading import chunks, parse
 from appban.screen.inventory import Screener
 from appban.screen.payments import PaymentOptions, screen_payments
 from appban.tables import TableReadError, line_mapper, read_table
@@ -303,7 +303,7 @@ def test_lines_that_are_not_objects(tmp_path: Path, layout: Layout) -> None:
 def test_a_line_past_the_cap_is_reported_and_the_rest_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, layout: Layout, suffix: str
 ) -> None:
-    monkeypatch.setattr(records, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 64 << 10)
     monkeypatch.setattr(tablereader, "MAX_LINE_CHARS", 64 << 10)
     long = "x" * (200 << 10)  # also past the csv module's field limit
     path = tmp_path / f"long{suffix}"
@@ -831,4 +831,4 @@ def test_a_parquet_column_name_that_is_not_utf8_is_a_named_error(tmp_path: Path)
         with pytest.raises(TableReadError, match=r"bad-names\.parquet"):
             read_table(path, all_text=all_text)
     with pytest.raises(ValueError, match=r"bad-names\.parquet"):
-        list(records.iter_parquet(path, ["transaction"], 100))
+        list(parse.iter_parquet(path, ["transaction"], 100))

@@ -18,9 +18,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appban.network import records
 from appban.network.readers import READER_NAMES, BindReader, DnsmasqReader
-from appban.network.records import RECORD_SCHEMA, ReadStats, detect, open_stream, read_log
+from appban.network.records import RECORD_SCHEMA, detect, read_log
+from appban.reading import chunks
+from appban.reading import values as reading_values
+from appban.reading.stats import ReadStats
+from appban.reading.streams import open_stream
 
 UTC = dt.UTC
 
@@ -494,7 +497,7 @@ def test_empty_files_hold_no_records(tmp_path: Path, compression: str | None) ->
 
 
 def test_long_lines_are_reported_not_held(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(records, "CHUNK_BYTES", 4096)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 4096)
     good = "Sep 20 04:01:02 gw dnsmasq[1]: query[A] a{}.example from 192.0.2.1\n"
     huge = "Sep 20 04:01:02 gw dnsmasq[1]: query[A] " + "x" * 10_000 + " from 192.0.2.1\n"
     lines = [good.format(i) for i in range(200)]
@@ -541,8 +544,8 @@ def test_truncated_archive_keeps_what_was_read(tmp_path: Path) -> None:
 def test_errors_stay_in_line_order_and_are_capped(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workers: int
 ) -> None:
-    monkeypatch.setattr(records, "CHUNK_BYTES", 2048)  # many chunks, parsed in turn or on threads
-    monkeypatch.setattr(records, "WORKERS", workers)
+    monkeypatch.setattr(chunks, "CHUNK_BYTES", 2048)  # many chunks, parsed in turn or on threads
+    monkeypatch.setattr(chunks, "WORKERS", workers)
     good = "Sep 20 04:01:02 gw dnsmasq[1]: query[A] a.example from 192.0.2.1\n"
     lines = [good if i % 7 else "garbage\n" for i in range(1, 1401)]
     table, stats = read(write(tmp_path / "dnsmasq.log", "".join(lines)), year=2020)
@@ -602,7 +605,7 @@ def test_to_text_trims_exactly_like_arrow(values: list[str | None]) -> None:
     array = pa.array(["pad", *values], pa.string()).slice(1)  # a slice: offsets that do not start at 0
     trimmed = pc.utf8_trim_whitespace(array)
     expected = pc.if_else(pc.equal(pc.binary_length(trimmed), 0), pa.scalar(None, pa.string()), trimmed)
-    assert records.to_text(array).to_pylist() == expected.to_pylist()
+    assert reading_values.to_text(array).to_pylist() == expected.to_pylist()
 
 
 _TIME_PIECES = st.tuples(
@@ -619,10 +622,10 @@ def test_timestamp_fast_path_reads_what_the_general_one_does(values: list[str | 
     # One cast takes a column of ISO 8601 with offsets; it must agree with the general parser on every value.
     array = pa.array(values, pa.string())
     for tz in (None, "Europe/Berlin"):
-        general = records._parse_strings(array, tz)
-        assert records._from_strings(array, tz).to_pylist() == general.to_pylist()
+        general = reading_values._parse_strings(array, tz)
+        assert reading_values._from_strings(array, tz).to_pylist() == general.to_pylist()
         for value, expected in zip(values, general.to_pylist(), strict=True):
-            single = records._from_strings(pa.array([value], pa.string()), tz)[0].as_py()
+            single = reading_values._from_strings(pa.array([value], pa.string()), tz)[0].as_py()
             assert single == expected, value
 
 
@@ -630,6 +633,6 @@ def test_timestamp_fast_path_reads_what_the_general_one_does(values: list[str | 
 @settings(max_examples=300, deadline=None)
 def test_epoch_seconds_fast_path_reads_what_the_general_one_does(seconds: list[float]) -> None:
     # The numpy path serves columns without nulls; a trailing null sends the same values down Arrow's kernels.
-    fast = records._from_epoch(pa.array(seconds, pa.float64()))
-    general = records._from_epoch(pa.array([*seconds, None], pa.float64()))
+    fast = reading_values._from_epoch(pa.array(seconds, pa.float64()))
+    general = reading_values._from_epoch(pa.array([*seconds, None], pa.float64()))
     assert fast.to_pylist() == general.to_pylist()[:-1]

@@ -17,9 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
-from appban.network.records import read_head
 from appban.payments.readers.iso20022 import EXPECTED, Iso20022Reader
 from appban.payments.records import RECORD_SCHEMA, ReadStats
+from appban.reading.streams import read_head
 
 UTC = dt.UTC
 PACS008_V08 = "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.08"

@@ -26,9 +26,9 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.network.records import check_zone
 from appban.outputs import Sink
 from appban.payments.markers import load_markers
+from appban.reading.values import check_zone
 from appban.report import html as html_report
 from appban.screen.columns import ColumnMapError, parse_map
 from appban.screen.payments import PaymentOptions, PaymentResult, screen_payments

@@ -20,8 +20,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from appban.network.indicators import IndicatorSet
-from appban.network.records import whole
 from appban.network.tails import SuffixTails
+from appban.reading.values import whole
 
 CLASS_FIELDS = [
     pa.field("app", pa.string()),

@@ -15,7 +15,7 @@ from typing import Protocol
 
 import pyarrow as pa
 
-from appban.network.records import DEFAULT_BATCH_ROWS, ReadError, ReadStats
+from appban.reading.stats import DEFAULT_BATCH_ROWS, ReadError, ReadStats
 
 __all__ = ["AMOUNT", "DEFAULT_BATCH_ROWS", "RECORD_SCHEMA", "PaymentReader", "ReadError", "ReadStats"]
 

@@ -14,8 +14,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pycountry
 
-from appban.network.records import Mask, flags, only, to_text
 from appban.payments.records import AMOUNT
+from appban.reading.stats import Mask
+from appban.reading.values import flags, only, to_text
 
 _DECIMAL = r"^[+-]?\d{1,18}(?:\.\d{1,5})?$"  # at most 18 digits before the point and 5 after, as ISO 20022
 _LARGEST = 1e18

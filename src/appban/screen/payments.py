@@ -22,11 +22,11 @@ import pyarrow.compute as pc
 
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
-from appban.network.records import read_head
 from appban.payments.markers import MarkerSet, PaymentMatcher, default_markers
 from appban.payments.readers import make_readers
 from appban.payments.readers.table import PaymentTableReader
 from appban.payments.records import DEFAULT_BATCH_ROWS, PaymentReader, ReadStats
+from appban.reading.streams import read_head
 from appban.rulebook.loader import Rulebook
 from appban.tables import grouped
 from appban.vocabulary import Category

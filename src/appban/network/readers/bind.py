@@ -13,7 +13,7 @@ the server address the query came in on (the last parenthesis), when written.
 
 Time zone: BIND writes local time without a zone (except `print-time iso8601-utc`), so `tz` names the
 server's zone: an IANA name or a fixed offset, default "UTC". Syslog lines have no year: `year` gives it,
-else the file's modification time does (see `records.syslog_timestamps`).
+else the file's modification time does (see `appban.reading.values.syslog_timestamps`).
 
 Lines of other categories are skipped; a line that mentions `query:` but does not parse is malformed.
 """
@@ -28,23 +28,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from appban.network.records import (
-    DEFAULT_BATCH_ROWS,
+from appban.network.records import make_batch
+from appban.reading.batches import rebatch
+from appban.reading.chunks import LineChunk, parse_line_chunks
+from appban.reading.stats import DEFAULT_BATCH_ROWS, ReadStats
+from appban.reading.streams import head_lines, log_name
+from appban.reading.values import (
     UTC_US,
-    LineChunk,
-    ReadStats,
     check_zone,
     civil_timestamps,
     first_present,
     flags,
-    head_lines,
-    log_name,
-    make_batch,
     month_numbers,
     null_mask,
     only,
-    parse_line_chunks,
-    rebatch,
     reject,
     report_unmatched,
     select,

@@ -22,21 +22,18 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from appban.network.records import (
-    DEFAULT_BATCH_ROWS,
+from appban.network.records import make_batch
+from appban.reading.batches import rebatch
+from appban.reading.chunks import LineChunk, parse_line_chunks
+from appban.reading.stats import DEFAULT_BATCH_ROWS, ReadStats
+from appban.reading.streams import head_lines, log_name
+from appban.reading.values import (
     UTC_US,
-    LineChunk,
-    ReadStats,
     check_zone,
     first_present,
     flags,
-    head_lines,
-    log_name,
-    make_batch,
     null_mask,
     only,
-    parse_line_chunks,
-    rebatch,
     reject,
     report_unmatched,
     select,

@@ -25,29 +25,20 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from appban.network.records import (
-    DEFAULT_BATCH_ROWS,
+from appban.network.records import make_batch
+from appban.reading.batches import rebatch
+from appban.reading.chunks import LineChunk, iter_line_chunks, parse_in_order, starts_a_line
+from appban.reading.parse import Delimited, iter_parquet, parquet_columns, parse_delimited
+from appban.reading.stats import DEFAULT_BATCH_ROWS, Columns, Lines, ReadStats
+from appban.reading.streams import head_lines
+from appban.reading.values import (
     UTC_US,
-    Columns,
-    Delimited,
-    LineChunk,
-    Lines,
-    ReadStats,
     check_zone,
     describe_value,
     flags,
-    head_lines,
-    iter_line_chunks,
-    iter_parquet,
-    make_batch,
     null_mask,
-    parquet_columns,
-    parse_delimited,
-    parse_in_order,
-    rebatch,
     reject,
     select,
-    starts_a_line,
     to_count,
     to_port,
     to_text,

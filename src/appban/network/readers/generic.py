@@ -19,18 +19,14 @@ from typing import Any
 
 import pyarrow as pa
 
-from appban.columnar import file_columns, read_columns
-from appban.network.records import (
-    DEFAULT_BATCH_ROWS,
-    MAPPABLE,
-    Columns,
-    Lines,
-    ReadStats,
+from appban.network.records import MAPPABLE, make_batch
+from appban.reading.batches import rebatch
+from appban.reading.columnar import file_columns, read_columns
+from appban.reading.stats import DEFAULT_BATCH_ROWS, Columns, Lines, ReadStats
+from appban.reading.values import (
     check_zone,
     describe_time,
-    make_batch,
     null_mask,
-    rebatch,
     reject,
     select,
     to_count,

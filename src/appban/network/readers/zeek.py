@@ -25,29 +25,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from appban import safejson
-from appban.network.records import (
-    DEFAULT_BATCH_ROWS,
-    Columns,
-    Delimited,
+from appban.network.records import make_batch
+from appban.reading.batches import rebatch
+from appban.reading.chunks import (
     LineChunk,
-    Lines,
-    ReadStats,
-    describe_value,
-    head_lines,
     iter_line_chunks,
     line_starts,
-    log_name,
-    make_batch,
-    null_mask,
-    parse_delimited,
     parse_in_order,
-    parse_json_lines,
     parse_line_chunks,
-    read_head,
-    rebatch,
+    starts_a_line,
+)
+from appban.reading.parse import Delimited, parse_delimited, parse_json_lines
+from appban.reading.stats import DEFAULT_BATCH_ROWS, Columns, Lines, ReadStats
+from appban.reading.streams import head_lines, log_name, read_head
+from appban.reading.values import (
+    describe_value,
+    null_mask,
     reject,
     select,
-    starts_a_line,
     to_count,
     to_port,
     to_text,

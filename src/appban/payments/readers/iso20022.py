@@ -47,8 +47,9 @@ import pyarrow as pa
 import pycountry
 from lxml import etree  # type: ignore[import-untyped]
 
-from appban.network.records import DEFAULT_BATCH_ROWS, ReadStats, open_stream
 from appban.payments.records import AMOUNT, RECORD_SCHEMA
+from appban.reading.stats import DEFAULT_BATCH_ROWS, ReadStats
+from appban.reading.streams import open_stream
 from appban.rulebook.schema import zone_from_name
 
 Element = Any  # lxml.etree._Element (lxml ships no type information)

@@ -21,23 +21,22 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from appban.columnar import file_columns, read_columns
-from appban.network.records import (
-    Columns,
-    Lines,
+from appban.network.records import make_batch
+from appban.payments.records import DEFAULT_BATCH_ROWS, MAPPABLE, RECORD_SCHEMA, ReadStats
+from appban.payments.values import to_amount, to_country, to_currency, to_kind, to_party_type
+from appban.reading.batches import rebatch
+from appban.reading.columnar import file_columns, read_columns
+from appban.reading.stats import Columns, Lines
+from appban.reading.values import (
     check_zone,
     describe_time,
     describe_value,
-    make_batch,
     null_mask,
-    rebatch,
     reject,
     select,
     to_text,
     to_timestamp,
 )
-from appban.payments.records import DEFAULT_BATCH_ROWS, MAPPABLE, RECORD_SCHEMA, ReadStats
-from appban.payments.values import to_amount, to_country, to_currency, to_kind, to_party_type
 
 REQUIRED = ("ts", "amount", "currency")
 # Usual column names per field, normalised (lower case, letters and digits only). First match wins.

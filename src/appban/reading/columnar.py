@@ -18,22 +18,10 @@ from typing import Any
 import pyarrow as pa
 
 from appban import safejson
-from appban.network.records import (
-    Columns,
-    Delimited,
-    LineChunk,
-    Lines,
-    ReadStats,
-    head_lines,
-    iter_line_chunks,
-    iter_parquet,
-    parquet_columns,
-    parse_delimited,
-    parse_in_order,
-    parse_json_lines,
-    parse_line_chunks,
-    read_head,
-)
+from appban.reading.chunks import LineChunk, iter_line_chunks, parse_in_order, parse_line_chunks
+from appban.reading.parse import Delimited, iter_parquet, parquet_columns, parse_delimited, parse_json_lines
+from appban.reading.stats import Columns, Lines, ReadStats
+from appban.reading.streams import head_lines, read_head
 from appban.textcolumns import without_surrogates
 
 # (the chosen columns' values, their line numbers, the file, where to report) -> a batch, or None
