@@ -99,3 +99,27 @@ def uses_disguise(text: str) -> bool:
     """Whether the name mixes in letters from other scripts that look Latin, or digits for letters."""
     folded = _fold(text)
     return folded.translate(_HOMOGLYPHS) != folded
+
+
+# How stores join an app's name to its subtitle: "TikTok - Videos, Shop & LIVE", "CapCut: Photo & Video
+# Editor", "Name | Subtitle". A hyphen or dash counts only between spaces, so "Wi-Fi" or "PayPay-ペイペイ"
+# stay whole. NFKC turns the full-width colon and vertical line of CJK titles (U+FF1A, U+FF5C) into these.
+TITLE_DASHES = "-\u2013\u2014"
+TITLE_MARKS = ":|"
+
+
+@lru_cache(maxsize=65_536)
+def split_title(text: str) -> tuple[str, str] | None:
+    """(name, subtitle) of a store title, or None when the text has no subtitle. One pass: linear time."""
+    text = unicodedata.normalize("NFKC", text)
+    last = len(text) - 1
+    for i, ch in enumerate(text):
+        if ch in TITLE_MARKS or (ch in TITLE_DASHES and 0 < i < last and text[i - 1] == " " and text[i + 1] == " "):
+            head, tail = text[:i].strip(), text[i + 1 :].strip()
+            return (head, tail) if head and tail else None
+    return None
+
+
+def title_words(text: str) -> list[str]:
+    """The space-separated words of a name ("Douyin 抖音" -> two names of one app)."""
+    return unicodedata.normalize("NFKC", text).split()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,11 +21,20 @@ class Identifier(Strict):
     source: str
 
 
+class Title(Identifier):
+    """A whole store title ("TikTok - Videos, Shop & LIVE"), as one storefront of one store shows it."""
+
+    store: Literal["app_store", "google_play"]
+    storefront: str = Field(pattern=r"^[A-Z]{2}$")  # ISO 3166-1 alpha-2
+    locale: str | None = None  # the listing's language, when the storefront has several
+
+
 class AppIdentity(Strict):
     android_package: list[Identifier] = Field(default_factory=list)
     ios_bundle: list[Identifier] = Field(default_factory=list)
     app_store_id: list[Identifier] = Field(default_factory=list)
     names: list[Identifier] = Field(min_length=1)
+    titles: list[Title] = Field(default_factory=list)
 
 
 class RegistryFile(Strict):
@@ -101,7 +111,7 @@ def load_registry(rulebook: Rulebook, path: Path | None = None) -> RegistryFile:
                     )
         if app not in rulebook.subjects.subjects:
             problems.append(Problem(label, None, f"apps.{app}", "not a subject of the rulebook (subjects.yaml)"))
-        for field in (*ID_FIELDS, "names"):
+        for field in (*ID_FIELDS, "names", "titles"):
             for i, identifier in enumerate(getattr(identity, field)):
                 check(f"apps.{app}.{field}[{i}]", identifier)
     if problems:

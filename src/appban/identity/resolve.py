@@ -1,28 +1,42 @@
 """resolve(record) -> [Match]: which known app a store listing or installed app is, and how sure.
 
 Order of evidence: an exact store identifier (package name, bundle ID, App Store ID) wins; otherwise
-the name is compared by its careful key, then by its disguise key, then fuzzily (rapidfuzz) against
-aliases that share a block with it, and the publisher decides between the real app and a look-alike.
+the name is compared by its careful key (against the app's names and its sourced store titles), then by
+its disguise key, then fuzzily (rapidfuzz) against aliases that share a block with it, and the publisher
+decides between the real app and a look-alike.
+
+A store title not in the registry ("TikTok - Shop Deals", "TikTok: Videos, Music & LIVE") is split at
+its subtitle: when the part before it is one of the app's names, the record is the app (`strong`) only
+if the publisher is one of the company's own accounts; from another publisher, or none, it is a
+`lookalike` (apps that borrow a name in their title, "TikTok - Video Downloader"), and only for names
+of five characters or more ("QQ: Music Player" stays unmatched). A name made only of several names of
+one app ("Douyin 抖音") is that app's name.
+
+Whether an identified app is covered depends on the instant as well as the place: an app is covered at
+T when an instrument made by T has a prohibition that names it (directly or through its company) in
+that place. `resolve(record, at=T)` gives the class at T; without `at`, any instrument counts.
 """
 
 from __future__ import annotations
 
 import copy
+import datetime as dt
+from bisect import bisect_right
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
 
 from rapidfuzz import fuzz
 
 from appban.engine.law import resolve as resolve_law
-from appban.identity.normalize import disguise_key, name_key, uses_disguise
+from appban.identity.normalize import disguise_key, name_key, split_title, title_words, uses_disguise
 from appban.identity.registry import ID_FIELDS, RegistryFile, load_registry
 from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import Prohibition
 
 FUZZY_CUTOFF = 88.0  # rapidfuzz ratio; "tiktokk" scores 92 against "tiktok", "ticktock" 86
-FUZZY_MIN_LENGTH = 5  # shorter aliases ("QQ") only match exactly
+FUZZY_MIN_LENGTH = 5  # shorter aliases ("QQ") only match exactly, and never inside another title
 _BLOCK = 3
 _PUBLISHER_PREFIX = 7  # a known publisher name this long may start a longer legal name
 
@@ -95,12 +109,17 @@ class Resolver:
             aliases = [(n.value, n.source) for n in identity.names]
             subject = rulebook.subjects.subjects[app]
             aliases += [(alias, "") for alias in (subject.name, *subject.aliases)]
-            for alias, source in aliases:
+            # Whole store titles match like names, but are not fuzzed: a title differs from another by
+            # its subtitle, which the subtitle rule judges.
+            titles = [(t.value, t.source) for t in identity.titles]
+            for alias, source in [*aliases, *titles]:
                 entry = (app, alias, self._url(source) if source else subject.source)
-                self._names.setdefault(name_key(alias), []).append(entry)
+                if entry not in self._names.get(name_key(alias), ()):
+                    self._names.setdefault(name_key(alias), []).append(entry)
                 key = disguise_key(alias)
-                self._disguised.setdefault(key, []).append(entry)
-                if len(key) >= FUZZY_MIN_LENGTH:
+                if entry not in self._disguised.get(key, ()):
+                    self._disguised.setdefault(key, []).append(entry)
+                if len(key) >= FUZZY_MIN_LENGTH and (alias, source) in aliases:
                     for block in (key[:_BLOCK], key[-_BLOCK:]):
                         self._blocks.setdefault(block, set()).add(key)
         for company, publishers in self.registry.publishers.items():
@@ -108,41 +127,61 @@ class Resolver:
                 self._publishers[name_key(publisher.value)] = company
         self._companies_with_publishers = {company for company, found in self.registry.publishers.items() if found}
         self._prohibitions = self._apps_by_prohibition()
-        self.covered = self._covered_apps()
+        self._coverage()
         self._remember()
 
     def _remember(self) -> None:
         """A cache of answers per record for this resolver alone (records repeat a lot). A cache on the method
         would be shared by the class and keep every resolver, and its rulebook, for as long as the process."""
         self._resolve_cached: Callable[[Record], tuple[Match, ...]] = lru_cache(maxsize=262_144)(self._resolve_record)
+        self._segment_cached: Callable[[Record, int], tuple[Match, ...]] = lru_cache(maxsize=262_144)(
+            self._resolve_in_segment
+        )
 
     def at(self, where: str | None) -> Resolver:
         """This resolver for another place: what it knows of apps is shared, only what the law reaches
         there is worked out (a file may name thousands of places; each would otherwise rebuild it all)."""
         other = copy.copy(self)
         other.where = where
-        other.covered = other._covered_apps()
+        other._coverage()
         other._remember()  # answers depend on the place
         return other
 
     # --- what the law reaches ------------------------------------------------------------------
 
-    def _apps_by_prohibition(self) -> list[tuple[Prohibition, frozenset[str]]]:
-        """Each prohibition of the rulebook, with the apps it names (directly or by company)."""
+    def _apps_by_prohibition(self) -> list[tuple[Prohibition, frozenset[str], dt.datetime, str]]:
+        """Each prohibition of the rulebook, with the apps it names (directly or by company), the instant
+        its instrument was made and the instrument's id."""
         law = resolve_law(self.rulebook)
-        scopes: dict[int, tuple[Prohibition, set[str]]] = {}
+        scopes: dict[int, tuple[Prohibition, set[str], dt.datetime, str]] = {}
         for app in self.rulebook.subjects.subjects:
             for rule in law.rules_for(app):
-                scopes.setdefault(id(rule.prohibition), (rule.prohibition, set()))[1].add(app)
-        return [(scope, frozenset(apps)) for scope, apps in scopes.values()]
+                found: tuple[Prohibition, set[str], dt.datetime, str] = (
+                    rule.prohibition,
+                    set(),
+                    rule.made,
+                    rule.instrument.id,
+                )
+                scopes.setdefault(id(rule.prohibition), found)[1].add(app)
+        return [(scope, frozenset(apps), made, instrument) for scope, apps, made, instrument in scopes.values()]
 
-    def _covered_apps(self) -> set[str]:
-        """Apps some prohibition of the rulebook names, directly or by company, in `where` (any place if None)."""
-        covered: set[str] = set()
-        for scope, apps in self._prohibitions:
+    def _coverage(self) -> None:
+        """Which apps some prohibition names in `where` (any place if None), and from when.
+
+        `covered_since[app]` is the earliest instant an instrument with such a prohibition was made, and
+        the instrument. Coverage only grows with time (a later revocation makes the verdict `revoked`, not
+        the app unknown to the law), so the instants at which it grows cut time into segments in which
+        every app's class stays the same: rows are classed per segment, never per row."""
+        since: dict[str, tuple[dt.datetime, str]] = {}
+        for scope, apps, made, instrument in self._prohibitions:
             if self.where is None or self.rulebook.in_scope_place(scope, self.where):
-                covered |= apps
-        return covered
+                for app in apps:
+                    if app not in since or (made, instrument) < since[app]:
+                        since[app] = (made, instrument)
+        self.covered_since = since
+        self.covered = set(since)
+        self._cover_instants = sorted({made for made, _ in since.values()})
+        self._since_segment = {app: bisect_right(self._cover_instants, made) for app, (made, _) in since.items()}
 
     # --- evidence -----------------------------------------------------------------------------
 
@@ -186,8 +225,27 @@ class Resolver:
                         tokens.add(f"{block}:{length}")
         return tokens
 
-    def resolve(self, record: Record) -> list[Match]:
-        return list(self._resolve_cached(record))
+    def resolve(self, record: Record, at: dt.datetime | None = None) -> list[Match]:
+        """The matches for a record; with `at`, classed by what the law had reached at that instant."""
+        if at is None:
+            return list(self._resolve_cached(record))
+        return list(self._segment_cached(record, bisect_right(self._cover_instants, at)))
+
+    def _resolve_in_segment(self, record: Record, segment: int) -> tuple[Match, ...]:
+        """The matches of a record at the instants of one segment (see `_coverage`): an app whose first
+        prohibition here was made later is `related_not_covered` there."""
+        matches = []
+        for match in self._resolve_cached(record):
+            first = self._since_segment.get(match.app)
+            if match.kind in (MatchKind.EXACT, MatchKind.STRONG) and first is not None and first > segment:
+                made, instrument = self.covered_since[match.app]
+                where = f" in {self.where}" if self.where else ""
+                why = (
+                    f"; no prohibition{where} named this app or its company yet ({instrument}, made {made.isoformat()})"
+                )
+                match = replace(match, kind=MatchKind.RELATED_NOT_COVERED, reason=match.reason + why)
+            matches.append(match)
+        return tuple(matches)
 
     def _resolve_record(self, record: Record) -> tuple[Match, ...]:
         found: dict[str, Match] = {}
@@ -252,6 +310,8 @@ class Resolver:
         candidates: list[tuple[str, str, str, float, str]] = []  # app, alias, source, score, how
         for app, alias, source in self._names.get(name_key(name), []):
             candidates.append((app, alias, source, 100.0, "name"))
+        if not candidates:
+            candidates.extend(self._by_words(name))
         key = disguise_key(name)
         for attempt in (key, disguise_key(name, strip_suffixes=True)):
             if candidates:
@@ -267,9 +327,32 @@ class Resolver:
                     if score >= FUZZY_CUTOFF:
                         for app, alias, source in self._disguised[alias_key]:
                             candidates.append((app, alias, source, score, "similar name"))
+        subtitle = None
+        if not candidates and (split := split_title(name)):
+            head, subtitle = split
+            for app, alias, source in self._names.get(name_key(head), []):
+                candidates.append((app, alias, source, 100.0, "name with a subtitle"))
+            if not candidates:
+                for app, alias, source in self._disguised.get(disguise_key(head), []):
+                    candidates.append((app, alias, source, 100.0, "disguised name with a subtitle"))
         for app, alias, source, score, how in candidates:
             company = self.rulebook.company_of(app)
             own_publisher = publisher_company == company
+            if subtitle is not None:
+                # Not a title the stores show: the company's own account vouches for it, nothing else does.
+                if own_publisher and not disguised and how == "name with a subtitle":
+                    reason = f"name {alias!r} with the subtitle {subtitle!r}, from {publisher!r}"
+                    matches.append(self._identified(app, 0.85, "name", name, alias, source, reason, score))
+                elif len(disguise_key(alias)) >= FUZZY_MIN_LENGTH:
+                    why = [f"{how} {alias!r}; {subtitle!r} is not in a title its stores show"]
+                    if disguised:
+                        why.append("letters from another script that look Latin")
+                    if publisher and not own_publisher:
+                        why.append(f"publisher {publisher!r} is not {self.rulebook.subjects.companies[company].name}")
+                    elif publisher is None:
+                        why.append("no publisher given")
+                    matches.append(self._lookalike(app, name, alias, source, 0.5, score, why))
+                continue
             if own_publisher and not disguised:
                 matches.append(
                     self._identified(
@@ -293,23 +376,31 @@ class Resolver:
                     why.append(f"publisher {publisher!r} is not {self.rulebook.subjects.companies[company].name}")
                 elif publisher is None:
                     why.append("no publisher given")
-                confidence = round(0.6 * score / 100, 3)
-                app_name = self.rulebook.subjects.subjects[app].name
-                matches.append(
-                    Match(
-                        app,
-                        app_name,
-                        MatchKind.LOOKALIKE,
-                        confidence,
-                        "name",
-                        name,
-                        alias,
-                        score,
-                        source,
-                        "; ".join(why),
-                    )
-                )
+                matches.append(self._lookalike(app, name, alias, source, 0.6, score, why))
         return matches
+
+    def _lookalike(
+        self, app: str, name: str, alias: str, source: str, weight: float, score: float, why: list[str]
+    ) -> Match:
+        app_name = self.rulebook.subjects.subjects[app].name
+        confidence = round(weight * score / 100, 3)
+        return Match(app, app_name, MatchKind.LOOKALIKE, confidence, "name", name, alias, score, source, "; ".join(why))
+
+    def _by_words(self, name: str) -> list[tuple[str, str, str, float, str]]:
+        """A name made of several names of one app ("Douyin 抖音", "WeChat 微信") is that app's name."""
+        words = title_words(name)
+        if len(words) < 2:
+            return []
+        apps: set[str] | None = None
+        first: dict[str, tuple[str, str]] = {}
+        for word in words:
+            found = {app: (alias, source) for app, alias, source in self._names.get(name_key(word), [])}
+            apps = set(found) if apps is None else apps & set(found)
+            if not apps:
+                return []
+            for app, entry in found.items():
+                first.setdefault(app, entry)
+        return [(app, first[app][0], first[app][1], 100.0, "name") for app in sorted(apps or ())]
 
 
 def _may_reach_cutoff(a: int, b: int) -> bool:
