@@ -15,6 +15,20 @@ class Observation:
     value: str
     line: int | None = None
     detail: str | None = None  # e.g. the dependency's version, or the member inside a binary
+    # The exact version a manifest or lock file gives for a package (never a range); extractors whose
+    # `detail` already holds the version leave this unset and scan reads it from there.
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class Package:
+    """A package-manager coordinate seen as evidence: what a package URL is made from."""
+
+    ecosystem: str  # the observation kind: maven, npm, pypi, cocoapods, go, swiftpm, pub
+    name: str  # as the manifest writes it: group:artifact for Maven, @scope/name for npm, a module path for Go
+    version: str | None  # the exact version pinned there, if any
+    line: int | None
+    url: str | None = None  # the repository a Swift package comes from (its package URL's namespace)
 
 
 class Extractor(Protocol):

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from appban.code.extractors import all_extractors
-from appban.code.model import Limits, Observation, Warning_
+from appban.code.extractors._linear import linear
+from appban.code.model import Limits, Observation, Package, Warning_
 from appban.code.signatures import EXACT_KINDS, Hit, Signature, SignatureSet, default_signatures
 from appban.code.walk import MEMBER_SEP, Walker
 from appban.engine.decide import Decision, default_rulebook, evaluate
@@ -25,6 +26,39 @@ from appban.vocabulary import Category
 # Identifiers of the apps' own signing certificates (SHA-256 of the DER certificate), computed from
 # the certificates embedded in TikTok's OpenSDK (see the identity registry's sources).
 _MAX_EXAMPLES = 5
+_MAX_PACKAGES = 100  # distinct packages kept per finding: a wildcard signature can match a whole group
+# Observation kinds that name a package in a package manager (and so can give a package URL).
+PACKAGE_KINDS = frozenset({"maven", "npm", "pypi", "cocoapods", "go", "swiftpm", "pub"})
+# An exact version in each ecosystem's notation, for extractors that leave it in `detail`. What else is
+# found there is not one: a range (^1.2.0, ~> 1.8), a property (${sdk.version}), a dynamic Gradle version
+# (1.+, latest.release), a marker ("package", "podspec name") or a repository URL.
+_EXACT_VERSION = {
+    "maven": linear(r"^[0-9][0-9A-Za-z._\-]*$"),
+    "cocoapods": linear(r"^[0-9][0-9A-Za-z._\-]*$"),
+    "go": linear(r"^v[0-9]+\.[0-9]+\.[0-9]+(?:[-+][0-9A-Za-z.\-+]*)?$"),
+    "npm": linear(r"^[0-9]+\.[0-9]+\.[0-9]+(?:-[0-9A-Za-z.\-]+)?(?:\+[0-9A-Za-z.\-]+)?$"),
+}
+_MAX_VERSION = 128
+
+
+def pinned_version(observation: Observation) -> str | None:
+    """The exact version an observation of a package gives, or None (a range is not a version)."""
+    if observation.version is not None:
+        return observation.version[:_MAX_VERSION] or None
+    text = observation.detail
+    pattern = _EXACT_VERSION.get(observation.kind)
+    if text is None or pattern is None or len(text) > _MAX_VERSION:
+        return None
+    if observation.kind == "maven" and ":" in text:
+        # A Cordova plugin.xml framework src: the whole group:artifact:version coordinate.
+        parts = text.split(":")
+        text = parts[2] if len(parts) > 2 else ""
+    return text if pattern.match(text) else None
+
+
+def package_of(observation: Observation) -> Package:
+    url = observation.detail if observation.kind == "swiftpm" and "://" in (observation.detail or "") else None
+    return Package(observation.kind, observation.value, pinned_version(observation), observation.line, url)
 
 
 @dataclass
@@ -37,6 +71,22 @@ class CodeFinding:
     count: int = 1
     examples: list[str] = field(default_factory=list)
     decisions: dict[str, Decision] = field(default_factory=dict)  # category -> decision
+    # The observations behind `examples` (same order), with their own kinds and lines.
+    evidence: list[Observation] = field(default_factory=list)
+    # Package coordinates among the observations, once each, with the version where one is pinned.
+    packages: list[Package] = field(default_factory=list)
+
+    def add_package(self, package: Package) -> None:
+        key = (package.ecosystem, package.name.casefold())
+        for i, known in enumerate(self.packages):
+            if (known.ecosystem, known.name.casefold()) == key:
+                if known.version is None and package.version is not None:
+                    self.packages[i] = package  # a lock file's pin after the manifest's bare name
+                elif known.url is None and package.url is not None:
+                    self.packages[i] = Package(known.ecosystem, known.name, known.version, known.line, package.url)
+                return
+        if len(self.packages) < _MAX_PACKAGES:
+            self.packages.append(package)
 
     @property
     def file(self) -> str:
@@ -67,6 +117,9 @@ class CodeFinding:
             "matched": self.matched,
             "count": self.count,
             "examples": self.examples,
+            "packages": [
+                {"ecosystem": p.ecosystem, "name": p.name, "version": p.version, "line": p.line} for p in self.packages
+            ],
             "decisions": {category: d.to_json_dict() for category, d in self.decisions.items()},
         }
 
@@ -142,12 +195,16 @@ def scan(
         key = (holder, hit.signature.id)
         finding = findings.get(key)
         if finding is None:
-            findings[key] = CodeFinding(holder, observation.line, hit.signature, observation.kind, observation.value,
-                                        examples=[observation.value])  # fmt: skip
+            finding = findings[key] = CodeFinding(holder, observation.line, hit.signature, observation.kind,
+                                                  observation.value, examples=[observation.value],
+                                                  evidence=[observation])  # fmt: skip
         else:
             finding.count += 1
             if len(finding.examples) < _MAX_EXAMPLES and observation.value not in finding.examples:
                 finding.examples.append(observation.value)
+                finding.evidence.append(observation)
+        if observation.kind in PACKAGE_KINDS:
+            finding.add_package(package_of(observation))
 
     walker = Walker(all_extractors(signature_set), emit, warnings.append, limits)
     for path in paths:

@@ -39,7 +39,9 @@ class Npm:
         if name == "package.json":
             own = document.get("name")
             if isinstance(own, str):
-                yield Observation("npm", own, tokens.line("name"), "package")
+                version = document.get("version")
+                pinned = version if isinstance(version, str) else None
+                yield Observation("npm", own, tokens.line("name"), "package", version=pinned)
             for section in _SECTIONS:
                 deps = document.get(section)
                 if isinstance(deps, dict):
@@ -51,7 +53,10 @@ class Npm:
             for key in packages:
                 if "node_modules/" in key:
                     dep = key.rsplit("node_modules/", 1)[1]
-                    yield Observation("npm", dep, tokens.line(key))
+                    entry = packages[key]
+                    version = entry.get("version") if isinstance(entry, dict) else None
+                    pinned = version if isinstance(version, str) else None  # a lock file's resolved version
+                    yield Observation("npm", dep, tokens.line(key), version=pinned)
         deps = document.get("dependencies")
         if isinstance(deps, dict):
             for dep in deps:

@@ -50,6 +50,9 @@ class SwiftPM:
             url = pin.get("location") or pin.get("repositoryURL") or ""
             identity = pin.get("identity") or pin.get("package") or _repo(str(url))
             line = where.line(str(identity)) if identity else None
-            yield Observation("swiftpm", str(identity), line, str(url) or None)
+            state = pin.get("state")
+            version = state.get("version") if isinstance(state, dict) else None
+            pinned = version if isinstance(version, str) else None  # absent when pinned to a branch or revision
+            yield Observation("swiftpm", str(identity), line, str(url) or None, version=pinned)
             if url:
-                yield Observation("swiftpm", _repo(str(url)), line, str(url))
+                yield Observation("swiftpm", _repo(str(url)), line, str(url), version=pinned)
