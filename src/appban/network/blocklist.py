@@ -180,7 +180,7 @@ def compile_blocklist(
         entries.append(dataclasses.replace(template, kind=kind, value=value, scope=indicator_scope))
 
     for domain in indicators.domains:
-        add("domain", domain.suffix, domain.app, domain.scope)
+        add("domain", domain.name, domain.app, domain.scope)
     for group in indicators.prefixes:
         for prefix in group.prefixes:
             add("prefix", prefix, group.app, group.scope)

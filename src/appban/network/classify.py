@@ -55,11 +55,15 @@ def normalise_host(host: str) -> str:
 
 
 class DomainMatcher:
-    def __init__(self, entries: Iterable[tuple[str, int]]):
+    """Suffixes match the name and every name under it; exact hosts (names on shared CDNs) only themselves."""
+
+    def __init__(self, entries: Iterable[tuple[str, int]], exact: Iterable[tuple[str, int]] = ()):
         self.suffixes = dict(entries)
+        self.exact = dict(exact)
         self._longest = max(map(len, self.suffixes), default=0)
-        # Every suffix contains one of these (the suffixes that contain no other suffix).
-        needles = [s for s in self.suffixes if not any(o != s and o in s for o in self.suffixes)]
+        # Every listed name contains one of these (the names that contain no other listed name).
+        names = set(self.suffixes) | set(self.exact)
+        needles = [s for s in names if not any(o != s and o in s for o in names)]
         self._needles = "|".join(re.escape(n) for n in sorted(needles))
 
     def might_match(self, hosts: pa.Array) -> np.ndarray | None:
@@ -77,8 +81,12 @@ class DomainMatcher:
         return mask
 
     def match(self, host: str) -> int:
-        """The hit of the longest listed suffix made of whole labels of `host`, or -1."""
+        """The hit of `host` listed as an exact host, else of the longest listed suffix made of whole
+        labels of `host`, or -1. An exact name is the most specific entry there can be."""
         name = normalise_host(host)
+        found = self.exact.get(name)
+        if found is not None:
+            return found
         # Only a tail no longer than the longest suffix can match: each try slices and hashes the rest of
         # the name, so starting at 0 would be quadratic in a hostile megabyte-long host of short labels.
         position = 0
@@ -204,10 +212,11 @@ class Classifier:
 
     def __init__(self, indicators: IndicatorSet, asn_table: list[tuple[str, int]] | None = None):
         self.hits: list[Hit] = []
-        domain_entries = []
+        suffix_entries: list[tuple[str, int]] = []
+        host_entries: list[tuple[str, int]] = []
         for item in indicators.domains:
-            domain_entries.append((item.suffix, self._add(Hit(item.app, item.scope, item.suffix, "domain",
-                                                              item.confidence, tuple(item.sources)))))  # fmt: skip
+            index = self._add(Hit(item.app, item.scope, item.name, "domain", item.confidence, tuple(item.sources)))
+            (host_entries if item.exact else suffix_entries).append((item.name, index))
         prefix_entries = []
         for group in indicators.prefixes:
             for prefix in group.prefixes:
@@ -217,12 +226,12 @@ class Classifier:
             item.asn: self._add(Hit(item.app, item.scope, f"AS{item.asn}", "asn", item.confidence, tuple(item.sources)))
             for item in indicators.asns
         }
-        self.domains = DomainMatcher(domain_entries)
+        self.domains = DomainMatcher(suffix_entries, host_entries)
         self.prefixes = PrefixTable(prefix_entries)
         # A routing table widens IP matching: an address originated by a listed AS matches that AS.
         self.asn_prefixes = PrefixTable((prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits)
         self._hosts = _Known(self.domains.match, self.domains.might_match)
-        self._tails = SuffixTails(self.domains.suffixes)
+        self._tails = SuffixTails([*self.domains.suffixes, *self.domains.exact])
         self._addresses = _Known(self._address_hit)
 
     def _add(self, hit: Hit) -> int:
