@@ -23,16 +23,14 @@ from appban.engine.decide import (
     DecisionInputError,
     default_rulebook,
     evaluate,
-    parse_facts,
     resolve_category,
     resolve_place,
     resolve_subject,
 )
 from appban.engine.instants import InstantError, parse_instant
 from appban.engine.law import Law, resolve
+from appban.engine.rowfacts import fact_from_cell, facts_from_text
 from appban.rulebook.loader import Rulebook
-from appban.safejson import UnsafeJSON
-from appban.safejson import loads as safe_loads
 from appban.vocabulary import Category, Enforcement, Verdict
 
 INPUT_COLUMNS = ("app", "transaction", "where", "at")
@@ -45,8 +43,11 @@ _SECONDS_OFFSET = 1 << (_SECONDS_BITS - 1)  # covers 1970 ± 272 years
 # The instants parse_instant() accepts (years 0001 to 9999 in UTC), as seconds since 1970.
 _FIRST_SECOND = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp())
 _LAST_SECOND = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp())
-_TEXT_COLUMNS = ("app", "transaction", "where", "facts")
+_TEXT_COLUMNS = ("app", "transaction", "where", "facts", "tz")
 _MAX_BAD_VALUES = 100  # distinct bad values reported per column; checking stops there
+# Distinct zones a table's `tz` column may name for instants without an offset: each is read in one pass of its
+# own, and there are about 600 IANA zones; a column of a million made-up names is refused, not looked up.
+_MAX_ZONES = 1_000
 _SHOWN_CHARS = 300  # of one error line: a row's value came from outside and may be megabytes long
 _MAX_REMEMBERED = 65_536  # compiled keys kept between calls (each holds a few small arrays)
 
@@ -198,6 +199,47 @@ def _seconds(column: pa.ChunkedArray | pa.Array, tz: str | None, errors: list[Ro
     return seconds
 
 
+def _zoned_seconds(
+    column: pa.ChunkedArray, zones: pa.ChunkedArray | None, tz: str | None, errors: list[RowError]
+) -> np.ndarray:
+    """`_seconds()` with a zone per row: a row's `tz` (when not empty), else `tz`. The rows are read a zone at a
+    time, each zone's rows in one vectorised pass, unless every instant has an offset and needs no zone."""
+    if zones is None:
+        return _seconds(column, tz, errors)
+    zone_codes, zone_names = _encode(zones)
+    named = [str(name) or tz for name in zone_names] + [tz]  # the last entry stands for a missing zone
+    groups: dict[str | None, int] = {}
+    group_of_code = np.array([groups.setdefault(name, len(groups)) for name in named], dtype=np.int64)
+    group_of_row = group_of_code[zone_codes]  # code -1 picks the last entry
+    if len(groups) == 1:
+        return _seconds(column, next(iter(groups)), errors)
+    values = column.combine_chunks()
+    kind = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
+    if (pa.types.is_timestamp(kind) and kind.tz is not None) or (
+        _is_text(kind) and _cast_text(values.cast(kind), None) is not None
+    ):
+        return _seconds(values, None, errors)  # as decide() does, a zone is not read when the offset is given
+    counts = np.bincount(group_of_row, minlength=len(groups))
+    used = np.flatnonzero(counts)  # zones only named by rows that are not in this table are not read
+    if len(used) > _MAX_ZONES:
+        beyond = np.isin(group_of_row, used[_MAX_ZONES:])
+        row = int(np.flatnonzero(beyond)[0])
+        message = f"more than {_MAX_ZONES:,} distinct time zones for instants without an offset"
+        errors.append(RowError(row, "tz", None, message))
+        return np.zeros(len(values), dtype=np.int64)
+    order = np.argsort(group_of_row, kind="stable")
+    ends = np.cumsum(counts)
+    seconds = np.zeros(len(values), dtype=np.int64)
+    for zone, group in groups.items():
+        rows = order[ends[group] - counts[group] : ends[group]]
+        if not len(rows):
+            continue
+        found: list[RowError] = []
+        seconds[rows] = _seconds(values.take(pa.array(rows)), zone, found)
+        errors.extend(RowError(int(rows[e.row]), e.column, e.value, e.message) for e in found)
+    return seconds
+
+
 def _is_text(kind: pa.DataType) -> bool:
     return bool(pa.types.is_string(kind) or pa.types.is_large_string(kind))
 
@@ -237,30 +279,120 @@ def _seconds_slow(column: pa.Array, tz: str | None, errors: list[RowError]) -> n
     return out
 
 
-def _check_types(table: pa.Table) -> list[RowError]:
-    """Columns that hold what decide_table() reads: text (or, for `at`, timestamps), each named once."""
+def _check_types(table: pa.Table, fact_columns: list[str]) -> list[RowError]:
+    """Columns that hold what decide_table() reads, each named once: text (or, for `at`, timestamps; for a
+    fact, true/false or 1/0 as Parquet and CSV readers type them)."""
     errors: list[RowError] = []
     names = table.column_names
     counts = Counter(names)  # one pass: a header line of tens of thousands of names is no reason to hang
-    for name in sorted(n for n in {*INPUT_COLUMNS, "facts"} if counts[n] > 1):
+    for name in sorted(n for n in {*INPUT_COLUMNS, *_TEXT_COLUMNS, *fact_columns} if counts[n] > 1):
         errors.append(RowError(0, name, None, f"the column appears {counts[name]} times"))
-    for name in _TEXT_COLUMNS:
+    for name in (*_TEXT_COLUMNS, *fact_columns):
         if counts[name] != 1:
             continue
         kind = table.schema.field(name).type
         value_kind = kind.value_type if pa.types.is_dictionary(kind) else kind
-        if not (_is_text(value_kind) or pa.types.is_null(value_kind)):
+        if _is_text(value_kind) or pa.types.is_null(value_kind):
+            continue
+        if name in _TEXT_COLUMNS:
             errors.append(RowError(0, name, None, f"column type {kind} is not text"))
+        elif not (pa.types.is_boolean(value_kind) or pa.types.is_integer(value_kind)):
+            errors.append(RowError(0, name, None, f"column type {kind} is not true/false, 1/0 or text"))
     return errors
+
+
+def _codes_for(
+    column: pa.ChunkedArray, name: str, convert: Any, errors: list[RowError], *, optional: bool = False
+) -> tuple[np.ndarray, list[Any]]:
+    """Dictionary codes of column `name` and each distinct value converted; a value `convert` refuses is
+    reported once, at its first row with its count, and so is a missing one unless the column is optional."""
+    codes, values = _encode(column)
+    mapped: list[Any] = [None] * len(values)
+    bad: list[tuple[int, str]] = []  # (value index, message)
+    for index, value in enumerate(values):
+        try:
+            mapped[index] = convert(value)
+        except DecisionInputError as exc:
+            bad.append((index, str(exc).split(": ", 1)[1]))
+            if len(bad) == _MAX_BAD_VALUES:  # a batch of distinct bad values: enough has been said
+                break
+    if bad:
+        # Each bad value's first row and count, from one pass over the codes (not one per value).
+        found, first, counts = np.unique(codes, return_index=True, return_counts=True)
+        for index, message in bad:
+            at = int(np.searchsorted(found, index))
+            more = f" ({counts[at]} rows)" if counts[at] > 1 else ""
+            errors.append(RowError(int(first[at]), name, values[index], message + more))
+    if not optional:
+        for row in np.flatnonzero(codes < 0)[:100]:
+            errors.append(RowError(int(row), name, None, "missing value"))
+    return codes, mapped
+
+
+def _dense(columns: list[tuple[np.ndarray, int]]) -> np.ndarray:
+    """One code per row for the combination of several columns' codes (each with its count of values).
+    The codes are combined a column at a time and made dense again, so that their product cannot overflow."""
+    combined = columns[0][0]
+    for codes, count in columns[1:]:
+        _, dense = np.unique(combined, return_inverse=True)
+        combined = dense.astype(np.int64).reshape(-1) * count + codes
+    return combined
+
+
+def _row_facts(
+    table: pa.Table, rulebook: Rulebook, fact_columns: list[str], errors: list[RowError]
+) -> tuple[np.ndarray, list[str]]:
+    """Per row, a code into the distinct fact sets (each as decide()'s `facts`, in JSON with sorted keys),
+    from the `facts` column and the columns named after a fact. A fact given both ways with different values
+    is an error at the first row of each such combination."""
+    n = table.num_rows
+    if "facts" in table.column_names:
+        convert = lambda v: facts_from_text(rulebook, str(v))  # noqa: E731
+        text_codes, text_facts = _codes_for(table.column("facts"), "facts", convert, errors, optional=True)
+    else:
+        text_codes, text_facts = np.full(n, -1, dtype=np.int64), []
+    if not fact_columns:  # the common case: no combination to work out
+        texts = [json.dumps(facts, sort_keys=True) if facts is not None else "{}" for facts in text_facts]
+        return np.where(text_codes < 0, len(text_facts), text_codes), [*texts, "{}"]
+    sources = [(text_codes + 1, len(text_facts) + 1)]  # code 0 stands for an empty cell
+    cells: list[tuple[str, np.ndarray, list[Any]]] = []
+    for name in fact_columns:
+        read = lambda v, name=name: fact_from_cell(rulebook, name, v)  # noqa: E731
+        codes, values = _codes_for(table.column(name), name, read, errors, optional=True)
+        cells.append((name, codes, values))
+        sources.append((codes + 1, len(values) + 1))
+    _, first_rows, combination = np.unique(_dense(sources), return_index=True, return_inverse=True)
+    combination = combination.reshape(-1)
+    counts = np.bincount(combination, minlength=len(first_rows))
+    keys: dict[str, int] = {}  # combinations that come to the same facts are one question
+    key_of_combination = np.zeros(len(first_rows), dtype=np.int64)
+    for index, row in enumerate(first_rows.tolist()):
+        given = text_facts[text_codes[row]] if text_codes[row] >= 0 else None
+        facts = dict(given or {})
+        for name, codes, values in cells:
+            value = values[codes[row]] if codes[row] >= 0 else None
+            if value is None:
+                continue
+            if name in facts and facts[name] != value:
+                more = f" ({counts[index]} rows)" if counts[index] > 1 else ""
+                said, other = json.dumps(value), json.dumps(facts[name])
+                errors.append(RowError(row, name, value, f"{said} here, but {other} in the facts column{more}"))
+            facts[name] = value
+        key_of_combination[index] = keys.setdefault(json.dumps(facts, sort_keys=True), len(keys))
+    return key_of_combination[combination], list(keys)
 
 
 def decide_table(
     table: pa.Table, *, tz: str | None = None, rulebook: Rulebook | None = None, max_questions: int | None = None
 ) -> pa.Table:
-    """Decide every row of a table with columns app, transaction, where, at (and optional facts).
+    """Decide every row of a table with columns app, transaction, where, at (and optional facts, tz and
+    columns named after a fact), each row as decide() would decide it alone.
 
     Returns the input with `verdict`, `as_written`, `enforcement` and `rule_ids` appended; the
-    rulebook version is in the schema metadata. `facts`, if present, holds a JSON object per row.
+    rulebook version is in the schema metadata. `facts`, if present, holds per row a JSON object or
+    `NAME=VALUE;NAME=VALUE`; a column named after a fact holds true/false, yes/no or 1/0 (empty: unknown),
+    and must agree with `facts` where both name it. `tz`, if present, is the zone of the row's `at` when that
+    has no offset; the `tz` argument stands in for rows without one.
     Raises TableInputError listing the bad rows when any value is unknown or malformed, or when the table
     asks more than `max_questions` distinct questions (app, transaction, place class and facts): each one is
     compiled at about a millisecond, so a server bounds the work one request can ask for.
@@ -269,68 +401,26 @@ def decide_table(
     missing = [name for name in INPUT_COLUMNS if name not in table.column_names]
     if missing:
         raise TableInputError([RowError(0, name, None, "column is missing") for name in missing], len(missing))
-    wrong = _check_types(table)
+    fact_columns = [name for name in dict.fromkeys(table.column_names) if name in rulebook.facts.facts]
+    wrong = _check_types(table, fact_columns)
     if wrong:
         raise TableInputError(wrong, len(wrong))
     compiled = _compiled(rulebook)
     errors: list[RowError] = []
-    n = table.num_rows
 
-    def codes_for(name: str, convert: Any) -> tuple[np.ndarray, list[Any]]:
-        codes, values = _encode(table.column(name))
-        mapped: list[Any] = [None] * len(values)
-        bad: list[tuple[int, str]] = []  # (value index, message)
-        for index, value in enumerate(values):
-            try:
-                mapped[index] = convert(value)
-            except DecisionInputError as exc:
-                bad.append((index, str(exc).split(": ", 1)[1]))
-                if len(bad) == _MAX_BAD_VALUES:  # a batch of distinct bad values: enough has been said
-                    break
-        if bad:
-            # Each bad value's first row and count, from one pass over the codes (not one per value).
-            found, first, counts = np.unique(codes, return_index=True, return_counts=True)
-            for index, message in bad:
-                at = int(np.searchsorted(found, index))
-                more = f" ({counts[at]} rows)" if counts[at] > 1 else ""
-                errors.append(RowError(int(first[at]), name, values[index], message + more))
-        for row in np.flatnonzero(codes < 0)[:100]:
-            errors.append(RowError(int(row), name, None, "missing value"))
-        return codes, mapped
-
-    app_codes, subjects = codes_for("app", lambda v: resolve_subject(rulebook, str(v)))
-    tx_codes, categories = codes_for("transaction", lambda v: resolve_category(str(v)))
-    where_codes, places = codes_for("where", lambda v: resolve_place(str(v)))
-    if "facts" in table.column_names:
-
-        def facts_key(value: Any) -> str:
-            if value in (None, ""):
-                return "{}"
-            try:
-                parsed = safe_loads(value)
-            except UnsafeJSON as exc:
-                raise DecisionInputError("facts", f"not a JSON object: {exc}") from None
-            if not isinstance(parsed, dict):
-                raise DecisionInputError("facts", "not a JSON object")
-            return json.dumps(parse_facts(rulebook, parsed), sort_keys=True)
-
-        fact_codes, fact_keys = codes_for("facts", facts_key)
-        fact_codes = np.where(fact_codes < 0, len(fact_keys), fact_codes)
-        fact_keys.append("{}")
-        errors = [e for e in errors if not (e.column == "facts" and e.value is None)]
-    else:
-        fact_codes, fact_keys = np.zeros(n, dtype=np.int64), ["{}"]
-    seconds = _seconds(table.column("at"), tz, errors)
+    app_codes, subjects = _codes_for(table.column("app"), "app", lambda v: resolve_subject(rulebook, str(v)), errors)
+    tx_codes, categories = _codes_for(table.column("transaction"), "transaction", resolve_category, errors)
+    where_codes, places = _codes_for(table.column("where"), "where", lambda v: resolve_place(str(v)), errors)
+    fact_codes, fact_keys = _row_facts(table, rulebook, fact_columns, errors)
+    zones = table.column("tz") if "tz" in table.column_names else None
+    seconds = _zoned_seconds(table.column("at"), zones, tz, errors)
     if errors:
         errors.sort(key=lambda e: e.row)
         raise TableInputError(errors[:100], len(errors))
 
-    # One combined code per row, then the distinct combinations: work per key, not per row. The codes are
-    # combined a column at a time and made dense again, so that their product cannot overflow 64 bits.
-    combined = app_codes
-    for codes, count in ((tx_codes, len(categories)), (where_codes, len(places)), (fact_codes, len(fact_keys))):
-        _, dense = np.unique(combined, return_inverse=True)
-        combined = dense.astype(np.int64).reshape(-1) * count + codes
+    # One combined code per row, then the distinct combinations: work per key, not per row.
+    columns = [(app_codes, len(subjects)), (tx_codes, len(categories)), (where_codes, len(places))]
+    combined = _dense([*columns, (fact_codes, len(fact_keys))])
     # Each key's first row is where its four codes are read back.
     _, first_row, key_of_row = np.unique(combined, return_index=True, return_inverse=True)
     key_of_row = key_of_row.reshape(-1)
