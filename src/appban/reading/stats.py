@@ -29,6 +29,17 @@ class ReadError:
         return f"{self.path}:{self.line}: {self.message}"
 
 
+@dataclass(frozen=True)
+class ReadNote:
+    """Something a read assumed rather than found in the file (the year of yearless syslog times, ...)."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
 @dataclass
 class ReadStats:
     """What one read saw. Filled in while its batches are consumed, so read it after the last batch."""
@@ -39,6 +50,16 @@ class ReadStats:
     non_utf8: int = 0  # lines whose undecodable bytes were replaced by U+FFFD; they are still read
     errors: list[ReadError] = field(default_factory=list)  # the first `max_errors` malformed lines, in order
     max_errors: int = MAX_ERRORS
+    notes: list[ReadNote] = field(default_factory=list)  # each said once per file, in the order first seen
+
+    def note(self, path: Path | str, message: str) -> None:
+        """Record an assumption the read made; the same one twice is kept once."""
+        self._note([ReadNote(str(path), message)])
+
+    def _note(self, new: list[ReadNote]) -> None:
+        for item in new:
+            if item not in self.notes:
+                self.notes.append(item)
 
     def error(self, path: Path | str, line: int, message: str) -> None:
         self.malformed += 1
@@ -69,10 +90,12 @@ class ReadStats:
         self.skipped += other.skipped
         self.non_utf8 += other.non_utf8
         self._keep(other.errors)
+        self._note(other.notes)
 
     def drain(self) -> ReadStats:
         """What this one saw so far, which it then forgets."""
-        taken = dataclasses.replace(self, errors=self.errors)
+        taken = dataclasses.replace(self, errors=self.errors, notes=self.notes)
         self.rows = self.malformed = self.skipped = self.non_utf8 = 0
         self.errors = []
+        self.notes = []
         return taken

@@ -261,6 +261,16 @@ def syslog_timestamps(month: Any, day: Any, clock: Any, fraction: Any, path: Pat
     return civil_timestamps(years, months, day, clock, fraction, tz)
 
 
+def yearless_note(path: Path, tz: str) -> str:
+    """What `syslog_timestamps` assumed without a `year`, to tell the user once per file (ReadStats.note)."""
+    modified = dt.datetime.fromtimestamp(Path(path).stat().st_mtime, zone_from_name(tz))
+    earlier = f", {modified.year - 1} for lines dated after {modified:%B}" if modified.month < 12 else ""
+    return (
+        f"syslog times carry no year: {modified.year} was taken from the file's modification time "
+        f"({modified:%Y-%m-%d}){earlier}; give the year with --log-year"
+    )
+
+
 def null_mask(values: Any) -> Mask:
     """True where `values` is null."""
     if values.null_count == 0:

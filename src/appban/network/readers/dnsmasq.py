@@ -7,9 +7,10 @@ and other dnsmasq lines, and lines of other programs in the same syslog file, ar
 `log-queries=extra` adds a serial number and the client's address and port before `query`. An RFC 3339
 time ("2020-09-20T04:01:02.123+02:00", rsyslog's high-precision format) is read with its offset.
 
-Year: a syslog time has none. `year` gives it; without it the file's modification time does, and a line
-from a month after that time's month belongs to the year before (a log rotated in January holds
-December's lines). Time zone: the time is local; `tz` names the zone, default "UTC".
+Pi-hole's `pihole.log` is this format. Year: a syslog time has none. `year` gives it; without it the file's
+modification time does, a line from a month after that time's month belonging to the year before (a log
+rotated in January holds December's lines), and the read says so once in its notes. Time zone: the time is
+local; `tz` names the zone, default "UTC".
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from appban.reading.values import (
     syslog_timestamps,
     to_text,
     to_timestamp,
+    yearless_note,
 )
 
 _STAMP = (
@@ -83,7 +85,7 @@ class DnsmasqReader:
         # Most lines of a dnsmasq log are replies and forwards: keep only the queries before converting.
         parts = parts.filter(pa.array(matched))
         numbers = numbers[matched]
-        ts = self._timestamps(parts, path)
+        ts = self._timestamps(parts, path, stats)
         keep = reject(stats, path, numbers, null_mask(ts), _bad_time(parts))
         record = {
             "ts": ts,
@@ -92,12 +94,14 @@ class DnsmasqReader:
         }
         return make_batch(self.name, numbers[keep], select(record, keep))
 
-    def _timestamps(self, parts: Any, path: Path) -> Any:
+    def _timestamps(self, parts: Any, path: Path, stats: ReadStats) -> Any:
         stamps = []
         day = pc.struct_field(parts, "day")
         if pc.any(pc.not_equal(day, "")).as_py():
             month, clock, fraction = (pc.struct_field(parts, name) for name in ("mon", "clock", "frac"))
             stamps.append(syslog_timestamps(month, day, clock, fraction, path, self.year, self.tz))
+            if self.year is None:
+                stats.note(path, yearless_note(path, self.tz))
         iso = pc.struct_field(parts, "iso")
         if pc.any(pc.not_equal(iso, "")).as_py():
             stamps.append(to_timestamp(only(iso, pc.not_equal(iso, "")), self.tz))
