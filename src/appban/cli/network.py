@@ -125,6 +125,7 @@ def screen_network_command(
             "records_read": result.rows,
             "malformed": result.malformed,
             "errors": result.errors[:100],
+            "notes": result.notes,
             "exposure": to_records(exposure_table),
             "records": to_records(records),
         }
@@ -151,6 +152,8 @@ def screen_network_command(
             else:
                 # Beside a device or FIFO there is no place for a second file (nor should one appear in /dev).
                 err.print(f"wrote {records.num_rows} records to {output}; per-customer exposure not written there")
+    for note in result.notes:
+        err.print(Text(f"appban: note: {note}", style="yellow"))
     if result.malformed:
         err.print(Text(f"appban: {result.malformed:,} malformed lines skipped", style="yellow"))
         for line in result.errors[:20]:
@@ -205,6 +208,7 @@ def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
         "where": options.where,
         "records read": result.rows,
         "rulebook": result.rulebook_version,
+        **({"notes": "; ".join(result.notes)} if result.notes else {}),
     }
     return html_report.document("appban network screening", meta, sections)
 

@@ -53,6 +53,8 @@ class NetworkResult:
     malformed: int
     errors: list[str]
     rulebook_version: str
+    # What the reads assumed rather than found (the year of yearless syslog times), one line per file and kind.
+    notes: list[str] = field(default_factory=list)
 
 
 def parse_customer_table(lines: Iterable[str]) -> list[tuple[str, str]]:
@@ -130,6 +132,7 @@ def screen_network(
     pieces: list[pa.Table] = []
     rows = malformed = 0
     errors: list[str] = []
+    notes: list[str] = []
     for path in paths:
         batches, stats = read_log(
             path, options.log_format, options.column_map, tz=options.log_tz, year=options.log_year
@@ -149,8 +152,9 @@ def screen_network(
                 pieces.append(hits)
         malformed += stats.malformed
         errors += [f"{e.path}:{e.line}: {e.message}" for e in stats.errors]
+        notes += [str(note) for note in stats.notes]
     records = _decide(pa.concat_tables(pieces, promote_options="permissive") if pieces else None, options, book)
-    return NetworkResult(records, exposure(records), rows, malformed, errors, book.version)
+    return NetworkResult(records, exposure(records), rows, malformed, errors, book.version, notes)
 
 
 def _decide(table: pa.Table | None, options: NetworkOptions, book: Rulebook) -> pa.Table:
