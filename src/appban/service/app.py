@@ -40,6 +40,8 @@ from appban.service.auth import Caller, read_caller, reader, writer
 from appban.service.bodies import JSONLines, lines_named, read_arrow_stream, rows_as_json_lines
 from appban.service.limits import BodyLimit, Turns
 from appban.service.schemas import (
+    BATCH_ARROW,
+    BATCH_LINES,
     AppOut,
     AuditRecordOut,
     DecideRequest,
@@ -159,14 +161,8 @@ def _routes(app: FastAPI) -> None:
             "requestBody": {
                 "required": True,
                 "content": {
-                    NDJSON: {"schema": {"type": "string", "description": "one DecideRequest JSON object per line"}},
-                    ARROW_STREAM: {
-                        "schema": {
-                            "type": "string",
-                            "format": "binary",
-                            "description": "columns app, transaction, where, at (and optional facts)",
-                        }
-                    },
+                    NDJSON: {"schema": {"type": "string", "description": BATCH_LINES}},
+                    ARROW_STREAM: {"schema": {"type": "string", "format": "binary", "description": BATCH_ARROW}},
                 },
             }
         },

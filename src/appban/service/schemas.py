@@ -108,6 +108,18 @@ class ReplayOut(BaseModel):
     replayed: dict[str, Any]
 
 
+BATCH_LINES = (
+    "one DecideRequest JSON object per line, each line read on its own as POST /v1/decide reads it: its facts and"
+    " tz are its own, whichever fields earlier lines had; null is a field not given; a field DecideRequest does"
+    " not have is refused (400, naming the line and the field)"
+)
+BATCH_ARROW = (
+    "columns app, transaction, where, at; optional facts (per row a JSON object or NAME=VALUE;NAME=VALUE), tz"
+    " (the zone of an at without an offset) and a column per fact (true/false or 1/0; null is unknown, and"
+    " must agree with facts); other columns are passed through"
+)
+
+
 class BatchSummary(BaseModel):
     batch_id: str
     rows: int
