@@ -42,7 +42,11 @@ def test_react_native_wechat_lib() -> None:
     [jar] = at_member(findings, material.WECHAT_LIB_JAR)
     assert jar.signature.id == "wechat-opensdk-android" and jar.count > 50  # the OpenSDK's classes
     assert any(example.startswith("com.tencent.mm.opensdk.") for example in jar.examples)
-    assert at_member(findings, material.WECHAT_LIB_STATIC)[0].signature.id == "wechat-opensdk-ios"
+    # The static library is the OpenSDK, and it also calls WeChat Login's QR-connect endpoint itself.
+    assert {f.signature.id for f in at_member(findings, material.WECHAT_LIB_STATIC)} >= {
+        "wechat-opensdk-ios",
+        "wechat-login",
+    }
     gradle = [f for f in findings if (f.member or "").endswith("WeChatModule.java")]
     assert gradle and gradle[0].line is not None
     assert all(f.worst.verdict.value == "enjoined" for f in findings if f.signature.app == "wechat")
@@ -99,10 +103,16 @@ def test_capacitor_wechat_gradle_podspec_swiftpm_and_imports() -> None:
     [
         (material.WEIXIN_JS_SDK, {("wechat-jssdk", "service_client")}),
         (material.TIKTOK_PIXEL, {("tiktok-pixel", "service_client")}),
-        # wechatpy names itself in its metadata and calls the WeChat Pay merchant API hosts.
+        # wechatpy names itself in its metadata and calls the WeChat Pay merchant API, the server API and
+        # WeChat Login's hosts.
         (
             material.WECHATPY,
-            {("wechat-service-clients", "service_client"), ("wechatpay-api-endpoints", "service_client")},
+            {
+                ("wechat-service-clients", "service_client"),
+                ("wechatpay-api-endpoints", "service_client"),
+                ("wechat-server-api", "service_client"),
+                ("wechat-login", "service_client"),
+            },
         ),
     ],
 )
@@ -147,8 +157,9 @@ def test_cyclonedx_output_validates_and_lists_the_sdk_components(tmp_path: Path)
     assert result.exit_code == 0, result.output
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(result.stdout) is None
     document = json.loads(result.stdout)
-    purls = {c.get("purl") for c in document["components"]}
-    assert "pkg:maven/com.tencent.mm.opensdk/wechat-sdk-android-without-mta" in purls
+    # The iOS SDK is named both as a pod and as a Swift package: its packages are the SDK's own components.
+    purls = {c.get("purl") for top in document["components"] for c in [top, *top.get("components", [])]}
+    assert "pkg:maven/com.tencent.mm.opensdk/wechat-sdk-android-without-mta@6.8.0" in purls  # build.gradle
     assert "pkg:cocoapods/WechatOpenSDK" in purls
 
 

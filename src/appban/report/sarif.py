@@ -1,4 +1,12 @@
-"""SARIF 2.1.0 for code findings, in the subset GitHub code scanning reads."""
+"""SARIF 2.1.0 for code findings, in the subset GitHub code scanning reads.
+
+GitHub shows a result at its first location's file and `region.startLine`, so every result has both. A
+finding inside an archive (an APK's classes.dex, a JAR in an AAR, a manifest in an npm tarball) is placed
+on the archive file, the only one in the repository; the member path is a logical location, and the
+member is a nested artifact in `run.artifacts` (its `parentIndex` chain leads to the archive), where a
+related location gives the line inside it when one is known. A region whose line is not known (inside an
+archive, or in a binary) says so in its properties: line 1 only anchors the alert.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +15,26 @@ import os
 from importlib.metadata import version
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from appban.code.scan import CodeFinding, ScanResult
+from appban.code.walk import MEMBER_SEP
 
 SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVEL = {"prohibited": "error", "enjoined": "warning", "not_yet_effective": "warning"}
+# Observation kinds whose value is a class: a logical location of kind "type".
+_TYPE_KINDS = {"java", "objc_classes"}
 
 
 def _uri(path: str, base: Path) -> str:
+    """A file as GitHub wants it: relative to the checkout root (percent-encoded), else a file URI."""
     try:
         relative = os.path.relpath(path, base)
-    except ValueError:
-        return Path(path).as_posix()
-    return Path(relative).as_posix() if not relative.startswith("..") else Path(path).as_posix()
+    except ValueError:  # another drive on Windows
+        relative = ".."
+    if relative == ".." or relative.startswith(".." + os.sep):
+        return Path(os.path.abspath(path)).as_uri()
+    return quote(Path(relative).as_posix(), safe="/")
 
 
 def _rule_name(signature_id: str) -> str:
@@ -27,7 +42,8 @@ def _rule_name(signature_id: str) -> str:
 
 
 def _message(finding: CodeFinding) -> str:
-    where = f" in archive member {finding.member}" if finding.member else ""
+    line = f" (line {finding.line})" if finding.line else ""
+    where = f" in archive member {finding.member}{line}" if finding.member else line
     decisions = "; ".join(
         f"{category}: {d.verdict.value} ({d.enforcement.value})" for category, d in finding.decisions.items()
     )
@@ -37,6 +53,77 @@ def _message(finding: CodeFinding) -> str:
         f"App: {finding.signature.app} ({finding.signature.kind}). "
         f"At {finding.worst.at} in {finding.worst.where}: {decisions}."
     )
+
+
+class _Artifacts:
+    """`run.artifacts`: each file with findings, and each archive member on the way to one, nested in
+    its parent by `parentIndex` with its path inside the parent as a relative reference starting "/"."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.items: list[dict[str, Any]] = []
+        self._index: dict[tuple[str, ...], int] = {}
+
+    def _add(self, key: tuple[str, ...], item: dict[str, Any]) -> int:
+        if key not in self._index:
+            self._index[key] = len(self.items)
+            self.items.append(item)
+        return self._index[key]
+
+    def file(self, path: str) -> int:
+        return self._add((path,), {"location": {"uri": _uri(path, self.base)}})
+
+    def member(self, path: str, member: str) -> int:
+        """The innermost member's index; `member` is the chain inside the file, "a.aar!/classes.jar"."""
+        parent = self.file(path)
+        key: tuple[str, ...] = (path,)
+        for part in member.split(MEMBER_SEP):
+            key += (part,)
+            uri = "/" + quote(part.lstrip("/"), safe="/")
+            parent = self._add(key, {"location": {"uri": uri}, "parentIndex": parent})
+        return parent
+
+    def uri(self, index: int) -> str:
+        return str(self.items[index]["location"]["uri"])
+
+
+def _location(finding: CodeFinding, artifacts: _Artifacts) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The result's location, and its related locations (the line inside an archive member)."""
+    top = artifacts.file(finding.file)
+    region: dict[str, Any] = {"startLine": 1, "properties": {"lineKnown": False}}
+    if finding.line and not finding.member:
+        region = {"startLine": finding.line}
+    physical = {"artifactLocation": {"uri": artifacts.uri(top), "index": top}, "region": region}
+    location: dict[str, Any] = {"physicalLocation": physical}
+    logical: list[dict[str, Any]] = []
+    related: list[dict[str, Any]] = []
+    if finding.member:
+        inner = artifacts.member(finding.file, finding.member)
+        logical.append(
+            {
+                "name": finding.member.rsplit(MEMBER_SEP, 1)[-1].rstrip("/").rsplit("/", 1)[-1],
+                "fullyQualifiedName": f"{artifacts.uri(top)}{MEMBER_SEP}{finding.member}",
+                "kind": "module",
+            }
+        )
+        if finding.line:
+            related.append(
+                {
+                    "id": 1,
+                    "physicalLocation": {
+                        "artifactLocation": {"uri": artifacts.uri(inner), "index": inner},
+                        "region": {"startLine": finding.line},
+                    },
+                    "message": {"text": f"line {finding.line} of archive member {finding.member}"},
+                }
+            )
+    if finding.observation in _TYPE_KINDS:
+        logical.append(
+            {"name": finding.matched.rsplit(".", 1)[-1], "fullyQualifiedName": finding.matched, "kind": "type"}
+        )
+    if logical:
+        location["logicalLocations"] = logical
+    return location, related
 
 
 def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) -> dict[str, Any]:
@@ -63,30 +150,31 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
         if urls:
             rule["helpUri"] = urls[0]
         rules.append(rule)
+    artifacts = _Artifacts(base)
     results = []
     for finding in result.findings:
-        location: dict[str, Any] = {"artifactLocation": {"uri": _uri(finding.file, base)}}
-        if finding.line and not finding.member:
-            location["region"] = {"startLine": finding.line}
+        location, related = _location(finding, artifacts)
         fingerprint = hashlib.sha256(f"{finding.path}|{finding.signature.id}|{finding.matched}".encode()).hexdigest()
-        results.append(
-            {
-                "ruleId": finding.signature.id,
-                "ruleIndex": index[finding.signature.id],
-                "level": _LEVEL.get(finding.worst.verdict.value, "note"),
-                "message": {"text": _message(finding)},
-                "locations": [{"physicalLocation": location}],
-                "partialFingerprints": {"appbanFinding/v1": fingerprint[:32]},
-                "properties": {
-                    "path": finding.path,
-                    "member": finding.member,
-                    "count": finding.count,
-                    "examples": finding.examples,
-                    "confidence": finding.signature.confidence,
-                    "decisions": {c: d.to_json_dict() | {"rules": None} for c, d in finding.decisions.items()},
-                },
-            }
-        )
+        entry: dict[str, Any] = {
+            "ruleId": finding.signature.id,
+            "ruleIndex": index[finding.signature.id],
+            "level": _LEVEL.get(finding.worst.verdict.value, "note"),
+            "message": {"text": _message(finding)},
+            "locations": [location],
+            "partialFingerprints": {"appbanFinding/v1": fingerprint[:32]},
+            "properties": {
+                "path": finding.path,
+                "member": finding.member,
+                "line": finding.line,
+                "count": finding.count,
+                "examples": finding.examples,
+                "confidence": finding.signature.confidence,
+                "decisions": {c: d.to_json_dict() | {"rules": None} for c, d in finding.decisions.items()},
+            },
+        }
+        if related:
+            entry["relatedLocations"] = related
+        results.append(entry)
     notifications = [{"level": "warning", "message": {"text": str(w)}} for w in result.warnings]
     return {
         "$schema": SCHEMA,
@@ -95,6 +183,7 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
             {
                 "tool": {"driver": {"name": "appban", "version": version("appban"), "rules": rules}},
                 "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+                "artifacts": artifacts.items,
                 "results": results,
                 "properties": {"at": result.at, "where": result.where, "rulebookVersion": result.rulebook_version},
             }
