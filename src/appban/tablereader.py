@@ -42,7 +42,7 @@ from appban.textcolumns import (
     without_surrogates,
 )
 
-TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts")
+TEXT_COLUMNS = ("app", "transaction", "where", "at", "facts", "tz")
 #: The column a lenient read adds, only when some line could not be read: why, per such row (else null).
 READ_ERROR_COLUMN = "appban:unreadable"
 #: Longer lines are reported, not parsed (a CSV field is also bounded by the csv module's limit, 128 KiB).

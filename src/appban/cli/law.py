@@ -188,14 +188,25 @@ class OutputFormat(StrEnum):
 
 @app.command("decide")
 def decide_command(
-    file: Annotated[Path, typer.Argument(help="CSV, JSON Lines or Parquet with columns app, transaction, where, at.")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV, JSON Lines or Parquet with columns app, transaction, where, at; optional facts, tz and a"
+            " column per fact."
+        ),
+    ],
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
     output: OutputOption = None,
     tz: TzOption = None,
     limit: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 60,
     rulebook: RulebookOption = None,
 ) -> None:
-    """Batch decisions over a file of transactions."""
+    """Batch decisions over a file of transactions.
+
+    A row's facts come from its facts column (a JSON object, or NAME=VALUE;NAME=VALUE) and from columns named
+    after a fact (true/false, yes/no, 1/0; empty is unknown); a row's tz column names the zone of an instant
+    without an offset, and --tz stands in where it is empty.
+    """
     book = load_book(rulebook)
     try:
         with err.status(f"reading {file}…"):

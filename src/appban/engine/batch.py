@@ -376,7 +376,7 @@ def _row_facts(
             if name in facts and facts[name] != value:
                 more = f" ({counts[index]} rows)" if counts[index] > 1 else ""
                 said, other = json.dumps(value), json.dumps(facts[name])
-                errors.append(RowError(row, name, value, f"{said} here, but {other} in the facts column{more}"))
+                errors.append(RowError(row, name, None, f"{said} here, but {other} in the facts column{more}"))
             facts[name] = value
         key_of_combination[index] = keys.setdefault(json.dumps(facts, sort_keys=True), len(keys))
     return key_of_combination[combination], list(keys)
