@@ -121,7 +121,8 @@ def ipas(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_ipa_with_the_real_wechat_sdk_linked_in(ipas: dict[str, Path]) -> None:
     findings = by_id(found(ipas["wechat"]))
-    assert set(findings) == {"wechat-opensdk-ios", "wechat-url-schemes"}
+    # wechat-login: the OpenSDK's own QR-connect fallback URL (open.weixin.qq.com/connect), linked in with it.
+    assert set(findings) == {"wechat-opensdk-ios", "wechat-url-schemes", "wechat-login"}
     assert findings["wechat-opensdk-ios"].member == "Payload/App.app/App"
     assert {"WXApi", "SendAuthReq"} <= set(findings["wechat-opensdk-ios"].examples) | {
         findings["wechat-opensdk-ios"].matched

@@ -149,7 +149,7 @@ def test_each_format_is_found_with_file_line_signature_and_kind(tmp_path: Path, 
 CLEAN = {
     "build.gradle": "dependencies { implementation 'com.squareup.okhttp3:okhttp:4.12.0' }\n",
     "package.json": json.dumps({"name": "x", "dependencies": {"tiktoken": "1.0.0", "tiktok-video-element": "1.0"}}),
-    "requirements.txt": "tiktoken==0.7.0\nTikTokApi==6.0\n",
+    "requirements.txt": "tiktoken==0.7.0\n",  # TikTokApi, a TikTok web-API client, is a finding (test_code_services)
     "Podfile": "pod 'Alamofire'\n",
     "Main.java": "import com.luck.picture.lib.PictureSelectorWeChatStyleActivity;\nimport com.tencent.mmx.Other;\n",
     "Notes.swift": "import SwiftUI\n// mentions TikTok and WeChat in a comment\n",

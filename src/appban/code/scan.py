@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from appban.code.catalogs import CatalogRoots
 from appban.code.extractors import all_extractors
 from appban.code.extractors._linear import linear
 from appban.code.model import Limits, Observation, Package, Warning_
-from appban.code.signatures import EXACT_KINDS, Hit, Signature, SignatureSet, default_signatures
+from appban.code.signatures import EXACT_KINDS, PREFIX_KINDS, Hit, Signature, SignatureSet, default_signatures
 from appban.code.walk import MEMBER_SEP, Walker
 from appban.engine.decide import Decision, default_rulebook, evaluate
 from appban.engine.law import resolve
@@ -149,26 +150,30 @@ def _self_import(path: str, observation: Observation) -> bool:
     itself is reported from its package metadata)."""
     if observation.kind not in {"pypi", "npm"} or observation.detail is not None:
         return False
-    folders = path.replace(MEMBER_SEP, "/").split("/")[:-1]
-    return observation.value in folders or observation.value.replace("-", "_") in folders
+    # Case-insensitively: the Python extractor lower-cases module names (TikTokApi/ imports "tiktokapi").
+    folders = {folder.casefold() for folder in path.replace(MEMBER_SEP, "/").split("/")[:-1]}
+    value = observation.value.casefold()
+    return value in folders or value.replace("-", "_") in folders
 
 
 # An APK's manifest package and an IPA's bundle identifier name the app the archive *is*.
 _APP_ID_KINDS = {"manifest_package", "bundle_id"}
 
 
-def match(signatures: SignatureSet, observation: Observation) -> Hit | None:
+def match(signatures: SignatureSet, observation: Observation) -> list[Hit]:
+    """The signatures an observation shows: usually one; code two apps share is each app's code."""
+    if observation.kind in PREFIX_KINDS:
+        return signatures.prefixed(observation.kind, observation.value)
+    hit: Hit | None = None
     if observation.kind in _APP_ID_KINDS:
-        return signatures.exact("app_ids", observation.value)
-    if observation.kind == "signing_cert":
-        return signatures.exact("signing_certs", observation.value)
-    if observation.kind == "java":
-        return signatures.java(observation.value)
-    if observation.kind == "url":
-        return signatures.url(observation.value)
-    if observation.kind in EXACT_KINDS:
-        return signatures.exact(observation.kind, observation.value)
-    return None
+        hit = signatures.exact("app_ids", observation.value)
+    elif observation.kind == "signing_cert":
+        hit = signatures.exact("signing_certs", observation.value)
+    elif observation.kind == "url":
+        hit = signatures.url(observation.value)
+    elif observation.kind in EXACT_KINDS:
+        hit = signatures.exact(observation.kind, observation.value)
+    return [hit] if hit is not None else []
 
 
 def scan(
@@ -185,11 +190,15 @@ def scan(
     instant = at or dt.datetime.now(dt.UTC).replace(microsecond=0)
     findings: dict[tuple[str, str], CodeFinding] = {}
     warnings: list[Warning_] = []
+    catalogs = CatalogRoots(signature_set.catalogs)
 
     def emit(path: str, observation: Observation) -> None:
-        hit = match(signature_set, observation)
-        if hit is None or _self_import(path, observation):
-            return
+        catalogs.observe(path, observation)
+        if not _self_import(path, observation):
+            for hit in match(signature_set, observation):
+                record(path, observation, hit)
+
+    def record(path: str, observation: Observation, hit: Hit) -> None:
         # One finding per innermost file and signature; class files of one JAR count as the JAR.
         holder = path.rsplit(MEMBER_SEP, 1)[0] if observation.kind == "java" and path.endswith(".class") else path
         key = (holder, hit.signature.id)
@@ -209,6 +218,8 @@ def scan(
     walker = Walker(all_extractors(signature_set), emit, warnings.append, limits)
     for path in paths:
         walker.scan(Path(path))
+    # A multi-provider login library's own provider table is an offer, not a use (code/catalogs.py).
+    findings = {key: f for key, f in findings.items() if catalogs.owner(f.path) is None}
     law = resolve(book)
     decided: dict[tuple[str, Category], Decision] = {}
     for finding in findings.values():

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal, cast
+from typing import Any, Literal, cast
 
+import re2  # type: ignore[import-untyped]
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,7 +18,16 @@ SignatureKind = Literal["sdk", "service_client", "app_code", "company_other"]
 EXACT_KINDS = (
     "maven", "cocoapods", "swiftpm", "modules", "frameworks", "objc_classes", "headers", "static_libraries",
     "jar_names", "url_schemes", "android_packages", "npm", "pypi", "go", "pub", "app_ids", "signing_certs",
+    "npm_modules", "calls",
 )  # fmt: skip
+# Observation kinds matched by dotted prefix (whole segments), most specific first.
+PREFIX_KINDS = ("java", "python_modules")
+# What may stand before a service host in text: anything but a host-name character, so that
+# "api.weixin.qq.com" is found in "https://api.weixin.qq.com/..." and in "sh.api.weixin.qq.com" (a label
+# boundary), but not in "qyapi.weixin.qq.com" (WeCom's API, another app).
+_HOST_START = r"(?:^|[^a-z0-9_-])"
+# What may follow a needle that ends in a host name: not more of the host ("api.weixin.qq.com.evil.example").
+_HOST_END = r"(?:$|[^a-z0-9_.-]|\.(?:$|[^a-z0-9_-]))"
 
 
 class Strict(BaseModel):
@@ -44,6 +54,9 @@ class Match(Strict):
     pub: list[str] = Field(default_factory=list)
     app_ids: list[str] = Field(default_factory=list)  # the app's own package name / bundle ID
     signing_certs: list[str] = Field(default_factory=list)  # SHA-256 of the app's signing certificate
+    npm_modules: list[str] = Field(default_factory=list)  # an import path inside a package ("pkg/providers/x")
+    python_modules: list[str] = Field(default_factory=list)  # dotted module prefixes, imported or named in strings
+    calls: list[str] = Field(default_factory=list)  # API calls written out in source ("wx.cloud.callFunction")
 
 
 class Signature(Strict):
@@ -57,9 +70,21 @@ class Signature(Strict):
     match: Match
 
 
+class Catalog(Strict):
+    """A multi-provider login library. Its own package lists many providers' endpoints, WeChat's and
+    TikTok's among them; that offer is not a use of either app until the user's code configures one."""
+
+    id: str
+    label: str
+    sources: list[str] = Field(min_length=1)
+    npm: list[str] = Field(default_factory=list)  # its npm package names
+    python_modules: list[str] = Field(default_factory=list)  # its top-level Python import packages
+
+
 class SignatureFile(Strict):
     sources: dict[str, str]
     signatures: list[Signature]
+    catalogs: list[Catalog] = Field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -72,15 +97,20 @@ class Hit:
 class SignatureSet:
     signatures: list[Signature]
     sources: dict[str, str]
-    _java: dict[str, Signature] = field(default_factory=dict)
+    catalogs: list[Catalog] = field(default_factory=list)
+    # A prefix may belong to several signatures: code shared by two apps is each app's code.
+    _prefixes: dict[tuple[str, str], list[Signature]] = field(default_factory=dict)
     _exact: dict[tuple[str, str], Signature] = field(default_factory=dict)
     _maven_groups: dict[str, Signature] = field(default_factory=dict)
-    _urls: list[tuple[str, Signature]] = field(default_factory=list)
+    _urls: dict[str, Signature] = field(default_factory=dict)
+    _url_pattern: Any = None  # a compiled RE2 pattern (linear time on untrusted text)
+    _needles: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         for signature in self.signatures:
-            for prefix in signature.match.java:
-                self._java[prefix] = signature
+            for kind in PREFIX_KINDS:
+                for prefix in getattr(signature.match, kind):
+                    self._prefixes.setdefault((kind, prefix), []).append(signature)
             for kind in EXACT_KINDS:
                 for value in getattr(signature.match, kind):
                     if kind == "maven" and value.endswith(":*"):
@@ -88,19 +118,31 @@ class SignatureSet:
                     else:
                         self._exact[(kind, value.casefold())] = signature
             for prefix in signature.match.url:
-                self._urls.append((prefix.casefold(), signature))
+                self._urls.setdefault(prefix.casefold(), signature)
+        if self._urls:
+            # One alternation, longest needle first, so that of two needles starting at the same place the
+            # more specific wins; RE2 keeps the search linear in the text whatever the number of needles.
+            self._needles = sorted(self._urls, key=len, reverse=True)
+            alternation = "|".join(_url_needle(needle) for needle in self._needles)
+            self._url_pattern = re2.compile(f"{_HOST_START}({alternation})")
 
     def source_urls(self, signature: Signature) -> list[str]:
         return [self.sources[key] for key in signature.sources]
 
-    def java(self, name: str) -> Hit | None:
-        """The most specific signature whose package prefix covers a dotted class or package name."""
+    def prefixed(self, kind: str, name: str) -> list[Hit]:
+        """Every signature of the most specific prefix (whole dotted segments) covering `name`."""
         parts = name.split(".")
         for end in range(min(len(parts), 8), 1, -1):
             prefix = ".".join(parts[:end])
-            if prefix in self._java:
-                return Hit(self._java[prefix], prefix)
-        return None
+            found = self._prefixes.get((kind, prefix))
+            if found:
+                return [Hit(signature, prefix) for signature in found]
+        return []
+
+    def java(self, name: str) -> Hit | None:
+        """The most specific signature whose package prefix covers a dotted class or package name."""
+        hits = self.prefixed("java", name)
+        return hits[0] if hits else None
 
     def exact(self, kind: str, value: str) -> Hit | None:
         key = value.strip().casefold()
@@ -122,21 +164,32 @@ class SignatureSet:
         return Hit(sig, value) if sig is not None else None
 
     def url(self, text: str) -> Hit | None:
-        lowered = text.casefold()
-        for prefix, sig in self._urls:
-            if prefix in lowered:
-                return Hit(sig, prefix)
-        return None
+        """The first service host (and path) in a piece of text, matched at a host-name boundary."""
+        if self._url_pattern is None:
+            return None
+        found = self._url_pattern.search(text.casefold())
+        if found is None:
+            return None
+        # The group may end with the character that closed the host; the needle is its longest prefix.
+        matched = found.group(1)
+        needle = next(n for n in self._needles if matched.startswith(n))
+        return Hit(self._urls[needle], needle)
 
     def java_prefixes(self) -> list[str]:
-        return sorted(self._java)
+        return sorted({prefix for kind, prefix in self._prefixes if kind == "java"})
 
     def names(self, kind: str) -> set[str]:
         """Every exact name of one kind the signatures look for (as written, not case-folded)."""
         return {value for signature in self.signatures for value in getattr(signature.match, kind)}
 
     def url_needles(self) -> list[str]:
-        return [prefix for prefix, _ in self._urls]
+        return list(self._urls)
+
+
+def _url_needle(needle: str) -> str:
+    """A needle as a pattern: literal text; one that ends in its host name must end where the host does."""
+    escaped = "".join(char if char.isalnum() or char == "_" else "\\" + char for char in needle)
+    return escaped if "/" in needle else escaped + _HOST_END
 
 
 def default_signature_path() -> Path:
@@ -161,9 +214,13 @@ def load_signatures(rulebook: Rulebook, path: Path | None = None) -> SignatureSe
         for source in signature.sources:
             if source not in data.sources:
                 problems.append(Problem(path.name, None, f"{where}.sources", f"unknown source {source!r}"))
+    for i, catalog in enumerate(data.catalogs):
+        for source in catalog.sources:
+            if source not in data.sources:
+                problems.append(Problem(path.name, None, f"catalogs[{i}].sources", f"unknown source {source!r}"))
     if problems:
         raise RulebookError(problems)
-    return SignatureSet(data.signatures, data.sources)
+    return SignatureSet(data.signatures, data.sources, data.catalogs)
 
 
 def default_signatures(rulebook: Rulebook) -> SignatureSet:

@@ -34,7 +34,7 @@ def all_extractors(signatures: SignatureSet) -> list[Extractor]:
         cordova.Cordova(),
         android_manifest.AndroidManifest(),
         plist.InfoPlist(),
-        source.Source(url_needles),
+        source.Source(url_needles, signatures.names("calls")),
         dex.Dex(signatures.java_prefixes(), url_needles, signatures.names("android_packages")),
         macho.MachO(url_needles),
     ]

@@ -1,11 +1,13 @@
-"""Source files: imports (Java, Kotlin, Swift, Objective-C, JS/TS, Python, Dart) and service URLs."""
+"""Source files: imports (Java, Kotlin, Swift, Objective-C, JS/TS, Python, Dart), service URLs in source and
+configuration of any language, and API calls written out by name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
+from appban.code import budget
 from appban.code.extractors._linear import Match, linear
-from appban.code.extractors._text import lines
+from appban.code.extractors._text import text_of
 from appban.code.model import Observation
 
 _JAVA_IMPORT = linear(r"^\s*import\s+(?:static\s+)?([A-Za-z_][\w.]*)")
@@ -20,6 +22,10 @@ _OBJC_MESSAGE = linear(r"\[\s*([A-Z][A-Za-z0-9_]{2,})\s+[a-z]")
 _JS_IMPORT = linear(r"""(?:\bfrom\s+|\brequire\s*\(\s*|\bimport\s*\(\s*|^\s*import\s+)["']([^"'./][^"']*)["']""")
 _PY_IMPORT = linear(r"^\s*(?:from\s+([A-Za-z_][\w.]*)\s+import|import\s+([A-Za-z_][\w.]*))")
 _DART_IMPORT = linear(r"""^\s*import\s+['"]package:([a-z0-9_]+)/""")
+# A dotted name of three or more segments as a whole string literal: how Django settings name apps and
+# authentication backends ("allauth.socialaccount.providers.weixin").
+_PY_DOTTED_STRING = linear(r"""["']([A-Za-z_]\w*(?:\.[A-Za-z_]\w*){2,9})["']""")
+_JS_EXTENSIONS = (".js", ".mjs", ".cjs", ".ts", ".jsx", ".tsx")
 
 JAVA_LIKE = (".java", ".kt", ".kts", ".groovy", ".scala")
 SWIFT = (".swift",)
@@ -28,6 +34,12 @@ JS = (".js", ".jsx", ".ts", ".tsx", ".mjs", ".cjs", ".vue", ".svelte")
 PY = (".py",)
 DART = (".dart",)
 MARKUP = (".html", ".htm", ".xhtml", ".php", ".erb", ".jsp", ".xml")
+# Other languages and configuration files: read for service URLs only (a server calling WeChat's API from
+# Go, Ruby or C#, or an endpoint in application.yaml, is the same use as from Python).
+OTHER = (".go", ".rb", ".cs", ".rs", ".lua", ".pl", ".sh", ".ps1", ".json", ".yaml", ".yml", ".toml",
+         ".properties", ".ini", ".cfg", ".conf", ".env")  # fmt: skip
+# Text around a service URL kept as the observation: enough to show the call, bounded for minified code.
+_BEFORE, _AFTER = 60, 240
 
 
 def _npm_name(spec: str) -> str:
@@ -43,23 +55,49 @@ def _qualified(line: str, found: Match, number: int) -> Observation:
     return Observation("android_packages" if quoted else "java", found[1], number)
 
 
+def _js_module(spec: str) -> str | None:
+    """An import of a file inside a package ("@auth/core/providers/wechat.js"), without its extension."""
+    depth = 2 if spec.startswith("@") else 1
+    if spec.count("/") < depth:
+        return None
+    for extension in _JS_EXTENSIONS:
+        if spec.endswith(extension):
+            return spec[: -len(extension)]
+    return spec
+
+
 class Source:
     name = "source"
 
-    def __init__(self, url_needles: list[str]):
+    def __init__(self, url_needles: list[str], calls: Iterable[str] = ()):
         self.needles = [needle.casefold() for needle in url_needles]
+        self.calls = sorted(calls)
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name.endswith(JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP) and not name.startswith(
+        return name.endswith(JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP + OTHER) and not name.startswith(
             "androidmanifest"
         )
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
-        for number, line in lines(data):
-            lowered = line.casefold()
-            for needle in self.needles:
-                if needle in lowered:
-                    yield Observation("url", line.strip()[:300], number)
+        text = text_of(data)
+        # Each needle is looked for in the whole text once (a C-speed find), then only in the lines of a
+        # text that holds it: most files hold none, and then no line pays for them.
+        lowered_text = text.casefold()
+        needles = [needle for needle in self.needles if needle in lowered_text]
+        calls = [call for call in self.calls if call in text] if name.endswith(JS) else []
+        code = not name.endswith(OTHER)
+        if not (needles or calls or code):
+            return
+        for number, line in enumerate(text.splitlines(), start=1):
+            budget.tick(number)
+            if needles:
+                yield from _urls(line, needles, number)
+            for call in calls:
+                at = line.find(call)
+                if at >= 0 and (at == 0 or not (line[at - 1].isalnum() or line[at - 1] in "_$.")):
+                    yield Observation("calls", call, number)
+            if not code:
+                continue
             # Each pattern runs only on lines holding a word it needs: the substring tests are cheap and
             # keep the per-line cost of the linear matcher off the many lines that cannot match.
             if name.endswith(JAVA_LIKE):
@@ -86,9 +124,27 @@ class Source:
                 if "from" in line or "require" in line or "import" in line:
                     for spec in _JS_IMPORT.findall(line):
                         yield Observation("npm", _npm_name(spec), number)
+                        if (module := _js_module(spec)) is not None:
+                            yield Observation("npm_modules", module, number)
             elif name.endswith(PY):
                 if "import" in line and (match := _PY_IMPORT.match(line)):
-                    module = (match[1] or match[2]).split(".")[0]
-                    yield Observation("pypi", module.replace("_", "-").lower(), number)
+                    dotted = match[1] or match[2]
+                    yield Observation("pypi", dotted.split(".")[0].replace("_", "-").lower(), number)
+                    if "." in dotted:
+                        yield Observation("python_modules", dotted, number)
+                elif "." in line and ('"' in line or "'" in line):
+                    for dotted in _PY_DOTTED_STRING.findall(line):
+                        yield Observation("python_modules", dotted, number)
             elif name.endswith(DART) and "package:" in line and (match := _DART_IMPORT.match(line)):
                 yield Observation("pub", match[1], number)
+
+
+def _urls(line: str, needles: list[str], number: int) -> Iterator[Observation]:
+    """The text around each service URL on a line, one observation per needle found."""
+    lowered = line.casefold()
+    # Casefolding can change a line's length (ß becomes ss); then the offsets are the folded line's.
+    shown = line if len(lowered) == len(line) else lowered
+    for needle in needles:
+        at = lowered.find(needle)
+        if at >= 0:
+            yield Observation("url", shown[max(at - _BEFORE, 0) : at + _AFTER].strip(), number)
