@@ -8,6 +8,7 @@ already carry the record's field names.
 from __future__ import annotations
 
 from appban.network.readers.bind import BindReader
+from appban.network.readers.cloudflows import AzureFlowReader, GcpVpcReader
 from appban.network.readers.dnsmasq import DnsmasqReader
 from appban.network.readers.flows import AwsVpcReader, NfdumpReader
 from appban.network.readers.generic import GenericReader
@@ -17,7 +18,7 @@ from appban.network.records import LogReader
 # --log-format names that stand for several readers; the file decides among them.
 FAMILIES: dict[str, tuple[str, ...]] = {
     "zeek": ("zeek-dns", "zeek-ssl", "zeek-http"),
-    "flows": ("nfdump", "aws-vpc"),
+    "flows": ("nfdump", "aws-vpc", "gcp-vpc", "azure-flow"),
 }
 
 
@@ -30,6 +31,8 @@ def make_readers(tz: str | None = None, year: int | None = None) -> list[LogRead
         ZeekReader("http"),
         NfdumpReader(tz=tz or "UTC"),
         AwsVpcReader(),
+        GcpVpcReader(),
+        AzureFlowReader(),
         BindReader(tz=tz or "UTC", year=year),
         DnsmasqReader(tz=tz or "UTC", year=year),
         GenericReader(tz=tz),
@@ -42,8 +45,10 @@ __all__ = [
     "FAMILIES",
     "READER_NAMES",
     "AwsVpcReader",
+    "AzureFlowReader",
     "BindReader",
     "DnsmasqReader",
+    "GcpVpcReader",
     "GenericReader",
     "NfdumpReader",
     "ZeekReader",
