@@ -9,9 +9,13 @@ from __future__ import annotations
 
 from appban.network.readers.bind import BindReader
 from appban.network.readers.cloudflows import AzureFlowReader, GcpVpcReader
+from appban.network.readers.coredns import CoreDnsReader
 from appban.network.readers.dnsmasq import DnsmasqReader
 from appban.network.readers.flows import AwsVpcReader, NfdumpReader
 from appban.network.readers.generic import GenericReader
+from appban.network.readers.suricata import SuricataReader
+from appban.network.readers.unbound import UnboundReader
+from appban.network.readers.windows_dns import WindowsDnsReader
 from appban.network.readers.zeek import ZeekReader
 from appban.network.records import LogReader
 
@@ -29,12 +33,19 @@ def make_readers(tz: str | None = None, year: int | None = None) -> list[LogRead
         ZeekReader("dns"),
         ZeekReader("ssl"),
         ZeekReader("http"),
+        SuricataReader(tz=tz or "UTC"),
         NfdumpReader(tz=tz or "UTC"),
         AwsVpcReader(),
         GcpVpcReader(),
         AzureFlowReader(),
         BindReader(tz=tz or "UTC", year=year),
         DnsmasqReader(tz=tz or "UTC", year=year),
+        UnboundReader(tz=tz or "UTC", year=year),
+        CoreDnsReader(),
+        WindowsDnsReader(tz=tz or "UTC"),
+        # Named by --log-format only, for a log whose dates do not tell their order.
+        WindowsDnsReader(tz=tz or "UTC", order="mdy"),
+        WindowsDnsReader(tz=tz or "UTC", order="dmy"),
         GenericReader(tz=tz),
     ]
 
@@ -47,10 +58,14 @@ __all__ = [
     "AwsVpcReader",
     "AzureFlowReader",
     "BindReader",
+    "CoreDnsReader",
     "DnsmasqReader",
     "GcpVpcReader",
     "GenericReader",
     "NfdumpReader",
+    "SuricataReader",
+    "UnboundReader",
+    "WindowsDnsReader",
     "ZeekReader",
     "make_readers",
 ]
