@@ -13,6 +13,7 @@ from appban.network.readers.coredns import CoreDnsReader
 from appban.network.readers.dnsmasq import DnsmasqReader
 from appban.network.readers.flows import AwsVpcReader, NfdumpReader
 from appban.network.readers.generic import GenericReader
+from appban.network.readers.pihole import PiholeReader
 from appban.network.readers.suricata import SuricataReader
 from appban.network.readers.unbound import UnboundReader
 from appban.network.readers.windows_dns import WindowsDnsReader
@@ -38,6 +39,7 @@ def make_readers(tz: str | None = None, year: int | None = None) -> list[LogRead
         AwsVpcReader(),
         GcpVpcReader(),
         AzureFlowReader(),
+        PiholeReader(),
         BindReader(tz=tz or "UTC", year=year),
         DnsmasqReader(tz=tz or "UTC", year=year),
         UnboundReader(tz=tz or "UTC", year=year),
@@ -63,6 +65,7 @@ __all__ = [
     "GcpVpcReader",
     "GenericReader",
     "NfdumpReader",
+    "PiholeReader",
     "SuricataReader",
     "UnboundReader",
     "WindowsDnsReader",
