@@ -81,27 +81,96 @@ def test_every_method_value_marks_its_service(tmp_path: Path, marker: Any) -> No
 
 @pytest.mark.parametrize("marker", MARKERS.names, ids=lambda m: m.value)
 def test_every_name_marks_its_service_in_free_text(tmp_path: Path, marker: Any) -> None:
-    row = BASE | {"method": "card", "processor": "", "description": f"top-up via {marker.value} ref 42"}
+    row = BASE | {"method": "", "processor": "", "description": f"top-up via {marker.value} ref 42"}
     found = screen(tmp_path, [row])
     assert found["p0"]["service"] == marker.service and found["p0"]["marker"] == marker.value
 
 
 def test_names_match_whole_words_in_any_spelling(tmp_path: Path) -> None:
-    card = BASE | {"method": "card", "processor": ""}
-    found = screen(
-        tmp_path,
-        [
-            card | {"merchant": "WECHATPAY*ACME TEA"},  # descriptor without the space
-            card | {"description": "paid with alipay+ (GCash)"},  # the longer name wins: Alipay+, not Alipay
-            card | {"merchant": "Michael Wechatter Studio"},  # not a whole word
-            card | {"payee": "支付宝(中国)网络技术有限公司"},  # ASCII parentheses for the registered full-width ones
-            card | {"description": "ordinary card payment"},
-        ],
-    )
+    unsaid = BASE | {"method": "", "processor": ""}  # no payment method: the names decide
+    rows = [
+        unsaid | {"merchant": "WECHATPAY*ACME TEA"},  # descriptor without the space
+        unsaid | {"description": "paid with alipay+ (GCash)"},  # the longer name wins: Alipay+, not Alipay
+        unsaid | {"merchant": "Michael Wechatter Studio"},  # not a whole word
+        unsaid | {"payee": "支付宝(中国)网络技术有限公司"},  # ASCII parentheses for the registered full-width ones
+        unsaid | {"description": "ordinary card payment"},
+    ]
+    result = screen_payments([export(tmp_path / "p.csv", rows)], PaymentOptions(), BOOK)
+    found = {row["id"]: row for row in result.payments.to_pylist()}
     assert (found["p0"]["marker"], found["p0"]["marker_field"]) == ("WeChat Pay", "merchant")
-    assert (found["p1"]["marker"], found["p1"]["confidence"]) == ("Alipay+", pytest.approx(0.3))
-    assert "p2" not in found and "p4" not in found
+    assert "p1" not in found and "p2" not in found and "p4" not in found
     assert found["p3"]["service"] == "alipay" and found["p3"]["marker_field"] == "payee"
+    apart = result.apart.to_pylist()  # Alipay+ paid from GCash: set aside, not Alipay
+    assert [(r["id"], r["reason"], r["marker"], r["end_wallet"]) for r in apart] == [
+        ("p1", "gateway_other_wallet", "Alipay+", "GCASH")
+    ]
+
+
+# ------------------------------------------------------------------------------------------------
+# A stated payment method is authoritative; Alipay+ is not Alipay
+
+
+@pytest.mark.parametrize(
+    ("method", "processor"),
+    [("card", "Stripe"), ("us_bank_account", "Stripe"), ("ach_debit", "Stripe"), ("sepa_debit", "Stripe"),
+     ("visa", "Adyen"), ("MC", "Adyen"), ("sepadirectdebit", "Adyen"), ("ach", "Adyen"), ("applepay", "Adyen")],
+)  # fmt: skip
+def test_a_card_or_bank_method_is_not_a_wallet_whatever_the_text(tmp_path: Path, method: str, processor: str) -> None:
+    rows = [
+        BASE | {"method": method, "processor": processor, "merchant": "WeChat Café"},
+        BASE | {"method": method, "processor": processor, "description": "ACH debit, memo: WeChat Pay top-up"},
+        BASE | {"method": method, "processor": processor, "merchant": "Alipay+ Store"},
+    ]
+    result = screen_payments([export(tmp_path / "p.csv", rows)], PaymentOptions(), BOOK)
+    assert result.payments.num_rows == 0 and result.totals.num_rows == 0
+    apart = {row["id"]: row for row in result.apart.to_pylist()}
+    assert {row["reason"] for row in apart.values()} == {"method_says_otherwise"}
+    assert (apart["p0"]["marker"], apart["p0"]["marker_field"]) == ("WeChat", "merchant")
+    assert (apart["p1"]["marker"], apart["p1"]["marker_field"]) == ("WeChat Pay", "remittance")
+    assert f"the payment method is {method}" in apart["p1"]["note"]
+
+
+def test_a_wallet_method_still_wins_and_unknown_methods_keep_the_text(tmp_path: Path) -> None:
+    rows = [
+        BASE | {"method": "wechat_pay", "merchant": "Card Shop"},
+        BASE | {"method": "", "merchant": "WeChat Pay*Tea"},
+        BASE | {"method": "banana_pay", "merchant": "WeChat Pay*Tea"},  # a value no marker knows: text decides
+    ]
+    found = screen(tmp_path, rows)
+    assert [found[f"p{i}"]["marker_field"] for i in range(3)] == ["method", "merchant", "merchant"]
+
+
+def test_alipay_plus_counts_only_for_the_alipay_wallet(tmp_path: Path) -> None:
+    plus = BASE | {"method": "alipay_plus", "processor": "Adyen"}
+    rows = [
+        plus | {"description": "wallet ALIPAY_CN"},  # Alipay's own wallet through Alipay+
+        plus | {"description": "wallet GCASH"},
+        plus | {"merchant": "Acme via Alipay+ Kakao Pay"},
+        plus,  # no end wallet named
+        BASE | {"method": "", "description": "Alipay Plus settlement, wallet: Touch 'n Go"},
+        BASE | {"method": "alipay"},  # Alipay itself, for comparison
+    ]
+    result = screen_payments([export(tmp_path / "p.csv", rows)], PaymentOptions(), BOOK)
+    flagged = {r["id"]: r for r in result.payments.to_pylist()}
+    assert sorted(flagged) == ["p0", "p5"]
+    assert (flagged["p0"]["service"], flagged["p0"]["marker_kind"]) == ("alipay", "gateway_wallet")
+    assert flagged["p0"]["verdict"] == flagged["p5"]["verdict"] is not None  # decided as Alipay is
+    assert sum(r["payments"] for r in result.totals.to_pylist()) == 2  # the others never reach the totals
+    apart = {r["id"]: (r["reason"], r["end_wallet"]) for r in result.apart.to_pylist()}
+    assert apart == {
+        "p1": ("gateway_other_wallet", "GCASH"),
+        "p2": ("gateway_other_wallet", "KAKAOPAY"),
+        "p3": ("gateway_wallet_unknown", None),
+        "p4": ("gateway_other_wallet", "TNG"),
+    }
+
+
+def test_markers_file_checks_gateway_services(tmp_path: Path) -> None:
+    text = (Path(__file__).parents[1] / "src/appban/payments/markers.yaml").read_text(encoding="utf-8")
+    broken = tmp_path / "markers.yaml"
+    broken.write_text(text.replace("    service: alipay  # the covered", "    service: nowhere  # the covered"))
+    with pytest.raises(ValueError, match=r"gateways\.alipay_plus\.service: unknown service 'nowhere'"):
+        load_markers(broken)
 
 
 def test_numeric_codes_count_only_at_their_processor(tmp_path: Path) -> None:
@@ -117,8 +186,10 @@ def test_the_surest_marker_wins(tmp_path: Path) -> None:
 
 def test_matcher_handles_empty_and_all_null_columns() -> None:
     table = pa.Table.from_batches([], schema=RECORD_SCHEMA)
-    best, where = PaymentMatcher(MARKERS).match(table)
-    assert len(best) == len(where) == 0
+    found = PaymentMatcher(MARKERS).match(table)
+    assert len(found.best) == len(found.where) == len(found.aside) == 0
+    nulls = pa.Table.from_pylist([{"amount": None}] * 3, schema=RECORD_SCHEMA)
+    assert PaymentMatcher(MARKERS).match(nulls).best.tolist() == [-1, -1, -1]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -228,7 +299,7 @@ def test_bad_records_are_reported_with_their_line_and_the_rest_screened(tmp_path
     assert result.payments.num_rows == 1 and result.rows == 1 and result.malformed == 7
     assert [error.split(": ", 1)[1] for error in result.errors] == [
         "missing amount",
-        "bad amount '12,50'",
+        "amount '12,50' is ambiguous: name the decimal mark (--decimal point or comma)",
         "unknown currency 'XYZ'",
         "bad timestamp '2021-02-30T10:00:00Z'",
         "unknown merchant country 'ZZ'",

@@ -2,8 +2,11 @@
 
 A payment goes through a service when its payment-method type is one of the service's method values, a
 name of the service or of its operator appears as a whole word in a name or text field, or one of its
-institutions is the payer's or payee's agent. Purpose codes say when a payment is wages or benefits.
-Every marker carries its source. Matching works per distinct value of a column, never per row.
+institutions is the payer's or payee's agent. A method the markers know (a covered service's, a gateway's,
+or another instrument's: a card, a bank debit) is authoritative: a name in the text of that record is then
+set aside with a note, never a finding. A gateway (Alipay+) payment is the covered service's only when its
+end wallet is that service's own; otherwise it is set aside too. Purpose codes say when a payment is wages
+or benefits. Every marker carries its source. Matching works per distinct value of a column, never per row.
 """
 
 from __future__ import annotations
@@ -56,6 +59,36 @@ class NameMarker(_Strict):
     uncertain: str | None = None
 
 
+class OtherMethods(_Strict):
+    """Method values that name an instrument other than a covered service."""
+
+    values: list[str] = Field(min_length=1)
+    kind: Literal["card", "bank_debit", "bank_transfer", "wallet"]
+    used_by: list[str] = Field(min_length=1)
+    source: HttpUrl
+    note: str | None = None
+
+
+class GatewayWallet(_Strict):
+    value: str  # the gateway's identifier for the wallet ("ALIPAY_CN")
+    names: list[str] = []
+    service: str | None = None  # set only when the wallet is a covered service's own
+    confidence: float = Field(default=0.9, gt=0, le=1)
+    source: HttpUrl
+    note: str | None = None
+
+
+class Gateway(_Strict):
+    name: str
+    service: str
+    methods: list[str] = Field(min_length=1)
+    names: list[str] = Field(min_length=1)
+    used_by: list[str] = Field(min_length=1)
+    sources: list[HttpUrl] = Field(min_length=1)
+    note: str | None = None
+    wallets: list[GatewayWallet] = Field(min_length=1)
+
+
 class InstitutionMarker(_Strict):
     value: str
     scheme: Literal["BIC", "CNAPS", "other"]
@@ -81,6 +114,8 @@ class MarkerSet(_Strict):
     names: list[NameMarker]
     institutions: list[InstitutionMarker] = []
     purposes: list[PurposeCode] = []
+    other_methods: list[OtherMethods] = []
+    gateways: dict[str, Gateway] = {}
 
 
 def load_markers(path: Path = MARKERS_FILE, rulebook: Rulebook | None = None) -> MarkerSet:
@@ -93,6 +128,16 @@ def load_markers(path: Path = MARKERS_FILE, rulebook: Rulebook | None = None) ->
             for i, marker in enumerate(getattr(markers, section)):
                 if marker.service not in markers.services:
                     problems.append(source.problem((section, i, "service"), f"unknown service {marker.service!r}"))
+        for key, gateway in markers.gateways.items():
+            services = [("service", gateway.service)] + [
+                (("wallets", i, "service"), wallet.service)
+                for i, wallet in enumerate(gateway.wallets)
+                if wallet.service
+            ]
+            for where, name in services:
+                if name not in markers.services:
+                    loc = ("gateways", key, *(where if isinstance(where, tuple) else (where,)))
+                    problems.append(source.problem(loc, f"unknown service {name!r}"))
         for key, service in markers.services.items():
             if rulebook is not None and service.subject not in rulebook.subjects.subjects:
                 problems.append(source.problem(("services", key, "subject"), f"{service.subject!r} is not a "
@@ -112,10 +157,28 @@ class Evidence:
     """One marker that can match: what it is, where it was found is added per row."""
 
     service: str
-    kind: str  # "method", "name" or "institution"
+    kind: str  # "method", "name", "institution", "gateway" or "gateway_wallet"
     value: str
     confidence: float
     source: str
+    gateway: str | None = None  # for "gateway" and "gateway_wallet": the gateway's key
+
+
+# Why a marker was set aside instead of flagging its row (the `aside` codes of Matches).
+ASIDE_REASONS = ("", "method_says_otherwise", "gateway_other_wallet", "gateway_wallet_unknown")
+METHOD_SAYS_OTHERWISE, GATEWAY_OTHER_WALLET, GATEWAY_WALLET_UNKNOWN = 1, 2, 3
+
+
+@dataclass
+class Matches:
+    """Per row of a matched table."""
+
+    best: np.ndarray  # index into `evidence` of the marker that flags the row, -1 for none
+    where: np.ndarray  # index into field_names() of the field it was found in
+    aside: np.ndarray  # an ASIDE_REASONS code for a marker that does not flag the row, 0 for none
+    aside_marker: np.ndarray  # index into `evidence` of that marker
+    aside_where: np.ndarray
+    wallet: np.ndarray  # for gateway rows: index into the gateway's wallets of the end wallet named, -1 none
 
 
 # Fields each marker kind looks at, in the order that breaks ties between equally sure markers.
@@ -123,6 +186,9 @@ METHOD_FIELDS = ("method",)
 NAME_FIELDS = ("wallet", "processor", "merchant", "payee", "payer", "payee_agent", "payer_agent", "remittance")
 AGENT_FIELDS = ("payee_agent", "payer_agent", "processor")
 _CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff]")
+# Confidence of a gateway's own method value, and of its name in text: sure it is the gateway, not of the wallet.
+_GATEWAY_METHOD = 0.99
+_GATEWAY_NAME = 0.9
 
 
 def _name_pattern(name: str) -> str:
@@ -146,14 +212,41 @@ class PaymentMatcher:
             self._methods.setdefault(method.value.lower(), index)
             if method.value.isdigit():
                 self._only_at[index] = "(?i)" + "|".join(re.escape(name) for name in method.used_by)
+        self._other_methods = {value.lower() for group in markers.other_methods for value in group.values}
         self._names: list[tuple[re.Pattern[str], int]] = []
+        all_names = [name.value for name in markers.names]
         for name in markers.names:
             index = self._add(name.service, "name", name.value, name.confidence, str(name.source))
-            pattern = _name_pattern(unicodedata.normalize("NFKC", name.value))
-            self._names.append((re.compile(pattern, re.IGNORECASE), index))
+            self._names.append(
+                (re.compile(_name_pattern(unicodedata.normalize("NFKC", name.value)), re.IGNORECASE), index)
+            )
+        self._wallets: dict[str, list[tuple[re.Pattern[str], int]]] = {}
+        self._wallet_evidence: dict[tuple[str, int], int] = {}
+        for key, gateway in markers.gateways.items():
+            source = str(gateway.sources[0])
+            for value in gateway.methods:
+                index = self._add(gateway.service, "gateway", value, _GATEWAY_METHOD, source, key)
+                self._methods.setdefault(value.lower(), index)
+            for value in gateway.names:
+                index = self._add(gateway.service, "gateway", value, _GATEWAY_NAME, source, key)
+                self._names.append(
+                    (re.compile(_name_pattern(unicodedata.normalize("NFKC", value)), re.IGNORECASE), index)
+                )
+                all_names.append(value)
+            patterns = []
+            for position, wallet in enumerate(gateway.wallets):
+                for text in (wallet.value, *wallet.names):
+                    patterns.append(
+                        (re.compile(_name_pattern(unicodedata.normalize("NFKC", text)), re.IGNORECASE), position)
+                    )
+                if wallet.service is not None:
+                    self._wallet_evidence[(key, position)] = self._add(
+                        wallet.service, "gateway_wallet", f"{gateway.name} {wallet.value}", wallet.confidence,
+                        str(wallet.source), key)  # fmt: skip
+            self._wallets[key] = patterns
         # Python's `re` (for the word boundaries) runs only on the values one vectorised search keeps: any
         # name anywhere, whole word or not, and any value with a non-ASCII character (NFKC may change it).
-        any_name = "|".join(r"[\s_\-]*".join(re.escape(word) for word in n.value.split()) for n in markers.names)
+        any_name = "|".join(r"[\s_\-]*".join(re.escape(word) for word in name.split()) for name in all_names)
         any_name += r"|[^\x00-\x7f]"
         self._institutions: dict[str, int] = {}
         for item in markers.institutions:
@@ -170,8 +263,10 @@ class PaymentMatcher:
         if self._names:
             self.checks += [(f, self._name_hit, f"(?i){any_name}") for f in NAME_FIELDS]
 
-    def _add(self, service: str, kind: str, value: str, confidence: float, source: str) -> int:
-        self.evidence.append(Evidence(service, kind, value, confidence, source))
+    def _add(
+        self, service: str, kind: str, value: str, confidence: float, source: str, gateway: str | None = None
+    ) -> int:
+        self.evidence.append(Evidence(service, kind, value, confidence, source, gateway))
         return len(self.evidence) - 1
 
     # --- per distinct value ---
@@ -179,17 +274,11 @@ class PaymentMatcher:
     def _method_hit(self, value: str) -> int:
         return self._methods.get(value.strip().lower(), -1)
 
+    def _other_method(self, value: str) -> int:
+        return 1 if value.strip().lower() in self._other_methods else -1
+
     def _name_hit(self, value: str) -> int:
-        text = unicodedata.normalize("NFKC", value)
-        found = []
-        for pattern, index in self._names:
-            hit = pattern.search(text)
-            if hit:
-                found.append((hit.start(), hit.end(), index))
-        # A name inside a longer one that also matched is not evidence of its own: "Alipay" in "Alipay+".
-        longest = [(s, e, i) for s, e, i in found if not any(s2 <= s and e <= e2 and e2 - s2 > e - s
-                                                             for s2, e2, _ in found)]  # fmt: skip
-        return max(longest, key=lambda hit: self.evidence[hit[2]].confidence, default=(0, 0, -1))[2]
+        return _longest(unicodedata.normalize("NFKC", value), self._names, self.evidence)
 
     def _institution_hit(self, value: str) -> int:
         text = value.strip().upper()
@@ -214,23 +303,86 @@ class PaymentMatcher:
 
     # --- per row ---
 
-    def match(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-        """Per row: the index into `evidence` of the surest marker (-1: none), and the field it was found in."""
+    def match(self, table: pa.Table) -> Matches:
+        """Per row: the marker that flags it, and the one set aside (with why) when the record says otherwise."""
         rows = table.num_rows
-        best = np.full(rows, -1, dtype=np.int64)
-        where = np.full(rows, -1, dtype=np.int64)
-        confidence = np.array([e.confidence for e in self.evidence] + [0.0])  # the last slot: no marker
         names = table.schema.names
+        confidence = np.array([e.confidence for e in self.evidence] + [0.0])  # the last slot: no marker
+        # The surest marker in the method field, and in the other fields, kept apart: a known method overrules text.
+        method_best, method_where = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
+        text_best, text_where = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
+        known = np.zeros(rows, dtype=np.bool_)
         for position, (field, hit, prefilter) in enumerate(self.checks):
             if field not in names or table.column(field).null_count == rows:
                 continue
             found = self._per_value(table.column(field), hit, prefilter)
-            if field == "method" and self._only_at:
-                found = self._at_their_processors(found, table)
+            if field in METHOD_FIELDS:
+                if self._only_at:
+                    found = self._at_their_processors(found, table)
+                known |= (found >= 0) | (self._per_value(table.column(field), self._other_method) > 0)
+                best, where = method_best, method_where
+            else:
+                best, where = text_best, text_where
             better = (found >= 0) & (confidence[found] > confidence[best])
-            best = np.where(better, found, best)
-            where = np.where(better, position, where)
-        return best, where
+            best[:] = np.where(better, found, best)
+            where[:] = np.where(better, position, where)
+        take_text = ~known & (confidence[text_best] > confidence[method_best])
+        best = np.where(take_text, text_best, method_best)
+        where = np.where(take_text, text_where, method_where)
+        aside = np.where(known & (text_best >= 0) & (method_best < 0), METHOD_SAYS_OTHERWISE, 0)
+        aside_marker = np.where(aside > 0, text_best, -1)
+        aside_where = np.where(aside > 0, text_where, -1)
+        wallet = np.full(rows, -1, dtype=np.int64)
+        gateways = np.array([e.kind == "gateway" for e in self.evidence] + [False])[best]
+        if gateways.any():
+            best, wallet, aside, aside_marker, aside_where = self._through_gateways(
+                table, gateways, best, where, aside, aside_marker, aside_where
+            )
+        return Matches(best, where, aside, aside_marker, aside_where, wallet)
+
+    def _through_gateways(
+        self,
+        table: pa.Table,
+        rows: np.ndarray,
+        best: np.ndarray,
+        where: np.ndarray,
+        aside: np.ndarray,
+        aside_marker: np.ndarray,
+        aside_where: np.ndarray,
+    ) -> tuple[np.ndarray, ...]:
+        """Gateway rows: flagged for the end wallet's service when it has one, else set aside with why."""
+        wallet = np.full(len(best), -1, dtype=np.int64)
+        names = table.schema.names
+        for key, patterns in self._wallets.items():
+            mine = rows & np.array([e.gateway == key for e in self.evidence] + [False])[best]
+            if not mine.any():
+                continue
+            # The wallet field first, then any other text: the first field naming an end wallet decides. Only
+            # the gateway's own rows are searched: a description column may hold a distinct text per row.
+            positions = pa.array(np.flatnonzero(mine))
+            for field in NAME_FIELDS:
+                if field not in names:
+                    continue
+                values = table.column(field).take(positions)
+                if values.null_count == len(values):
+                    continue
+                found = np.full(len(best), -1, dtype=np.int64)
+                found[np.flatnonzero(mine)] = self._per_value(values, lambda value, p=patterns: _first_wallet(value, p))
+                wallet = np.where(mine & (wallet < 0), found, wallet)
+            for position in range(len(self.markers.gateways[key].wallets)):
+                named = mine & (wallet == position)
+                covered = self._wallet_evidence.get((key, position))
+                if covered is not None:
+                    best = np.where(named, covered, best)
+                else:
+                    aside = np.where(named, GATEWAY_OTHER_WALLET, aside)
+            unknown = mine & (wallet < 0)
+            aside = np.where(unknown, GATEWAY_WALLET_UNKNOWN, aside)
+            moved = mine & (np.array([e.kind for e in self.evidence] + [""])[best] == "gateway")
+            aside_marker = np.where(moved, best, aside_marker)
+            aside_where = np.where(moved, where, aside_where)
+            best = np.where(moved, -1, best)
+        return best, wallet, aside, aside_marker, aside_where
 
     def _at_their_processors(self, found: np.ndarray, table: pa.Table) -> np.ndarray:
         """`found` without the numeric method codes of rows whose processor is not one that uses them."""
@@ -249,10 +401,34 @@ class PaymentMatcher:
         """The field each `where` index of `match` names."""
         return [field for field, _, _ in self.checks]
 
+    def wallet_names(self, gateway: str) -> list[str]:
+        """The end wallets of `gateway`, in the order `Matches.wallet` counts them."""
+        return [wallet.value for wallet in self.markers.gateways[gateway].wallets]
+
     def purpose_facts(self, purposes: Any) -> Any:
         """Per row, the fact its purpose code shows ("wages_or_benefits"), or null."""
         codes = pc.utf8_upper(pc.utf8_trim_whitespace(purposes))
         return self._purpose_facts.take(pc.index_in(codes, value_set=self._purpose_codes))
+
+
+def _longest(text: str, patterns: list[tuple[re.Pattern[str], int]], evidence: list[Evidence]) -> int:
+    """The surest of the names found in `text`; a name inside a longer one that also matched ("Alipay" in
+    "Alipay+") is not evidence of its own."""
+    found = []
+    for pattern, index in patterns:
+        hit = pattern.search(text)
+        if hit:
+            found.append((hit.start(), hit.end(), index))
+    longest = [(s, e, i) for s, e, i in found if not any(s2 <= s and e <= e2 and e2 - s2 > e - s
+                                                         for s2, e2, _ in found)]  # fmt: skip
+    return max(longest, key=lambda hit: evidence[hit[2]].confidence, default=(0, 0, -1))[2]
+
+
+def _first_wallet(value: str, patterns: list[tuple[re.Pattern[str], int]]) -> int:
+    """The end wallet named earliest in `value`, -1 for none."""
+    text = unicodedata.normalize("NFKC", value)
+    hits = [(hit.start(), position) for pattern, position in patterns if (hit := pattern.search(text))]
+    return min(hits, default=(0, -1))[1]
 
 
 def _institution_key(value: str, scheme: str) -> str:

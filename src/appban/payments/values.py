@@ -20,6 +20,32 @@ from appban.reading.values import flags, only, to_text
 
 _DECIMAL = r"^[+-]?\d{1,18}(?:\.\d{1,5})?$"  # at most 18 digits before the point and 5 after, as ISO 20022
 _LARGEST = 1e18
+DECIMAL_MARKS = ("point", "comma")
+
+# Amounts written with digit grouping; groups are exactly three digits. A space-like or apostrophe separator
+# ("1 250,00", "1'250.00", as French and Swiss exports write them) cannot be a decimal mark, so the one mark
+# after it is the decimal mark. A comma or point used for grouping is told from the decimal mark by the other
+# one following it ("1,250.00", "1.250,00") or by appearing twice ("1,234,567").
+_SPACES = "[ '\u2019\u00a0\u202f\u2009]"  # space, apostrophes, no-break, narrow no-break and thin spaces
+_SIGN = r"^[+-]?"
+_SPACED = rf"{_SIGN}\d{{1,3}}(?:{_SPACES}\d{{3}})+(?:[.,]\d{{1,5}})?$"
+_SPACED_POINT = rf"{_SIGN}\d{{1,3}}(?:{_SPACES}\d{{3}})+(?:\.\d{{1,5}})?$"
+_SPACED_COMMA = rf"{_SIGN}\d{{1,3}}(?:{_SPACES}\d{{3}})+(?:,\d{{1,5}})?$"
+_COMMA_GROUPS = rf"{_SIGN}\d{{1,3}}(?:,\d{{3}})+(?:\.\d{{1,5}})?$"  # 1,250  1,250.00  1,234,567
+_POINT_GROUPS = rf"{_SIGN}\d{{1,3}}(?:\.\d{{3}})+(?:,\d{{1,5}})?$"  # 1.250  1.250,00  1.234.567
+_COMMA_DECIMAL = rf"{_SIGN}\d{{1,18}},\d{{1,5}}$"  # 12,50
+_INTEGER = rf"{_SIGN}\d{{1,18}}$"
+# Per decimal mark (None: not given), the patterns read and how: commas dropped (they group), points dropped
+# and the comma made the point (points group), or the spaces dropped and a comma made the point.
+_READ: dict[str | None, dict[str, str]] = {
+    None: {
+        "commas": rf"{_SIGN}\d{{1,3}}(?:,\d{{3}})+\.\d{{1,5}}$|{_SIGN}\d{{1,3}}(?:,\d{{3}}){{2,}}$",
+        "points": rf"{_SIGN}\d{{1,3}}(?:\.\d{{3}})+,\d{{1,5}}$|{_SIGN}\d{{1,3}}(?:\.\d{{3}}){{2,}}$",
+        "spaces": _SPACED,
+    },
+    "point": {"commas": _COMMA_GROUPS, "spaces": _SPACED_POINT},
+    "comma": {"points": f"{_POINT_GROUPS}|{_COMMA_DECIMAL}|{_INTEGER}", "spaces": _SPACED_COMMA},
+}
 
 # Values of payer_type/payee_type columns (lower-cased, letters only) and what they say.
 _PARTY_TYPES = {
@@ -54,8 +80,14 @@ _KINDS = {
 }
 
 
-def to_amount(values: Any) -> tuple[Any, Mask]:
-    """Amounts as decimal(23, 5), and where one is missing or not a number of that shape ("12,50", "1e400")."""
+def to_amount(values: Any, decimal: str | None = None) -> tuple[Any, Mask]:
+    """Amounts as decimal(23, 5), and where one is missing or not a number of that shape ("1e400").
+
+    Text may group digits ("1,250.00", "1.250,00", "1 250,00", "1'250.00"). `decimal` is the file's decimal
+    mark ("point" or "comma"); without it only unambiguous amounts are read: a plain "1.25" takes the point
+    as the decimal mark, as machine exports write it, while "1,250" or "12,50" could mean two things and
+    is reported (name the mark with --decimal).
+    """
     if values is None:
         return None, np.zeros(0, dtype=np.bool_)
     kind = values.type
@@ -69,12 +101,32 @@ def to_amount(values: Any) -> tuple[Any, Mask]:
         fits = pc.and_(pc.less(pc.abs(values), _LARGEST), pc.equal(rounded, values))
         amounts = only(rounded, fits).cast(AMOUNT, safe=False)  # exact: checked to fit above
     else:
-        text = to_text(values)
-        try:
-            amounts = text.cast(AMOUNT)  # the usual column: plain decimals throughout
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            amounts = only(text, pc.match_substring_regex(text, _DECIMAL)).cast(AMOUNT)
+        amounts = _text_amounts(to_text(values), decimal)
     return amounts, flags(pc.is_null(amounts))
+
+
+def _text_amounts(text: Any, decimal: str | None) -> Any:
+    if decimal != "comma":  # plain decimals mean the same with a point or no mark named
+        try:
+            return text.cast(AMOUNT)  # the usual column: plain decimals throughout
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            pass
+    read = _READ[decimal]
+    plain = pc.match_substring_regex(text, _DECIMAL) if decimal != "comma" else pc.is_valid(pa.nulls(len(text)))
+    rewritten = pa.nulls(len(text), pa.string())
+    for how, pattern in read.items():
+        chosen = pc.and_kleene(pc.invert(plain), pc.match_substring_regex(text, pattern))
+        if not pc.any(pc.fill_null(chosen, False)).as_py():
+            continue
+        if how == "commas":
+            plain_text = pc.replace_substring(text, ",", "")
+        elif how == "points":
+            plain_text = pc.replace_substring(pc.replace_substring(text, ".", ""), ",", ".")
+        else:
+            plain_text = pc.replace_substring(pc.replace_substring_regex(text, _SPACES, ""), ",", ".")
+        rewritten = pc.if_else(chosen, plain_text, rewritten)
+    amounts = pc.coalesce(only(text, plain), rewritten)
+    return only(amounts, pc.match_substring_regex(amounts, _DECIMAL)).cast(AMOUNT)
 
 
 @cache

@@ -6,6 +6,11 @@ payee or merchant in the U.S., or a processor or bank agent there); the transact
 to a merchant is `payment_processing`, a credit transfer `funds_transfer`); the facts the record shows
 (both parties individuals: a user-to-user transfer; a wages purpose code); and `decide()` for all that at
 the payment's time. Only payments with a marker are kept.
+
+Markers that do not flag their row are reported apart and never counted in the totals: a wallet name in
+the text of a record whose payment method says card or bank debit, and an Alipay+ payment whose end
+wallet is not Alipay's own (or is not named). A file that cannot be read at all (another kind of file,
+an export without the columns it needs) is reported by name and the other files are still screened.
 """
 
 from __future__ import annotations
@@ -22,10 +27,11 @@ import pyarrow.compute as pc
 
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
-from appban.payments.markers import MarkerSet, PaymentMatcher, default_markers
+from appban.payments.markers import ASIDE_REASONS, METHOD_SAYS_OTHERWISE, MarkerSet, PaymentMatcher, default_markers
 from appban.payments.readers import make_readers
 from appban.payments.readers.table import PaymentTableReader
-from appban.payments.records import DEFAULT_BATCH_ROWS, PaymentReader, ReadStats
+from appban.payments.records import DEFAULT_BATCH_ROWS, MAPPABLE, PaymentReader, ReadStats
+from appban.payments.values import DECIMAL_MARKS, to_country, to_currency, to_kind, to_party_type
 from appban.reading.streams import read_head
 from appban.rulebook.loader import Rulebook
 from appban.tables import grouped
@@ -40,11 +46,20 @@ _BIC = r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?$"
 _GROUP_ROWS = 1 << 20
 
 
+# Fields a whole file can be given one value for (--set): not its times, amounts or identifiers.
+SETTABLE = tuple(name for name in MAPPABLE if name not in ("ts", "amount", "id"))
+# What the apart table shows of each payment set aside.
+APART_COLUMNS = ("file", "line", "id", "ts", "amount", "currency", "method", "merchant", "reason", "marker",
+                 "marker_field", "end_wallet", "note")  # fmt: skip
+
+
 @dataclass
 class PaymentOptions:
     input_format: str | None = None  # a reader name ("table", "iso20022"); detected when None
     column_map: dict[str, str] | None = None
     tz: str | None = None  # zone of times written without an offset
+    constants: dict[str, str] | None = None  # field -> value for every record, where the file says nothing
+    decimal: str | None = None  # the exports' decimal mark, "point" or "comma"; None reads only unambiguous amounts
 
 
 @dataclass
@@ -55,6 +70,47 @@ class PaymentResult:
     malformed: int
     errors: list[str] = field(default_factory=list)
     rulebook_version: str = ""
+    apart: pa.Table | None = None  # markers set aside (APART_COLUMNS): never decided, never in the totals
+    file_errors: list[str] = field(default_factory=list)  # files that could not be read at all, with why
+    skipped: int = 0  # rows a known export names as no payment (fees, payouts)
+
+
+def parse_constants(pairs: Sequence[str]) -> dict[str, str]:
+    """`FIELD=VALUE` pairs as field -> value, each checked and written as records hold it ("usa" -> "US").
+    ValueError names the pair that is wrong."""
+    constants: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        name, value = name.strip(), value.strip()
+        if not sep or not name or not value:
+            raise ValueError(f"--set {pair[:80]!r}: expected FIELD=VALUE")
+        if name not in SETTABLE:
+            raise ValueError(f"--set {name[:64]!r}: not a field that can be set (fields: {', '.join(SETTABLE)})")
+        constants[name] = _constant(name, value)
+    return constants
+
+
+def _constant(name: str, value: str) -> str:
+    one = pa.array([value])
+    if name.endswith("_country"):
+        checked = to_country(one)[0][0].as_py()
+    elif name == "currency":
+        checked = to_currency(one, 1)[0][0].as_py()
+    elif name == "kind":
+        checked = to_kind(one)[0].as_py()
+    elif name.endswith("_type"):
+        checked = to_party_type(one)[0].as_py()
+    else:
+        checked = value
+    if checked is None:
+        raise ValueError(f"--set {name}={value[:64]!r}: not a valid {name.replace('_', ' ')}")
+    return str(checked)
+
+
+def check_decimal(mark: str | None) -> str | None:
+    if mark is not None and mark not in DECIMAL_MARKS:
+        raise ValueError(f"--decimal must be {' or '.join(DECIMAL_MARKS)}, not {mark[:64]!r}")
+    return mark
 
 
 def read_payments(
@@ -67,7 +123,7 @@ def read_payments(
 
 
 def choose_reader(path: Path, options: PaymentOptions) -> PaymentReader:
-    readers = make_readers(column_map=options.column_map, tz=options.tz)
+    readers = make_readers(options.column_map, options.tz, options.constants, options.decimal)
     if options.input_format is not None:
         for reader in readers:
             if reader.name == options.input_format:
@@ -75,14 +131,14 @@ def choose_reader(path: Path, options: PaymentOptions) -> PaymentReader:
         names = ", ".join(reader.name for reader in readers)
         raise ValueError(f"unknown payment format {options.input_format!r} (known: {names})")
     if options.column_map is not None:
-        return PaymentTableReader(options.column_map, options.tz)
+        return PaymentTableReader(options.column_map, options.tz, options.constants, options.decimal)
     head = read_head(path)
     for reader in readers:
         if reader.sniff(path, head):
             return reader
     # The table reader explains which columns it could not find; the other formats have nothing to say.
     if not head.lstrip().startswith(b"<"):
-        PaymentTableReader(None, options.tz).checked_mapping(path)
+        PaymentTableReader(None, options.tz, options.constants, options.decimal).checked_mapping(path)
     names = ", ".join(reader.name for reader in readers)
     raise ValueError(f"{path}: cannot tell the payment format; use --input-format (one of: {names})")
 
@@ -94,27 +150,58 @@ def screen_payments(
     markers: MarkerSet | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> PaymentResult:
+    """Screen every file. A file that cannot be read at all is named in `file_errors` and the others are
+    screened; ValueError when no file could be read (nothing was screened)."""
     book = rulebook or default_rulebook()
     matcher = PaymentMatcher(markers or default_markers())
     pieces: list[pa.Table] = []
-    rows = malformed = 0
+    apart: list[pa.Table] = []
+    rows = malformed = skipped = 0
     errors: list[str] = []
+    file_errors: list[str] = []
     for path in paths:
-        batches, stats = read_payments(Path(path), options)
-        for table in grouped(batches, _GROUP_ROWS, progress):
-            rows += table.num_rows
-            flagged = _flag(matcher, table)
-            if flagged.num_rows:
-                pieces.append(flagged.append_column("file", pa.array([str(path)] * flagged.num_rows, pa.string())))
+        try:
+            batches, stats = read_payments(Path(path), options)
+            for table in grouped(batches, _GROUP_ROWS, progress):
+                rows += table.num_rows
+                flagged, aside = _flag(matcher, _with_constants(table, options.constants))
+                name = pa.scalar(str(path), pa.string())
+                if flagged.num_rows:
+                    pieces.append(flagged.append_column("file", pa.repeat(name, flagged.num_rows)))
+                if aside.num_rows:
+                    apart.append(aside.add_column(0, "file", pa.repeat(name, aside.num_rows)))
+        except (ValueError, OSError) as exc:
+            message = str(exc)
+            file_errors.append(message if str(path) in message else f"{path}: {message}")
+            continue
         malformed += stats.malformed
+        skipped += stats.skipped
         errors += [str(error) for error in stats.errors]
+    if file_errors and len(file_errors) == len(paths):
+        raise ValueError("; ".join(file_errors))
     payments = _decide(pa.concat_tables(pieces) if pieces else None, matcher, book)
-    return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version)
+    aside_table = pa.concat_tables(apart) if apart else _empty_apart()
+    return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version, aside_table, file_errors,
+                         skipped)  # fmt: skip
 
 
-def _flag(matcher: PaymentMatcher, table: pa.Table) -> pa.Table:
-    """The rows with a marker of a covered service, with the marker appended."""
-    best, where = matcher.match(table)
+def _with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Table:
+    """Every reader's records with the whole-file values where they say nothing."""
+    for name, value in (constants or {}).items():
+        position = table.schema.get_field_index(name)
+        filled = pc.coalesce(table.column(name), pa.scalar(value, table.schema.field(name).type))
+        table = table.set_column(position, name, filled)
+    return table
+
+
+def _flag(matcher: PaymentMatcher, table: pa.Table) -> tuple[pa.Table, pa.Table]:
+    """The rows with a marker of a covered service, with the marker appended; and the rows whose marker was
+    set aside (APART_COLUMNS)."""
+    found = matcher.match(table)
+    return _flagged(matcher, table, found.best, found.where), _set_aside(matcher, table, found)
+
+
+def _flagged(matcher: PaymentMatcher, table: pa.Table, best: np.ndarray, where: np.ndarray) -> pa.Table:
     keep = best >= 0
     if not keep.any():
         return table.slice(0, 0)
@@ -134,6 +221,58 @@ def _flag(matcher: PaymentMatcher, table: pa.Table) -> pa.Table:
     for name, values in columns.items():
         rows = rows.append_column(name, values)
     return rows.append_column("purpose_fact", matcher.purpose_facts(rows.column("purpose")))
+
+
+def _set_aside(matcher: PaymentMatcher, table: pa.Table, found: Any) -> pa.Table:
+    keep = found.aside > 0
+    if not keep.any():
+        return _empty_apart().drop_columns(["file"])
+    positions = np.flatnonzero(keep)
+    rows = table.take(pa.array(positions))
+    fields = matcher.field_names()
+    notes, reasons, markers, where, wallets = [], [], [], [], []
+    methods = rows.column("method").to_pylist()
+    for row, position in enumerate(positions.tolist()):
+        code = int(found.aside[position])
+        evidence = matcher.evidence[int(found.aside_marker[position])]
+        field_name = fields[int(found.aside_where[position])] if found.aside_where[position] >= 0 else None
+        wallet = None
+        if evidence.gateway is not None and found.wallet[position] >= 0:
+            wallet = matcher.wallet_names(evidence.gateway)[int(found.wallet[position])]
+        reasons.append(ASIDE_REASONS[code])
+        markers.append(evidence.value)
+        where.append(field_name)
+        wallets.append(wallet)
+        notes.append(_note(code, evidence.value, field_name, methods[row], wallet))
+    return pa.table(
+        {
+            "line": rows.column("line"),
+            "id": rows.column("id"),
+            "ts": rows.column("ts"),
+            "amount": rows.column("amount"),
+            "currency": rows.column("currency"),
+            "method": rows.column("method"),
+            "merchant": rows.column("merchant"),
+            "reason": pa.array(reasons, pa.string()),
+            "marker": pa.array(markers, pa.string()),
+            "marker_field": pa.array(where, pa.string()),
+            "end_wallet": pa.array(wallets, pa.string()),
+            "note": pa.array(notes, pa.string()),
+        }
+    )
+
+
+def _note(code: int, marker: str, field_name: str | None, method: str | None, wallet: str | None) -> str:
+    if code == METHOD_SAYS_OTHERWISE:
+        return f"{field_name} names {marker}, but the payment method is {method}: not counted as {marker}"
+    if wallet is not None:
+        return f"{marker} payment from the {wallet} wallet, not the covered service's own"
+    return f"{marker} payment whose end wallet the record does not name"
+
+
+def _empty_apart() -> pa.Table:
+    kinds = {"line": pa.int64(), "ts": pa.timestamp("us", tz="UTC"), "amount": pa.decimal128(23, 5)}
+    return pa.table({name: pa.array([], kinds.get(name, pa.string())) for name in APART_COLUMNS})
 
 
 def _decide(table: pa.Table | None, matcher: PaymentMatcher, book: Rulebook) -> pa.Table:

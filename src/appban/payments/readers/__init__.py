@@ -9,9 +9,15 @@ from appban.payments.readers.table import PaymentTableReader
 from appban.payments.records import PaymentReader
 
 
-def make_readers(column_map: Mapping[str, str] | None = None, tz: str | None = None) -> list[PaymentReader]:
-    """One reader per format. `column_map` is for the table reader; `tz` is the zone of times without one."""
-    return [Iso20022Reader(tz=tz or "UTC"), PaymentTableReader(column_map, tz)]
+def make_readers(
+    column_map: Mapping[str, str] | None = None,
+    tz: str | None = None,
+    constants: Mapping[str, str] | None = None,
+    decimal: str | None = None,
+) -> list[PaymentReader]:
+    """One reader per format. `column_map`, `constants` (whole-file values) and `decimal` (the decimal mark) are
+    for the table reader; `tz` is the zone of times without one."""
+    return [Iso20022Reader(tz=tz or "UTC"), PaymentTableReader(column_map, tz, constants, decimal)]
 
 
 READER_NAMES = ("iso20022", "table")

@@ -8,6 +8,11 @@ Business Application Header (`AppHdr`, namespace `...:head.001.001.*`); a file m
     pain.001  Document/CstmrCdtTrfInitn:  GrpHdr, then PmtInf+; a PmtInf names the debtor, its agent and the
               requested execution date, then holds its CdtTrfTxInf+ (creditor side only)
 
+Swiss banks took pain.001 before 2019 in SIX Interbank Clearing's own namespace for the Swiss Payment
+Standards (`http://www.six-interbank-clearing.com/de/pain.001.001.03.ch.02.xsd`, and `.ch.01` before it): a
+restriction of pain.001.001.03 with the same element names, read as pain.001. Its pain.002 and pain.008
+siblings are no credit transfers.
+
 Every version is read (pacs.008.001.02 to .13, pain.001.001.03 to .12): the elements used here kept their
 names, except that older versions write an agent's BIC as `BIC` where newer ones write `BICFI`, and that
 pain.001 before v08 writes `ReqdExctnDt` as a bare date where later versions choose `Dt` or `DtTm` in it.
@@ -55,14 +60,26 @@ from appban.rulebook.schema import zone_from_name
 Element = Any  # lxml.etree._Element (lxml ships no type information)
 
 _XSD = "urn:iso:std:iso:20022:tech:xsd:"
-_MESSAGE = re.compile(re.escape(_XSD) + r"(pacs\.008|pain\.001)\.\d{3}\.\d{2}")
-EXPECTED = f"{_XSD}pacs.008.001.* or {_XSD}pain.001.001.*"
+# The Swiss Payment Standards' pain.001 before 2019 (schema pain.001.001.03.ch.02.xsd, targetNamespace as in
+# https://github.com/hardwaremaker/ejb/blob/1d43aad19e091855bc57affa92243aab6cccac4b/src/com/lp/server/eingangsrechnung/bl/SepaXmlMarshallerPain001V03CH.java).
+_SIX = "http://www.six-interbank-clearing.com/de/"
+_MESSAGE = re.compile(
+    re.escape(_XSD)
+    + r"(pacs\.008|pain\.001)\.\d{3}\.\d{2}|"
+    + re.escape(_SIX)
+    + r"(pain\.001)\.\d{3}\.\d{2}\.ch\.\d{2}\.xsd"
+)
+EXPECTED = f"{_XSD}pacs.008.001.* or {_XSD}pain.001.001.* (or SIX's {_SIX}pain.001.001.03.ch.02.xsd)"
 
 # Detection: a Document element, and a namespace declaration of a credit transfer (in the Document, or in
 # an envelope that declares its prefixes up front), or a Business Application Header announcing one.
 _SNIFF_DOCUMENT = re.compile(rb"<(?:[\w.-]+:)?Document[\s>/]")
 _SNIFF_MESSAGE = re.compile(
-    rb"xmlns(?::[\w.-]+)?\s*=\s*[\"']" + re.escape(_XSD.encode()) + rb"(?:pacs\.008|pain\.001)\."
+    rb"xmlns(?::[\w.-]+)?\s*=\s*[\"'](?:"
+    + re.escape(_XSD.encode())
+    + rb"(?:pacs\.008|pain\.001)\.|"
+    + re.escape(_SIX.encode())
+    + rb"pain\.001\.)"
 )
 _SNIFF_HEADER = re.compile(rb"xmlns(?::[\w.-]+)?\s*=\s*[\"']" + re.escape(_XSD.encode()) + rb"head\.001\.")
 _SNIFF_DEFINITION = re.compile(rb"<(?:[\w.-]+:)?MsgDefIdr>\s*(?:pacs\.008|pain\.001)\.")
@@ -612,7 +629,7 @@ class _Parse:
                     if found is None:
                         self._wrong_namespace(namespace, element.sourceline)
                         return  # another kind of message: nothing in it is a credit transfer
-                    message, group, payment = found[1], None, None
+                    message, group, payment = found[1] or found[2], None, None
                 elif local == "CdtTrfTxInf" and message == "pain.001" and payment is None:
                     # The PmtInf's own fields all precede its first transaction, so they are complete now.
                     payment = _block(element.getparent(), namespace)

@@ -1,13 +1,20 @@
 """Card and wallet transaction exports (CSV, JSON lines or Parquet), read through a column map.
 
 The map names, for each record field, the column that holds it: `{"ts": "Created (UTC)", "method":
-"Payment Method Type", "payer_country": "Card Issue Country"}`. Fields the map leaves out are looked for
-among the columns by their usual names in processors' exports (see SYNONYMS; compared without case,
-spaces or punctuation). `ts`, `amount` and `currency` are required.
+"Payment Method Type", "payer_country": "Card Issue Country"}`. A known export (a Stripe itemized report,
+an Adyen settlement or received-payments report: appban.payments.layouts) is recognised by its header and
+read by its layout. Fields neither names are looked for among the columns by their usual names in
+processors' exports (see SYNONYMS; compared without case, spaces or punctuation). `ts`, `amount` and
+`currency` are required, from a column or a constant (`--set currency=USD`).
+
+Times without an offset are read in the layout's zone, or per row in the zone its zone column names
+(Adyen's TimeZone), or in UTC when the time column's own name says UTC ("Created (UTC)", `created_utc`),
+else in `tz`. Constants fill a field where the file has no column for it or the cell is empty.
 
 A row is reported with its line and dropped when its time, amount or currency is missing or unreadable
-(an impossible date, "12,50", an unknown currency code) or a country is not an ISO 3166 code. Amounts
-are decimals with at most 5 places; a negative one (a refund) is kept.
+(an impossible date, an ambiguous "1,250", an unknown currency code or zone) or a country is not an ISO
+3166 code. Amounts are decimals with at most 5 places, optionally grouped ("1,250.00", "1 250,00"); a
+negative one (a refund) is kept. Rows a layout names as no payment (fees, payouts) are skipped.
 """
 
 from __future__ import annotations
@@ -20,23 +27,29 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-from appban.network.records import make_batch
+from appban.payments.layouts import Layout, column_for, default_layouts, normalised, recognise, row_zones, skipped_rows
 from appban.payments.records import DEFAULT_BATCH_ROWS, MAPPABLE, RECORD_SCHEMA, ReadStats
 from appban.payments.values import to_amount, to_country, to_currency, to_kind, to_party_type
-from appban.reading.batches import rebatch
+from appban.reading.batches import make_batch, rebatch
 from appban.reading.columnar import file_columns, read_columns
 from appban.reading.stats import Columns, Lines
 from appban.reading.values import (
+    UTC_US,
     check_zone,
     describe_time,
     describe_value,
+    first_present,
     null_mask,
     reject,
     select,
     to_text,
     to_timestamp,
 )
+from appban.textcolumns import python_value
+
+__all__ = ["REQUIRED", "SYNONYMS", "PaymentTableReader", "normalised"]
 
 REQUIRED = ("ts", "amount", "currency")
 # Usual column names per field, normalised (lower case, letters and digits only). First match wins.
@@ -69,83 +82,198 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 _TEXT_FIELDS = ("id", "method", "wallet", "processor", "merchant", "payer", "payer_agent", "payee", "payee_agent",
                 "purpose", "remittance")  # fmt: skip
 _COUNTRY_FIELDS = ("processor_country", "merchant_country", "payer_country", "payee_country")
-
-
-def normalised(name: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", name.lower())
+# A time column whose own name says UTC ("Created (UTC)", created_utc): its zoneless times are UTC.
+_UTC_NAME = re.compile(r"(?:^|[^a-z])utc(?:$|[^a-z])", re.IGNORECASE)
+# Text that could be an amount written with a separator the file's decimal mark would settle.
+_SEPARATED = re.compile(r"^[+-]?\d[\d.,' \u2019\u00a0\u202f\u2009]*$")
 
 
 class PaymentTableReader:
     name = "table"
 
-    def __init__(self, column_map: Mapping[str, str] | None = None, tz: str | None = None) -> None:
+    def __init__(
+        self,
+        column_map: Mapping[str, str] | None = None,
+        tz: str | None = None,
+        constants: Mapping[str, str] | None = None,
+        decimal: str | None = None,
+    ) -> None:
         unknown = sorted(set(column_map or {}) - set(MAPPABLE))
         if unknown:
             raise ValueError(f"cannot map {', '.join(unknown)}: the fields are {', '.join(MAPPABLE)}")
         self.column_map = dict(column_map or {})
         self.tz = check_zone(tz) if tz else None
+        self.constants = dict(constants or {})
+        self.decimal = decimal
 
     def sniff(self, path: Path, head: bytes) -> bool:
-        return all(field in self.mapping(file_columns(path, head)) for field in REQUIRED)
+        columns = file_columns(path, head)
+        plan = self.plan(columns)
+        return all(field in plan.columns or field in plan.constants for field in REQUIRED)
 
     def mapping(self, columns: list[str]) -> dict[str, str]:
         """Record field -> column: the map's choices, then the usual names among the columns not yet taken."""
-        chosen = {field: column for field, column in self.column_map.items() if column in columns}
+        return {field: names[0] for field, names in self.plan(columns).columns.items()}
+
+    def plan(self, columns: list[str]) -> _Plan:
+        """How this file is read: per field its columns, constants and zones."""
+        layout = recognise(columns) if not self.column_map else None
+        chosen: dict[str, list[str]] = {f: [c] for f, c in self.column_map.items() if c in columns}
+        if layout is not None:
+            for field, names in layout.columns.items():
+                present = [found for name in names if (found := column_for(name, columns)) is not None]
+                if present and field not in chosen:
+                    chosen[field] = present
         by_name: dict[str, str] = {}
         for column in columns:
             by_name.setdefault(normalised(column), column)
-        for field, names in SYNONYMS.items():
+        for field, usual in SYNONYMS.items():
             if field in chosen or field in self.column_map:
                 continue
-            taken = set(chosen.values())
-            found = next((by_name[n] for n in names if n in by_name and by_name[n] not in taken), None)
-            if found is not None:
-                chosen[field] = found
-        return chosen
+            taken = {column for named in chosen.values() for column in named}
+            synonym = next((by_name[n] for n in usual if n in by_name and by_name[n] not in taken), None)
+            if synonym is not None:
+                chosen[field] = [synonym]
+        constants = dict(layout.constants) if layout is not None else {}
+        constants.update(self.constants)  # the caller's word beats the layout's
+        return _Plan(chosen, constants, layout, columns)
 
-    def checked_mapping(self, path: Path) -> dict[str, str]:
+    def checked_plan(self, path: Path) -> _Plan:
         columns = file_columns(path)
-        mapping = self.mapping(columns)
-        missing = [f"{column!r} (for {field})" for field, column in self.column_map.items() if field not in mapping]
+        plan = self.plan(columns)
+        missing = [
+            f"{column!r} (for {field})" for field, column in self.column_map.items() if field not in plan.columns
+        ]
         if missing:
             raise ValueError(f"{path}: no column {', '.join(missing)}; the columns are {', '.join(columns)}")
-        absent = [field for field in REQUIRED if field not in mapping]
+        absent = [field for field in REQUIRED if field not in plan.columns and field not in plan.constants]
         if absent:
             hint = "--map " + ",".join(f"{field}=COLUMN" for field in absent)
             raise ValueError(f"{path}: no column for {', '.join(absent)}; name it with {hint} "
                              f"(columns: {', '.join(columns) or 'none'})")  # fmt: skip
-        return mapping
+        return plan
+
+    def checked_mapping(self, path: Path) -> dict[str, str]:
+        return {field: names[0] for field, names in self.checked_plan(path).columns.items()}
 
     def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         # Checked now, not on the first batch: a wrong column map is the caller's error, raised at once.
-        mapping = self.checked_mapping(path)
-        make = functools.partial(self._batch, mapping=mapping)
-        return rebatch(read_columns(path, list(mapping.values()), make, stats, batch_rows), batch_rows, stats)
+        plan = self.checked_plan(path)
+        make = functools.partial(self._batch, plan=plan)
+        return rebatch(read_columns(path, plan.read_columns(), make, stats, batch_rows), batch_rows, stats)
 
-    def _batch(
-        self, values: Columns, numbers: Lines, path: Path, stats: ReadStats, *, mapping: dict[str, str]
-    ) -> pa.RecordBatch:
-        def column(field: str) -> Any:
-            return values.get(mapping[field]) if field in mapping else None
-
+    def _batch(self, values: Columns, numbers: Lines, path: Path, stats: ReadStats, *, plan: _Plan) -> pa.RecordBatch:
         count = len(numbers)
+
+        def column(field: str) -> Any:
+            found = [values[name] for name in plan.columns.get(field, []) if values.get(name) is not None]
+            text = [to_text(found_values) for found_values in found] if len(found) > 1 else found
+            present = first_present(text, count, pa.string()) if text else None
+            constant = plan.constants.get(field)
+            if constant is None:
+                return present
+            if present is None:
+                return pa.repeat(pa.scalar(constant), count)
+            return pc.coalesce(to_text(present), pa.scalar(constant))
+
+        skip = np.zeros(count, dtype=np.bool_)
+        if plan.layout is not None:
+            for name, skipped in plan.layout.skip.items():
+                found = column_for(name, plan.file_columns)
+                if found is not None and values.get(found) is not None:
+                    skip |= skipped_rows(values[found], skipped)
         record: dict[str, Any] = {field: to_text(column(field)) for field in _TEXT_FIELDS}
-        record["ts"] = to_timestamp(column("ts"), self.tz)
         record["kind"] = to_kind(column("kind"))
         record["payer_type"] = to_party_type(column("payer_type"))
         record["payee_type"] = to_party_type(column("payee_type"))
-        problems: list[tuple[np.ndarray, Any]] = [
-            (null_mask(record["ts"]), describe_time(column("ts"), self.tz, "--tz"))
-        ]
-        record["amount"], bad = to_amount(column("amount"))
-        problems.append((bad, describe_value(column("amount"), "amount")))
+        problems: list[tuple[np.ndarray, Any]] = []
+        record["ts"], zone_problems = self._times(column("ts"), values, plan)
+        problems += zone_problems
+        amount = column("amount")
+        record["amount"], bad = to_amount(amount, self.decimal)
+        debit = plan.debit_column()
+        if debit is not None and values.get(debit) is not None:
+            debits, _ = to_amount(values[debit], self.decimal)
+            record["amount"] = pc.coalesce(record["amount"], pc.negate(debits))
+            bad = np.asarray(null_mask(record["amount"]), dtype=np.bool_)
+            amount = pc.coalesce(to_text(amount), to_text(values[debit])) if amount is not None else values[debit]
+        problems.append((bad, self._describe_amount(amount)))
         record["currency"], bad = to_currency(column("currency"), count)
         problems.append((bad, describe_value(column("currency"), "currency", "unknown")))
         for field in _COUNTRY_FIELDS:
             record[field], bad = to_country(column(field))
             if record[field] is not None:
                 problems.append((bad, describe_value(column(field), field.replace("_", " "), "unknown")))
-        keep = np.ones(count, dtype=np.bool_)
+        keep = ~skip
+        stats.skipped += int(skip.sum())
         for bad, describe in problems:
             keep &= reject(stats, path, numbers, bad & keep, describe)  # one message per row: its first problem
         return make_batch(self.name, numbers[keep], select(record, keep), RECORD_SCHEMA)
+
+    def _times(self, values: Any, raw: Columns, plan: _Plan) -> tuple[Any, list[tuple[np.ndarray, Any]]]:
+        """UTC times, and the problems to report: an unknown zone in the zone column, then a bad time."""
+        zone_column = plan.zone_column()
+        if zone_column is None or raw.get(zone_column) is None:
+            zone = plan.zone() or self.tz
+            times = to_timestamp(values, zone)
+            return times, [(null_mask(times), describe_time(values, zone, "--tz"))]
+        zones, unknown = row_zones(raw[zone_column], plan.zones())
+        times = pa.nulls(len(values), UTC_US)
+        for name in pc.unique(zones).drop_null().to_pylist():
+            rows = pc.equal(zones, name)
+            times = pc.if_else(rows, to_timestamp(values, name), times)
+        # A row without a zone of its own is read in --tz, as any other zoneless time.
+        fallback = pc.fill_null(pc.is_null(zones), True)
+        times = pc.if_else(pc.and_(fallback, pc.is_null(times)), to_timestamp(values, self.tz), times)
+        zone_text = raw[zone_column]
+        described = describe_value(zone_text, f"time zone ({zone_column})", "unknown")
+        return times, [(unknown, described), (null_mask(times), describe_time(values, self.tz, "--tz"))]
+
+    def _describe_amount(self, values: Any) -> Any:
+        plain = describe_value(values, "amount")
+        if self.decimal is not None:
+            return plain
+
+        def describe(row: int) -> str:
+            value = None if values is None else python_value(values, row)
+            if isinstance(value, str) and "," in value and _SEPARATED.match(value.strip()):
+                return f"amount {value[:40]!r} is ambiguous: name the decimal mark (--decimal point or comma)"
+            return plain(row)
+
+        return describe
+
+
+class _Plan:
+    """Which columns of one file give each field, and what else its layout says."""
+
+    def __init__(
+        self, columns: dict[str, list[str]], constants: dict[str, str], layout: Layout | None, file_columns: list[str]
+    ) -> None:
+        self.columns, self.constants, self.layout, self.file_columns = columns, constants, layout, file_columns
+
+    def read_columns(self) -> list[str]:
+        extra = [self.debit_column(), self.zone_column()]
+        if self.layout is not None:
+            extra += [column_for(name, self.file_columns) for name in self.layout.skip]
+        wanted = [name for names in self.columns.values() for name in names]
+        return list(dict.fromkeys(wanted + [name for name in extra if name is not None]))
+
+    def debit_column(self) -> str | None:
+        if self.layout is None or self.layout.amount_debit is None:
+            return None
+        return column_for(self.layout.amount_debit, self.file_columns)
+
+    def zone_column(self) -> str | None:
+        if self.layout is None or self.layout.zone_column is None:
+            return None
+        return column_for(self.layout.zone_column, self.file_columns)
+
+    def zone(self) -> str | None:
+        """The zone of every zoneless time: the layout's, or UTC when the time column's name says so."""
+        if self.layout is not None and self.layout.zone is not None and self.layout.columns.get("ts"):
+            return self.layout.zone
+        ts = self.columns.get("ts")
+        return "UTC" if ts and _UTC_NAME.search(ts[0]) else None
+
+    def zones(self) -> Any:
+        return default_layouts().zones

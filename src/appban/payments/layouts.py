@@ -1,0 +1,136 @@
+"""Known payment exports (layouts.yaml): which columns of a Stripe or Adyen report hold which record field,
+the zone their times are written in, and which rows are not payments. A layout is recognised by its header,
+so such a report needs neither --map nor --tz.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
+
+from appban.payments.records import MAPPABLE
+from appban.reading.stats import Mask
+from appban.reading.values import check_zone, flags, to_text
+from appban.rulebook.loader import Problem, RulebookError, parse_yaml
+
+LAYOUTS_FILE = Path(__file__).with_name("layouts.yaml")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Layout(_Strict):
+    name: str
+    title: str
+    sources: list[HttpUrl] = Field(min_length=1)
+    note: str | None = None
+    recognised_by: list[str] = Field(min_length=1)
+    columns: dict[str, list[str]]
+    amount_debit: str | None = None
+    zone: str | None = None
+    zone_column: str | None = None
+    constants: dict[str, str] = {}
+    skip: dict[str, list[str]] = {}
+
+
+class Zones(_Strict):
+    source: HttpUrl
+    abbreviations: dict[str, str]
+
+
+class LayoutSet(_Strict):
+    layouts: list[Layout]
+    zones: Zones
+
+
+def normalised(name: str) -> str:
+    """A column name as headers are compared: lower case, letters and digits only."""
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+def load_layouts(path: Path = LAYOUTS_FILE) -> LayoutSet:
+    """The layouts, checked: fields are record fields, zones and offsets are valid."""
+    problems: list[Problem] = []
+    layouts, source = parse_yaml(Path(path), LayoutSet, problems, str(path))
+    if layouts is not None:
+        for i, layout in enumerate(layouts.layouts):
+            for field in (*layout.columns, *layout.constants):
+                if field not in MAPPABLE:
+                    problems.append(source.problem(("layouts", i, "columns"), f"{field!r} is not a record field"))
+            for field in ("ts", "amount", "currency"):
+                if field not in layout.columns and field not in layout.constants:
+                    problems.append(source.problem(("layouts", i, "columns"), f"no column for {field}"))
+            if layout.zone is not None:
+                _check(layout.zone, source, ("layouts", i, "zone"), problems)
+        for name, offset in layouts.zones.abbreviations.items():
+            _check(offset, source, ("zones", "abbreviations", name), problems)
+    if problems or layouts is None:
+        raise RulebookError(problems)
+    return layouts
+
+
+def _check(zone: str, source: Any, loc: tuple[int | str, ...], problems: list[Problem]) -> None:
+    try:
+        check_zone(zone)
+    except ValueError as exc:
+        problems.append(source.problem(loc, str(exc)))
+
+
+@cache
+def default_layouts() -> LayoutSet:
+    return load_layouts()
+
+
+def recognise(columns: list[str], layouts: LayoutSet | None = None) -> Layout | None:
+    """The layout whose header the columns hold (the one needing most columns, when several do)."""
+    present = {normalised(column) for column in columns}
+    fitting = [
+        layout
+        for layout in (layouts or default_layouts()).layouts
+        if all(normalised(name) in present for name in layout.recognised_by)
+    ]
+    return max(fitting, key=lambda layout: len(layout.recognised_by), default=None)
+
+
+def column_for(name: str, columns: list[str]) -> str | None:
+    """The file's own spelling of the column `name` names, if it has one."""
+    wanted = normalised(name)
+    return next((column for column in columns if normalised(column) == wanted), None)
+
+
+def row_zones(values: Any, zones: Zones) -> tuple[Any, Mask]:
+    """Per row, the zone its zone column names, as an IANA name or an offset ("+02:00"); and the rows whose
+    zone is given but not known. One check per distinct value: a report holds one or two."""
+    text = to_text(values)
+    distinct = pc.unique(text).drop_null().to_pylist()
+    known = {name.upper(): offset for name, offset in zones.abbreviations.items()}
+    resolved: dict[str, str] = {}
+    for value in distinct:
+        offset = known.get(value.upper())
+        if offset is not None:
+            resolved[value] = offset
+            continue
+        try:
+            resolved[value] = check_zone(value)
+        except ValueError:
+            continue
+    if not resolved:
+        return pa.nulls(len(text), pa.string()), flags(pc.is_valid(text))
+    names = pa.array(list(resolved))
+    zone = pa.array(list(resolved.values())).take(pc.index_in(text, value_set=names))
+    unknown = flags(pc.and_(pc.is_valid(text), pc.is_null(zone)))
+    return zone, unknown
+
+
+def skipped_rows(values: Any, skip: list[str]) -> Mask:
+    """The rows whose value is one of `skip` (compared without case)."""
+    text = pc.utf8_lower(to_text(values))
+    return np.asarray(flags(pc.is_in(text, value_set=pa.array([value.lower() for value in skip]))), dtype=np.bool_)
