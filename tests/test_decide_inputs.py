@@ -29,7 +29,12 @@ from appban.service.settings import ServiceSettings
 
 # The example: a user-to-user WeChat transfer while the injunction was in force is not prohibited
 # (the WeChat identification exempts it), while a plain one is enjoined.
-TRANSFER = {"app": "wechat", "transaction": "funds_transfer", "where": "US", "at": "2020-09-22T12:00:00-04:00"}
+TRANSFER: dict[str, Any] = {
+    "app": "wechat",
+    "transaction": "funds_transfer",
+    "where": "US",
+    "at": "2020-09-22T12:00:00-04:00",
+}
 USER_TO_USER = {"user_to_user_transfer": True}
 
 
@@ -304,7 +309,9 @@ def test_every_line_of_a_batch_is_answered_as_decide_answers_it(api: TestClient)
     alone = [api.post("/v1/decide", json=line).json() for line in lines]
     for name in ("verdict", "as_written", "enforcement"):
         assert [row[name] for row in got] == [row[name] for row in alone]
-    assert [row["rule_ids"] for row in got] == [_alone(line)[3] for line in lines]  # type: ignore[index]
+    assert [(row["verdict"], row["as_written"], row["enforcement"], row["rule_ids"]) for row in got] == [
+        _alone(line) for line in lines
+    ]
     assert [row["verdict"] for row in got][:2] == ["enjoined", "not_prohibited"]
     # An unknown key is refused by both, naming it.
     refused = api.post(
