@@ -40,9 +40,43 @@ NPM_PACKAGES=(
   "weixin-js-sdk@1.6.5"
   "tiktok-pixel@2.0.3"
   "@microsoft/jest-sarif@1.0.0-beta.0"  # carries the SARIF 2.1.0 JSON schema the tests validate against
+  # Clients of WeChat's and TikTok's services (login connectors, official-account frameworks, unofficial
+  # web-API clients, the mini-program cloud SDK) and multi-provider login libraries (test_code_services).
+  "passport-wechat@2.0.4"
+  "wechat-oauth@1.5.0"
+  "wechat-api@1.35.1"
+  "wechat@2.1.0"
+  "wx-server-sdk@4.0.2"
+  "passport-tiktok-auth@1.0.12"
+  "tiktok-scraper@1.4.36"
+  "tiktok-live-connector@2.5.0"
+  "grant@5.4.24"
+  "@auth/core@0.41.3"
 )
 
 WECHATPY_VERSION="1.8.18"
+
+# PyPI wheels: requirement, hash (pip checks it: --require-hashes).
+PYPI_WHEELS=(
+  "TikTokApi==7.3.3 --hash=sha256:2d7ef0ca20963b98d52907ec537bd73330e9ea4ffbb0f2587c9b9c7faf3ac3f0"
+  "TikTokLive==7.0.1 --hash=sha256:db43789cfd2abaff639517f3e95f1d37f75b3b9104d76d709102afb115420abc"
+  "social-auth-core==7.0.0 --hash=sha256:7d077e20976b6e1a9ebef2b78ac266c799c1ab26c10f43c1e25e109e6a8a3094"
+  "django-allauth==65.21.1 --hash=sha256:7bdf018c9f3f0a32c80677f84e7777272d9c833b180bd6734314c4831c802a9e"
+)
+
+# SHA-256 of npm tarballs whose content the tests depend on; a tarball that differs is deleted and fails.
+declare -A NPM_SHA256=(
+  [passport-wechat-2.0.4.tgz]=dfa099b41e6a0d42c2ae9d7d9a02ae2681584f15bc01569c7e880f003f2c09c5
+  [wechat-oauth-1.5.0.tgz]=ed19f392b1819dd5a3fbf2ed34ca61455e17cebb56899255a2a63fcad6e851ff
+  [wechat-api-1.35.1.tgz]=cd14ac351438e225377067ed231650ade3a9bc6f9f1b9ad06f40ffa8af0cc277
+  [wechat-2.1.0.tgz]=338170299a40b92b32641d119668755c804b362f43a9e323a0bb34bb661b0e65
+  [wx-server-sdk-4.0.2.tgz]=966291b46024bdf87c17771c73c1d777e973c4194ec02240e44ceff43fdb984f
+  [passport-tiktok-auth-1.0.12.tgz]=780726470c181600b06173cc7c6c556db5d7d6d8d0435b682bcbc349f114c176
+  [tiktok-scraper-1.4.36.tgz]=9e41db9739a85217ddc29d96612bb188f43e56875ead48191a458eb82841b132
+  [tiktok-live-connector-2.5.0.tgz]=b2c0d8b21a7dc1ad80ce974044c07ef1e0ee58ada645c58acc336d84ad5a62a7
+  [grant-5.4.24.tgz]=475840df2d9b1c3f562578e069b5cb517088f65d7ce160765f410ca9553007e2
+  [auth-core-0.41.3.tgz]=e2d37f710957a83811c88d65a22cbbcfda89cf811970786c5e33c1d13d2171b2
+)
 
 log() { printf 'setup-test-material: %s\n' "$*" >&2; }
 
@@ -127,6 +161,23 @@ if ! compgen -G "$DEST/wechatpy-$WECHATPY_VERSION[.-]*" >/dev/null; then
     -d "$DEST" "wechatpy==$WECHATPY_VERSION"
 fi
 
+wheels_missing=()
+for entry in "${PYPI_WHEELS[@]}"; do
+  requirement="${entry%% *}"
+  name="${requirement%%==*}"
+  version="${requirement##*==}"
+  # Wheel file names use the normalised, lower-cased name with underscores.
+  stem="$(printf '%s' "$name" | tr 'A-Z-' 'a-z_')-$version-"
+  compgen -G "$DEST/$stem*.whl" >/dev/null || wheels_missing+=("$entry")
+done
+if [ "${#wheels_missing[@]}" -gt 0 ]; then
+  requirements="$(mktemp)"
+  printf '%s\n' "${wheels_missing[@]}" >"$requirements"
+  quiet env -u PIP_CONSTRAINT PIP_DISABLE_PIP_VERSION_CHECK=1 "$PY" -m pip download --quiet --no-deps \
+    --only-binary=:all: --require-hashes -r "$requirements" -d "$DEST" || { rm -f "$requirements"; exit 1; }
+  rm -f "$requirements"
+fi
+
 # ---- verify ---------------------------------------------------------------------------------------
 status=0
 for file in "${expected[@]}"; do
@@ -134,4 +185,11 @@ for file in "${expected[@]}"; do
 done
 compgen -G "$DEST/wechatpy-$WECHATPY_VERSION[.-]*" >/dev/null ||
   { log "missing wechatpy-$WECHATPY_VERSION in $DEST"; status=1; }
+for file in "${!NPM_SHA256[@]}"; do
+  if [ -s "$DEST/$file" ] && ! echo "${NPM_SHA256[$file]}  $DEST/$file" | sha256sum --check --status; then
+    log "$file does not have its pinned SHA-256; deleted"
+    rm -f "$DEST/$file"
+    status=1
+  fi
+done
 exit "$status"

@@ -43,6 +43,21 @@ CAPACITOR_WECHAT = "capgo-capacitor-wechat-8.0.38.tgz"  # Gradle wechat-sdk-andr
 WEIXIN_JS_SDK = "weixin-js-sdk-1.6.5.tgz"  # jWeixin / WeixinJSBridge
 TIKTOK_PIXEL = "tiktok-pixel-2.0.3.tgz"  # analytics.tiktok.com pixel loader
 WECHATPY = "wechatpy-1.8.18-py2.py3-none-any.whl"  # server-side WeChat API client
+# Clients of the apps' services, and multi-provider login libraries (test_code_services).
+PASSPORT_WECHAT = "passport-wechat-2.0.4.tgz"  # Passport strategy for WeChat login
+WECHAT_OAUTH = "wechat-oauth-1.5.0.tgz"  # WeChat web authorization client
+WECHAT_API = "wechat-api-1.35.1.tgz"  # official-account server API client
+WECHAT_MIDDLEWARE = "wechat-2.1.0.tgz"  # official-account message middleware (node-webot)
+WX_SERVER_SDK = "wx-server-sdk-4.0.2.tgz"  # mini-program cloud SDK: calls by function name, no URL
+PASSPORT_TIKTOK = "passport-tiktok-auth-1.0.12.tgz"  # Passport strategy for TikTok Login Kit
+TIKTOK_SCRAPER = "tiktok-scraper-1.4.36.tgz"  # unofficial web-API client
+TIKTOK_LIVE_CONNECTOR = "tiktok-live-connector-2.5.0.tgz"  # unofficial LIVE client
+TIKTOKAPI = "tiktokapi-7.3.3-py3-none-any.whl"  # unofficial web-API client (PyPI TikTokApi)
+TIKTOKLIVE = "tiktoklive-7.0.1-py3-none-any.whl"  # unofficial LIVE client (PyPI TikTokLive)
+GRANT = "grant-5.4.24.tgz"  # OAuth proxy with a 200-provider table
+AUTH_CORE = "auth-core-0.41.3.tgz"  # Auth.js, with providers/wechat and providers/tiktok
+SOCIAL_AUTH_CORE = "social_auth_core-7.0.0-py3-none-any.whl"  # python-social-auth backends (weixin)
+DJANGO_ALLAUTH = "django_allauth-65.21.1-py3-none-any.whl"  # allauth providers (weixin, tiktok)
 
 # Member paths inside those archives.
 WECHAT_LIB_JAR = "package/android/libs/libammsdk.jar"

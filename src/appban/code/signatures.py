@@ -98,13 +98,14 @@ class SignatureSet:
     signatures: list[Signature]
     sources: dict[str, str]
     catalogs: list[Catalog] = field(default_factory=list)
+    # Indices built from the signatures (init=False: dataclasses.replace builds fresh ones, never shares them).
     # A prefix may belong to several signatures: code shared by two apps is each app's code.
-    _prefixes: dict[tuple[str, str], list[Signature]] = field(default_factory=dict)
-    _exact: dict[tuple[str, str], Signature] = field(default_factory=dict)
-    _maven_groups: dict[str, Signature] = field(default_factory=dict)
-    _urls: dict[str, Signature] = field(default_factory=dict)
-    _url_pattern: Any = None  # a compiled RE2 pattern (linear time on untrusted text)
-    _needles: list[str] = field(default_factory=list)
+    _prefixes: dict[tuple[str, str], list[Signature]] = field(default_factory=dict, init=False)
+    _exact: dict[tuple[str, str], Signature] = field(default_factory=dict, init=False)
+    _maven_groups: dict[str, Signature] = field(default_factory=dict, init=False)
+    _urls: dict[str, Signature] = field(default_factory=dict, init=False)
+    _url_pattern: Any = field(default=None, init=False)  # a compiled RE2 pattern (linear on untrusted text)
+    _needles: list[str] = field(default_factory=list, init=False)
 
     def __post_init__(self) -> None:
         for signature in self.signatures:
