@@ -239,8 +239,8 @@ class AzureFlowReader:
         lines = _TupleLines(text)
         tuples: list[str] = []
         numbers: list[int] = []
-        for ordinal, record in enumerate(_records(text, path, stats), start=1):
-            for found in _tuples_of(record, ordinal, path, stats, lines):
+        for ordinal, (line, record) in enumerate(_records(text, path, stats), start=1):
+            for found in _tuples_of(record, f"record {ordinal}", path, stats, line or lines.line):
                 tuples.append(found)
                 numbers.append(lines.of(found))
                 if len(tuples) >= batch_rows:
@@ -300,8 +300,9 @@ def _whole_text(path: Path, stats: ReadStats) -> str | None:
     return text.removeprefix("\ufeff")
 
 
-def _records(text: str, path: Path, stats: ReadStats) -> Iterator[Any]:
-    """The records of one document, or of documents (or records) one a line."""
+def _records(text: str, path: Path, stats: ReadStats) -> Iterator[tuple[int | None, Any]]:
+    """The records of one document, or of documents (or records) one a line, each with its line when it has
+    one to itself (a document's records are placed by their tuples' lines)."""
     lines = [line for line in text.split("\n") if line.strip()]
     if len(lines) > 1:
         try:
@@ -316,10 +317,10 @@ def _records(text: str, path: Path, stats: ReadStats) -> Iterator[Any]:
     except ValueError as exc:
         stats.error(path, 1, f"not a JSON document: {exc}")
         return
-    yield from _records_in(document, path, 1, stats)
+    yield from ((None, record) for record in _records_in(document, path, 1, stats))
 
 
-def _records_by_line(text: str, path: Path, stats: ReadStats) -> Iterator[Any]:
+def _records_by_line(text: str, path: Path, stats: ReadStats) -> Iterator[tuple[int | None, Any]]:
     for number, line in enumerate(text.split("\n"), start=1):
         if not line.strip():
             continue
@@ -328,7 +329,7 @@ def _records_by_line(text: str, path: Path, stats: ReadStats) -> Iterator[Any]:
         except ValueError as exc:
             stats.error(path, number, f"not JSON: {exc}")
             continue
-        yield from _records_in(value, path, number, stats)
+        yield from ((number, record) for record in _records_in(value, path, number, stats))
 
 
 def _records_in(value: Any, path: Path, line: int, stats: ReadStats) -> Iterator[Any]:
@@ -344,7 +345,7 @@ def _records_in(value: Any, path: Path, line: int, stats: ReadStats) -> Iterator
         yield value
 
 
-def _tuples_of(record: Any, ordinal: int, path: Path, stats: ReadStats, lines: _TupleLines) -> Iterator[str]:
+def _tuples_of(record: Any, which: str, path: Path, stats: ReadStats, line: int) -> Iterator[str]:
     """The flow tuples of one NSG or VNet flow log record; a record of another shape is reported."""
     groups: list[Any] | None = None
     if isinstance(record, dict):
@@ -356,7 +357,7 @@ def _tuples_of(record: Any, ordinal: int, path: Path, stats: ReadStats, lines: _
             acls = vnet["flows"]
             groups = [group for acl in acls if isinstance(acl, dict) for group in _list(acl.get("flowGroups"))]
     if groups is None:
-        stats.error(path, lines.line, f"record {ordinal}: neither properties.flows (NSG) nor flowRecords.flows (VNet)")
+        stats.error(path, line, f"{which}: neither properties.flows (NSG) nor flowRecords.flows (VNet)")
         return
     for group in groups:
         found = group.get("flowTuples") if isinstance(group, dict) else None
@@ -364,7 +365,7 @@ def _tuples_of(record: Any, ordinal: int, path: Path, stats: ReadStats, lines: _
             if isinstance(item, str):
                 yield item
             else:
-                stats.error(path, lines.line, f"record {ordinal}: a flow tuple that is not a string: {item!r:.60}")
+                stats.error(path, line, f"{which}: a flow tuple that is not a string: {item!r:.60}")
 
 
 def _list(value: Any) -> list[Any]:

@@ -42,6 +42,7 @@ MAX_VALUE_BYTES = 64 << 10
 # SQLite virtual-machine steps a batch may take per row: a row-id range with two key look-ups takes well
 # under a hundred; a table without a usable key, or a damaged b-tree, would take far more.
 STEPS_PER_ROW = 2_000
+BASE_STEPS = 100_000  # and per batch, for opening the statement
 _TICK = 1_000  # steps between two calls of the progress handler
 
 
@@ -175,7 +176,7 @@ def _keyed(connection: sqlite3.Connection, kinds: dict[str, str], table: str, va
 
 def _fetch(connection: sqlite3.Connection, layout: _Layout, after: int, limit: int) -> list[tuple[Any, ...]]:
     steps = 0
-    budget = (limit * STEPS_PER_ROW) // _TICK + 100
+    budget = (limit * STEPS_PER_ROW + BASE_STEPS) // _TICK
 
     def tick() -> int:
         nonlocal steps
