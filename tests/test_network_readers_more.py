@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from appban.network.readers import CoreDnsReader, SuricataReader, UnboundReader, WindowsDnsReader
+from appban.network.readers import CoreDnsReader, SuricataReader, UnboundReader, WindowsDnsReader, suricata
 from appban.network.records import detect, read_log
 from tests import test_network_readers as base
 from tests.test_network_readers import at, error_lines, read, rows, write
@@ -78,6 +78,15 @@ def test_suricata_eve_reads_dns_tls_http_and_quic_and_skips_the_rest(tmp_path: P
     assert set(table.column("source").to_pylist()) == {"suricata"}
 
 
+def test_suricata_well_formed_chunks_take_the_fast_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def refuse(*args: object) -> None:
+        raise AssertionError("read line by line")
+
+    monkeypatch.setattr(suricata, "_parse_slowly", refuse)
+    table, _ = read(write(tmp_path / "eve.json", EVE_V2))
+    assert table.num_rows == 4
+
+
 def test_suricata_bad_lines_cost_only_themselves_and_both_parsers_agree(tmp_path: Path) -> None:
     clean, clean_stats = read(write(tmp_path / "clean.json", EVE_V2))
     bad = (
@@ -119,12 +128,14 @@ def test_suricata_dns_version_3_requests_and_responses(tmp_path: Path) -> None:
              "rcode": "NOERROR", "queries": [{"rrname": "www.tiktok.com", "rrtype": "A"}],
              "answers": [{"rrname": "www.tiktok.com", "rrtype": "A", "ttl": 60, "rdata": "203.0.113.7"}]},
     )  # fmt: skip
-    both, stats = read(write(tmp_path / "eve.json", request + response))
+    # Version 3 alerts carry the same `dns` object; their questions are not records.
+    alert = eve("alert", alert={"signature_id": 1}, dns={"queries": [{"rrname": "alerted.example", "rrtype": "A"}]})
+    both, stats = read(write(tmp_path / "eve.json", alert + request + response))
     assert rows(both, "line", "client", "host", "dst_ip") == [
-        (1, "192.0.2.10", "www.tiktok.com", "198.51.100.53"),
-        (1, "192.0.2.10", "mon.musical.ly", "198.51.100.53"),
+        (2, "192.0.2.10", "www.tiktok.com", "198.51.100.53"),
+        (2, "192.0.2.10", "mon.musical.ly", "198.51.100.53"),
     ]
-    assert stats.skipped == 1
+    assert stats.skipped == 2
     # A log written with `requests: no` has a record per response, the asker as its client.
     only_responses, stats = read(write(tmp_path / "responses.json", response))
     assert rows(only_responses, "line", "client", "host", "dst_ip", "dst_port") == [
@@ -303,6 +314,9 @@ def test_windows_dns_debug_log_reads_received_queries(tmp_path: Path, compressio
     ]
     assert error_lines(stats) == [22]
     assert "garbled" in stats.errors[0].message
+    # The server writes CRLF line ends.
+    crlf, crlf_stats = read(write(tmp_path / "crlf.log", WINDOWS_US.replace("\n", "\r\n")), tz="America/New_York")
+    assert crlf.equals(table) and error_lines(crlf_stats) == [22]
 
 
 @pytest.mark.parametrize(
