@@ -771,13 +771,90 @@ def test_wrong_namespace_is_one_error_and_no_records(tmp_path: Path, namespace: 
     assert records == []
     assert errors(stats) == [(2, f"Document has {found}; expected {EXPECTED} (a credit transfer)")]
     assert EXPECTED == (
-        "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.* or urn:iso:std:iso:20022:tech:xsd:pain.001.001.*"
+        "urn:iso:std:iso:20022:tech:xsd:pacs.008.001.* or urn:iso:std:iso:20022:tech:xsd:pain.001.001.* (or SIX's "
+        "http://www.six-interbank-clearing.com/de/pain.001.001.03.ch.02.xsd)"
     )
     # Inside an envelope the error is at the Document's own line.
     text = ENVELOPED.replace(PACS008_V08, "urn:iso:std:iso:20022:tech:xsd:pacs.009.001.08")
     records, stats = read(write(tmp_path / "other.xml", text))
     assert records == []
     assert [line for line, _ in errors(stats)] == [line_of(text, "<Document")]
+
+
+# A Swiss pain.001 as banks took it until 2019: SIX's namespace for the Swiss Payment Standards, the
+# structure of the Swiss Implementation Guidelines (pain.001.001.03.ch.02: InitgPty with CtctDtls naming the
+# software, BIC rather than BICFI, ReqdExctnDt a bare date, a Swiss IBAN debtor account).
+SIX_PAIN001 = xml(
+    """
+    <?xml version="1.0" encoding="UTF-8"?>
+    <Document xmlns="http://www.six-interbank-clearing.com/de/pain.001.001.03.ch.02.xsd" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance">
+      <CstmrCdtTrfInitn>
+        <GrpHdr>
+          <MsgId>MSG-CH-20201015-01</MsgId>
+          <CreDtTm>2020-10-14T16:05:00</CreDtTm>
+          <NbOfTxs>2</NbOfTxs>
+          <CtrlSum>1350.00</CtrlSum>
+          <InitgPty>
+            <Nm>Uhrenwerk Biel AG</Nm>
+            <CtctDtls><Nm>Kreditoren 4.2</Nm><Othr>2.1</Othr></CtctDtls>
+          </InitgPty>
+        </GrpHdr>
+        <PmtInf>
+          <PmtInfId>PMTINF-01</PmtInfId>
+          <PmtMtd>TRF</PmtMtd>
+          <BtchBookg>true</BtchBookg>
+          <ReqdExctnDt>2020-10-15</ReqdExctnDt>
+          <Dbtr><Nm>Uhrenwerk Biel AG</Nm><PstlAdr><Ctry>CH</Ctry></PstlAdr></Dbtr>
+          <DbtrAcct><Id><IBAN>CH9300762011623852957</IBAN></Id></DbtrAcct>
+          <DbtrAgt><FinInstnId><BIC>UBSWCHZH80A</BIC></FinInstnId></DbtrAgt>
+          <CdtTrfTxInf>
+            <PmtId><InstrId>INSTR-1</InstrId><EndToEndId>CH-E2E-1</EndToEndId></PmtId>
+            <PmtTpInf><SvcLvl><Cd>SEPA</Cd></SvcLvl></PmtTpInf>
+            <Amt><InstdAmt Ccy="USD">1250.00</InstdAmt></Amt>
+            <CdtrAgt><FinInstnId><BIC>CHASUS33</BIC></FinInstnId></CdtrAgt>
+            <Cdtr>
+              <Nm>Golden Gate Tea Co</Nm>
+              <PstlAdr><StrtNm>Market Street</StrtNm><BldgNb>1</BldgNb><PstCd>94105</PstCd>
+                <TwnNm>San Francisco</TwnNm><Ctry>US</Ctry></PstlAdr>
+            </Cdtr>
+            <CdtrAcct><Id><Othr><Id>000123456789</Id></Othr></Id></CdtrAcct>
+            <RmtInf><Ustrd>WeChat Pay merchant settlement</Ustrd></RmtInf>
+          </CdtTrfTxInf>
+          <CdtTrfTxInf>
+            <PmtId><EndToEndId>CH-E2E-2</EndToEndId></PmtId>
+            <Amt><InstdAmt Ccy="CHF">100.00</InstdAmt></Amt>
+            <Cdtr><Nm>Papeterie Bern</Nm><PstlAdr><Ctry>CH</Ctry></PstlAdr></Cdtr>
+            <CdtrAcct><Id><IBAN>CH5604835012345678009</IBAN></Id></CdtrAcct>
+          </CdtTrfTxInf>
+        </PmtInf>
+      </CstmrCdtTrfInitn>
+    </Document>
+    """
+)
+
+
+def test_swiss_pain001_in_the_six_namespace(tmp_path: Path) -> None:
+    path = write(tmp_path / "pain001-ch.xml", SIX_PAIN001)
+    assert Iso20022Reader().sniff(path, read_head(path))
+    records, stats = read(path, tz="Europe/Zurich")
+    assert stats.errors == []
+    assert [pick(r, "id", "ts", "amount", "currency", "source") for r in records] == [
+        ("CH-E2E-1", dt.datetime(2020, 10, 14, 22, tzinfo=UTC), Decimal("1250"), "USD", "pain.001"),
+        ("CH-E2E-2", dt.datetime(2020, 10, 14, 22, tzinfo=UTC), Decimal("100"), "CHF", "pain.001"),
+    ]  # midnight in Zurich (summer time) on the requested execution date
+    assert pick(records[0], *PARTY) == (
+        "Uhrenwerk Biel AG", "CH", None, "UBSWCHZH80A", "Golden Gate Tea Co", "US", None, "CHASUS33",
+    )  # fmt: skip
+    assert records[0]["remittance"] == "WeChat Pay merchant settlement"
+
+
+def test_six_messages_that_are_no_credit_transfer(tmp_path: Path) -> None:
+    six = "http://www.six-interbank-clearing.com/de/"
+    for other in ("pain.002.001.03.ch.02.xsd", "pain.008.001.02.ch.01.xsd"):
+        text = SIX_PAIN001.replace(f"{six}pain.001.001.03.ch.02.xsd", six + other)
+        records, stats = read(write(tmp_path / "other.xml", text))
+        assert records == [] and [line for line, _ in errors(stats)] == [line_of(text, "<Document")]
+        assert f"namespace '{six}{other}'" in errors(stats)[0][1]
 
 
 def test_files_that_are_no_message(tmp_path: Path) -> None:

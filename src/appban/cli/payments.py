@@ -31,7 +31,14 @@ from appban.payments.markers import load_markers
 from appban.reading.values import check_zone
 from appban.report import html as html_report
 from appban.screen.columns import ColumnMapError, parse_map
-from appban.screen.payments import PaymentOptions, PaymentResult, screen_payments
+from appban.screen.payments import (
+    SETTABLE,
+    PaymentOptions,
+    PaymentResult,
+    check_decimal,
+    parse_constants,
+    screen_payments,
+)
 from appban.tables import to_records, write_csv
 from appban.vocabulary import Verdict
 
@@ -56,6 +63,18 @@ def screen_payments_command(
         str | None, typer.Option("--map", help="Columns of an export: ts=Created,method=Type,payer_country=...")
     ] = None,
     markers: Annotated[Path | None, typer.Option(help="Payment markers file (default: the packaged one).")] = None,
+    constants: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help=f"FIELD=VALUE for every record where the file has no such column or the cell is empty "
+            f"(repeatable), e.g. merchant_country=US. Fields: {', '.join(SETTABLE)}.",
+        ),
+    ] = None,
+    decimal: Annotated[
+        str | None,
+        typer.Option(help="The exports' decimal mark, point or comma; without it only unambiguous amounts are read."),
+    ] = None,
     fmt: Annotated[PaymentFormat, typer.Option("--format", help="Output format.")] = PaymentFormat.table,
     output: OutputOption = None,
     tz: TzOption = None,
@@ -64,10 +83,19 @@ def screen_payments_command(
     """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
     book = load_book(rulebook)
     try:
-        options = PaymentOptions(input_format, parse_map(mapping) or None, check_zone(tz) if tz else None)
+        options = PaymentOptions(
+            input_format,
+            parse_map(mapping) or None,
+            check_zone(tz) if tz else None,
+            parse_constants(constants or []) or None,
+            check_decimal(decimal),
+        )
         marker_set = load_markers(markers, book) if markers else load_markers(rulebook=book)
     except (ColumnMapError, ValueError) as exc:
         fail(str(exc))
+    for path in files:  # a file named that is not there is a mistake in the command, not in the file
+        if not path.exists():
+            fail(f"{path}: no such file")
     with counting_rows("reading payments…", "screened payments:") as advance:
         try:
             result = screen_payments(files, options, book, marker_set, advance)
@@ -85,10 +113,13 @@ def screen_payments_command(
             PaymentFormat.html: lambda f: f.write(_html(result).encode("utf-8")),
         }
         emit(writers[fmt], output)
+    for message in result.file_errors:
+        err.print(Text(f"appban: not read: {message}", style="yellow"))
     if result.malformed:
         err.print(Text(f"appban: {result.malformed:,} payment records could not be read", style="yellow"))
         for line in result.errors[:20]:
             err.print(Text(f"  {line}", style="yellow"))
+    if result.malformed or result.file_errors:
         raise typer.Exit(1)
 
 
@@ -97,10 +128,26 @@ def _document(result: PaymentResult) -> dict[str, Any]:
         "rulebook_version": result.rulebook_version,
         "payments_read": result.rows,
         "malformed": result.malformed,
+        "skipped": result.skipped,
         "errors": result.errors[:100],
+        "files_not_read": result.file_errors,
         "totals": to_records(result.totals),
         "payments": to_records(result.payments),
+        "apart": to_records(_apart(result)),
+        "apart_by_reason": _apart_counts(result),
     }
+
+
+def _apart(result: PaymentResult) -> pa.Table:
+    return result.apart
+
+
+def _apart_counts(result: PaymentResult) -> dict[str, int]:
+    apart = _apart(result)
+    if apart.num_rows == 0:
+        return {}
+    counts = apart.group_by("reason").aggregate([("reason", "count")]).to_pylist()
+    return {row["reason"]: row["reason_count"] for row in sorted(counts, key=lambda row: row["reason"])}
 
 
 def _print(result: PaymentResult) -> None:
@@ -131,6 +178,10 @@ def _print(result: PaymentResult) -> None:
         totals.add_row(row["service"], row["month"], Text(row["verdict"], style=style), row["currency"],
                        f"{row['payments']:,}", _money(row["amount"]))  # fmt: skip
     out.print(totals)
+    counts = _apart_counts(result)
+    if counts:
+        shown = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in counts.items())
+        out.print(f"Reported apart, not in the totals: {shown} (see --format json)")
     out.print(f"{result.payments.num_rows:,} of {result.rows:,} payments flagged; {result.malformed:,} unreadable; "
               f"rulebook {result.rulebook_version}")  # fmt: skip
 
@@ -149,7 +200,15 @@ def _html(result: PaymentResult) -> str:
                                                                    verdict_column="verdict")),
         ("Flagged payments (first 5,000)", html_report.table(present, rows, verdict_column="verdict")),
     ]  # fmt: skip
+    apart = _apart(result)
+    if apart.num_rows:
+        shown = [name for name in ("file", "line", "id", "ts", "amount", "currency", "reason", "note")
+                 if name in apart.schema.names]  # fmt: skip
+        kept = [[row.get(name) for name in shown] for row in apart.slice(0, 5000).to_pylist()]
+        sections.append(("Reported apart, not in the totals (first 5,000)", html_report.table(shown, kept)))
     meta = {"payments read": result.rows, "unreadable": result.malformed, "rulebook": result.rulebook_version}
+    if result.file_errors:
+        meta["files not read"] = "; ".join(result.file_errors)
     return html_report.document("appban payment screening", meta, sections)
 
 

@@ -149,6 +149,19 @@ def _check_values(kind: str, options: Mapping[str, str]) -> None:
         if options["input_format"] not in READER_NAMES:
             known = ", ".join(READER_NAMES)
             raise ScreenOptionError(f"input_format: unknown payment format {options['input_format'][:64]!r} ({known})")
+    if kind == "payments":
+        from appban.screen.payments import check_decimal, parse_constants
+
+        try:
+            parse_constants(_pairs(options.get("set")))
+            check_decimal(options.get("decimal"))
+        except ValueError as exc:
+            raise ScreenOptionError(str(exc).removeprefix("--")) from None
+
+
+def _pairs(text: str | None) -> list[str]:
+    """The `set` option, "merchant_country=US,processor=Stripe", as FIELD=VALUE pairs."""
+    return [pair for pair in (text or "").split(",") if pair.strip()]
 
 
 def _check_network(options: Mapping[str, str]) -> None:
@@ -233,15 +246,22 @@ def _network(path: Path, options: dict[str, str], book: Rulebook, progress: Prog
 
 
 def _payments(path: Path, options: dict[str, str], book: Rulebook, progress: Progress) -> ScreenOutcome:
-    from appban.screen.payments import PaymentOptions, screen_payments
+    from appban.screen.payments import PaymentOptions, parse_constants, screen_payments
 
-    settings = PaymentOptions(options.get("input_format"), _mapping(options.get("map")) or None, options.get("tz"))
+    settings = PaymentOptions(
+        options.get("input_format"),
+        _mapping(options.get("map")) or None,
+        options.get("tz"),
+        parse_constants(_pairs(options.get("set"))) or None,
+        options.get("decimal"),
+    )
     result = screen_payments([path], settings, book, progress=progress)
     summary = {
         "payments_read": result.rows,
         "flagged": result.payments.num_rows,
         "malformed": result.malformed,
         "totals": to_records(result.totals),
+        "apart": result.apart.num_rows,
     }
     return ScreenOutcome(to_records(result.payments), summary, result.errors)
 
@@ -256,5 +276,5 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "inventory": ("where", "at", "at_column", "tz", "fleet", "map"),
     "code": ("where", "at", "tz"),
     "network": ("role", "where", "customer_column", "log_format", "map", "log_tz"),
-    "payments": ("input_format", "map", "tz"),
+    "payments": ("input_format", "map", "tz", "set", "decimal"),
 }

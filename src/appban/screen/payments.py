@@ -70,7 +70,8 @@ class PaymentResult:
     malformed: int
     errors: list[str] = field(default_factory=list)
     rulebook_version: str = ""
-    apart: pa.Table | None = None  # markers set aside (APART_COLUMNS): never decided, never in the totals
+    apart: pa.Table = field(default_factory=lambda: _empty_apart())  # markers set aside (APART_COLUMNS): never
+    # decided, never in the totals
     file_errors: list[str] = field(default_factory=list)  # files that could not be read at all, with why
     skipped: int = 0  # rows a known export names as no payment (fees, payouts)
 
