@@ -135,8 +135,9 @@ class GcpVpcReader:
             return None
         src, dst = to_text(columns["src"]), to_text(columns["dst"])
         keep = reject(stats, path, numbers, null_mask(src) & null_mask(dst), lambda _: "no jsonPayload.connection")
-        starts = [to_timestamp(columns[name], "UTC") for name in ("start", "logged")]
-        ts = first_present(starts, len(numbers), UTC_US)
+        ts = to_timestamp(columns["start"], "UTC")
+        if ts.null_count:  # the entry's own time stands in only where the flow has no start
+            ts = first_present([ts, to_timestamp(columns["logged"], "UTC")], len(numbers), UTC_US)
         keep &= reject(stats, path, numbers, null_mask(ts) & keep, describe_value(columns["start"], "start_time"))
         record = {
             "ts": ts,
