@@ -16,16 +16,21 @@ is malformed.
 
 CoreDNS's other lines (start-up banner, plugin messages, warnings, errors) are skipped; an `[INFO]` line
 that looks like a query but does not parse is malformed, as are query lines in a custom format.
+
+Sources: https://coredns.io/plugins/log/ (the default format); lines as CoreDNS writes them in
+https://github.com/coredns/coredns/issues/4724 and https://github.com/coredns/example/issues/17; the CRI
+logging format in Kubernetes' kubelet-cri-logging design proposal (kubernetes/design-proposals-archive,
+node/kubelet-cri-logging.md).
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2  # type: ignore[import-untyped]
 
 from appban.network.records import make_batch
 from appban.reading.batches import rebatch
@@ -54,8 +59,8 @@ _QUERY = (
 PATTERN = r"^" + _STORED + r"(?:(?P<written>" + _RFC3339 + r") )?" + _QUERY
 _QUERYISH = r'\[INFO\] \S+ - .*"'
 _CONTAINER = r"^" + _RFC3339 + r" (?:stdout|stderr) [FP] "  # any line of a container's log file
-_LINE = re.compile(PATTERN)
-_BANNER = re.compile(r"^" + _STORED + r"CoreDNS-\d+\.\d+\.\d+\s*$")
+_LINE = re2.compile(PATTERN)
+_BANNER = re2.compile(r"^" + _STORED + r"CoreDNS-\d+\.\d+\.\d+\s*$")
 
 
 class CoreDnsReader:

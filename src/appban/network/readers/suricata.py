@@ -18,6 +18,10 @@ after the event type. Records:
 Other event types (flow, alert, stats, fileinfo, ...) are skipped, not malformed. A line that is not a JSON
 object with an `event_type` is malformed. A timestamp written without an offset is read in `tz` (default
 UTC).
+
+Sources: Suricata's "Eve JSON Format" (doc/userguide/output/eve/eve-json-format.rst,
+https://docs.suricata.io/en/latest/output/eve/eve-json-format.html) and "DNS Logging Changes for 8.0"
+(doc/userguide/upgrade/8.0-dns-logging-changes.rst in OISF/suricata).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
     [1600645141] unbound[1234:0] info: 192.0.2.10 www.tiktok.com. A IN NOERROR 0.000000 0 45
 
 A query line names the client, the name, its type and class; a reply line adds the rcode, the time taken,
-whether it came from the cache and the reply's size (and, with `log-destaddr`, more after them).
+whether it came from the cache and the reply's size (and, with `log-destaddr`, " on udp 192.0.2.1 53").
 `log-tag-queryreply: yes` writes `query:` and `reply:` instead of `info:`. The time is Unbound's epoch
 seconds in brackets, or with `log-time-ascii` a local "Sep 20 23:59:01" (with `log-time-iso` too, an ISO
 8601 time with its offset); through syslog, the syslog time and tag come first and Unbound writes only
@@ -17,17 +17,21 @@ file, are skipped; a line that starts like a query or reply but does not parse i
 
 Year and zone: as for dnsmasq, a syslog-style time has no year (`year`, else the file's modification
 time) and is local (`tz`, default "UTC"); epoch seconds are UTC.
+
+Sources: unbound.conf(5) (log-queries, log-replies, log-tag-queryreply, log-time-ascii, log-time-iso,
+log-destaddr) and Unbound's code that writes these lines: util/log.c (log_vmsg), util/net_help.c
+(log_query_in) and util/data/msgreply.c (log_reply_info), https://github.com/NLnetLabs/unbound.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2  # type: ignore[import-untyped]
 
 from appban.network.records import make_batch
 from appban.reading.batches import rebatch
@@ -60,11 +64,13 @@ _TAG = r" (?:[\w./-]+" + _THREAD + r"|(?:\S+ )?[\w./-]+(?:\[\d+\])?: " + _THREAD
 PREFIX = _TIME + _TAG + r" "
 _ADDRESS = r"(?:\d{1,3}(?:\.\d{1,3}){3}|[0-9A-Fa-f]*:[0-9A-Fa-f:.]*)"
 _LOGGED = r"(?P<kind>info|query|reply): (?P<client>" + _ADDRESS + r") (?P<host>\S+) \S+ \S+"
-_REPLY = r"(?P<reply> \S+ \d+\.\d+ \d+ \d+(?: .*)?)?\s*$"
+# A reply adds rcode, time, cached and size (a FORMERR reply writes "-" for all but the rcode), and with
+# log-destaddr " on PROTOCOL ADDRESS PORT".
+_REPLY = r"(?P<reply> \S+ (?:\d+\.\d+|-) [\d-]+ [\d-]+(?: .*)?)?\s*$"
 PATTERN = PREFIX + _LOGGED + _REPLY
 # A line Unbound writes about a query or reply: malformed when it does not parse.
 _QUERYISH = PREFIX + r"(?:query: |reply: |info: " + _ADDRESS + r" )"
-_LINE = re.compile(PREFIX + r"[a-z ]+: ")
+_LINE = re2.compile(PREFIX + r"[a-z ]+: ")
 # Any syslog line, so that other programs' lines in the same file are skipped, not malformed.
 _LOGGED_LINE = "(?:" + PREFIX + "|" + _TIME + r" (?:\S+ )?[\w./-]+(?:\[\d+\])?: )"
 
@@ -106,6 +112,12 @@ class UnboundReader:
             stats.skipped += int(replies.sum())
             parts = parts.filter(pa.array(~replies))
             numbers = numbers[~replies]
+        # A FORMERR reply names no query: "192.0.2.10 - - - FORMERR - - -".
+        nameless = flags(pc.equal(pc.struct_field(parts, "host"), "-"))
+        if nameless.any():
+            stats.skipped += int(nameless.sum())
+            parts = parts.filter(pa.array(~nameless))
+            numbers = numbers[~nameless]
         ts = self._timestamps(parts, path)
         keep = reject(stats, path, numbers, null_mask(ts), _bad_time(parts))
         record = {

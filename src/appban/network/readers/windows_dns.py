@@ -20,17 +20,23 @@ first is year-month-day, and one with dots or dashes day-month-year. With slashe
 the order is told from the dates themselves: a first number above 12 makes it day/month, a second
 number above 12 month/day. A file whose dates never tell (all in the first twelve days of months) is
 refused: read it with `--log-format windows-dns-mdy` or `windows-dns-dmy`, which name the order.
+
+Sources: Microsoft's LogLevel registry entry for Dns.log (https://technet.microsoft.com/en-us/library/cc940779.aspx)
+and DNS_LOG_LEVELS in [MS-DNSP] 2.2.9.1.1 (https://learn.microsoft.com/en-us/openspecs/windows_protocols/
+ms-dnsp/fc6275ba-b4d3-4e81-9417-03d004369075) for what is logged; the log's own field key, and lines
+quoted in https://community.splunk.com/t5/Getting-Data-In/DNS-debug-log-dns-log-Format-Review/m-p/137289.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2  # type: ignore[import-untyped]
 
 from appban.network.records import make_batch
 from appban.reading.batches import rebatch
@@ -55,8 +61,8 @@ PATTERN = (
     PREFIX + r"[0-9A-Fa-f]+ +(?:UDP|TCP) +(?P<direction>Snd|Rcv) +(?P<client>\S+) +[0-9A-Fa-f]+ "
     r"(?P<response>[ R]) (?P<opcode>[A-Z?]) \[[^\]]*\] +\S+ +(?P<name>\S+)\s*$"
 )
-_HEADER = re.compile(r"^(?:DNS Server log file creation at |Message logging key \(for packets)")
-_PACKET = re.compile(PATTERN)
+_HEADER = re2.compile(r"^(?:DNS Server log file creation at |Message logging key \(for packets)")
+_PACKET = re2.compile(PATTERN)
 # Which number of a date is the day and which the month, for each order a reader may be told.
 ORDERS = {"mdy": ("second", "first", "third"), "dmy": ("first", "second", "third")}
 _YEAR_FIRST = ("third", "second", "first")
@@ -144,16 +150,16 @@ def _bad_time(parts: Any) -> Any:
     return describe
 
 
-_DATES = re.compile(r"^(?:DNS Server log file creation at )?" + _DATE + " ")
+_DATES = r"^(?:DNS Server log file creation at )?" + _DATE + " "
 
 
 def _order_of(path: Path) -> str:
     """ "ymd", "dmy" or "mdy": the order of the file's dates, from the first one that tells."""
-    found = _told(head_lines(read_head(path), limit=2000))
+    found = _told(pa.array(head_lines(read_head(path), limit=2000), pa.string()))
     if found is None:
         # The head was not enough: look through the whole file, stopping at the first date that tells.
         for chunk in iter_line_chunks(path, ReadStats()):
-            found = _told(chunk.data.decode("utf-8", "replace").split("\n"))
+            found = _told(chunk.lines())
             if found is not None:
                 break
     if found is None:
@@ -164,16 +170,17 @@ def _order_of(path: Path) -> str:
     return found
 
 
-def _told(lines: list[str]) -> str | None:
-    for line in lines:
-        match = _DATES.match(line)
-        if match is None:
-            continue
-        first, second = match["first"], int(match["second"])
-        if len(first) == 4:
-            return "ymd"
-        if match["sep"] != "/" or int(first) > 12:
-            return "dmy"
-        if second > 12:
-            return "mdy"
-    return None
+def _told(lines: Any) -> str | None:
+    """The order the first telling date of `lines` shows, or None."""
+    parts = pc.extract_regex(lines, _DATES)
+    first, second = pc.struct_field(parts, "first"), pc.struct_field(parts, "second")
+    year_first = flags(pc.equal(pc.utf8_length(first), 4))
+    not_slashed = flags(pc.not_equal(pc.struct_field(parts, "sep"), "/"))
+    day_first = ~year_first & (not_slashed | flags(pc.greater(pc.cast(first, pa.int64()), 12)))
+    month_first = ~year_first & ~day_first & flags(pc.greater(pc.cast(second, pa.int64()), 12))
+    found = []
+    for order, telling in (("ymd", year_first), ("dmy", day_first), ("mdy", month_first)):
+        rows = np.flatnonzero(telling)
+        if len(rows):
+            found.append((int(rows[0]), order))
+    return min(found)[1] if found else None
