@@ -377,10 +377,12 @@ def test_bind_in_a_shared_syslog_skips_other_programs(tmp_path: Path) -> None:
     assert stats.notes == []  # the year was given
 
 
-def test_a_shared_syslog_with_the_first_query_far_down_is_still_bind(tmp_path: Path) -> None:
+def test_a_shared_syslog_with_the_first_query_far_down_is_still_recognised(tmp_path: Path) -> None:
     other = "".join(f"Sep 19 23:58:{i % 60:02d} ns1 systemd[1]: unit {i} started\n" for i in range(300))
     path = write(tmp_path / "messages", other + SHARED_SYSLOG)
     assert detect(path).name == "bind"
+    dnsmasq = "Sep 20 04:01:02 gw dnsmasq[123]: query[A] www.tiktok.com from 192.0.2.10\n"
+    assert detect(write(tmp_path / "syslog", other + dnsmasq)).name == "dnsmasq"
 
 
 def test_yearless_times_say_which_year_they_took(tmp_path: Path) -> None:

@@ -15,7 +15,6 @@ local; `tz` names the zone, default "UTC".
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -53,7 +52,8 @@ PREFIX = _STAMP + r" (?:\S+ )?[\w./-]+(?:\[\d+\])?: "
 _QUERY = r"dnsmasq(?:\[\d+\])?: (?:\d+ \S+ )?query\[[^\]]+\] (?P<host>\S+) from (?P<client>[^\s#]+)(?:#\d+)?\s*$"
 PATTERN = _STAMP + r" (?:\S+ )?" + _QUERY
 _QUERYISH = r"dnsmasq(?:\[\d+\])?: (?:\d+ \S+ )?query\["
-_LINE = re.compile(_STAMP + r" (?:\S+ )?dnsmasq(?:\[\d+\])?: ")
+_LINE = _STAMP + r" (?:\S+ )?dnsmasq(?:\[\d+\])?: "
+_SNIFF_LINES = 400  # in a shared syslog file dnsmasq's first line may come after many others
 
 
 class DnsmasqReader:
@@ -64,10 +64,11 @@ class DnsmasqReader:
         self.year = year
 
     def sniff(self, path: Path, head: bytes) -> bool:
-        lines = head_lines(head)
+        lines = head_lines(head, limit=_SNIFF_LINES)
         if not lines:
             return "dnsmasq" in log_name(path)
-        return any(_LINE.match(line) for line in lines)
+        # Arrow's regular expressions are RE2's: linear in the text, whatever the head holds.
+        return bool(pc.any(pc.match_substring_regex(pa.array(lines, pa.string()), _LINE)).as_py())
 
     def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         batches = parse_line_chunks(path, lambda chunk, own: self._batch(chunk, path, own), stats)
