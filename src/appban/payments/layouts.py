@@ -21,6 +21,9 @@ from appban.reading.values import check_zone, flags, to_text
 from appban.rulebook.loader import Problem, RulebookError, parse_yaml
 
 LAYOUTS_FILE = Path(__file__).with_name("layouts.yaml")
+# A report holds one zone or two; a file with more distinct zone values than this is not one, and each value
+# looked up may reach the zone database: the rest are reported as unknown.
+MAX_ZONES = 64
 
 
 class _Strict(BaseModel):
@@ -110,7 +113,7 @@ def row_zones(values: Any, zones: Zones) -> tuple[Any, Mask]:
     """Per row, the zone its zone column names, as an IANA name or an offset ("+02:00"); and the rows whose
     zone is given but not known. One check per distinct value: a report holds one or two."""
     text = to_text(values)
-    distinct = pc.unique(text).drop_null().to_pylist()
+    distinct = pc.unique(text).drop_null().slice(0, MAX_ZONES).to_pylist()
     known = {name.upper(): offset for name, offset in zones.abbreviations.items()}
     resolved: dict[str, str] = {}
     for value in distinct:

@@ -228,23 +228,29 @@ def _set_aside(matcher: PaymentMatcher, table: pa.Table, found: Any) -> pa.Table
     keep = found.aside > 0
     if not keep.any():
         return _empty_apart().drop_columns(["file"])
-    positions = np.flatnonzero(keep)
-    rows = table.take(pa.array(positions))
-    fields = matcher.field_names()
-    notes, reasons, markers, where, wallets = [], [], [], [], []
-    methods = rows.column("method").to_pylist()
-    for row, position in enumerate(positions.tolist()):
-        code = int(found.aside[position])
-        evidence = matcher.evidence[int(found.aside_marker[position])]
-        field_name = fields[int(found.aside_where[position])] if found.aside_where[position] >= 0 else None
-        wallet = None
-        if evidence.gateway is not None and found.wallet[position] >= 0:
-            wallet = matcher.wallet_names(evidence.gateway)[int(found.wallet[position])]
-        reasons.append(ASIDE_REASONS[code])
-        markers.append(evidence.value)
-        where.append(field_name)
-        wallets.append(wallet)
-        notes.append(_note(code, evidence.value, field_name, methods[row], wallet))
+    positions = pa.array(np.flatnonzero(keep))
+    rows = table.take(positions)
+    codes = pa.array(found.aside[keep])
+    markers = pa.array([e.value for e in matcher.evidence]).take(pa.array(found.aside_marker[keep]))
+    fields = pa.array(matcher.field_names(), pa.string()).take(pa.array(found.aside_where[keep]))
+    wallet_names: list[str | None] = [None]  # slot 0: no end wallet named
+    wallet_slots = np.zeros(len(codes), dtype=np.int64)
+    named = found.wallet[keep]
+    for key in matcher.markers.gateways:
+        of_gateway = np.array([e.gateway == key for e in matcher.evidence], dtype=np.bool_)[found.aside_marker[keep]]
+        wallet_slots = np.where(of_gateway & (named >= 0), named + len(wallet_names), wallet_slots)
+        wallet_names += matcher.wallet_names(key)
+    wallets = pa.array(wallet_names, pa.string()).take(pa.array(wallet_slots))
+    methods = pc.fill_null(rows.column("method").combine_chunks(), "")
+    overruled = pc.binary_join_element_wise(fields, " names ", markers, ", but the payment method is ", methods,
+                                            ": not counted as ", markers, "")  # fmt: skip
+    other = pc.binary_join_element_wise(
+        markers, " payment from the ", wallets, " wallet, not the covered service's own", ""
+    )
+    unnamed = pc.binary_join_element_wise(markers, " payment whose end wallet the record does not name", "")
+    notes = pc.if_else(
+        pc.equal(codes, METHOD_SAYS_OTHERWISE), overruled, pc.if_else(pc.is_valid(wallets), other, unnamed)
+    )
     return pa.table(
         {
             "line": rows.column("line"),
@@ -254,21 +260,13 @@ def _set_aside(matcher: PaymentMatcher, table: pa.Table, found: Any) -> pa.Table
             "currency": rows.column("currency"),
             "method": rows.column("method"),
             "merchant": rows.column("merchant"),
-            "reason": pa.array(reasons, pa.string()),
-            "marker": pa.array(markers, pa.string()),
-            "marker_field": pa.array(where, pa.string()),
-            "end_wallet": pa.array(wallets, pa.string()),
-            "note": pa.array(notes, pa.string()),
+            "reason": pa.array(ASIDE_REASONS, pa.string()).take(codes),
+            "marker": markers,
+            "marker_field": fields,
+            "end_wallet": wallets,
+            "note": notes,
         }
     )
-
-
-def _note(code: int, marker: str, field_name: str | None, method: str | None, wallet: str | None) -> str:
-    if code == METHOD_SAYS_OTHERWISE:
-        return f"{field_name} names {marker}, but the payment method is {method}: not counted as {marker}"
-    if wallet is not None:
-        return f"{marker} payment from the {wallet} wallet, not the covered service's own"
-    return f"{marker} payment whose end wallet the record does not name"
 
 
 def _empty_apart() -> pa.Table:

@@ -41,6 +41,7 @@ from appban.reading.values import (
     describe_time,
     describe_value,
     first_present,
+    flags,
     null_mask,
     reject,
     select,
@@ -218,13 +219,19 @@ class PaymentTableReader:
             times = to_timestamp(values, zone)
             return times, [(null_mask(times), describe_time(values, zone, "--tz"))]
         zones, unknown = row_zones(raw[zone_column], plan.zones())
-        times = pa.nulls(len(values), UTC_US)
-        for name in pc.unique(zones).drop_null().to_pylist():
-            rows = pc.equal(zones, name)
-            times = pc.if_else(rows, to_timestamp(values, name), times)
-        # A row without a zone of its own is read in --tz, as any other zoneless time.
-        fallback = pc.fill_null(pc.is_null(zones), True)
-        times = pc.if_else(pc.and_(fallback, pc.is_null(times)), to_timestamp(values, self.tz), times)
+        # Each zone's rows are read on their own, then put back in place; a row without a zone of its own is
+        # read in --tz, as any other zoneless time.
+        micros = np.zeros(len(values), dtype=np.int64)
+        valid = np.zeros(len(values), dtype=np.bool_)
+        for name in [*pc.unique(zones).drop_null().to_pylist(), None]:
+            rows = flags(pc.is_null(zones)) if name is None else flags(pc.equal(zones, name))
+            if not rows.any() or (name is None and self.tz is None):
+                continue
+            read = to_timestamp(values.filter(pa.array(rows)), name or self.tz)
+            positions = np.flatnonzero(rows)
+            micros[positions] = read.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+            valid[positions] = flags(pc.is_valid(read))
+        times = pa.array(micros, UTC_US, mask=~valid)
         zone_text = raw[zone_column]
         described = describe_value(zone_text, f"time zone ({zone_column})", "unknown")
         return times, [(unknown, described), (null_mask(times), describe_time(values, self.tz, "--tz"))]
