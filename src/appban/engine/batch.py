@@ -215,10 +215,12 @@ def _zoned_seconds(
         return _seconds(column, next(iter(groups)), errors)
     values = column.combine_chunks()
     kind = values.type.value_type if pa.types.is_dictionary(values.type) else values.type
-    if (pa.types.is_timestamp(kind) and kind.tz is not None) or (
-        _is_text(kind) and _cast_text(values.cast(kind), None) is not None
-    ):
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
         return _seconds(values, None, errors)  # as decide() does, a zone is not read when the offset is given
+    if _is_text(kind):
+        text = values.cast(kind)
+        if _offset_first(text) and _cast_utc(text) is not None:
+            return _seconds(text, None, errors)
     counts = np.bincount(group_of_row, minlength=len(groups))
     used = np.flatnonzero(counts)  # zones only named by rows that are not in this table are not read
     if len(used) > _MAX_ZONES:
@@ -246,6 +248,17 @@ def _is_text(kind: pa.DataType) -> bool:
 
 def _cast_text(column: pa.Array, tz: str | None) -> pa.Array | None:
     """ISO 8601 text as timestamps, read by Arrow; None when some value needs Python's reading (or is bad)."""
+    # A cast that fails costs Arrow about as much as twenty that succeed: the likelier one is tried first, as
+    # the first value suggests. Which one succeeds does not depend on the order: instants with an offset fail
+    # the local reading, and instants without one the UTC reading.
+    if tz is not None and not _offset_first(column):
+        local = _cast_local(column, tz)
+        return local if local is not None else _cast_utc(column)
+    found = _cast_utc(column)
+    return found if found is not None or tz is None else _cast_local(column, tz)
+
+
+def _cast_utc(column: pa.Array) -> pa.Array | None:
     # Microseconds reach every year Python's calendar holds; nanoseconds keep 7 to 9 fractional digits.
     for unit in ("us", "ns"):
         try:
@@ -253,13 +266,29 @@ def _cast_text(column: pa.Array, tz: str | None) -> pa.Array | None:
             return cast
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
-    if tz is not None:
-        try:
-            local: pa.Array = pc.assume_timezone(pc.cast(column, pa.timestamp("us")), timezone=tz)
-            return local
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
-            pass
     return None
+
+
+def _cast_local(column: pa.Array, tz: str) -> pa.Array | None:
+    try:
+        local: pa.Array = pc.assume_timezone(pc.cast(column, pa.timestamp("us")), timezone=tz)
+        return local
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError):
+        return None
+
+
+def _offset_first(column: pa.Array) -> bool:
+    """Whether the first instant given ends in an offset (a guess at the others, for the order of casts)."""
+    valid = column.is_valid().to_numpy(zero_copy_only=False) if column.null_count else None
+    if valid is not None and not valid.any():
+        return True
+    first = column[int(np.argmax(valid)) if valid is not None else 0].as_py() if len(column) else None
+    if not isinstance(first, str):
+        return True
+    try:
+        return dt.datetime.fromisoformat(first.strip().replace("Z", "+00:00").replace("z", "+00:00")).tzinfo is not None
+    except ValueError:
+        return True
 
 
 def _seconds_slow(column: pa.Array, tz: str | None, errors: list[RowError]) -> np.ndarray:
