@@ -52,11 +52,11 @@ _RFC3339 = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)"
 # What stored the line: kubectl's --timestamps, or the runtime's "TIME STREAM TAG " (CRI logging format).
 _STORED = r"(?:(?P<stored>" + _RFC3339 + r") (?:(?:stdout|stderr) [FP] )?)?"
 PREFIX = r"^" + _STORED + r"(?:(?P<written>" + _RFC3339 + r") )?\[[A-Z]+\] "
-_QUERY = (
-    r"\[INFO\] (?:\[(?P<client6>[0-9A-Fa-f:.]+)\]|(?P<client>[^\s:\[\]]+)):\d+ - \d+ "
-    r'"\S+ \S+ (?P<host>\S+) \S+ \d+ \S+ \d+" \S+ \S+ \S+ \S+\s*$'
+_FIELDS = (
+    r"^" + _STORED + r"(?:(?P<written>" + _RFC3339 + r") )?"
+    r'\[INFO\] (?:\[(?P<client6>[0-9A-Fa-f:.]+)\]|(?P<client>[^\s:\[\]]+)):\d+ - \d+ "\S+ \S+ (?P<host>\S+) '
 )
-PATTERN = r"^" + _STORED + r"(?:(?P<written>" + _RFC3339 + r") )?" + _QUERY
+PATTERN = _FIELDS + r'\S+ \d+ \S+ \d+" \S+ \S+ \S+ \S+\s*$'
 _QUERYISH = r'\[INFO\] \S+ - .*"'
 _CONTAINER = r"^" + _RFC3339 + r" (?:stdout|stderr) [FP] "  # any line of a container's log file
 _LINE = re2.compile(PATTERN)
@@ -86,17 +86,20 @@ class CoreDnsReader:
     def _batch(self, chunk: LineChunk, path: Path, stats: ReadStats) -> pa.RecordBatch | None:
         lines = chunk.lines()
         numbers = chunk.numbers()
-        parts = pc.extract_regex(lines, PATTERN)
-        matched = flags(pc.is_valid(parts))
+        # Matching without captures is several times faster than extracting: the whole line is checked so,
+        # and only the fields before the name's end are extracted from the lines that passed.
+        matched = flags(pc.match_substring_regex(lines, PATTERN))
         if not matched.all():
             logged = "(?:" + PREFIX + "|" + _CONTAINER + r"|^[^\[])"
             report_unmatched(lines, matched, numbers, path, stats, logged, _QUERYISH, "CoreDNS query")
         if not matched.any():
             return None
-        parts = parts.filter(pa.array(matched))
+        parts = pc.extract_regex(lines.filter(pa.array(matched)), _FIELDS)
         numbers = numbers[matched]
         stored, written = pc.struct_field(parts, "stored"), pc.struct_field(parts, "written")
         stamp = pc.if_else(pc.not_equal(stored, ""), stored, written)
+        # Runtimes write nanoseconds; cut to microseconds here, Arrow's cast then reads the whole column at once.
+        stamp = pc.replace_substring_regex(stamp, r"(\.\d{6})\d+", r"\1")
         ts = to_timestamp(only(stamp, pc.not_equal(stamp, "")), "UTC")  # RFC 3339 times carry their offset
 
         def describe(row: int) -> str:

@@ -29,6 +29,7 @@ quoted in https://community.splunk.com/t5/Getting-Data-In/DNS-debug-log-dns-log-
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,12 +58,16 @@ from appban.reading.values import (
 _DATE = r"(?P<first>\d{1,4})(?P<sep>[/.-])(?P<second>\d{1,2})[/.-](?P<third>\d{1,4})\.?"
 _CLOCK = r"(?P<hour>\d{1,2}):(?P<minute>\d\d):(?P<second_>\d\d)(?: (?P<half>[AaPp]\.?[Mm]\.?))?"
 PREFIX = r"^" + _DATE + " " + _CLOCK + r" +[0-9A-Fa-f]+ PACKET +"
+# Any packet line, and (with the fields a record needs) a query received: blank for "not a response", Q.
+_PACKET_LINE = (
+    re.sub(r"\(\?P<\w+>", "(?:", PREFIX)
+    + r"[0-9A-Fa-f]+ +(?:UDP|TCP) +(?:Snd|Rcv) +\S+ +[0-9A-Fa-f]+ [ R] [A-Z?] \[[^\]]*\] +\S+ +\S+\s*$"
+)
 PATTERN = (
-    PREFIX + r"[0-9A-Fa-f]+ +(?:UDP|TCP) +(?P<direction>Snd|Rcv) +(?P<client>\S+) +[0-9A-Fa-f]+ "
-    r"(?P<response>[ R]) (?P<opcode>[A-Z?]) \[[^\]]*\] +\S+ +(?P<name>\S+)\s*$"
+    PREFIX + r"[0-9A-Fa-f]+ +(?:UDP|TCP) +Rcv +(?P<client>\S+) +[0-9A-Fa-f]+   Q \[[^\]]*\] +\S+ +(?P<name>\S+)\s*$"
 )
 _HEADER = re2.compile(r"^(?:DNS Server log file creation at |Message logging key \(for packets)")
-_PACKET = re2.compile(PATTERN)
+_PACKET = re2.compile(_PACKET_LINE)
 # Which number of a date is the day and which the month, for each order a reader may be told.
 ORDERS = {"mdy": ("second", "first", "third"), "dmy": ("first", "second", "third")}
 _YEAR_FIRST = ("third", "second", "first")
@@ -91,22 +96,22 @@ class WindowsDnsReader:
     def _batch(self, chunk: LineChunk, path: Path, stats: ReadStats, order: str) -> pa.RecordBatch | None:
         lines = chunk.lines()
         numbers = chunk.numbers()
-        parts = pc.extract_regex(lines, PATTERN)
-        matched = flags(pc.is_valid(parts))
-        if not matched.all():
+        # Matching without captures is several times faster than extracting: classify the lines first, and
+        # extract the fields of the queries only.
+        packet = flags(pc.match_substring_regex(lines, _PACKET_LINE))
+        if not packet.all():
             # Outside PACKET lines the log is its header and packet details: skipped.
-            report_unmatched(lines, matched, numbers, path, stats, r"", PREFIX, "Windows DNS packet")
+            report_unmatched(lines, packet, numbers, path, stats, r"", PREFIX, "Windows DNS packet")
+        query = packet & flags(pc.match_substring_regex(lines, PATTERN))
+        stats.skipped += int((packet & ~query).sum())
+        if not query.any():
+            return None
+        parts = pc.extract_regex(lines.filter(pa.array(query)), PATTERN)
+        numbers = numbers[query]
 
         def field(name: str) -> Any:
             return pc.struct_field(parts, name)
 
-        query = pc.and_(pc.equal(field("direction"), "Rcv"), pc.equal(field("response"), " "))
-        query = flags(pc.and_(query, pc.equal(field("opcode"), "Q")))
-        stats.skipped += int((matched & ~query).sum())
-        if not query.any():
-            return None
-        parts = parts.filter(pa.array(query))
-        numbers = numbers[query]
         ts = self._timestamps(parts, order)
         keep = reject(stats, path, numbers, null_mask(ts), _bad_time(parts))
         record = {"ts": ts, "client": to_text(field("client")), "host": to_text(_decoded(field("name")))}
