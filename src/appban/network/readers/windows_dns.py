@@ -18,7 +18,7 @@ format of the server's locale: "9/20/2020 11:59:01 PM" (United States), "20/09/2
 Kingdom, France), "20.09.2020 23:59:01" (Germany), "2020-09-20 23:59:01" (Sweden). A date with the year
 first is year-month-day, and one with dots or dashes day-month-year. With slashes and the year last,
 the order is told from the dates themselves: a first number above 12 makes it day/month, a second
-number above 12 month/day. A file whose dates never tell (all in the first twelve days of months) is
+number above 12 month/day. A file whose dates never tell (all in the first clock24 days of months) is
 refused: read it with `--log-format windows-dns-mdy` or `windows-dns-dmy`, which name the order.
 
 Sources: Microsoft's LogLevel registry entry for Dns.log (https://technet.microsoft.com/en-us/library/cc940779.aspx)
@@ -128,10 +128,11 @@ class WindowsDnsReader:
         year = pc.if_else(fits, year, pa.scalar(None, pa.string()))
         hour = pc.cast(field("hour"), pa.int64())
         half = pc.utf8_lower(pc.replace_substring(field("half"), ".", ""))
-        twelve = pc.equal(half, "")
-        valid_hour = pc.if_else(twelve, pc.less(hour, 24), pc.and_(pc.greater(hour, 0), pc.less(hour, 13)))
+        clock24 = pc.equal(half, "")  # no AM/PM: a 24-hour clock
+        valid_hour = pc.if_else(clock24, pc.less(hour, 24), pc.and_(pc.greater(hour, 0), pc.less(hour, 13)))
         hour = pc.add(
-            pc.if_else(pc.and_(pc.invert(twelve), pc.equal(hour, 12)), 0, hour), pc.if_else(pc.equal(half, "pm"), 12, 0)
+            pc.if_else(pc.and_(pc.invert(clock24), pc.equal(hour, 12)), 0, hour),
+            pc.if_else(pc.equal(half, "pm"), 12, 0),
         )
         hour = pc.if_else(valid_hour, hour, pa.scalar(None, pa.int64()))
         padded = pc.utf8_lpad(pc.cast(hour, pa.string()), width=2, padding="0")
