@@ -189,6 +189,7 @@ _CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff]")
 # Confidence of a gateway's own method value, and of its name in text: sure it is the gateway, not of the wallet.
 _GATEWAY_METHOD = 0.99
 _GATEWAY_NAME = 0.9
+_OTHER = -2  # a method value that names another instrument (a card, a bank debit)
 
 
 def _name_pattern(name: str) -> str:
@@ -274,8 +275,10 @@ class PaymentMatcher:
     def _method_hit(self, value: str) -> int:
         return self._methods.get(value.strip().lower(), -1)
 
-    def _other_method(self, value: str) -> int:
-        return 1 if value.strip().lower() in self._other_methods else -1
+    def _method_or_other(self, value: str) -> int:
+        """The method's evidence index; _OTHER for another instrument's method, -1 for an unknown one."""
+        key = value.strip().lower()
+        return self._methods.get(key, _OTHER if key in self._other_methods else -1)
 
     def _name_hit(self, value: str) -> int:
         return _longest(unicodedata.normalize("NFKC", value), self._names, self.evidence)
@@ -315,13 +318,16 @@ class PaymentMatcher:
         for position, (field, hit, prefilter) in enumerate(self.checks):
             if field not in names or table.column(field).null_count == rows:
                 continue
-            found = self._per_value(table.column(field), hit, prefilter)
             if field in METHOD_FIELDS:
+                found = self._per_value(table.column(field), self._method_or_other)
+                known |= found == _OTHER
+                found = np.where(found == _OTHER, -1, found)
                 if self._only_at:
                     found = self._at_their_processors(found, table)
-                known |= (found >= 0) | (self._per_value(table.column(field), self._other_method) > 0)
+                known |= found >= 0
                 best, where = method_best, method_where
             else:
+                found = self._per_value(table.column(field), hit, prefilter)
                 best, where = text_best, text_where
             better = (found >= 0) & (confidence[found] > confidence[best])
             best[:] = np.where(better, found, best)
