@@ -22,7 +22,7 @@ from __future__ import annotations
 import copy
 import datetime as dt
 from bisect import bisect_right
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import lru_cache
@@ -45,8 +45,11 @@ _PUBLISHER_PREFIX = 7  # a known publisher name this long may start a longer leg
 class BlockingKeys:
     identifiers: frozenset[str]  # case-folded store identifiers
     name_keys: frozenset[str]  # disguise keys of every alias
+    careful_keys: frozenset[str]  # careful keys of every alias and title
     fuzzy_tokens: frozenset[str]  # "block:length" tokens that can reach the fuzzy cutoff
     short_keys: tuple[str, ...]  # aliases too short for fuzzy matching ("qq"), matched as prefixes
+    head_prefixes: dict[int, frozenset[str]]  # length -> the first characters of every alias key, so cut
+    head_short: tuple[str, ...]  # shorter keys that short_keys lacks, matched as prefixes
     publisher_keys: frozenset[str]
     publisher_prefixes: tuple[str, ...]
 
@@ -203,11 +206,16 @@ class Resolver:
     def blocking_keys(self) -> BlockingKeys:
         """What a vectorised pre-filter needs to discard rows this resolver can never match."""
         disguised = set(self._disguised)
+        # Careful keys as a pre-filter spells them (digits read as letters), and disguise keys.
+        heads = disguised | {disguise_key(key) for key in self._names}
         return BlockingKeys(
             identifiers=frozenset(self._ids),
             name_keys=frozenset(disguised),
+            careful_keys=frozenset(self._names),
             fuzzy_tokens=frozenset(self.fuzzy_tokens()),
             short_keys=tuple(sorted(k for k in disguised if len(k) < FUZZY_MIN_LENGTH and k.isascii())),
+            head_prefixes=_prefixes(k for k in heads if len(k) >= FUZZY_MIN_LENGTH),
+            head_short=tuple(sorted(k for k in heads - disguised if len(k) < FUZZY_MIN_LENGTH)),
             publisher_keys=frozenset(self._publishers),
             publisher_prefixes=tuple(sorted(k for k in self._publishers if len(k) >= _PUBLISHER_PREFIX)),
         )
@@ -401,6 +409,18 @@ class Resolver:
             for app, entry in found.items():
                 first.setdefault(app, entry)
         return [(app, first[app][0], first[app][1], 100.0, "name") for app in sorted(apps or ())]
+
+
+_HEAD_PREFIX = 8  # long keys are told apart by their first 8 characters, shorter ones whole
+
+
+def _prefixes(keys: Iterable[str]) -> dict[int, frozenset[str]]:
+    """Keys by length, keys longer than _HEAD_PREFIX cut to it: a key that starts a text has its prefix of
+    that length in the set for that length (a few look-ups, however many keys)."""
+    found: dict[int, set[str]] = {}
+    for key in keys:
+        found.setdefault(min(len(key), _HEAD_PREFIX), set()).add(key[:_HEAD_PREFIX])
+    return {length: frozenset(cut) for length, cut in sorted(found.items())}
 
 
 def _may_reach_cutoff(a: int, b: int) -> bool:

@@ -103,6 +103,9 @@ class Screener:
         self._all_keys = pa.array(sorted(keys.name_keys))
         self._fuzzy_tokens = pa.array(sorted(keys.fuzzy_tokens))
         self._short = keys.short_keys
+        self._head_prefixes = {length: pa.array(sorted(cut)) for length, cut in keys.head_prefixes.items()}
+        self._head_short = keys.head_short
+        self._careful_keys = pa.array(sorted(keys.careful_keys))
         self._publisher_keys = pa.array(sorted(keys.publisher_keys))
         self._publisher_prefixes = keys.publisher_prefixes
 
@@ -153,11 +156,7 @@ class Screener:
             key = pc.replace_substring_regex(words, r"[^a-z0-9]", "")
             if role == "name":
                 add(pc.is_in(key, value_set=self._all_keys))
-                # The name before a store subtitle, and the first of several words, are looked up too.
-                for lowered in (words, pc.ascii_lower(values)):
-                    for part in (_TITLE_SUBTITLE, _LATER_WORDS):
-                        head = pc.replace_substring_regex(lowered, part, "")
-                        add(pc.is_in(pc.replace_substring_regex(head, r"[^a-z0-9]", ""), value_set=self._all_keys))
+                mask |= self._heads(values, words, key, mask)
                 stripped = pc.replace_substring_regex(words, _TRAILING_SUFFIXES, "")
                 add(pc.is_in(pc.replace_substring_regex(stripped, r"[^a-z0-9]", ""), value_set=self._all_keys))
                 length = pc.cast(pc.utf8_length(key), pa.string())
@@ -171,6 +170,38 @@ class Screener:
                 for prefix in prefixes or ():
                     add(pc.starts_with(key, prefix))
         return mask
+
+    def _heads(self, values: pa.Array, words: pa.Array, key: pa.Array, kept: np.ndarray) -> np.ndarray:
+        """Rows whose name before a store subtitle, or whose first word, is a known name.
+
+        Such a head's key starts the row's key, so only rows whose key starts like an alias key (and the
+        few with "$", "@" or "!", which the careful key drops but the pre-filter reads as letters) are cut:
+        the regular expressions run on a few rows, not all. Rows starting with a short key are kept
+        already (short_keys)."""
+        maybe = pa.repeat(False, len(key))
+        for length, cut in self._head_prefixes.items():
+            maybe = pc.or_(maybe, pc.is_in(pc.utf8_slice_codeunits(key, 0, length), value_set=cut))
+        for short in self._head_short:
+            maybe = pc.or_(maybe, pc.starts_with(key, short))
+        for mark in "$@!":
+            maybe = pc.or_(maybe, pc.match_substring(values, mark))
+        rows = np.flatnonzero(pc.fill_null(maybe, False).to_numpy(zero_copy_only=False) & ~kept)
+        found = np.zeros(len(kept), dtype=bool)
+        if not len(rows):
+            return found
+        picked = pa.array(rows, pa.int64())
+        hit = np.zeros(len(rows), dtype=bool)
+        # Digits read as letters against disguise keys; as written against careful keys.
+        for lowered, known in (
+            (words.take(picked), self._all_keys),
+            (pc.ascii_lower(values.take(picked)), self._careful_keys),
+        ):
+            for part in (_TITLE_SUBTITLE, _LATER_WORDS):
+                head = pc.replace_substring_regex(lowered, part, "")
+                head_key = pc.replace_substring_regex(head, r"[^a-z0-9]", "")
+                hit |= pc.fill_null(pc.is_in(head_key, value_set=known), False).to_numpy(zero_copy_only=False)
+        found[rows[hit]] = True
+        return found
 
     # --- screening --------------------------------------------------------------------------------
 
