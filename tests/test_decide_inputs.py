@@ -324,6 +324,29 @@ def test_every_line_of_a_batch_is_answered_as_decide_answers_it(api: TestClient)
     assert api.post("/v1/decide", json=TRANSFER | {"timezone": "UTC"}).status_code == 422
 
 
+def test_an_arrow_batch_reads_fact_columns_and_zones(api: TestClient) -> None:
+    table = rows(
+        3,
+        at=["2020-09-22T12:00:00-04:00", "2020-09-22T12:00:00", "2020-09-22T12:00:00"],
+        tz=[None, "America/New_York", None],
+        user_to_user_transfer=pa.array([True, None, True]),
+    )
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    arrow = "application/vnd.apache.arrow.stream"
+    answered = api.post("/v1/decide/batch", content=sink.getvalue().to_pybytes(), headers={"content-type": arrow})
+    assert answered.status_code == 400  # the last row's instant has no offset and no zone
+    assert answered.json()["error"]["message"].startswith("row 2: at:")
+    table = table.set_column(table.column_names.index("tz"), "tz", pa.array([None, "America/New_York", "-04:00"]))
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    answered = api.post("/v1/decide/batch", content=sink.getvalue().to_pybytes(), headers={"content-type": arrow})
+    decided = pa.ipc.open_stream(answered.content).read_all()
+    assert verdicts(decided) == ["not_prohibited", "enjoined", "not_prohibited"]
+
+
 def test_the_openapi_document_says_what_a_batch_holds(api: TestClient) -> None:
     content = api.get("/openapi.json").json()["paths"]["/v1/decide/batch"]["post"]["requestBody"]["content"]
     lines = content["application/x-ndjson"]["schema"]["description"]
