@@ -275,6 +275,8 @@ def test_a_field_that_first_appears_in_a_late_block_is_read(monkeypatch: pytest.
         (TRANSFER | {"fact": USER_TO_USER}, "line 2: fact: unknown field"),
         (TRANSFER | {"facts": "user_to_user_transfer=true"}, "line 2: facts: not a JSON object"),
         (TRANSFER | {"tz": 5}, "line 2: tz: not text"),
+        (TRANSFER | {"app": None}, "line 2: app: null (leave the field out, or give a value)"),
+        (TRANSFER | {"at": None}, "line 2: at: null"),
     ],
 )
 def test_lines_are_what_decide_takes(line: dict[str, Any], said: str) -> None:
@@ -322,6 +324,14 @@ def test_every_line_of_a_batch_is_answered_as_decide_answers_it(api: TestClient)
     assert refused.status_code == 400
     assert refused.json()["error"]["message"].startswith("line 6: timezone: unknown field")
     assert api.post("/v1/decide", json=TRANSFER | {"timezone": "UTC"}).status_code == 422
+    # A null is taken where /v1/decide takes it (tz, facts) and refused where it refuses it (app).
+    for field, status in (("tz", 200), ("facts", 200), ("app", 422)):
+        line = TRANSFER | {field: None}
+        alone = api.post("/v1/decide", json=line).status_code
+        batch = api.post(
+            "/v1/decide/batch", content=json.dumps(line) + "\n", headers={"content-type": "application/x-ndjson"}
+        )
+        assert (alone, batch.status_code) == (status, 200 if status == 200 else 400), batch.text
 
 
 def test_an_arrow_batch_reads_fact_columns_and_zones(api: TestClient) -> None:
@@ -390,7 +400,7 @@ _LINE = st.fixed_dictionaries(
 
 
 def _alone(line: dict[str, Any]) -> tuple[str, str, str, list[str]] | None:
-    """decide() on the line alone, or None when it refuses it (a null field is a field not given)."""
+    """decide() on the line alone, or None when it refuses it (a null tz or facts is a field not given)."""
     try:
         d = decide(
             line["app"], line["transaction"], line["where"], line["at"], line.get("facts") or {}, tz=line.get("tz")

@@ -148,7 +148,7 @@ def _routes(app: FastAPI) -> None:
         # On the event loop, not in a thread: the decision takes a fraction of a millisecond, and its record
         # shares one commit with those of the requests that arrived with it.
         decision_id, answer = await office.decide_answer(
-            body.app, body.transaction, body.where, body.at, body.facts, body.tz, caller.name
+            body.app, body.transaction, body.where, body.at, body.facts or {}, body.tz, caller.name
         )
         # The answer is already JSON (FastAPI would validate and serialise the model again).
         members = f'"decision_id":{json.dumps(decision_id)},'.encode()

@@ -15,7 +15,8 @@ import json
 import struct
 from array import array
 from collections.abc import Iterator
-from typing import Any
+from types import NoneType
+from typing import Any, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -31,6 +32,10 @@ from appban.textcolumns import could_hold_surrogates, without_surrogates
 _TEXT_FIELDS = frozenset(name for name in DecideRequest.model_fields if name != "facts")
 _FIELDS = frozenset(DecideRequest.model_fields)
 _LISTED = ", ".join(DecideRequest.model_fields)
+# The fields /v1/decide takes as null (facts, tz): a null anywhere else is refused there, so it is here too.
+_NULLABLE = frozenset(
+    name for name, field in DecideRequest.model_fields.items() if NoneType in get_args(field.annotation)
+)
 _MAX_ERRORS = 20  # bad lines reported; decoding stops there
 _ROWS_PER_TABLE = 8192
 _OUT_ROWS = 65_536  # rows per block of an answer in JSON lines
@@ -95,6 +100,9 @@ class JSONLines:
             self._errors.append(f"line {self._line}: {key[:64]}: unknown field (a line holds {_LISTED})")
             return
         for key, value in row.items():
+            if value is None and key not in _NULLABLE:
+                self._errors.append(f"line {self._line}: {key}: null (leave the field out, or give a value)")
+                return
             if value is None or (type(value) is str and key != "facts"):  # what nearly every field is
                 continue
             problem = _field_problem(key, value)

@@ -29,7 +29,8 @@ class DecideRequest(BaseModel):
     transaction: str = Field(min_length=1, max_length=100, description="Transaction category")
     where: str = Field(min_length=2, max_length=10, description="ISO 3166-1 alpha-2 or ISO 3166-2 code")
     at: str = Field(min_length=4, max_length=64, description="ISO 8601 instant, with an offset unless tz is given")
-    facts: dict[str, bool | str] = Field(default_factory=dict, description="Named facts exceptions may read")
+    # Null is taken as no facts, as JSON clients often send an absent object as null (a batch line does the same).
+    facts: dict[str, bool | str] | None = Field(default=None, description="Named facts exceptions may read")
     tz: str | None = Field(default=None, max_length=64, description="Zone of `at` when it has no offset")
 
 
