@@ -347,7 +347,7 @@ def test_files_carry_provenance_and_say_why_empty(rulebook: Rulebook, lists: dic
         text = WRITERS[fmt](result.entries, result.provenance)
         assert text == WRITERS[fmt](result.entries, result.provenance)  # deterministic
         assert text.isascii()
-        header = "\n".join(line for line in text.splitlines() if line.startswith((";", "#")))
+        header = "\n".join(line for line in text.splitlines() if line.startswith((";", "#", "!")))
         for stated in ("where: US", f"at: {at}", "scope: app", f"rulebook: {rulebook.version}", result.reason):
             assert stated in header, (fmt, stated)
     empty = lists[BEFORE_ANY]
@@ -356,12 +356,12 @@ def test_files_carry_provenance_and_say_why_empty(rulebook: Rulebook, lists: dic
     assert "this list is empty on purpose" in text
     assert "no prohibition covers hosting, CDN or transit" in text
     # Nothing but the format's required frame (nftables: checked by nft below).
-    body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", ";"))]
+    body = [line for line in text.splitlines() if line.strip() and not line.lstrip().startswith(("#", ";", "!"))]
     if fmt == "rpz":
         assert body[:2] == ["$ORIGIN rpz.appban.local.", "$TTL 300"] and len(body) == 4
         assert body[2].startswith("@ IN SOA ") and body[3] == "@ IN NS localhost."
     elif fmt != "nftables":
-        assert body == {"hosts": [], "unbound": ["server:"], "suricata": []}[fmt]
+        assert body == {"hosts": [], "unbound": ["server:"], "suricata": [], "dnsmasq": [], "adblock": []}[fmt]
 
 
 def test_rpz_serial_follows_the_instant(lists: dict[str, Blocklist]) -> None:
@@ -440,10 +440,16 @@ WORLD = {
     "www.douyin.com.": "192.0.2.5",
     "deep.cdn.tiktokcdn.com.": "192.0.2.6",
 }
-WORLD_ZONE = "\n".join(
-    ["$ORIGIN .", "$TTL 300", ". IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 60", ". IN NS localhost."]
-    + [f"{name} IN A {address}" for name, address in WORLD.items()]
-) + "\n"  # fmt: skip
+
+
+def _world_zone(world: dict[str, str]) -> str:
+    return "\n".join(
+        ["$ORIGIN .", "$TTL 300", ". IN SOA localhost. hostmaster.localhost. 1 3600 600 86400 60", ". IN NS localhost."]
+        + [f"{name} IN A {address}" for name, address in world.items()]
+    ) + "\n"  # fmt: skip
+
+
+WORLD_ZONE = _world_zone(WORLD)
 
 QTYPE_A, QTYPE_SOA = 1, 6
 RCODE_NOERROR, RCODE_NXDOMAIN = 0, 3
@@ -514,15 +520,17 @@ def _free_udp_port() -> int:
 
 
 @contextlib.contextmanager
-def unbound_server(workdir: Path, *, rpz_zone: str | None = None, include: str | None = None) -> Iterator[int]:
-    """A throwaway Unbound on 127.0.0.1:<free port>, resolving from WORLD_ZONE; yields the port.
+def unbound_server(
+    workdir: Path, *, rpz_zone: str | None = None, include: str | None = None, world: dict[str, str] | None = None
+) -> Iterator[int]:
+    """A throwaway Unbound on 127.0.0.1:<free port>, resolving from WORLD_ZONE (or `world`'s names); yields the port.
 
     With `rpz_zone`, that text is loaded as the RPZ zone rpz.appban.local.; with `include`, that text is
     included as configuration (the Unbound writer's output). The server is always stopped on exit.
     """
     binary = _tool("unbound")
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "world.zone").write_text(WORLD_ZONE)
+    (workdir / "world.zone").write_text(WORLD_ZONE if world is None else _world_zone(world))
     extra: list[str] = []
     if include is not None:
         (workdir / "appban.conf").write_text(include)

@@ -217,6 +217,8 @@ class BlocklistFormat(StrEnum):
     rpz = "rpz"
     hosts = "hosts"
     unbound = "unbound"
+    dnsmasq = "dnsmasq"
+    adblock = "adblock"
     nftables = "nftables"
     suricata = "suricata"
 

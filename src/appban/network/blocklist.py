@@ -3,7 +3,13 @@
 `blocklist()` asks `decide()` about every app the indicator set names, for the infrastructure categories
 (hosting, CDN, transit), at one place and instant, and keeps the indicators of the apps a rule prohibits
 there and then. The writers turn that list into a DNS Response Policy Zone (BIND, Unbound, Knot Resolver,
-PowerDNS Recursor), a hosts file, an Unbound `local-zone` snippet, an nftables script and Suricata rules.
+PowerDNS Recursor), a hosts file, an Unbound `local-zone` snippet, a dnsmasq snippet, an adblock-style DNS
+filter list (AdGuard Home, AdGuard DNS), an nftables script and Suricata rules.
+
+A domain entry is a suffix (the name and every name under it) or an exact host (that name only: a TikTok
+name on a shared CDN such as `p16-tiktokcdn-com.akamaized.net`, whose siblings are other customers'). Every
+writer keeps the difference, with the construct its format has for it; where a format has none, the file
+says what it does instead.
 
 The files are snapshots, not time-aware: each header states the place, instant, scope and rulebook version
 it was computed for, and why the list is what it is, so an operator can tell a stale file from a current
@@ -61,6 +67,8 @@ class BlockEntry:
     # "enforceable" or "suspended": the executive may decline to enforce a prohibition that is law
     # (e.g. a non-enforcement order); the operator should know, so it is carried into every comment.
     enforcement: str = "enforceable"
+    # A domain that is an exact host: that name only, never the names under it (indicators' `host:`).
+    exact: bool = False
 
 
 @dataclass(frozen=True)
@@ -166,7 +174,7 @@ def compile_blocklist(
     seen: set[tuple[str, str]] = set()
     left_out_by_scope = 0
 
-    def add(kind: Kind, value: str, app: str, indicator_scope: str) -> None:
+    def add(kind: Kind, value: str, app: str, indicator_scope: str, exact: bool = False) -> None:
         nonlocal left_out_by_scope
         template = templates.get(app)
         if template is None:
@@ -177,10 +185,10 @@ def compile_blocklist(
         if (kind, value) in seen:  # the same network listed for two apps: the first one cites it
             return
         seen.add((kind, value))
-        entries.append(dataclasses.replace(template, kind=kind, value=value, scope=indicator_scope))
+        entries.append(dataclasses.replace(template, kind=kind, value=value, scope=indicator_scope, exact=exact))
 
     for domain in indicators.domains:
-        add("domain", domain.name, domain.app, domain.scope)
+        add("domain", domain.name, domain.app, domain.scope, domain.exact)
     for group in indicators.prefixes:
         for prefix in group.prefixes:
             add("prefix", prefix, group.app, group.scope)
@@ -194,14 +202,16 @@ def compile_blocklist(
             reason += f" (prohibited: {', '.join(listed)}, but they have only company-scope indicators here,"
             reason += " left out at scope=app)"
     else:
-        domains = sum(1 for e in entries if e.kind == "domain")
-        prefixes = len(entries) - domains
+        domains = sum(1 for e in entries if e.kind == "domain" and not e.exact)
+        exact_hosts = sum(1 for e in entries if e.kind == "domain" and e.exact)
+        prefixes = len(entries) - domains - exact_hosts
         listed = list(dict.fromkeys(e.app for e in entries))
         instruments = list(dict.fromkeys(e.instrument for e in entries))
         verdicts = "/".join(dict.fromkeys(e.verdict for e in entries))
         covered = _human_categories([Category(c) for c in dict.fromkeys(e.category for e in entries)])
         reason = (
-            f"{domains} domain suffixes and {prefixes} prefixes of {', '.join(listed)}: {covered} {verdicts} "
+            f"{domains} domain suffixes, {exact_hosts} exact hosts and {prefixes} prefixes of {', '.join(listed)}: "
+            f"{covered} {verdicts} "
             f"in {place} at {when} under {', '.join(instruments)}"
         )
         suspended = list(dict.fromkeys(e.app for e in entries if e.enforcement == "suspended"))
@@ -287,8 +297,9 @@ def _ascii(text: str) -> str:
 
 def _entry_comment(entry: BlockEntry) -> str:
     enforcement = "; executive enforcement suspended" if entry.enforcement == "suspended" else ""
+    exact = "exact host (not the names under it) " if entry.kind == "domain" and entry.exact else ""
     return _ascii(
-        f"{entry.app} ({entry.scope} scope), {entry.category} {entry.verdict}{enforcement}: "
+        f"{exact}{entry.app} ({entry.scope} scope), {entry.category} {entry.verdict}{enforcement}: "
         f"{entry.instrument} -- {entry.cite} <{entry.url}>"
     )
 
@@ -319,6 +330,11 @@ def _header(mark: str, title: str, provenance: Provenance | None, notes: Sequenc
 
 
 def _domains(entries: Sequence[BlockEntry]) -> list[tuple[str, BlockEntry]]:
+    """The listed names, once each; an exact host that a listed suffix already covers is left out.
+
+    Left in, it would weaken the suffix in formats whose exact construct is a zone of its own (Unbound's
+    transparent local-zone resolves the names under the host normally, inside the suffix's NXDOMAIN zone).
+    """
     seen: set[str] = set()
     out: list[tuple[str, BlockEntry]] = []
     for entry in entries:
@@ -327,7 +343,14 @@ def _domains(entries: Sequence[BlockEntry]) -> list[tuple[str, BlockEntry]]:
             if name not in seen:
                 seen.add(name)
                 out.append((name, entry))
-    return out
+    suffixes = {name for name, entry in out if not entry.exact}
+    return [(name, entry) for name, entry in out if not (entry.exact and _covered(name, suffixes))]
+
+
+def _covered(name: str, suffixes: set[str]) -> bool:
+    """Whether a suffix in `suffixes` is `name` or a parent of it, by whole labels."""
+    labels = name.split(".")
+    return any(".".join(labels[i:]) in suffixes for i in range(len(labels)))
 
 
 def _networks(entries: Sequence[BlockEntry]) -> list[tuple[_Net, BlockEntry]]:
@@ -342,10 +365,11 @@ def _networks(entries: Sequence[BlockEntry]) -> list[tuple[_Net, BlockEntry]]:
     return out
 
 
-def _count(domains: int, prefixes: int, skipped: str = "") -> str:
-    if domains == 0 and prefixes == 0:
+def _count(domains: Sequence[tuple[str, BlockEntry]], prefixes: int) -> str:
+    if not domains and prefixes == 0:
         return "entries: none -- this list is empty on purpose (see reason)"
-    return f"entries: {domains} domain suffixes, {prefixes} prefixes{skipped}"
+    exact = sum(1 for _, entry in domains if entry.exact)
+    return f"entries: {len(domains) - exact} domain suffixes, {exact} exact hosts, {prefixes} prefixes"
 
 
 # ---- writers -------------------------------------------------------------------------------------------------
@@ -358,11 +382,13 @@ def rpz(
     origin: str = DEFAULT_RPZ_ORIGIN,
     serial: int | None = None,
 ) -> str:
-    """A DNS Response Policy Zone: every listed name and every name under it answers NXDOMAIN.
+    """A DNS Response Policy Zone: every listed suffix and every name under it answers NXDOMAIN; an exact
+    host answers NXDOMAIN for that name only.
 
     `CNAME .` is the RPZ NXDOMAIN action; a trigger matches its exact name only, hence the `*.` twin for
-    the names below. The serial defaults to the instant's Unix time: the same instant always gives the
-    same file, and a later instant a higher serial, as zone transfers need.
+    the names below a suffix, and no twin for an exact host. The serial defaults to the instant's Unix
+    time: the same instant always gives the same file, and a later instant a higher serial, as zone
+    transfers need.
     """
     zone = _domain(origin) + "."
     if serial is None:
@@ -379,10 +405,11 @@ def rpz(
         provenance,
         [
             f"Load it as zone {zone} (BIND response-policy, Unbound rpz:, Knot Resolver, PowerDNS Recursor).",
-            "Action: CNAME . = NXDOMAIN for the listed name; the *. twin covers every name under it.",
+            "Action: CNAME . = NXDOMAIN for the listed name; the *. twin covers every name under a suffix.",
+            "An exact host (a name on a shared CDN) has no *. twin: the names under it are other customers'.",
             f"IP prefixes are not in this zone ({skipped} listed; see the nftables output)." if skipped else "",
         ],
-        _count(len(domains), 0),
+        _count(domains, 0),
     )
     lines += [
         f"$ORIGIN {zone}",
@@ -394,7 +421,8 @@ def rpz(
         "",
     ]
     for name, entry in domains:
-        lines += [f"; {_entry_comment(entry)}", f"{name} CNAME .", f"*.{name} CNAME .", ""]
+        twin = [] if entry.exact else [f"*.{name} CNAME ."]
+        lines += [f"; {_entry_comment(entry)}", f"{name} CNAME .", *twin, ""]
     return "\n".join(lines)
 
 
@@ -408,10 +436,11 @@ def hosts(entries: Sequence[BlockEntry], provenance: Provenance | None = None) -
         provenance,
         [
             "A hosts file cannot hold wildcards: each line blocks that exact name only, not the names under it",
-            "(a line for example.com does not block www.example.com). Use the RPZ or Unbound output for suffixes.",
+            "(a line for example.com does not block www.example.com). Use the RPZ or Unbound output for suffixes;",
+            "exact hosts (names on shared CDNs) are meant exactly as written here.",
             f"IP prefixes cannot be expressed here ({skipped} listed; see the nftables output)." if skipped else "",
         ],
-        _count(len(domains), 0),
+        _count(domains, 0),
     )
     for name, entry in domains:
         lines += [f"# {_entry_comment(entry)}", f"0.0.0.0 {name}"]
@@ -425,6 +454,11 @@ def unbound(entries: Sequence[BlockEntry], provenance: Provenance | None = None)
     resolvers and applications accept, the same action as the RPZ output; REFUSED reads as a server
     fault, so stubs move on to the next nameserver in resolv.conf and bypass the block. A local zone
     covers its name and every name under it, so one line per suffix suffices.
+
+    Every blocking local-zone type covers the names under it, so an exact host is a `transparent` zone
+    with null address data instead (unbound.conf(5), local-zone: a transparent zone answers its own data,
+    NODATA for the name's other types, and resolves every other name normally): the host answers 0.0.0.0
+    and ::, and its siblings and children on the shared CDN resolve as before.
     """
     domains = _domains(entries)
     skipped = len(_networks(entries))
@@ -433,14 +467,74 @@ def unbound(entries: Sequence[BlockEntry], provenance: Provenance | None = None)
         "Unbound local-zone configuration",
         provenance,
         [
-            "Include it from unbound.conf; each local-zone answers NXDOMAIN for the name and every name under it.",
+            "Include it from unbound.conf; each always_nxdomain local-zone answers NXDOMAIN for the name and every",
+            "name under it. An exact host is a transparent local-zone answering 0.0.0.0 and :: for that name only.",
             f"IP prefixes are not in this file ({skipped} listed; see the nftables output)." if skipped else "",
         ],
-        _count(len(domains), 0),
+        _count(domains, 0),
     )
     lines.append("server:")
     for name, entry in domains:
-        lines += [f"    # {_entry_comment(entry)}", f'    local-zone: "{name}." always_nxdomain']
+        lines.append(f"    # {_entry_comment(entry)}")
+        if entry.exact:
+            lines += [
+                f'    local-zone: "{name}." transparent',
+                f'    local-data: "{name}. A 0.0.0.0"',
+                f'    local-data: "{name}. AAAA ::"',
+            ]
+        else:
+            lines.append(f'    local-zone: "{name}." always_nxdomain')
+    return "\n".join(lines) + "\n"
+
+
+def dnsmasq(entries: Sequence[BlockEntry], provenance: Provenance | None = None) -> str:
+    """A dnsmasq configuration snippet (e.g. for /etc/dnsmasq.d/; Pi-hole v5 reads the same directory).
+
+    dnsmasq(8): `address=/name/` with no address answers NXDOMAIN for the name and all its subdomains,
+    by whole labels; it has no exact-name form. An exact host is a `host-record=name,0.0.0.0,::` instead,
+    which answers that name only (null addresses; host records are not expanded to other names).
+    """
+    domains = _domains(entries)
+    skipped = len(_networks(entries))
+    lines = _header(
+        "#",
+        "dnsmasq configuration",
+        provenance,
+        [
+            "Put it in /etc/dnsmasq.d/ (or conf-file=); address=/name/ answers NXDOMAIN for the name and every",
+            "name under it. dnsmasq has no exact form of address=: an exact host is a host-record answering",
+            "0.0.0.0 and :: for that name only (the first such record also answers the reverse lookup of 0.0.0.0).",
+            f"IP prefixes are not in this file ({skipped} listed; see the nftables output)." if skipped else "",
+        ],
+        _count(domains, 0),
+    )
+    for name, entry in domains:
+        line = f"host-record={name},0.0.0.0,::" if entry.exact else f"address=/{name}/"
+        lines += [f"# {_entry_comment(entry)}", line]
+    return "\n".join(lines) + "\n"
+
+
+def adblock(entries: Sequence[BlockEntry], provenance: Provenance | None = None) -> str:
+    """An adblock-style DNS filter list for AdGuard Home and AdGuard DNS (their DNS filtering syntax).
+
+    `||name^` blocks the name and every name under it; `|name^` (the start anchor, one bar) blocks that
+    exact name only, as AdGuard Home writes its own hosts-file rules since v0.107.1 (AdGuardHome#3998).
+    Comments start with `!`.
+    """
+    domains = _domains(entries)
+    skipped = len(_networks(entries))
+    lines = _header(
+        "!",
+        "adblock-style DNS filter list (AdGuard Home, AdGuard DNS)",
+        provenance,
+        [
+            "Add it as a blocklist; ||name^ blocks the name and every name under it, |name^ that exact name only.",
+            f"IP prefixes are not in this list ({skipped} listed; see the nftables output)." if skipped else "",
+        ],
+        _count(domains, 0),
+    )
+    for name, entry in domains:
+        lines += [f"! {_entry_comment(entry)}", f"|{name}^" if entry.exact else f"||{name}^"]
     return "\n".join(lines) + "\n"
 
 
@@ -478,7 +572,7 @@ def nftables(entries: Sequence[BlockEntry], provenance: Provenance | None = None
                 "Load it with `nft -f`; it replaces table inet appban as a whole.",
                 f"Domain names are not in this file ({skipped} listed; see the RPZ output)." if skipped else "",
             ],
-            _count(0, len(networks)),
+            _count([], len(networks)),
         ),
         # Declaring the table first makes the delete valid when it does not exist yet.
         "table inet appban",
@@ -526,7 +620,9 @@ def suricata(entries: Sequence[BlockEntry], provenance: Provenance | None = None
     """Suricata rules: DNS queries and TLS SNI for each listed name and the names under it, and IP rules.
 
     `dotprefix` prepends a dot to the buffer, so content ".tiktok.com" with `endswith` matches tiktok.com
-    and www.tiktok.com but never nottiktok.com. The rules alert; in IPS mode change `alert` to `drop`.
+    and www.tiktok.com but never nottiktok.com. An exact host is `startswith; endswith` on the name itself,
+    which together match the whole buffer and nothing else. The rules alert; in IPS mode change `alert`
+    to `drop`.
     """
     sids = _sids(entries)
     domains = _domains(entries)
@@ -538,8 +634,9 @@ def suricata(entries: Sequence[BlockEntry], provenance: Provenance | None = None
         [
             f"sids: stable per indicator, from {SID_BASE} to {SID_BASE + 2 * _SID_SLOTS - 1}; rev 1.",
             "They alert; in IPS mode change alert to drop to enforce.",
+            "A suffix matches the name and the names under it; an exact host (startswith; endswith) that name only.",
         ],
-        _count(len(domains), len(networks)),
+        _count(domains, len(networks)),
     )
 
     def tail(entry: BlockEntry, sid: int) -> str:
@@ -552,7 +649,10 @@ def suricata(entries: Sequence[BlockEntry], provenance: Provenance | None = None
     for name, entry in domains:
         sid = sids[("domain", name)]
         msg = f'msg:"appban: {_slug(entry.app, "app")} {_slug(entry.instrument, "instrument")}";'
-        match = f'dotprefix; content:".{name}"; endswith; nocase;'
+        if entry.exact:
+            match = f'content:"{name}"; startswith; endswith; nocase;'
+        else:
+            match = f'dotprefix; content:".{name}"; endswith; nocase;'
         lines += [
             f"# {_entry_comment(entry)}",
             f"alert dns any any -> any any ({msg} dns.query; {match} {tail(entry, sid)}",
@@ -571,6 +671,8 @@ WRITERS: dict[str, Writer] = {
     "rpz": rpz,
     "hosts": hosts,
     "unbound": unbound,
+    "dnsmasq": dnsmasq,
+    "adblock": adblock,
     "nftables": nftables,
     "suricata": suricata,
 }

@@ -1,0 +1,166 @@
+"""Network inputs and outputs as operators bring and load them.
+
+Blocklists: an indicator that is an exact host (a TikTok name on a shared CDN, `p16-tiktokcdn-com.akamaized.net`)
+is blocked as that name only in every output, never as a suffix that would reach the CDN's other customers;
+suffix entries stay suffixes. Each format's matching is modelled from its documentation, and the RPZ and
+Unbound outputs are loaded into a real Unbound where one is installed:
+
+- RPZ: a trigger `name CNAME .` matches that QNAME only; `*.name` the names below (RFC 8626 drafts, BIND ARM).
+- hosts file: one exact name per line (hosts(5)).
+- Unbound: `always_nxdomain` covers the zone and all below; a `transparent` zone answers its local-data and
+  resolves other names normally (unbound.conf(5), local-zone).
+- dnsmasq: `address=/name/` with no address is NXDOMAIN for the name and its subdomains; `host-record`
+  adds records for the names given only (dnsmasq(8), --address, --host-record;
+  https://thekelleys.org.uk/dnsmasq/docs/dnsmasq-man.html).
+- AdGuard DNS filtering syntax: `||name^` the name and its subdomains, `|name^` that name only
+  (https://adguard-dns.io/kb/general/dns-filtering-syntax/; AdGuard Home writes its hosts rules so since
+  v0.107.1, https://github.com/AdguardTeam/AdGuardHome/issues/3998).
+- Suricata: `dotprefix; content:".name"; endswith` whole labels; `startswith; endswith` together the whole
+  buffer (https://docs.suricata.io/en/latest/rules/payload-keywords.html, startswith/endswith;
+  .../rules/transforms.html, dotprefix).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from appban import Rulebook
+from appban.network.blocklist import WRITERS, BlockEntry, Blocklist, compile_blocklist, rpz, unbound
+from appban.network.indicators import default_indicators
+from tests.test_network_blocklist import WORLD, resolve, unbound_server
+
+PAFACA = "2025-02-01T00:00:00Z"
+EXACT = "p16-tiktokcdn-com.akamaized.net"  # a TikTok CNAME target on Akamai: indicators list it as host
+SIBLING = "a248.e.akamaized.net"  # another Akamai customer's edge name, same shared suffix
+CHILD = f"img.{EXACT}"  # a name under the exact host: not listed
+
+
+def _entry(value: str, exact: bool = False) -> BlockEntry:
+    return BlockEntry(
+        kind="domain", value=value, app="tiktok", scope="app", category="internet_hosting", verdict="prohibited",
+        instrument="pafaca-2024", cite="Pub. L. 118-50, div. H", url="https://example.org/pafaca", exact=exact,
+    )  # fmt: skip
+
+
+ENTRIES = [_entry("tiktokcdn.com"), _entry(EXACT, exact=True)]
+
+
+def _under(name: str, suffix: str) -> bool:
+    return name == suffix or name.endswith("." + suffix)
+
+
+def _rules(fmt: str, text: str) -> tuple[set[str], set[str]]:
+    """(suffixes, exact names) a format's file blocks, read as its documentation says the consumer reads it."""
+    suffixes: set[str] = set()
+    exact: set[str] = set()
+    comments = ("#", "!", ";")
+    lines = [line.strip() for line in text.splitlines() if line.strip() and not line.lstrip().startswith(comments)]
+    if fmt == "rpz":
+        names = {m[1] for line in lines if (m := re.fullmatch(r"(\S+) CNAME \.", line))}
+        for name in names:
+            if name.startswith("*."):
+                continue
+            (suffixes if f"*.{name}" in names else exact).add(name)
+        assert {n for n in names if n.startswith("*.")} == {f"*.{n}" for n in suffixes}
+    elif fmt == "hosts":
+        exact = {line.split()[1] for line in lines}
+    elif fmt == "unbound":
+        zones = dict(re.findall(r'^local-zone: "([^"]+)\." (\w+)$', "\n".join(lines), re.M))
+        suffixes = {name for name, kind in zones.items() if kind == "always_nxdomain"}
+        data = set(re.findall(r'^local-data: "([^"]+)\. (?:A 0\.0\.0\.0|AAAA ::)"$', "\n".join(lines), re.M))
+        exact = {name for name, kind in zones.items() if kind == "transparent"}
+        assert data == exact  # a transparent zone without null data would block nothing
+    elif fmt == "dnsmasq":
+        for line in lines:
+            if m := re.fullmatch(r"address=/([^/]+)/", line):
+                suffixes.add(m[1])
+            else:
+                m = re.fullmatch(r"host-record=([^,]+),0\.0\.0\.0,::", line)
+                assert m, line
+                exact.add(m[1])
+    elif fmt == "adblock":
+        for line in lines:
+            m = re.fullmatch(r"(\|\|?)([a-z0-9.-]+)\^", line)
+            assert m, line
+            (suffixes if m[1] == "||" else exact).add(m[2])
+    elif fmt == "suricata":
+        for line in lines:
+            if m := re.search(r'dotprefix; content:"\.([^"]+)"; endswith; nocase;', line):
+                suffixes.add(m[1])
+            elif m := re.search(r'content:"([^"]+)"; startswith; endswith; nocase;', line):
+                exact.add(m[1])
+    return suffixes, exact
+
+
+def _blocks(rules: tuple[set[str], set[str]], name: str) -> bool:
+    suffixes, exact = rules
+    return name in exact or any(_under(name, s) for s in suffixes)
+
+
+@pytest.mark.parametrize("fmt", sorted(set(WRITERS) - {"nftables"}))
+def test_an_exact_host_is_that_name_only_in_every_format(fmt: str) -> None:
+    text = WRITERS[fmt](ENTRIES, None)
+    rules = _rules(fmt, text)
+    assert _blocks(rules, EXACT)
+    assert not _blocks(rules, SIBLING) and not _blocks(rules, CHILD)  # the CDN's other names stay reachable
+    assert not any(_under(EXACT, s) and s != EXACT for s in rules[0])  # never written as akamaized.net
+    if fmt == "hosts":  # a hosts file cannot hold suffixes at all, and says so
+        assert not _blocks(rules, "www.tiktokcdn.com") and "cannot hold wildcards" in text
+    else:
+        assert _blocks(rules, "tiktokcdn.com") and _blocks(rules, "p16-sign.tiktokcdn.com")  # suffix stays suffix
+        assert not _blocks(rules, "nottiktokcdn.com")
+    assert "exact host" in text  # the comment tells the operator which kind the line is
+
+
+def test_an_exact_host_under_a_listed_suffix_is_left_to_the_suffix() -> None:
+    """Unbound's exact form is a transparent zone of its own, which would resolve the names under the host
+    normally inside the suffix's NXDOMAIN zone: the suffix already covers the host, so it is not written."""
+    entries = [_entry("ibyteimg.com"), _entry("p16-tiktok-va-h2.ibyteimg.com", exact=True)]
+    for fmt in sorted(set(WRITERS) - {"nftables"}):
+        text = WRITERS[fmt](entries, None)
+        suffixes, exact = _rules(fmt, text)
+        assert "p16-tiktok-va-h2.ibyteimg.com" not in exact, fmt
+        if fmt != "hosts":
+            assert _blocks((suffixes, exact), "x.p16-tiktok-va-h2.ibyteimg.com"), fmt
+
+
+def test_compiled_lists_carry_the_indicators_exactness(rulebook: Rulebook) -> None:
+    result = compile_blocklist(rulebook, default_indicators(rulebook), "US", PAFACA, scope="company")
+    by_value = {e.value: e for e in result.entries if e.kind == "domain"}
+    assert by_value[EXACT].exact and by_value["tiktokv.com.edgekey.net"].exact
+    assert not by_value["tiktokcdn.com"].exact and not by_value["ibyteimg.com"].exact
+    assert re.search(r"\d+ domain suffixes, [1-9]\d* exact hosts and \d+ prefixes", result.reason)
+    for fmt in sorted(set(WRITERS) - {"nftables"}):
+        rules = _rules(fmt, WRITERS[fmt](result.entries, result.provenance))
+        assert _blocks(rules, EXACT) and not _blocks(rules, SIBLING) and not _blocks(rules, CHILD), fmt
+        assert not _blocks(rules, "edgekey.net") and not _blocks(rules, "other.edgesuite.net"), fmt
+
+
+# ---- a real Unbound ---------------------------------------------------------------------------------------------
+
+CDN_WORLD = WORLD | {f"{EXACT}.": "192.0.2.20", f"{SIBLING}.": "192.0.2.21", f"{CHILD}.": "192.0.2.22"}
+
+
+@pytest.fixture(scope="module")
+def pafaca(rulebook: Rulebook) -> Blocklist:
+    return compile_blocklist(rulebook, default_indicators(rulebook), "US", PAFACA)
+
+
+def test_unbound_rpz_blocks_the_exact_host_and_not_its_neighbours(tmp_path: Path, pafaca: Blocklist) -> None:
+    with unbound_server(tmp_path, rpz_zone=rpz(pafaca.entries, pafaca.provenance), world=CDN_WORLD) as port:
+        assert resolve(port, f"{EXACT}.") is None
+        assert resolve(port, f"{SIBLING}.") == "192.0.2.21"
+        assert resolve(port, f"{CHILD}.") == "192.0.2.22"
+        assert resolve(port, "deep.cdn.tiktokcdn.com.") is None  # suffixes still reach every name below
+
+
+def test_unbound_local_zones_block_the_exact_host_and_not_its_neighbours(tmp_path: Path, pafaca: Blocklist) -> None:
+    with unbound_server(tmp_path, include=unbound(pafaca.entries, pafaca.provenance), world=CDN_WORLD) as port:
+        assert resolve(port, f"{EXACT}.") == "0.0.0.0"
+        assert resolve(port, f"{SIBLING}.") == "192.0.2.21"
+        assert resolve(port, f"{CHILD}.") == "192.0.2.22"
+        assert resolve(port, "deep.cdn.tiktokcdn.com.") is None
+        assert resolve(port, "nottiktok.com.") == "192.0.2.4"
