@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import re2  # type: ignore[import-untyped]
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from appban.payments.records import MAPPABLE
@@ -35,13 +36,17 @@ class Layout(_Strict):
     title: str
     sources: list[HttpUrl] = Field(min_length=1)
     note: str | None = None
-    recognised_by: list[str] = Field(min_length=1)
+    # Each entry a column name, or a list of names any one of which will do.
+    recognised_by: list[str | list[str]] = Field(min_length=1)
     columns: dict[str, list[str]]
     amount_debit: str | None = None
     zone: str | None = None
     zone_column: str | None = None
     constants: dict[str, str] = {}
     skip: dict[str, list[str]] = {}
+    counted: dict[str, list[str]] = {}
+    not_completed: dict[str, list[str]] = {}
+    implied_method: dict[str, str] = {}
 
 
 class Zones(_Strict):
@@ -73,6 +78,9 @@ def load_layouts(path: Path = LAYOUTS_FILE) -> LayoutSet:
                     problems.append(source.problem(("layouts", i, "columns"), f"no column for {field}"))
             if layout.zone is not None:
                 _check(layout.zone, source, ("layouts", i, "zone"), problems)
+            clash = set(layout.not_completed) & set(layout.skip)
+            if clash:
+                problems.append(source.problem(("layouts", i, "not_completed"), f"{sorted(clash)} also skipped"))
         for name, offset in layouts.zones.abbreviations.items():
             _check(offset, source, ("zones", "abbreviations", name), problems)
     if problems or layouts is None:
@@ -95,12 +103,53 @@ def default_layouts() -> LayoutSet:
 def recognise(columns: list[str], layouts: LayoutSet | None = None) -> Layout | None:
     """The layout whose header the columns hold (the one needing most columns, when several do)."""
     present = {normalised(column) for column in columns}
-    fitting = [
-        layout
-        for layout in (layouts or default_layouts()).layouts
-        if all(normalised(name) in present for name in layout.recognised_by)
-    ]
+
+    def holds(entry: str | list[str]) -> bool:
+        names = [entry] if isinstance(entry, str) else entry
+        return any(normalised(name) in present for name in names)
+
+    fitting = [layout for layout in (layouts or default_layouts()).layouts if all(map(holds, layout.recognised_by))]
     return max(fitting, key=lambda layout: len(layout.recognised_by), default=None)
+
+
+# A time column's name that states its zone: "Created (UTC)", created_utc, createdUtc, "Date GMT", "UTCTime",
+# "Time (UTC+8)", "Booking Date UTC-05:00". Written words are split at case changes first, so "outcome" or
+# "Cutoff" never reads as UTC. Column names come from the file: RE2, linear in the name.
+_CASE_CHANGE = re2.compile(r"([a-z0-9])([A-Z])")
+_ACRONYM_END = re2.compile(r"([A-Z]+)([A-Z][a-z])")
+_ZONE_WORD = re2.compile(r"(?i)(?:^|[^a-z0-9])(?:utc|gmt)(?:\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?)?(?:$|[^a-z0-9])")
+_MAX_NAME = 200
+
+
+def _zone_match(name: str) -> tuple[str, Any] | None:
+    spaced = _ACRONYM_END.sub(r"\1 \2", _CASE_CHANGE.sub(r"\1 \2", name[:_MAX_NAME]))
+    found = _ZONE_WORD.search(spaced)
+    return None if found is None else (spaced, found)
+
+
+def zone_in_name(name: str) -> str | None:
+    """The zone a column's own name states for its times: "UTC", or an offset ("+08:00") for "Time (UTC+8)";
+    None when the name states none or an offset that cannot be (UTC+25)."""
+    matched = _zone_match(name)
+    if matched is None:
+        return None
+    sign, hours, minutes = matched[1].groups()
+    if sign is None:
+        return "UTC"
+    offset = f"{sign}{int(hours):02d}:{minutes or '00'}"
+    if int(hours) > 14 or int(minutes or 0) > 59:
+        return None
+    return "UTC" if offset in ("+00:00", "-00:00") else offset
+
+
+def without_zone(name: str) -> str | None:
+    """The normalised name without the zone it states ("Created date (UTC)" -> "createddate"); None when it
+    states none."""
+    matched = _zone_match(name)
+    if matched is None:
+        return None
+    spaced, found = matched
+    return normalised(spaced[: found.start()] + " " + spaced[found.end() :])
 
 
 def column_for(name: str, columns: list[str]) -> str | None:
@@ -134,6 +183,11 @@ def row_zones(values: Any, zones: Zones) -> tuple[Any, Mask]:
 
 
 def skipped_rows(values: Any, skip: list[str]) -> Mask:
-    """The rows whose value is one of `skip` (compared without case)."""
+    """The rows whose value is one of `skip` (compared without case or blanks)."""
+    return listed_rows(values, skip)
+
+
+def listed_rows(values: Any, listed: list[str]) -> Mask:
+    """The rows whose value is one of `listed` (compared without case or surrounding blanks)."""
     text = pc.utf8_lower(to_text(values))
-    return np.asarray(flags(pc.is_in(text, value_set=pa.array([value.lower() for value in skip]))), dtype=np.bool_)
+    return np.asarray(flags(pc.is_in(text, value_set=pa.array([value.lower() for value in listed]))), dtype=np.bool_)

@@ -5,8 +5,10 @@ name of the service or of its operator appears as a whole word in a name or text
 institutions is the payer's or payee's agent. A method the markers know (a covered service's, a gateway's,
 or another instrument's: a card, a bank debit) is authoritative: a name in the text of that record is then
 set aside with a note, never a finding. A gateway (Alipay+) payment is the covered service's only when its
-end wallet is that service's own; otherwise it is set aside too. Purpose codes say when a payment is wages
-or benefits. Every marker carries its source. Matching works per distinct value of a column, never per row.
+end wallet is that service's own; otherwise it is set aside too. A record of an attempt that did not complete
+(its `outcome` says so: a refused authorisation) is never a finding; a marker on it is set aside. Purpose
+codes say when a payment is wages or benefits. Every marker carries its source. Matching works per distinct
+value of a column, never per row.
 """
 
 from __future__ import annotations
@@ -165,8 +167,8 @@ class Evidence:
 
 
 # Why a marker was set aside instead of flagging its row (the `aside` codes of Matches).
-ASIDE_REASONS = ("", "method_says_otherwise", "gateway_other_wallet", "gateway_wallet_unknown")
-METHOD_SAYS_OTHERWISE, GATEWAY_OTHER_WALLET, GATEWAY_WALLET_UNKNOWN = 1, 2, 3
+ASIDE_REASONS = ("", "method_says_otherwise", "gateway_other_wallet", "gateway_wallet_unknown", "not_completed")
+METHOD_SAYS_OTHERWISE, GATEWAY_OTHER_WALLET, GATEWAY_WALLET_UNKNOWN, NOT_COMPLETED = 1, 2, 3, 4
 
 
 @dataclass
@@ -344,6 +346,15 @@ class PaymentMatcher:
             best, wallet, aside, aside_marker, aside_where = self._through_gateways(
                 table, gateways, best, where, aside, aside_marker, aside_where
             )
+        if "outcome" in names and table.column("outcome").null_count < rows:
+            # An attempt that did not complete (refused, cancelled, failed) moved no money: a covered service's
+            # marker on it is reported apart, never decided.
+            undone = np.asarray(table.column("outcome").is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+            moved = undone & (best >= 0)
+            aside = np.where(moved, NOT_COMPLETED, aside)
+            aside_marker = np.where(moved, best, aside_marker)
+            aside_where = np.where(moved, where, aside_where)
+            best = np.where(undone, -1, best)
         return Matches(best, where, aside, aside_marker, aside_where, wallet)
 
     def _through_gateways(

@@ -45,13 +45,16 @@ RECORD_SCHEMA = pa.schema(
         ("payee_agent", pa.string()),
         ("purpose", pa.string()),  # ISO 20022 purpose code ("SALA") or the export's category
         ("remittance", pa.string()),  # free-text remittance information or description
+        # null for a payment; for a record of an attempt that did not complete (a refused or cancelled
+        # authorisation), what the export says of it ("Record Type: Refused"). Such a record is never decided.
+        ("outcome", pa.string()),
         ("source", pa.string()),  # the reader's name, e.g. "pacs.008"
         ("line", pa.int64()),  # 1-based line where the record starts (row number + 1 for Parquet)
     ]
 )
 FIELDS = tuple(RECORD_SCHEMA.names)
-# The fields a column map may fill; `source` and `line` always come from the reader.
-MAPPABLE = tuple(name for name in FIELDS if name not in ("source", "line"))
+# The fields a column map may fill; `source`, `line` and `outcome` always come from the reader.
+MAPPABLE = tuple(name for name in FIELDS if name not in ("source", "line", "outcome"))
 PARTY_TYPES = ("individual", "organisation")
 
 

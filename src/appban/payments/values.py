@@ -83,7 +83,8 @@ _KINDS = {
 def to_amount(values: Any, decimal: str | None = None) -> tuple[Any, Mask]:
     """Amounts as decimal(23, 5), and where one is missing or not a number of that shape ("1e400").
 
-    Text may group digits ("1,250.00", "1.250,00", "1 250,00", "1'250.00"). `decimal` is the file's decimal
+    Text may group digits ("1,250.00", "1.250,00", "1 250,00", "1'250.00"), carry a currency symbol
+    ("$1,250.00", "-€5,00", "12,00 €") and write a negative in parentheses ("(12.00)"). `decimal` is the file's decimal
     mark ("point" or "comma"); without it only unambiguous amounts are read: a plain "1.25" takes the point
     as the decimal mark, as machine exports write it, while "1,250" or "12,50" could mean two things and
     is reported (name the mark with --decimal).
@@ -105,12 +106,34 @@ def to_amount(values: Any, decimal: str | None = None) -> tuple[Any, Mask]:
     return amounts, flags(pc.is_null(amounts))
 
 
+# How spreadsheets and accounting exports write a sign or a currency around the number: a currency symbol
+# before or after it ("$1,250.00", "-€5,00", "12,00 €"), a negative in parentheses ("(12.00)", "($12.00)"),
+# the Unicode minus sign. Only symbols (Unicode category Sc) are dropped: an ISO code written in the amount
+# ("USD 12.00") is not, so such a cell is reported rather than read against another currency column.
+_DRESSED = r"[()\p{Sc}\x{2212}]"
+_PARENS = r"^\(\s*\p{Sc}?\s*([^()+\-\x{2212}]*?)\s*\p{Sc}?\s*\)$"  # (12.00) ($12.00) (12,00 €): a negative
+_SYMBOL_FIRST = r"^([+\-\x{2212}]?)\s*\p{Sc}\s*"  # "$12", "-$12", "€ 12"
+_SYMBOL_AFTER = r"\s*\p{Sc}$"  # "12,00 €"
+
+
+def _undressed(text: Any) -> Any:
+    """Amounts without their currency symbol, parenthesised negatives written with a minus sign; other
+    text as it was (it is read or reported as before)."""
+    if not pc.any(pc.fill_null(pc.match_substring_regex(text, _DRESSED), False)).as_py():
+        return text
+    text = pc.replace_substring_regex(text, _PARENS, r"-\1")
+    text = pc.replace_substring_regex(text, _SYMBOL_FIRST, r"\1")
+    text = pc.replace_substring_regex(text, _SYMBOL_AFTER, "")
+    return pc.replace_substring(text, "\u2212", "-")
+
+
 def _text_amounts(text: Any, decimal: str | None) -> Any:
     if decimal != "comma":  # plain decimals mean the same with a point or no mark named
         try:
             return text.cast(AMOUNT)  # the usual column: plain decimals throughout
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
             pass
+    text = _undressed(text)
     read = _READ[decimal]
     plain = pc.match_substring_regex(text, _DECIMAL) if decimal != "comma" else pc.is_valid(pa.nulls(len(text)))
     rewritten = pa.nulls(len(text), pa.string())

@@ -8,8 +8,9 @@ to a merchant is `payment_processing`, a credit transfer `funds_transfer`); the 
 the payment's time. Only payments with a marker are kept.
 
 Markers that do not flag their row are reported apart and never counted in the totals: a wallet name in
-the text of a record whose payment method says card or bank debit, and an Alipay+ payment whose end
-wallet is not Alipay's own (or is not named). A file that cannot be read at all (another kind of file,
+the text of a record whose payment method says card or bank debit, an Alipay+ payment whose end
+wallet is not Alipay's own (or is not named), and an attempt that did not complete (a refused or
+cancelled authorisation, a failed charge: no money moved). A file that cannot be read at all (another kind of file,
 an export without the columns it needs) is reported by name and the other files are still screened.
 """
 
@@ -27,7 +28,14 @@ import pyarrow.compute as pc
 
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
-from appban.payments.markers import ASIDE_REASONS, METHOD_SAYS_OTHERWISE, MarkerSet, PaymentMatcher, default_markers
+from appban.payments.markers import (
+    ASIDE_REASONS,
+    METHOD_SAYS_OTHERWISE,
+    NOT_COMPLETED,
+    MarkerSet,
+    PaymentMatcher,
+    default_markers,
+)
 from appban.payments.readers import make_readers
 from appban.payments.readers.table import PaymentTableReader
 from appban.payments.records import DEFAULT_BATCH_ROWS, MAPPABLE, PaymentReader, ReadStats
@@ -248,8 +256,13 @@ def _set_aside(matcher: PaymentMatcher, table: pa.Table, found: Any) -> pa.Table
         markers, " payment from the ", wallets, " wallet, not the covered service's own", ""
     )
     unnamed = pc.binary_join_element_wise(markers, " payment whose end wallet the record does not name", "")
+    outcomes = pc.fill_null(rows.column("outcome").combine_chunks(), "")
+    undone = pc.binary_join_element_wise(markers, " payment that did not complete (", outcomes,
+                                         "): no money moved, not counted", "")  # fmt: skip
     notes = pc.if_else(
-        pc.equal(codes, METHOD_SAYS_OTHERWISE), overruled, pc.if_else(pc.is_valid(wallets), other, unnamed)
+        pc.equal(codes, METHOD_SAYS_OTHERWISE),
+        overruled,
+        pc.if_else(pc.equal(codes, NOT_COMPLETED), undone, pc.if_else(pc.is_valid(wallets), other, unnamed)),
     )
     return pa.table(
         {

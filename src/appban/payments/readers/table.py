@@ -8,8 +8,10 @@ processors' exports (see SYNONYMS; compared without case, spaces or punctuation)
 `currency` are required, from a column or a constant (`--set currency=USD`).
 
 Times without an offset are read in the layout's zone, or per row in the zone its zone column names
-(Adyen's TimeZone), or in UTC when the time column's own name says UTC ("Created (UTC)", `created_utc`),
-else in `tz`. Constants fill a field where the file has no column for it or the cell is empty.
+(Adyen's TimeZone), or in the zone the time column's own name states ("Created (UTC)", `created_utc`,
+`createdUtc`, "Date GMT", "Time (UTC+8)"), else in `tz`. Rows a layout names as attempts that did not
+complete (a refused authorisation, a failed charge) are read with their `outcome`, never decided.
+Constants fill a field where the file has no column for it or the cell is empty.
 
 A row is reported with its line and dropped when its time, amount or currency is missing or unreadable
 (an impossible date, an ambiguous "1,250", an unknown currency code or zone) or a country is not an ISO
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -29,7 +32,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from appban.payments.layouts import Layout, column_for, default_layouts, normalised, recognise, row_zones, skipped_rows
+from appban.payments.layouts import (
+    Layout,
+    column_for,
+    default_layouts,
+    listed_rows,
+    normalised,
+    recognise,
+    row_zones,
+    skipped_rows,
+    without_zone,
+    zone_in_name,
+)
 from appban.payments.records import DEFAULT_BATCH_ROWS, MAPPABLE, RECORD_SCHEMA, ReadStats
 from appban.payments.values import to_amount, to_country, to_currency, to_kind, to_party_type
 from appban.reading.batches import make_batch, rebatch
@@ -55,8 +69,8 @@ __all__ = ["REQUIRED", "SYNONYMS", "PaymentTableReader", "normalised"]
 REQUIRED = ("ts", "amount", "currency")
 # Usual column names per field, normalised (lower case, letters and digits only). First match wins.
 SYNONYMS: dict[str, tuple[str, ...]] = {
-    "ts": ("ts", "createdutc", "created", "createdat", "timestamp", "datetime", "transactiondate", "paymentdate",
-           "date", "time", "creationdate"),
+    "ts": ("ts", "createdutc", "created", "createdat", "createddate", "timestamp", "datetime", "transactiondate",
+           "transactiontime", "paymentdate", "paymenttime", "date", "time", "creationdate"),
     "id": ("id", "transactionid", "paymentid", "chargeid", "pspreference", "reference", "endtoendid"),
     "amount": ("amount", "grossamount", "transactionamount", "value", "authorisedamount", "capturedamount"),
     "currency": ("currency", "currencycode", "ccy", "transactioncurrency"),
@@ -83,8 +97,6 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
 _TEXT_FIELDS = ("id", "method", "wallet", "processor", "merchant", "payer", "payer_agent", "payee", "payee_agent",
                 "purpose", "remittance")  # fmt: skip
 _COUNTRY_FIELDS = ("processor_country", "merchant_country", "payer_country", "payee_country")
-# A time column whose own name says UTC ("Created (UTC)", created_utc): its zoneless times are UTC.
-_UTC_NAME = re.compile(r"(?:^|[^a-z])utc(?:$|[^a-z])", re.IGNORECASE)
 # Text that could be an amount written with a separator the file's decimal mark would settle.
 _SEPARATED = re.compile(r"^[+-]?\d[\d.,' \u2019\u00a0\u202f\u2009]*$")
 
@@ -128,11 +140,21 @@ class PaymentTableReader:
         by_name: dict[str, str] = {}
         for column in columns:
             by_name.setdefault(normalised(column), column)
+        # A time column whose name states its zone ("Created date (UTC)") is looked for by the rest of its name
+        # ("createddate"), before any column that states none.
+        zoned: dict[str, str] = {}
+        for column in columns:
+            bare = without_zone(column)
+            if bare is not None:
+                zoned.setdefault(bare, column)
         for field, usual in SYNONYMS.items():
             if field in chosen or field in self.column_map:
                 continue
             taken = {column for named in chosen.values() for column in named}
-            synonym = next((by_name[n] for n in usual if n in by_name and by_name[n] not in taken), None)
+            first = [zoned[n] for n in usual if field == "ts" and n in zoned and zoned[n] not in taken]
+            synonym = next(iter(first), None) or next(
+                (by_name[n] for n in usual if n in by_name and by_name[n] not in taken), None
+            )
             if synonym is not None:
                 chosen[field] = [synonym]
         constants = dict(layout.constants) if layout is not None else {}
@@ -178,12 +200,18 @@ class PaymentTableReader:
             return pc.coalesce(to_text(present), pa.scalar(constant))
 
         skip = np.zeros(count, dtype=np.bool_)
+        outcome = None
         if plan.layout is not None:
-            for name, skipped in plan.layout.skip.items():
+            skip, outcome = self._rows(values, count, plan)
+        record: dict[str, Any] = {field: to_text(column(field)) for field in _TEXT_FIELDS}
+        record["outcome"] = outcome
+        if plan.layout is not None:
+            for name, method in plan.layout.implied_method.items():
                 found = column_for(name, plan.file_columns)
                 if found is not None and values.get(found) is not None:
-                    skip |= skipped_rows(values[found], skipped)
-        record: dict[str, Any] = {field: to_text(column(field)) for field in _TEXT_FIELDS}
+                    present = pc.is_valid(to_text(values[found]))
+                    implied = pc.if_else(present, pa.scalar(method), pa.scalar(None, pa.string()))
+                    record["method"] = implied if record["method"] is None else pc.coalesce(record["method"], implied)
         record["kind"] = to_kind(column("kind"))
         record["payer_type"] = to_party_type(column("payer_type"))
         record["payee_type"] = to_party_type(column("payee_type"))
@@ -210,6 +238,31 @@ class PaymentTableReader:
         for bad, describe in problems:
             keep &= reject(stats, path, numbers, bad & keep, describe)  # one message per row: its first problem
         return make_batch(self.name, numbers[keep], select(record, keep), RECORD_SCHEMA)
+
+    @staticmethod
+    def _rows(values: Columns, count: int, plan: _Plan) -> tuple[np.ndarray, Any]:
+        """The rows the layout says are no payment (skipped), and per row what the export says of an attempt
+        that did not complete ("Status: Failed"), null for the others."""
+        layout = plan.layout
+        assert layout is not None
+        skip = np.zeros(count, dtype=np.bool_)
+        for name, skipped in layout.skip.items():
+            found = column_for(name, plan.file_columns)
+            if found is not None and values.get(found) is not None:
+                skip |= skipped_rows(values[found], skipped)
+        outcome = pa.nulls(count, pa.string())
+        for name, listed in layout.not_completed.items():
+            found = column_for(name, plan.file_columns)
+            if found is None or values.get(found) is None:
+                continue
+            rows = listed_rows(values[found], listed)
+            said = pc.binary_join_element_wise(pa.scalar(f"{found}: "), to_text(values[found]), "")
+            outcome = pc.if_else(pa.array(rows & ~flags(pc.is_valid(outcome))), said, outcome)
+        for name, listed in layout.counted.items():
+            found = column_for(name, plan.file_columns)
+            if found is not None and values.get(found) is not None:
+                skip |= ~listed_rows(values[found], listed) & ~flags(pc.is_valid(outcome))
+        return skip, outcome
 
     def _times(self, values: Any, raw: Columns, plan: _Plan) -> tuple[Any, list[tuple[np.ndarray, Any]]]:
         """UTC times, and the problems to report: an unknown zone in the zone column, then a bad time."""
@@ -243,11 +296,17 @@ class PaymentTableReader:
 
         def describe(row: int) -> str:
             value = None if values is None else python_value(values, row)
-            if isinstance(value, str) and "," in value and _SEPARATED.match(value.strip()):
+            if isinstance(value, str) and "," in (bare := _without_symbols(value)) and _SEPARATED.match(bare):
                 return f"amount {value[:40]!r} is ambiguous: name the decimal mark (--decimal point or comma)"
             return plain(row)
 
         return describe
+
+
+def _without_symbols(value: str) -> str:
+    """`value` (its first 64 characters) without currency symbols, parentheses or blanks at its ends."""
+    kept = "".join(c for c in value[:64] if c not in "()" and unicodedata.category(c) != "Sc")
+    return kept.strip().replace("\u2212", "-")
 
 
 class _Plan:
@@ -261,7 +320,9 @@ class _Plan:
     def read_columns(self) -> list[str]:
         extra = [self.debit_column(), self.zone_column()]
         if self.layout is not None:
-            extra += [column_for(name, self.file_columns) for name in self.layout.skip]
+            layout = self.layout
+            named = [*layout.skip, *layout.not_completed, *layout.counted, *layout.implied_method]
+            extra += [column_for(name, self.file_columns) for name in named]
         wanted = [name for names in self.columns.values() for name in names]
         return list(dict.fromkeys(wanted + [name for name in extra if name is not None]))
 
@@ -276,11 +337,16 @@ class _Plan:
         return column_for(self.layout.zone_column, self.file_columns)
 
     def zone(self) -> str | None:
-        """The zone of every zoneless time: the layout's, or UTC when the time column's name says so."""
-        if self.layout is not None and self.layout.zone is not None and self.layout.columns.get("ts"):
-            return self.layout.zone
+        """The zone of every zoneless time: the layout's, for the layout's own time columns; else the zone the
+        time column's name states ("Created (UTC)", "Time (UTC+8)"); else none (--tz decides)."""
         ts = self.columns.get("ts")
-        return "UTC" if ts and _UTC_NAME.search(ts[0]) else None
+        if not ts:
+            return None
+        if self.layout is not None and self.layout.zone is not None:
+            own = {normalised(name) for name in self.layout.columns.get("ts", [])}
+            if normalised(ts[0]) in own:
+                return self.layout.zone
+        return zone_in_name(ts[0])
 
     def zones(self) -> Any:
         return default_layouts().zones
