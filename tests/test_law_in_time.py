@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
@@ -113,6 +114,24 @@ def test_instruments_made_after_the_instant_change_nothing_in_the_answer(questio
     assert [c.made for c in coming] == sorted(c.made for c in coming)
 
 
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.lists(questions, min_size=50, max_size=50))
+def test_decide_table_lists_the_coming_changes_decide_lists(batch: list[tuple]) -> None:
+    table = pa.table(
+        {
+            "app": [q[0] for q in batch],
+            "transaction": [q[1] for q in batch],
+            "where": [q[2] for q in batch],
+            "at": [q[3] for q in batch],
+            "facts": [json.dumps(q[4]) for q in batch],
+        }
+    )
+    with_later = decide_table(table, later=True)
+    assert with_later.drop_columns(["later"]).equals(decide_table(table))  # it changes nothing else
+    for question, coming in zip(batch, with_later.column("later").to_pylist(), strict=True):
+        assert coming == [change.instrument for change in decide(*question).later], question
+
+
 def test_a_coming_change_never_moves_the_verdict_and_says_how_it_would_read() -> None:
     hosting = decide("tiktok", "internet_hosting", "US", "2021-07-01T12:00:00-04:00")
     assert (hosting.verdict.value, hosting.as_written.value) == ("revoked", "revoked")
@@ -197,3 +216,24 @@ def test_check_shows_coming_changes_under_their_own_heading() -> None:
     assert "2024-04-24T04:00:00Z  PAFACA [pafaca-2024]" in shown.stdout.split("Coming changes")[1]
     today = CliRunner().invoke(app, [*args, "--at", "2026-06-01T00:00:00Z"], terminal_width=200)
     assert today.exit_code == 0 and "Coming changes" not in today.stdout
+
+
+def test_decide_later_adds_the_coming_changes_as_a_column(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from appban.cli import app
+
+    questions = tmp_path / "questions.csv"
+    questions.write_text(
+        "app,transaction,where,at\n"
+        "tiktok,internet_hosting,US,2021-07-01T12:00:00-04:00\n"
+        "tiktok,internet_hosting,US,2026-06-01T00:00:00Z\n"
+    )
+    plain = CliRunner().invoke(app, ["decide", str(questions), "--format", "csv"])
+    with_later = CliRunner().invoke(app, ["decide", str(questions), "--format", "csv", "--later"])
+    assert plain.exit_code == with_later.exit_code == 0
+    header, *rows = with_later.stdout.splitlines()
+    assert header.endswith(',"later"') and '"later"' not in plain.stdout
+    assert [row.rsplit(",", 1)[1] for row in rows] == ['"pafaca-2024"', '""']
+    # the answer itself is the same with or without the column
+    assert [row.rsplit(",", 1)[0] for row in rows] == plain.stdout.splitlines()[1:]

@@ -48,9 +48,10 @@ def to_records(table: pa.Table) -> list[dict[str, object]]:
 
 def write_csv(table: pa.Table, path: Path | BinaryIO) -> None:
     flat = table
-    if "rule_ids" in flat.column_names:
-        joined = [";".join(ids or []) for ids in flat.column("rule_ids").to_pylist()]
-        flat = flat.set_column(flat.column_names.index("rule_ids"), "rule_ids", pa.array(joined, pa.string()))
+    for name in ("rule_ids", "later"):  # lists of ids, joined by ";" (an id never holds one)
+        if name in flat.column_names:
+            joined = [";".join(ids or []) for ids in flat.column(name).to_pylist()]
+            flat = flat.set_column(flat.column_names.index(name), name, pa.array(joined, pa.string()))
     flat = flat.cast(
         pa.schema(
             [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in flat.schema]

@@ -199,6 +199,14 @@ def decide_command(
     output: OutputOption = None,
     tz: TzOption = None,
     limit: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 60,
+    later: Annotated[
+        bool,
+        typer.Option(
+            "--later",
+            help="Add a `later` column: per row, the instruments made after its instant that would change its"
+            " answer (never changing it).",
+        ),
+    ] = False,
     rulebook: RulebookOption = None,
 ) -> None:
     """Batch decisions over a file of transactions.
@@ -215,7 +223,7 @@ def decide_command(
         fail(str(exc))
     try:
         with err.status(f"deciding {table.num_rows:,} rows…"):
-            decided = decide_table(table, tz=tz, rulebook=book)
+            decided = decide_table(table, tz=tz, rulebook=book, later=later)
     except TableInputError as exc:
         lines = []
         for e in exc.errors[:20]:
@@ -283,6 +291,8 @@ def _print_rows(table: pa.Table, limit: int) -> None:
         if row["enforcement"] == "suspended":
             cell.append("\nenforcement suspended", style="yellow")
         cells: list[str | Text] = [str(number), *(str(row[name]) for name in columns[:-1]), cell]
+        if row.get("later"):
+            cell.append("\ncoming: " + ", ".join(row["later"]), style="dim")
         if extra:
             cells.append(str(row[extra] or ""))
         grid.add_row(*cells)

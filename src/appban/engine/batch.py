@@ -81,6 +81,11 @@ class _Segments:
     as_written: np.ndarray
     enforcement: np.ndarray
     rule_ids: list[tuple[str, ...]]
+    probes: list[dt.datetime]  # an instant inside each segment
+    facts: dict[str, Any]
+    # Per segment, the instruments made after its instants that would change its answer: every instrument's
+    # instant of making is a breakpoint, so they are the same throughout a segment. Worked out when first asked.
+    later: list[tuple[str, ...]] | None = None
 
 
 @dataclass
@@ -120,7 +125,17 @@ class _Compiled:
             as_written=np.array([_VERDICTS.index(d.as_written) for d in decisions], dtype=np.int8),
             enforcement=np.array([_ENFORCEMENTS.index(d.enforcement) for d in decisions], dtype=np.int8),
             rule_ids=[tuple(d.rule_ids) for d in decisions],
+            probes=probes,
+            facts=facts,
         )
+
+    def later(self, subject: str, category: Category, where: str, seg: _Segments) -> list[tuple[str, ...]]:
+        if seg.later is None:
+            seg.later = [
+                tuple(change.instrument for change in evaluate(self.law, subject, category, where, t, seg.facts).later)
+                for t in seg.probes
+            ]
+        return seg.later
 
 
 def _compiled(rulebook: Rulebook) -> _Compiled:
@@ -412,7 +427,12 @@ def _row_facts(
 
 
 def decide_table(
-    table: pa.Table, *, tz: str | None = None, rulebook: Rulebook | None = None, max_questions: int | None = None
+    table: pa.Table,
+    *,
+    tz: str | None = None,
+    rulebook: Rulebook | None = None,
+    max_questions: int | None = None,
+    later: bool = False,
 ) -> pa.Table:
     """Decide every row of a table with columns app, transaction, where, at (and optional facts, tz and
     columns named after a fact), each row as decide() would decide it alone.
@@ -422,6 +442,8 @@ def decide_table(
     `NAME=VALUE;NAME=VALUE`; a column named after a fact holds true/false, yes/no or 1/0 (empty: unknown),
     and must agree with `facts` where both name it. `tz`, if present, is the zone of the row's `at` when that
     has no offset; the `tz` argument stands in for rows without one.
+    With `later`, a `later` column lists per row the instruments made after its instant that would change its
+    answer (decide()'s coming changes, by id); it never changes the other columns.
     Raises TableInputError listing the bad rows when any value is unknown or malformed, or when the table
     asks more than `max_questions` distinct questions (app, transaction, place class and facts): each one is
     compiled at about a millisecond, so a server bounds the work one request can ask for.
@@ -462,6 +484,8 @@ def decide_table(
     enforcement: list[np.ndarray] = []
     rule_sets: dict[tuple[str, ...], int] = {}
     rule_codes: list[np.ndarray] = []
+    later_sets: dict[tuple[str, ...], int] = {}
+    later_codes: list[np.ndarray] = []
     for k, row in enumerate(first_row.tolist()):
         a, t, w, f = app_codes[row], tx_codes[row], where_codes[row], fact_codes[row]
         seg = compiled.get(subjects[a], categories[t], places[w], fact_keys[f])
@@ -471,6 +495,9 @@ def decide_table(
         as_written.append(seg.as_written)
         enforcement.append(seg.enforcement)
         rule_codes.append(np.array([rule_sets.setdefault(ids, len(rule_sets)) for ids in seg.rule_ids], np.int64))
+        if later:
+            coming = compiled.later(subjects[a], categories[t], places[w], seg)
+            later_codes.append(np.array([later_sets.setdefault(ids, len(later_sets)) for ids in coming], np.int64))
 
     flat = np.concatenate(boundaries) if boundaries else np.zeros(0, dtype=np.int64)
     clipped = np.clip(seconds, -_SECONDS_OFFSET + 1, _SECONDS_OFFSET - 1)
@@ -485,11 +512,14 @@ def decide_table(
 
     rule_lists = pa.array([list(ids) for ids in rule_sets], type=pa.list_(pa.string()))
     # A table decided before (e.g. a re-run over an earlier output) gets fresh decisions, not duplicates.
-    out = table.drop_columns([name for name in OUTPUT_COLUMNS if name in table.column_names])
+    out = table.drop_columns([name for name in (*OUTPUT_COLUMNS, "later") if name in table.column_names])
     out = out.append_column("verdict", dictionary(verdicts, [v.value for v in _VERDICTS]))
     out = out.append_column("as_written", dictionary(as_written, [v.value for v in _VERDICTS]))
     out = out.append_column("enforcement", dictionary(enforcement, [e.value for e in _ENFORCEMENTS]))
     out = out.append_column("rule_ids", rule_lists.take(pick(rule_codes)))
+    if later:
+        later_lists = pa.array([list(ids) for ids in later_sets], type=pa.list_(pa.string()))
+        out = out.append_column("later", later_lists.take(pick(later_codes)))
     metadata = dict(out.schema.metadata or {})
     metadata[b"appban.rulebook_version"] = rulebook.version.encode()
     return out.replace_schema_metadata(metadata)
