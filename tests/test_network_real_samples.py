@@ -23,14 +23,19 @@ Unbound outputs are loaded into a real Unbound where one is installed:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 
 from appban import Rulebook
 from appban.network.blocklist import WRITERS, BlockEntry, Blocklist, compile_blocklist, rpz, unbound
 from appban.network.indicators import default_indicators
+from appban.store import AuditStore
 from tests.test_network_blocklist import WORLD, resolve, unbound_server
+from tests.test_service import auth, client_for, error_of, wait_for
 
 PAFACA = "2025-02-01T00:00:00Z"
 EXACT = "p16-tiktokcdn-com.akamaized.net"  # a TikTok CNAME target on Akamai: indicators list it as host
@@ -164,3 +169,59 @@ def test_unbound_local_zones_block_the_exact_host_and_not_its_neighbours(tmp_pat
         assert resolve(port, f"{CHILD}.") == "192.0.2.22"
         assert resolve(port, "deep.cdn.tiktokcdn.com.") is None
         assert resolve(port, "nottiktok.com.") == "192.0.2.4"
+
+
+# ---- the HTTP service's network screens: log_year and the read notes ------------------------------------------
+
+DNSMASQ_LOG = (  # dnsmasq's log-queries lines in a shared syslog: "Mon dd hh:mm:ss host dnsmasq[pid]: ..." (no year)
+    b"Sep 20 04:01:02 gw dnsmasq[123]: query[A] www.tiktok.com from 192.0.2.10\n"
+    b"Sep 20 04:01:02 gw dnsmasq[123]: forwarded www.tiktok.com to 192.0.2.1\n"
+    b"Sep 20 04:01:03 gw systemd[1]: Started Daily apt download activities.\n"
+)
+
+
+@pytest.fixture
+def service(tmp_path: Path) -> Iterator[tuple[TestClient, dict[str, str]]]:
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    store = AuditStore(url)
+    try:
+        _, secret = store.create_token(name="writer", scope="write")
+    finally:
+        store.close()
+    with client_for(url, tmp_path) as client:
+        yield client, auth(secret)
+
+
+def _screen(api: TestClient, headers: dict[str, str], params: dict[str, str]) -> dict[str, Any]:
+    started = api.post("/v1/screens/network", params=params, files={"file": ("dns.log", DNSMASQ_LOG)}, headers=headers)
+    assert started.status_code == 202, started.text
+    run = wait_for(api, started.json()["id"], headers)
+    assert run["status"] == "done", run["error"]
+    return run
+
+
+def test_service_network_screen_takes_log_year_and_reports_read_notes(
+    service: tuple[TestClient, dict[str, str]],
+) -> None:
+    api, headers = service
+    yearless = _screen(api, headers, {})
+    (note,) = yearless["summary"]["notes"]
+    assert "carry no year" in note and "the log_year option" in note and "--log-year" not in note
+    assert yearless["summary"]["matched"] == 1
+
+    given = _screen(api, headers, {"log_year": "2020"})
+    assert given["summary"]["notes"] == []
+    (finding,) = given["findings"]
+    assert finding["host"] == "www.tiktok.com" and finding["ts"] == "2020-09-20 04:01:02+00:00"
+    # 20 September 2020: the Commerce identification of TikTok was published, its hosting items not yet in force.
+    assert finding["verdict"] == "not_yet_effective"
+
+
+@pytest.mark.parametrize("year", ["20x0", "1969", "10000", "-2020", "２０２０", "2020.0"])
+def test_service_refuses_a_bad_log_year_up_front(service: tuple[TestClient, dict[str, str]], year: str) -> None:
+    api, headers = service
+    answer = api.post(
+        "/v1/screens/network", params={"log_year": year}, files={"file": ("dns.log", DNSMASQ_LOG)}, headers=headers
+    )
+    assert answer.status_code == 400 and error_of(answer).startswith("log_year: a year from 1970 to 9999"), answer.text
+    assert api.get("/v1/runs", headers=headers).json() == []  # refused before any run was queued
