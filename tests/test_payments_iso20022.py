@@ -477,7 +477,8 @@ def test_pacs008_v08_three_transactions(tmp_path: Path) -> None:
     assert pick(first, "processor", "processor_country", "purpose", "remittance") == (
         None, None, None, "Birthday gift for Anna"
     )  # fmt: skip
-    assert pick(first, "method", "wallet", "merchant", "merchant_country") == (None, None, None, None)
+    # SvcLvl G001 (SWIFT gpi) is a stated scheme: the method says credit transfer
+    assert pick(first, "method", "wallet", "merchant", "merchant_country") == ("credit_transfer", None, None, None)
 
     # NOTPROVIDED is not an id: TxId instead. The creditor's country is its residence; its agent has no BIC.
     assert pick(second, "ts", "id", "amount", "currency", "purpose", "line") == (

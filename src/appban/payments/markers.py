@@ -69,6 +69,10 @@ class OtherMethods(_Strict):
     used_by: list[str] = Field(min_length=1)
     source: HttpUrl
     note: str | None = None
+    # What the method overrules: wallet names anywhere in the record ("all": a card payment to "WeChat Café"),
+    # or only in its free text ("free_text": a credit transfer's scheme says how the money moved, while its
+    # creditor, debtor and their banks say between whom; a transfer to a wallet's operator is still one).
+    overrules: Literal["all", "free_text"] = "all"
 
 
 class GatewayWallet(_Strict):
@@ -192,6 +196,8 @@ _CJK = re.compile(r"[\u3000-\u9fff\uf900-\ufaff]")
 _GATEWAY_METHOD = 0.99
 _GATEWAY_NAME = 0.9
 _OTHER = -2  # a method value that names another instrument (a card, a bank debit)
+_SCHEME = -3  # a transfer scheme's method value: it overrules wallet names in free text only
+FREE_TEXT_FIELDS = ("remittance",)
 
 
 def _name_pattern(name: str) -> str:
@@ -215,7 +221,11 @@ class PaymentMatcher:
             self._methods.setdefault(method.value.lower(), index)
             if method.value.isdigit():
                 self._only_at[index] = "(?i)" + "|".join(re.escape(name) for name in method.used_by)
-        self._other_methods = {value.lower() for group in markers.other_methods for value in group.values}
+        self._other_methods = {
+            value.lower(): _SCHEME if group.overrules == "free_text" else _OTHER
+            for group in markers.other_methods
+            for value in group.values
+        }
         self._names: list[tuple[re.Pattern[str], int]] = []
         all_names = [name.value for name in markers.names]
         for name in markers.names:
@@ -280,7 +290,7 @@ class PaymentMatcher:
     def _method_or_other(self, value: str) -> int:
         """The method's evidence index; _OTHER for another instrument's method, -1 for an unknown one."""
         key = value.strip().lower()
-        return self._methods.get(key, _OTHER if key in self._other_methods else -1)
+        return self._methods.get(key, self._other_methods.get(key, -1))
 
     def _name_hit(self, value: str) -> int:
         return _longest(unicodedata.normalize("NFKC", value), self._names, self.evidence)
@@ -315,31 +325,42 @@ class PaymentMatcher:
         confidence = np.array([e.confidence for e in self.evidence] + [0.0])  # the last slot: no marker
         # The surest marker in the method field, and in the other fields, kept apart: a known method overrules text.
         method_best, method_where = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
-        text_best, text_where = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
+        party_best, party_where = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
+        free_best, free_where = np.full(rows, -1, dtype=np.int64), np.full(rows, -1, dtype=np.int64)
         known = np.zeros(rows, dtype=np.bool_)
+        scheme = np.zeros(rows, dtype=np.bool_)
         for position, (field, hit, prefilter) in enumerate(self.checks):
             if field not in names or table.column(field).null_count == rows:
                 continue
             if field in METHOD_FIELDS:
                 found = self._per_value(table.column(field), self._method_or_other)
                 known |= found == _OTHER
-                found = np.where(found == _OTHER, -1, found)
+                scheme |= found == _SCHEME
+                found = np.where(found < 0, -1, found)
                 if self._only_at:
                     found = self._at_their_processors(found, table)
                 known |= found >= 0
                 best, where = method_best, method_where
             else:
                 found = self._per_value(table.column(field), hit, prefilter)
-                best, where = text_best, text_where
+                best, where = (free_best, free_where) if field in FREE_TEXT_FIELDS else (party_best, party_where)
             better = (found >= 0) & (confidence[found] > confidence[best])
             best[:] = np.where(better, found, best)
             where[:] = np.where(better, position, where)
-        take_text = ~known & (confidence[text_best] > confidence[method_best])
-        best = np.where(take_text, text_best, method_best)
-        where = np.where(take_text, text_where, method_where)
-        aside = np.where(known & (text_best >= 0) & (method_best < 0), METHOD_SAYS_OTHERWISE, 0)
-        aside_marker = np.where(aside > 0, text_best, -1)
-        aside_where = np.where(aside > 0, text_where, -1)
+        free_wins = confidence[free_best] > confidence[party_best]
+        text_best = np.where(free_wins, free_best, party_best)
+        text_where = np.where(free_wins, free_where, party_where)
+        # What a stated method overrules: every name (a card, a bank debit), or free text only (a transfer scheme).
+        overruled = np.where(known, text_best, np.where(scheme, free_best, -1))
+        overruled_where = np.where(known, text_where, np.where(scheme, free_where, -1))
+        usable = np.where(known, -1, np.where(scheme, party_best, text_best))
+        usable_where = np.where(known, -1, np.where(scheme, party_where, text_where))
+        take_text = confidence[usable] > confidence[method_best]
+        best = np.where(take_text, usable, method_best)
+        where = np.where(take_text, usable_where, method_where)
+        aside = np.where((overruled >= 0) & (best < 0), METHOD_SAYS_OTHERWISE, 0)
+        aside_marker = np.where(aside > 0, overruled, -1)
+        aside_where = np.where(aside > 0, overruled_where, -1)
         wallet = np.full(rows, -1, dtype=np.int64)
         gateways = np.array([e.kind == "gateway" for e in self.evidence] + [False])[best]
         if gateways.any():

@@ -26,7 +26,10 @@ Dbtr and DbtrAgt, `payee*` from Cdtr and CdtrAgt: the name, PstlAdr/Ctry else Ct
 for a PrvtId and "organisation" for an OrgId, the agent's BIC else its name. `processor` is the first
 intermediary agent (IntrmyAgt1..3), its country that of the BIC (characters 5-6) else its address.
 `purpose` = Purp/Cd, else Purp/Prtry, else a category purpose (PmtTpInf/CtgyPurp/Cd of the transaction,
-then of the PmtInf or group header); `remittance` = every RmtInf/Ustrd, joined with a space.
+then of the PmtInf or group header); `remittance` = every RmtInf/Ustrd, joined with a space. `method` is
+the scheme the message states (PmtTpInf/SvcLvl/Cd of the transaction, then of the PmtInf or group header):
+"sepa_credit_transfer" under SEPA, "credit_transfer" under any other; it overrules wallet names in the
+remittance text, not the parties (markers.yaml `other_methods`).
 
 The file is parsed as a stream (lxml iterparse, events only for the few elements that matter): each
 transaction is read when its end tag arrives, then dropped with whatever preceded it, so memory stays
@@ -151,6 +154,7 @@ class _Block:
     intermediaries: list[_Agent] = field(default_factory=list)
     purpose: str | None = None
     category: str | None = None  # PmtTpInf/CtgyPurp/Cd
+    service_level: str | None = None  # PmtTpInf/SvcLvl/Cd: the scheme the transfer is made under (SEPA, URGP)
     remittance: list[str] = field(default_factory=list)
 
 
@@ -290,8 +294,11 @@ def _on_purpose(block: _Block, element: Element, tags: Tags, name: str) -> None:
 
 def _on_payment_type(block: _Block, element: Element, tags: Tags, name: str) -> None:
     for child in element:
-        if tags.get(child.tag) == "CtgyPurp":
+        kind = tags.get(child.tag)
+        if kind == "CtgyPurp":
             block.category = _child_text(child, tags, "Cd")
+        elif kind == "SvcLvl" and block.service_level is None:  # the first of a repeated SvcLvl
+            block.service_level = _child_text(child, tags, "Cd")
 
 
 def _on_remittance(block: _Block, element: Element, tags: Tags, name: str) -> None:
@@ -325,7 +332,7 @@ _HANDLERS: dict[str, _Handler] = {
 }
 _INNER_NAMES = ("EndToEndId", "TxId", "UETR", "InstdAmt", "EqvtAmt", "Amt", "Dt", "DtTm", "FinInstnId", "BICFI",
                 "BIC", "Nm", "PstlAdr", "Ctry", "CtryOfRes", "Id", "PrvtId", "OrgId", "Cd", "Prtry", "CtgyPurp",
-                "Ustrd")  # fmt: skip
+                "SvcLvl", "Ustrd")  # fmt: skip
 
 
 @lru_cache(maxsize=64)
@@ -436,7 +443,7 @@ class _Clock:
 # The fields a transaction gives, in the order of the row tuples; the others are constant for transfers.
 _ROW = ("ts", "id", "amount", "currency", "processor", "processor_country", "payer", "payer_country",
         "payer_type", "payer_agent", "payee", "payee_country", "payee_type", "payee_agent", "purpose",
-        "remittance", "source", "line")  # fmt: skip
+        "remittance", "method", "source", "line")  # fmt: skip
 _CONSTANT = {"kind": "transfer"}
 _PIECE_ROWS = 8192  # rows held as Python tuples before they become Arrow arrays
 Row = tuple[Any, ...]
@@ -487,8 +494,17 @@ def _record(message: str, tx: _Block, payment: _Block | None, group: _Block | No
     processor, processor_country = _processor(tx.intermediaries)
     purpose = tx.purpose or tx.category or next((block.category for block in context if block.category), None)
     remittance = " ".join(tx.remittance) or None
+    level = tx.service_level or next((block.service_level for block in context if block.service_level), None)
     return (ts, _identifier(tx), amount, currency, processor, processor_country, *payer, *payee, purpose, remittance,
-            message, line)  # fmt: skip
+            _method(level), message, line)  # fmt: skip
+
+
+def _method(service_level: str | None) -> str | None:
+    """The method a stated scheme makes the transfer: "sepa_credit_transfer" under SEPA, "credit_transfer" under
+    any other service level; None when the message states none."""
+    if service_level is None:
+        return None
+    return "sepa_credit_transfer" if service_level.strip().upper() == "SEPA" else "credit_transfer"
 
 
 def _timestamp(message: str, tx: _Block, payment: _Block | None, group: _Block | None, clock: _Clock) -> int:
