@@ -95,6 +95,28 @@ def disguise_key(text: str, strip_suffixes: bool = False) -> str:
     return _squash(words)
 
 
+# Words of a company's legal form, in the spellings stores show ("Ltd", "Ltd.", "Limited", "Co., Ltd",
+# "Pte. Ltd", "Company Limited", "Inc.", "LLC"). A seller's name is compared without them, so "TikTok Ltd."
+# and "TikTok Limited" are one account; the words before them must be equal, never a prefix.
+LEGAL_FORMS = frozenset(
+    {
+        "ltd", "limited", "co", "company", "pte", "private", "inc", "incorporated", "llc", "corp", "corporation",
+        "plc", "gmbh", "ag", "sa", "bv", "pty", "sdn", "bhd", "kk", "llp", "lp", "sarl", "srl", "spa", "oy", "ab",
+    }
+)  # fmt: skip
+
+
+@lru_cache(maxsize=65_536)
+def publisher_key(text: str) -> str:
+    """A seller or developer account's key: `name_key` without its trailing legal form ("Beijing Microlive
+    Vision Technology Co., Ltd" and "... Company Limited" share one). A name made only of such words keeps them."""
+    words = _words(_fold(text))
+    end = len(words)
+    while end > 1 and words[end - 1] in LEGAL_FORMS:
+        end -= 1
+    return _squash(words[:end])
+
+
 def uses_disguise(text: str) -> bool:
     """Whether the name mixes in letters from other scripts that look Latin, or digits for letters."""
     folded = _fold(text)

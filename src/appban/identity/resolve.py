@@ -30,7 +30,14 @@ from functools import lru_cache
 from rapidfuzz import fuzz
 
 from appban.engine.law import resolve as resolve_law
-from appban.identity.normalize import disguise_key, name_key, split_title, title_words, uses_disguise
+from appban.identity.normalize import (
+    disguise_key,
+    name_key,
+    publisher_key,
+    split_title,
+    title_words,
+    uses_disguise,
+)
 from appban.identity.registry import ID_FIELDS, RegistryFile, load_registry
 from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import Prohibition
@@ -38,7 +45,6 @@ from appban.rulebook.schema import Prohibition
 FUZZY_CUTOFF = 88.0  # rapidfuzz ratio; "tiktokk" scores 92 against "tiktok", "ticktock" 86
 FUZZY_MIN_LENGTH = 5  # shorter aliases ("QQ") only match exactly, and never inside another title
 _BLOCK = 3
-_PUBLISHER_PREFIX = 7  # a known publisher name this long may start a longer legal name
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,7 @@ class BlockingKeys:
     short_keys: tuple[str, ...]  # aliases too short for fuzzy matching ("qq"), matched as prefixes
     head_prefixes: dict[int, frozenset[str]]  # length -> the first characters of every alias key, so cut
     head_short: tuple[str, ...]  # shorter keys that short_keys lacks, matched as prefixes
-    publisher_keys: frozenset[str]
-    publisher_prefixes: tuple[str, ...]
+    publisher_keys: frozenset[str]  # publisher_key of every known account (legal forms dropped)
 
 
 class MatchKind(StrEnum):
@@ -104,7 +109,7 @@ class Resolver:
         self._names: dict[str, list[tuple[str, str, str]]] = {}  # name key -> [(app, alias, source)]
         self._disguised: dict[str, list[tuple[str, str, str]]] = {}
         self._blocks: dict[str, set[str]] = {}  # prefix/suffix -> disguise keys
-        self._publishers: dict[str, str] = {}  # publisher name key -> company
+        self._publishers: dict[str, str] = {}  # publisher_key -> company
         for app, identity in self.registry.apps.items():
             for field in ID_FIELDS:
                 for identifier in getattr(identity, field):
@@ -127,7 +132,7 @@ class Resolver:
                         self._blocks.setdefault(block, set()).add(key)
         for company, publishers in self.registry.publishers.items():
             for publisher in publishers:
-                self._publishers[name_key(publisher.value)] = company
+                self._publishers[publisher_key(publisher.value)] = company
         self._companies_with_publishers = {company for company, found in self.registry.publishers.items() if found}
         self._prohibitions = self._apps_by_prohibition()
         self._coverage()
@@ -192,16 +197,11 @@ class Resolver:
         return self.registry.sources[key]
 
     def company_of_publisher(self, publisher: str | None) -> str | None:
+        """The company whose account this is: equal keys only ("TikTok Ltd." and "TikTok Limited" are one
+        account; "TikTok Ltd. Something", or any longer name that starts like an account, is not it)."""
         if not publisher:
             return None
-        key = name_key(publisher)
-        if key in self._publishers:
-            return self._publishers[key]
-        # "Tencent Technology (Shenzhen) Company Limited" starts with a known name; short names must be equal.
-        for known, company in self._publishers.items():
-            if len(known) >= _PUBLISHER_PREFIX and key.startswith(known):
-                return company
-        return None
+        return self._publishers.get(publisher_key(publisher))
 
     def blocking_keys(self) -> BlockingKeys:
         """What a vectorised pre-filter needs to discard rows this resolver can never match."""
@@ -214,10 +214,9 @@ class Resolver:
             careful_keys=frozenset(self._names),
             fuzzy_tokens=frozenset(self.fuzzy_tokens()),
             short_keys=tuple(sorted(k for k in disguised if len(k) < FUZZY_MIN_LENGTH and k.isascii())),
-            head_prefixes=_prefixes(k for k in heads if len(k) >= FUZZY_MIN_LENGTH),
+            head_prefixes=key_prefixes(k for k in heads if len(k) >= FUZZY_MIN_LENGTH),
             head_short=tuple(sorted(k for k in heads - disguised if len(k) < FUZZY_MIN_LENGTH)),
             publisher_keys=frozenset(self._publishers),
-            publisher_prefixes=tuple(sorted(k for k in self._publishers if len(k) >= _PUBLISHER_PREFIX)),
         )
 
     def fuzzy_tokens(self) -> set[str]:
@@ -414,7 +413,7 @@ class Resolver:
 _HEAD_PREFIX = 8  # long keys are told apart by their first 8 characters, shorter ones whole
 
 
-def _prefixes(keys: Iterable[str]) -> dict[int, frozenset[str]]:
+def key_prefixes(keys: Iterable[str]) -> dict[int, frozenset[str]]:
     """Keys by length, keys longer than _HEAD_PREFIX cut to it: a key that starts a text has its prefix of
     that length in the set for that length (a few look-ups, however many keys)."""
     found: dict[int, set[str]] = {}

@@ -60,6 +60,19 @@ NAMED_FORMATS = (
             "device": "devicename",
         },
     ),
+    # Microsoft Graph detectedApp collections (GET /deviceManagement/detectedApps, a managed device's
+    # detectedApps, or managedDevices?$expand=detectedApps once unnested): displayName, version, sizeInByte,
+    # deviceCount, publisher, platform, and an opaque Intune id that is no store identifier
+    # (https://learn.microsoft.com/en-us/graph/api/resources/intune-devices-detectedapp).
+    *(
+        NamedFormat(
+            "intune-graph-detected-apps",
+            "devices",
+            ("displayname", marker),
+            {"name": "displayname", "publisher": "publisher", "platform": "platform", "device": "devicename"},
+        )
+        for marker in ("sizeinbyte", "devicecount")
+    ),
     # Jamf Pro mobile device search export with the Applications fields: one row per device and app.
     NamedFormat(
         "jamf-pro-inventory",

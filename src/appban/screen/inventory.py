@@ -19,12 +19,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from appban import safejson
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
 from appban.engine.instants import InstantError, parse_instant
 from appban.identity.normalize import SUFFIXES
 from appban.identity.registry import ID_FIELDS
-from appban.identity.resolve import Match, Record, Resolver
+from appban.identity.resolve import Match, Record, Resolver, key_prefixes
 from appban.rulebook.loader import Rulebook, valid_place_code
 from appban.screen.columns import ColumnMap, detect
 from appban.tablereader import READ_ERROR_COLUMN
@@ -40,6 +41,9 @@ _TRAILING_SUFFIXES = r"(?:[^a-z0-9]+(?:" + "|".join(sorted(SUFFIXES)) + r"))+[^a
 _TITLE_SUBTITLE = r"(?s)(?: - |[:|]).*$"
 _LATER_WORDS = r"(?s)[\t\n\x0b\x0c\r\x1c-\x1f ].*$"
 _UPDATE_KINDS = {"update", "updated", "listingupdate", "appupdate", "version"}
+# Device records that hold their apps as a list (Graph managedDevices?$expand=detectedApps): one row per app.
+_NESTED_APPS = ("detectedapps",)
+MAX_NESTED_APPS = 1_000_000  # rows an unnested file may grow to
 
 
 @dataclass(frozen=True)
@@ -106,8 +110,11 @@ class Screener:
         self._head_prefixes = {length: pa.array(sorted(cut)) for length, cut in keys.head_prefixes.items()}
         self._head_short = keys.head_short
         self._careful_keys = pa.array(sorted(keys.careful_keys))
-        self._publisher_keys = pa.array(sorted(keys.publisher_keys))
-        self._publisher_prefixes = keys.publisher_prefixes
+        # A publisher's key (legal forms dropped) starts its squashed text: rows are kept by the first
+        # characters of their publisher, as names are by head_prefixes (the resolver then compares keys whole).
+        self._publisher_prefixes = {
+            length: pa.array(sorted(cut)) for length, cut in key_prefixes(keys.publisher_keys).items()
+        }
 
     def resolver(self, where: str) -> Resolver:
         found = self.resolvers.get(where)
@@ -140,10 +147,7 @@ class Screener:
             values = text(role)
             if values is not None:
                 add(pc.is_in(pc.utf8_lower(pc.utf8_trim_whitespace(values)), value_set=self._id_keys))
-        for role, keys, prefixes in (
-            ("name", None, None),
-            ("publisher", self._publisher_keys, self._publisher_prefixes),
-        ):
+        for role in ("name", "publisher"):
             values = text(role)
             if values is None:
                 continue
@@ -166,9 +170,8 @@ class Screener:
                 for short in self._short:
                     add(pc.starts_with(key, short))
             else:
-                add(pc.is_in(key, value_set=keys))
-                for prefix in prefixes or ():
-                    add(pc.starts_with(key, prefix))
+                for length, cut in self._publisher_prefixes.items():
+                    add(pc.is_in(pc.utf8_slice_codeunits(key, 0, length), value_set=cut))
         return mask
 
     def _heads(self, values: pa.Array, words: pa.Array, key: pa.Array, kept: np.ndarray) -> np.ndarray:
@@ -217,6 +220,7 @@ class Screener:
                 shown = "\n".join(f"  {e.file}:{e.line}: {e.message}" for e in errors[:20])
                 more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
                 raise ValueError(f"no line could be read:\n{shown}{more}")
+        table, line_of = _unnest_apps(table, file, line_of, errors)
         columns = detect(table.column_names, options.mapping, options.kind)
         roles = dict(columns.roles)
         if options.at_column:
@@ -323,6 +327,47 @@ class Screener:
             RowError(file, line_of(int(row)), "/".join(present), None, "no app name or identifier in this row")
             for row in np.flatnonzero(empty)
         ]
+
+
+def _unnest_apps(
+    table: pa.Table, file: str, line_of: Callable[[int], int], errors: list[RowError]
+) -> tuple[pa.Table, Callable[[int], int]]:
+    """Device records holding their apps as a list (a JSON array of objects in a `detectedApps` column):
+    one row per app, with the device's other fields beside it and the device's line. A device's field of
+    the same name as an app's ("id") gives way to the app's. Other tables are returned as they are."""
+    nested = next((c for c in table.column_names if "".join(ch for ch in c.casefold() if ch.isalnum()) in
+                   _NESTED_APPS), None)  # fmt: skip
+    if nested is None:
+        return table, line_of
+    device_columns = [c for c in table.column_names if c != nested]
+    devices = table.select(device_columns).to_pylist()
+    rows: list[dict[str, Any]] = []
+    origin: list[int] = []
+    for row, cell in enumerate(table.column(nested).to_pylist()):
+        if cell is None or cell == "":
+            continue
+        try:
+            apps = safejson.loads(cell) if isinstance(cell, str) else cell
+        except safejson.UnsafeJSON as exc:
+            errors.append(RowError(file, line_of(row), nested, None, f"not JSON: {exc}"))
+            continue
+        if not isinstance(apps, list) or not all(isinstance(app, dict) for app in apps):
+            errors.append(RowError(file, line_of(row), nested, None, "not a list of app objects"))
+            continue
+        if len(rows) + len(apps) > MAX_NESTED_APPS:
+            raise ValueError(f"{file}: more than {MAX_NESTED_APPS} apps in {nested!r} lists")
+        for app in apps:
+            rows.append({**devices[row], **app})
+            origin.append(row)
+    names = list(dict.fromkeys([*device_columns, *(key for row in rows for key in row)]))
+    columns = {
+        name: pa.array(
+            [None if (v := r.get(name)) is None else v if isinstance(v, str) else json.dumps(v) for r in rows],
+            pa.string(),
+        )
+        for name in names
+    }
+    return pa.table(columns), lambda row: line_of(origin[row])
 
 
 def _unreadable(
