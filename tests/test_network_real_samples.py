@@ -22,17 +22,20 @@ Unbound outputs are loaded into a real Unbound where one is installed:
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from fastapi.testclient import TestClient
 
 from appban import Rulebook
 from appban.network.blocklist import WRITERS, BlockEntry, Blocklist, compile_blocklist, rpz, unbound
 from appban.network.indicators import default_indicators
+from appban.network.records import read_log
 from appban.store import AuditStore
 from tests.test_network_blocklist import WORLD, resolve, unbound_server
 from tests.test_service import auth, client_for, error_of, wait_for
@@ -225,3 +228,46 @@ def test_service_refuses_a_bad_log_year_up_front(service: tuple[TestClient, dict
     )
     assert answer.status_code == 400 and error_of(answer).startswith("log_year: a year from 1970 to 9999"), answer.text
     assert api.get("/v1/runs", headers=headers).json() == []  # refused before any run was queued
+
+
+# ---- readers: Suricata EVE DNS answers, whichever way each version writes them ----------------------------------
+
+
+def _eve_answer(version: int | None, src: tuple[str, int], dest: tuple[str, int], kind: str = "answer") -> str:
+    """One EVE `dns` answer event laid out as Suricata's "Eve JSON Format" documents it for that version."""
+    dns: dict[str, Any] = {"type": kind, "id": 4660, "rcode": "NOERROR"}
+    if version == 3:
+        answer = {"rrname": "www.tiktok.com", "rrtype": "CNAME", "rdata": "www.tiktok.com.edgesuite.net"}
+        dns |= {"version": 3, "queries": [{"rrname": "www.tiktok.com", "rrtype": "A"}], "answers": [answer]}
+    else:
+        dns |= {"rrname": "www.tiktok.com", "rrtype": "A"}
+        if version == 2:
+            dns |= {"version": 2, "flags": "8180", "qr": True, "grouped": {"CNAME": ["www.tiktok.com.edgesuite.net"]}}
+    event = {"timestamp": "2021-03-01T10:00:00.123456+0000", "flow_id": 1, "event_type": "dns", "src_ip": src[0],
+             "src_port": src[1], "dest_ip": dest[0], "dest_port": dest[1], "proto": "UDP", "dns": dns}  # fmt: skip
+    return json.dumps(event) + "\n"
+
+
+ASKER, RESOLVER = ("192.0.2.10", 51000), ("192.0.2.53", 53)
+
+
+@pytest.mark.parametrize(
+    ("version", "kind", "src", "dest"),
+    [
+        (None, "answer", RESOLVER, ASKER),  # Suricata 3-4: from the responder (was read with the resolver as client)
+        (2, "answer", ASKER, RESOLVER),  # Suricata 5-7: in the flow's direction
+        (3, "response", RESOLVER, ASKER),  # Suricata 8: from the responder
+        (3, "response", ASKER, RESOLVER),  # a response in the flow's direction (was read the wrong way round)
+    ],
+)
+def test_suricata_answers_name_the_asker_as_client(
+    tmp_path: Path, version: int | None, kind: str, src: tuple[str, int], dest: tuple[str, int]
+) -> None:
+    path = tmp_path / "eve.json"
+    path.write_text(_eve_answer(version, src, dest, kind))
+    batches, stats = read_log(path)
+    (record,) = pa.Table.from_batches(list(batches)).to_pylist()
+    assert not stats.errors and not stats.malformed
+    assert (record["host"], record["client"], record["dst_ip"], record["dst_port"]) == (
+        "www.tiktok.com", "192.0.2.10", "192.0.2.53", 53,
+    )  # fmt: skip

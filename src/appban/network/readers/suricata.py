@@ -8,8 +8,10 @@ after the event type. Records:
   question and an `answer` event per answer record; version 2 (Suricata 5 to 7) writes the same `query`
   events and one `answer` event per response, both naming the question in `dns.rrname`; version 3
   (Suricata 8) writes `request` and `response` events whose questions are in `dns.queries[].rrname` (one
-  record per question), and gives a response the responder as `src_ip`. `client` is the asker and
-  `dst_ip`/`dst_port` the resolver, whichever way the event is written. A lookup logged both as a request
+  record per question). Answers are written from the responder (`src_port` 53) by Suricata 3-4 and 8 and
+  in the flow's direction by Suricata 5-7; the DNS port on one side tells which, else a `response` is
+  taken as the responder's. `client` is the asker and `dst_ip`/`dst_port` the resolver, whichever way the
+  event is written. A lookup logged both as a request
   and as a response is one record: where a stretch of the log read at once (a few megabytes) holds
   requests, its responses are skipped; a log of responses only (`requests: no`) has a record per response.
 - `tls`: `host` = `tls.sni`; `http`: `host` = `http.hostname`; `quic`: `host` = `quic.sni`. `client` is
@@ -127,8 +129,12 @@ class SuricataReader:
         ts = to_timestamp(stamps, self.tz)
         good = reject(stats, path, numbers[rows], null_mask(ts), describe_time(stamps, self.tz, "--log-tz"))
         rows = rows[good]
-        # Version 3 writes a response from the responder to the asker.
-        swapped = pa.array(response & flags(pc.equal(columns["dns_type"], "response")))
+        # Which way an answer is written differs by version: Suricata 3-4 (version 1) and 8 (version 3) write it
+        # from the responder (src_port 53), Suricata 5-7 (version 2) in the flow's direction (dest_port 53). The
+        # DNS port tells where it is on one side only; otherwise a version 3 `response` is from the responder.
+        src53, dest53 = flags(pc.equal(columns["src_port"], 53)), flags(pc.equal(columns["dest_port"], 53))
+        v3_response = flags(pc.equal(columns["dns_type"], "response"))
+        swapped = pa.array(response & ((src53 & ~dest53) | (v3_response & ~(dest53 & ~src53))))
         single = pc.if_else(pa.array(is_dns), columns["rrname"], columns["named"])
         expanded, host = _hosts(rows, is_dns, query_counts, query_names, single)
         taken = pa.array(expanded, pa.int64())
