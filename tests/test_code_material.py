@@ -104,7 +104,7 @@ def test_capacitor_wechat_gradle_podspec_swiftpm_and_imports() -> None:
         (material.WEIXIN_JS_SDK, {("wechat-jssdk", "service_client")}),
         (material.TIKTOK_PIXEL, {("tiktok-pixel", "service_client")}),
         # wechatpy names itself in its metadata and calls the WeChat Pay merchant API, the server API and
-        # WeChat Login's hosts.
+        # WeChat Login's hosts; its enterprise client calls WeCom's API (qyapi.weixin.qq.com), another app.
         (
             material.WECHATPY,
             {
@@ -112,6 +112,7 @@ def test_capacitor_wechat_gradle_podspec_swiftpm_and_imports() -> None:
                 ("wechatpay-api-endpoints", "service_client"),
                 ("wechat-server-api", "service_client"),
                 ("wechat-login", "service_client"),
+                ("wecom-api", "service_client"),
             },
         ),
     ],

@@ -8,6 +8,7 @@ decision for constituent_code_use (and app_store_distribution when the app's own
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -133,6 +134,17 @@ class ScanResult:
     at: str
     where: str
     rulebook_version: str
+    # The paths scanned, as given: what reports make finding paths relative to (scan_root).
+    roots: list[str] = field(default_factory=list)
+
+    def scan_root(self) -> str | None:
+        """The folder every scanned path lies in: the folder scanned, the folder of a file scanned, or
+        the nearest common folder of several paths. None when there is none (paths on different drives)."""
+        folders = [os.path.abspath(r) if os.path.isdir(r) else os.path.dirname(os.path.abspath(r)) for r in self.roots]
+        try:
+            return os.path.commonpath(folders) if folders else None
+        except ValueError:
+            return None
 
     def to_json_dict(self) -> dict[str, Any]:
         return {
@@ -234,4 +246,4 @@ def scan(
     ordered = sorted(findings.values(), key=lambda f: (f.path, f.line or 0, f.signature.id))
     from appban.engine.instants import iso
 
-    return ScanResult(ordered, warnings, walker.files, iso(instant), where, book.version)
+    return ScanResult(ordered, warnings, walker.files, iso(instant), where, book.version, [str(p) for p in paths])

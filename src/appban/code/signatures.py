@@ -18,7 +18,7 @@ SignatureKind = Literal["sdk", "service_client", "app_code", "company_other"]
 EXACT_KINDS = (
     "maven", "cocoapods", "swiftpm", "modules", "frameworks", "objc_classes", "headers", "static_libraries",
     "jar_names", "url_schemes", "android_packages", "npm", "pypi", "go", "pub", "app_ids", "signing_certs",
-    "npm_modules", "calls",
+    "npm_modules", "calls", "configured_providers",
 )  # fmt: skip
 # Observation kinds matched by dotted prefix (whole segments), most specific first.
 PREFIX_KINDS = ("java", "python_modules")
@@ -57,6 +57,8 @@ class Match(Strict):
     npm_modules: list[str] = Field(default_factory=list)  # an import path inside a package ("pkg/providers/x")
     python_modules: list[str] = Field(default_factory=list)  # dotted module prefixes, imported or named in strings
     calls: list[str] = Field(default_factory=list)  # API calls written out in source ("wx.cloud.callFunction")
+    # A login provider configured with its credentials ("wechat", "tiktok"): see extractors/providers.py.
+    configured_providers: list[str] = Field(default_factory=list)
 
 
 class Signature(Strict):

@@ -4,15 +4,17 @@ A component stands for an SDK (a signature) and, where a manifest or lock file n
 manager, for that package at its pinned version, with a package URL. Class names, headers, frameworks and
 URLs seen in sources and binaries are the component's `evidence.occurrences`; how it was identified is its
 `evidence.identity` (the field, the signature's confidence, and one method per analysis technique).
+Occurrence locations are relative to the scan root (ScanResult.scan_root), archive members after "!/".
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from importlib.metadata import version as installed_version
-from pathlib import PurePosixPath
+from pathlib import PurePath, PurePosixPath
 from urllib.parse import urlsplit
 
 from cyclonedx.model import Property
@@ -32,6 +34,7 @@ from packageurl import PackageURL
 from appban.code.model import Observation, Package
 from appban.code.scan import PACKAGE_KINDS, CodeFinding, ScanResult
 from appban.code.signatures import Signature
+from appban.code.walk import MEMBER_SEP
 
 # Package URL types (purl-spec PURL-TYPES) for the package kinds the scanner reads.
 _PURL_TYPES = {
@@ -127,6 +130,7 @@ class _Sdk:
     """What becomes one component: a signature, and the package coordinate it stands for, if any."""
 
     signature: Signature
+    root: str | None  # the scan root occurrence locations are relative to
     package: Package | None = None
     purl: PackageURL | None = None
     findings: list[CodeFinding] = field(default_factory=list)
@@ -143,12 +147,29 @@ class _Sdk:
     def add(self, finding: CodeFinding, kind: str, value: str, line: int | None, context: str) -> None:
         if finding not in self.findings:
             self.findings.append(finding)
+        location = relative_location(finding.path, self.root)
         way = technique(kind, finding.path)
-        self.methods.setdefault(way, f"{kind} {value} in {finding.path}" + (f":{line}" if line else ""))
+        self.methods.setdefault(way, f"{kind} {value} in {location}" + (f":{line}" if line else ""))
         symbol = value if kind in _SYMBOL_KINDS else None
         self.occurrences.append(
-            Occurrence(location=finding.path, line=line, symbol=symbol, additional_context=context or None)
+            Occurrence(location=location, line=line, symbol=symbol, additional_context=context or None)
         )
+
+
+def relative_location(path: str, root: str | None) -> str:
+    """An occurrence's location relative to the scan root, with "/" separators and archive members after
+    "!/" (`app/build.gradle`, `libs/sdk.aar!/classes.jar`), so that an SBOM does not depend on where the
+    scan ran. A path outside the root stays as it was given."""
+    if root is None:
+        return path
+    file, sep, member = path.partition(MEMBER_SEP)
+    try:
+        relative = os.path.relpath(os.path.abspath(file), root)
+    except ValueError:  # another drive on Windows
+        return path
+    if relative == os.pardir or relative.startswith(os.pardir + os.sep):
+        return path
+    return PurePath(relative).as_posix() + sep + member
 
 
 def _context(finding: CodeFinding, observation: Observation) -> str:
@@ -158,7 +179,7 @@ def _context(finding: CodeFinding, observation: Observation) -> str:
     return text
 
 
-def _group(findings: Iterable[CodeFinding]) -> Iterator[_Sdk]:
+def _group(findings: Iterable[CodeFinding], root: str | None) -> Iterator[_Sdk]:
     """One component per SDK (signature). An SDK found as one package coordinate is that package, at its
     version, with every piece of evidence; one found as several (the artifacts of one SDK, or one SDK in two
     package managers) keeps the evidence that names no package and holds the packages as components."""
@@ -173,7 +194,7 @@ def _group(findings: Iterable[CodeFinding]) -> Iterator[_Sdk]:
                 versions = packages.setdefault((package.ecosystem, package.name.casefold()), {})
                 sdk = versions.get(package.version)
                 if sdk is None:
-                    sdk = versions[package.version] = _Sdk(signature, package, purl_of(package))
+                    sdk = versions[package.version] = _Sdk(signature, root, package, purl_of(package))
                 elif sdk.purl is None and (purl := purl_of(package)) is not None:
                     sdk.package, sdk.purl = package, purl  # a later mention with the repository URL
                 detail = " ".join(part for part in (package.ecosystem, package.name, package.version) if part)
@@ -187,7 +208,7 @@ def _group(findings: Iterable[CodeFinding]) -> Iterator[_Sdk]:
                 pinned[0].absorb(bare)
                 bare = None
             components += pinned + ([bare] if bare is not None else [])
-        sdk = _Sdk(signature)
+        sdk = _Sdk(signature, root)
         for finding in group:
             for observation in finding.evidence:
                 if observation.kind not in PACKAGE_KINDS:
@@ -248,7 +269,7 @@ def _component(sdk: _Sdk, ref: str) -> Component:
 
 
 def components(result: ScanResult) -> list[Component]:
-    return [_component(sdk, f"appban:{sdk.signature.id}") for sdk in _group(result.findings)]
+    return [_component(sdk, f"appban:{sdk.signature.id}") for sdk in _group(result.findings, result.scan_root())]
 
 
 def to_cyclonedx(result: ScanResult) -> str:

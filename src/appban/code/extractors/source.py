@@ -1,11 +1,13 @@
 """Source files: imports (Java, Kotlin, Swift, Objective-C, JS/TS, Python, Dart), service URLs in source and
-configuration of any language, and API calls written out by name."""
+configuration of any language, API calls written out by name, and login providers given their credentials
+(providers.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
 from appban.code import budget
+from appban.code.extractors import providers
 from appban.code.extractors._linear import Match, linear
 from appban.code.extractors._text import text_of
 from appban.code.model import Observation
@@ -86,8 +88,13 @@ class Source:
         needles = [needle for needle in self.needles if needle in lowered_text]
         calls = [call for call in self.calls if call in text] if name.endswith(JS) else []
         code = not name.endswith(OTHER)
-        if not (needles or calls or code):
-            return
+        if needles or calls or code:
+            yield from self._lines(text, name, needles, calls, code)
+        # After the lines, so that a finding's first line is an import's rather than a later credential's.
+        if providers.worth_searching(lowered_text):
+            yield from providers.configured_providers(text)
+
+    def _lines(self, text: str, name: str, needles: list[str], calls: list[str], code: bool) -> Iterator[Observation]:
         for number, line in enumerate(text.splitlines(), start=1):
             budget.tick(number)
             if needles:
