@@ -112,12 +112,15 @@ def recognise(columns: list[str], layouts: LayoutSet | None = None) -> Layout | 
     return max(fitting, key=lambda layout: len(layout.recognised_by), default=None)
 
 
-# A time column's name that states its zone: "Created (UTC)", created_utc, createdUtc, "Date GMT", "UTCTime",
+# A time column's name that states its zone: "Created (UTC)", created_utc, createdUtc, "Date in GMT", "UTCTime",
 # "Time (UTC+8)", "Booking Date UTC-05:00". Written words are split at case changes first, so "outcome" or
 # "Cutoff" never reads as UTC. Column names come from the file: RE2, linear in the name.
 _CASE_CHANGE = re2.compile(r"([a-z0-9])([A-Z])")
 _ACRONYM_END = re2.compile(r"([A-Z]+)([A-Z][a-z])")
-_ZONE_WORD = re2.compile(r"(?i)(?:^|[^a-z0-9])(?:utc|gmt)(?:\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?)?(?:$|[^a-z0-9])")
+_ZONE_WORD = re2.compile(
+    r"(?i)(?:^|[^a-z0-9])(?:(?:in|at)\s+)?(?:utc|gmt)"  # the zone word, after "in" or "at" if written so
+    r"(?:\s*([+-])\s*(\d{1,2})(?::?(\d{2}))?)?(?:$|[^a-z0-9])"  # an offset from it: +8, -05:00, +0530
+)
 _MAX_NAME = 200
 
 
