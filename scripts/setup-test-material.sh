@@ -52,6 +52,15 @@ NPM_PACKAGES=(
   "tiktok-live-connector@2.5.0"
   "grant@5.4.24"
   "@auth/core@0.41.3"
+  # Real packages probed both ways (test_code_real_packages): a chatbot SDK whose default puppet speaks
+  # WeChat's web protocol, better-auth's provider table, and icon, share-button and user-agent libraries
+  # that name WeChat and TikTok without calling either.
+  "wechaty@1.20.2"
+  "@better-auth/core@1.7.25"
+  "simple-icons@16.37.0"
+  "@fortawesome/free-brands-svg-icons@7.3.1"
+  "react-share@5.3.0"
+  "ua-parser-js@2.0.10"
 )
 
 WECHATPY_VERSION="1.8.18"
@@ -62,6 +71,10 @@ PYPI_WHEELS=(
   "TikTokLive==7.0.1 --hash=sha256:db43789cfd2abaff639517f3e95f1d37f75b3b9104d76d709102afb115420abc"
   "social-auth-core==7.0.0 --hash=sha256:7d077e20976b6e1a9ebef2b78ac266c799c1ab26c10f43c1e25e109e6a8a3094"
   "django-allauth==65.21.1 --hash=sha256:7bdf018c9f3f0a32c80677f84e7777272d9c833b180bd6734314c4831c802a9e"
+  "emoji==2.16.0 --hash=sha256:c4230d80640def9071599ff56b1b5950fe13a2a94c0da98c5deab12431b24330"
+  "social-auth-app-django==8.0.0 --hash=sha256:862f696a30c64092b3ea7fd3c6569c462017aa14b6588cedfb12253c04007d0c"
+  "user-agents==2.2.0 --hash=sha256:a98c4dc72ecbc64812c4534108806fb0a0b3a11ec3fd1eafe807cee5b0a942e7"
+  "ua-parser==1.0.2 --hash=sha256:0f8e6d0484af2a9ff804bba5a4fe696e87c028eaba98ad9a7dfae873fef7788a"
 )
 
 # SHA-256 of npm tarballs whose content the tests depend on; a tarball that differs is deleted and fails.
@@ -76,6 +89,12 @@ declare -A NPM_SHA256=(
   [tiktok-live-connector-2.5.0.tgz]=b2c0d8b21a7dc1ad80ce974044c07ef1e0ee58ada645c58acc336d84ad5a62a7
   [grant-5.4.24.tgz]=475840df2d9b1c3f562578e069b5cb517088f65d7ce160765f410ca9553007e2
   [auth-core-0.41.3.tgz]=e2d37f710957a83811c88d65a22cbbcfda89cf811970786c5e33c1d13d2171b2
+  [wechaty-1.20.2.tgz]=365317d71233ba8db69e17fe87e5934959f06399bdd287c52a8db85f1ee54eb3
+  [better-auth-core-1.7.25.tgz]=d7ad2c4ec515859ec265959f7ad2e04192aa26843e95701ad1a1fc8079440d99
+  [simple-icons-16.37.0.tgz]=cd9faf0e6faa8a8fdd15e9632ab4c86fcae4b986fe552b87673149847f2f671d
+  [fortawesome-free-brands-svg-icons-7.3.1.tgz]=37407cbe83db4c046f190b8e003621587436ba5c93131ac2937cca71afc592e8
+  [react-share-5.3.0.tgz]=4415f6fd876ef46786b392a303c6416173ed27b43d4212b8c4a8f883ecf6f609
+  [ua-parser-js-2.0.10.tgz]=1c560fc455ce461b17cf4c57d49d53cb6922039258415a99852f045714a6c06c
 )
 
 log() { printf 'setup-test-material: %s\n' "$*" >&2; }
