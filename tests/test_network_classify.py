@@ -30,6 +30,9 @@ def classify(**columns: list) -> list[dict]:
         ("p16-tiktokcdn-com.akamaized.net", ("tiktok", "app", "p16-tiktokcdn-com.akamaized.net")),
         ("api.mch.weixin.qq.com", ("wechat_pay", "app", "api.mch.weixin.qq.com")),  # most specific wins
         ("mp.weixin.qq.com", ("wechat", "app", "weixin.qq.com")),
+        # WeCom's API and web login sit under weixin.qq.com but are WeCom's, as the code scanner reads them
+        ("qyapi.weixin.qq.com", ("wecom", "app", "qyapi.weixin.qq.com")),
+        ("open.work.weixin.qq.com", ("wecom", "app", "work.weixin.qq.com")),
         ("v.qq.com", ("tencent_other_app", "company", "qq.com")),
         ("p16-va.byteoversea.com", ("tiktok", "company", "byteoversea.com")),
         ("nottiktok.com", None),
