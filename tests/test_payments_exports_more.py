@@ -34,7 +34,8 @@ BOOK = load_rulebook()
 UTC = dt.UTC
 
 STRIPE_PAYMENTS = ["id", "Description", "Seller Message", "Created date (UTC)", "Amount", "Amount Refunded",
-                   "Currency", "Converted Amount", "Converted Amount Refunded", "Fee", "Tax", "Converted Currency", "Mode", "Status",
+                   "Currency", "Converted Amount", "Converted Amount Refunded", "Fee", "Tax", "Converted Currency",
+                   "Mode", "Status",
                    "Statement Descriptor", "Customer ID", "Customer Description", "Customer Email", "Captured",
                    "Card ID", "Card Last4", "Card Brand", "Card Funding", "Card Exp Month", "Card Exp Year",
                    "Card Name", "Card Address Country", "Card Issue Country", "Card Fingerprint", "Invoice ID",
