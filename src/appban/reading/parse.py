@@ -159,7 +159,7 @@ def parse_json_lines(chunk: LineChunk, schema: Any, path: Path, stats: ReadStats
     Arrow parses the chunk when every line fits the schema's types; otherwise the chunk is parsed line by
     line, so one bad line costs only its own row and values of another type are kept as they are.
     """
-    table = _read_json(chunk.data, schema)
+    table = read_json_table(chunk.data, schema)
     if table is not None and table.num_rows == chunk.count:
         return {name: whole(table.column(name)) for name in schema.names}, chunk.numbers()
     data, numbers = keep_lines(chunk)  # Arrow skips blank lines: find which lines its rows are
@@ -168,7 +168,8 @@ def parse_json_lines(chunk: LineChunk, schema: Any, path: Path, stats: ReadStats
     return _parse_json_slowly(data, numbers, schema.names, path, stats)
 
 
-def _read_json(data: bytes, schema: Any) -> Any:
+def read_json_table(data: bytes, schema: Any) -> Any:
+    """The lines as one Arrow table of the `schema` fields (others ignored), or None where any line does not fit."""
     try:
         return pajson.read_json(
             pa.py_buffer(data),
@@ -181,11 +182,9 @@ def _read_json(data: bytes, schema: Any) -> Any:
         return None
 
 
-def _parse_json_slowly(
-    data: bytes, numbers: Lines, names: Sequence[str], path: Path, stats: ReadStats
-) -> tuple[Columns, Lines]:
-    values: dict[str, list[Any]] = {name: [] for name in names}
-    kept: list[int] = []
+def json_objects(data: bytes, numbers: Lines, path: Path, stats: ReadStats) -> Iterator[tuple[int, dict[str, Any]]]:
+    """Each line's JSON object with its index, for a chunk read line by line (blank lines already dropped): a
+    line that is not a JSON object is reported as an error on its own line number and skipped."""
     for i, line in enumerate(data.split(b"\n")[:-1]):
         try:
             record = safejson.loads(line)
@@ -197,6 +196,15 @@ def _parse_json_slowly(
             continue
         if could_hold_surrogates(line):
             record = without_surrogates(record)
+        yield i, record
+
+
+def _parse_json_slowly(
+    data: bytes, numbers: Lines, names: Sequence[str], path: Path, stats: ReadStats
+) -> tuple[Columns, Lines]:
+    values: dict[str, list[Any]] = {name: [] for name in names}
+    kept: list[int] = []
+    for i, record in json_objects(data, numbers, path, stats):
         kept.append(i)
         for name in names:
             values[name].append(record.get(name))

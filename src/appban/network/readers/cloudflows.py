@@ -31,13 +31,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
 from appban import safejson
 from appban.network.records import make_batch
 from appban.reading.batches import rebatch
 from appban.reading.chunks import LineChunk, keep_lines, parse_line_chunks
-from appban.reading.parse import python_column
+from appban.reading.parse import json_objects, python_column, read_json_table
 from appban.reading.stats import DEFAULT_BATCH_ROWS, Columns, Lines, ReadStats
 from appban.reading.streams import head_lines, open_stream
 from appban.reading.values import (
@@ -57,7 +56,6 @@ from appban.reading.values import (
     whole,
 )
 from appban.tablereader import MAX_JSON_DOCUMENT_BYTES
-from appban.textcolumns import could_hold_surrogates, without_surrogates
 
 # --- GCP ------------------------------------------------------------------------------------------------------
 
@@ -153,7 +151,7 @@ class GcpVpcReader:
 def _gcp_columns(chunk: LineChunk, path: Path, stats: ReadStats) -> tuple[Columns, Lines]:
     """The record fields of a chunk of LogEntry lines: Arrow's JSON reader when every line has the documented
     types and nesting, else line by line (other types, flattened names, lines that are not JSON)."""
-    table = _read_json(chunk.data)
+    table = read_json_table(chunk.data, _GCP_SCHEMA)
     numbers = chunk.numbers()
     if table is not None and table.num_rows != chunk.count:
         numbers = keep_lines(chunk)[1]  # Arrow skips blank lines
@@ -175,34 +173,11 @@ def _gcp_columns(chunk: LineChunk, path: Path, stats: ReadStats) -> tuple[Column
     return _gcp_columns_slowly(chunk, path, stats)
 
 
-def _read_json(data: bytes) -> Any:
-    try:
-        return pajson.read_json(
-            pa.py_buffer(data),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=_GCP_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False
-            ),
-        )
-    except pa.ArrowInvalid:
-        return None
-
-
 def _gcp_columns_slowly(chunk: LineChunk, path: Path, stats: ReadStats) -> tuple[Columns, Lines]:
     data, numbers = keep_lines(chunk)
     values: dict[str, list[Any]] = {name: [] for name in _GCP_FIELDS}
     kept: list[int] = []
-    for i, line in enumerate(data.split(b"\n")[:-1]):
-        try:
-            record = safejson.loads(line)
-        except ValueError as exc:
-            stats.error(path, int(numbers[i]), f"not JSON: {exc}")
-            continue
-        if not isinstance(record, dict):
-            stats.error(path, int(numbers[i]), "not a JSON object")
-            continue
-        if could_hold_surrogates(line):
-            record = without_surrogates(record)
+    for i, record in json_objects(data, numbers, path, stats):
         kept.append(i)
         for name, where in _GCP_FIELDS.items():
             value = _dig(record, where)

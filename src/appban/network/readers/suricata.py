@@ -35,12 +35,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.json as pajson
 
 from appban import safejson
 from appban.network.records import make_batch
 from appban.reading.batches import rebatch
 from appban.reading.chunks import LineChunk, keep_lines, parse_line_chunks
+from appban.reading.parse import json_objects, read_json_table
 from appban.reading.stats import DEFAULT_BATCH_ROWS, Columns, Lines, ReadStats
 from appban.reading.streams import head_lines, log_name
 from appban.reading.values import (
@@ -54,7 +54,6 @@ from appban.reading.values import (
     to_timestamp,
     whole,
 )
-from appban.textcolumns import could_hold_surrogates, without_surrogates
 
 _DNS = pa.struct(
     [("type", pa.string()), ("rrname", pa.string()), ("queries", pa.list_(pa.struct([("rrname", pa.string())])))]
@@ -172,7 +171,7 @@ def _hosts(rows: Any, is_dns: Any, counts: Any, names: Any, single: Any) -> tupl
 def _parse(chunk: LineChunk, path: Path, stats: ReadStats) -> tuple[Columns, Lines, Any, Any] | None:
     """The flat fields of the chunk's events, their line numbers, and the questions of each DNS event
     (how many per row, and their names in row order)."""
-    table = _read_json(chunk.data)
+    table = read_json_table(chunk.data, _SCHEMA)
     numbers = chunk.numbers()
     if table is None or table.num_rows != chunk.count:
         data, numbers = keep_lines(chunk)  # Arrow skips blank lines: find which lines its rows are
@@ -199,36 +198,13 @@ def _named_host(event: Any, table: Any) -> Any:
     return host
 
 
-def _read_json(data: bytes) -> Any:
-    try:
-        return pajson.read_json(
-            pa.py_buffer(data),
-            read_options=pajson.ReadOptions(use_threads=False, block_size=len(data) + 1),
-            parse_options=pajson.ParseOptions(
-                explicit_schema=_SCHEMA, unexpected_field_behavior="ignore", newlines_in_values=False
-            ),
-        )
-    except pa.ArrowInvalid:
-        return None
-
-
 def _parse_slowly(data: bytes, numbers: Lines, path: Path, stats: ReadStats) -> tuple[Columns, Lines, Any, Any]:
     # Line by line, for a chunk Arrow could not type as a whole: one bad line costs only its own row.
     values: dict[str, list[Any]] = {name: [] for name in _FLAT}
     counts: list[int] = []
     names: list[str | None] = []
     kept: list[int] = []
-    for i, line in enumerate(data.split(b"\n")[:-1]):
-        try:
-            record = safejson.loads(line)
-        except ValueError as exc:  # safejson.UnsafeJSON, and bytes that do not decode
-            stats.error(path, int(numbers[i]), f"not JSON: {exc}")
-            continue
-        if not isinstance(record, dict):
-            stats.error(path, int(numbers[i]), f"not a JSON object: {line[:60].decode('utf-8', 'replace')!r}")
-            continue
-        if could_hold_surrogates(line):
-            record = without_surrogates(record)
+    for i, record in json_objects(data, numbers, path, stats):
         kept.append(i)
         event = _text(record.get("event_type"))
         dns = _object(record.get("dns"))
