@@ -352,12 +352,7 @@ class Resolver:
                     matches.append(self._identified(app, 0.85, "name", name, alias, source, reason, score))
                 elif len(disguise_key(alias)) >= FUZZY_MIN_LENGTH:
                     why = [f"{how} {alias!r}; {subtitle!r} is not in a title its stores show"]
-                    if disguised:
-                        why.append("letters from another script that look Latin")
-                    if publisher and not own_publisher:
-                        why.append(f"publisher {publisher!r} is not {self.rulebook.subjects.companies[company].name}")
-                    elif publisher is None:
-                        why.append("no publisher given")
+                    why += self._doubts(disguised, publisher, own_publisher, company)
                     matches.append(self._lookalike(app, name, alias, source, 0.5, score, why))
                 continue
             if own_publisher and not disguised:
@@ -377,14 +372,18 @@ class Resolver:
                 matches.append(self._identified(app, 0.7, "name", name, alias, source, unknown, score))
             else:
                 why = [f"{how} {alias!r} (score {score:.0f})"]
-                if disguised:
-                    why.append("letters from another script that look Latin")
-                if publisher and not own_publisher:
-                    why.append(f"publisher {publisher!r} is not {self.rulebook.subjects.companies[company].name}")
-                elif publisher is None:
-                    why.append("no publisher given")
+                why += self._doubts(disguised, publisher, own_publisher, company)
                 matches.append(self._lookalike(app, name, alias, source, 0.6, score, why))
         return matches
+
+    def _doubts(self, disguised: bool, publisher: str | None, own_publisher: bool, company: str) -> list[str]:
+        """Why a name match is only a look-alike, beyond the name itself."""
+        why = ["letters from another script that look Latin"] if disguised else []
+        if publisher and not own_publisher:
+            why.append(f"publisher {publisher!r} is not {self.rulebook.subjects.companies[company].name}")
+        elif publisher is None:
+            why.append("no publisher given")
+        return why
 
     def _lookalike(
         self, app: str, name: str, alias: str, source: str, weight: float, score: float, why: list[str]
