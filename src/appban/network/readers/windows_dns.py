@@ -11,20 +11,25 @@ response (blank for a query), opcode (`Q` standard query), flags and rcode in br
 and question name, its labels each preceded by their length. Records are the queries the server
 received (`Rcv`, blank, `Q`): `client` the remote address, `host` the decoded name. Sent packets,
 responses, notifies and updates are skipped, as are the header and the packet details that the
-"Details" option adds; a PACKET line that does not parse is malformed.
+"Details" option adds; a PACKET line that does not parse is malformed, whatever its date and time
+look like (a time format not listed below is reported line by line, never passed over).
 
 Time: the server's local time, without a zone (`tz`, default "UTC"), written in the short date and time
 format of the server's locale: "9/20/2020 11:59:01 PM" (United States), "20/09/2020 23:59:01" (United
-Kingdom, France), "20.09.2020 23:59:01" (Germany), "2020-09-20 23:59:01" (Sweden). A date with the year
-first is year-month-day, and one with dots or dashes day-month-year. With slashes and the year last,
-the order is told from the dates themselves: a first number above 12 makes it day/month, a second
-number above 12 month/day. A file whose dates never tell (all in the first clock24 days of months) is
-refused: read it with `--log-format windows-dns-mdy` or `windows-dns-dmy`, which name the order.
+Kingdom, France), "20.09.2020 23:59:01" (Germany), "2020-09-20 23:59:01" (Sweden), "2019/08/20 11:48:27"
+(Japan). A date with the year first is year-month-day, and one with dots or dashes day-month-year. With
+slashes and the year last, the order is told from the dates themselves: a first number above 12 makes it
+day/month, a second number above 12 month/day. A file whose dates never tell (all in the first 12 days of
+months) is refused: read it with `--log-format windows-dns-mdy` or `windows-dns-dmy`, which name the order.
 
 Sources: Microsoft's LogLevel registry entry for Dns.log (https://technet.microsoft.com/en-us/library/cc940779.aspx)
 and DNS_LOG_LEVELS in [MS-DNSP] 2.2.9.1.1 (https://learn.microsoft.com/en-us/openspecs/windows_protocols/
 ms-dnsp/fc6275ba-b4d3-4e81-9417-03d004369075) for what is logged; the log's own field key, and lines
-quoted in https://community.splunk.com/t5/Getting-Data-In/DNS-debug-log-dns-log-Format-Review/m-p/137289.
+quoted in https://community.splunk.com/t5/Getting-Data-In/DNS-debug-log-dns-log-Format-Review/m-p/137289,
+https://qiita.com/urushibata/items/8728708e7737371e6ba1 (a Japanese Windows Server 2012) and
+https://github.com/reighnman/Graylog_Content_Pack_WinDNS/issues/12 (French and Swedish servers). AM/PM
+markers in other languages (午前/午後, 오전/오후, 上午/下午) are not read: no source shows the debug log
+writing them, so such lines are reported as malformed rather than guessed at.
 """
 
 from __future__ import annotations
@@ -66,6 +71,8 @@ _PACKET_LINE = (
 PATTERN = (
     PREFIX + r"[0-9A-Fa-f]+ +(?:UDP|TCP) +Rcv +(?P<client>\S+) +[0-9A-Fa-f]+   Q \[[^\]]*\] +\S+ +(?P<name>\S+)\s*$"
 )
+# A packet line whatever its date and time look like: one that does not parse is malformed, never skipped.
+_PACKETISH = r"^\S.{0,60} [0-9A-Fa-f]{1,8} PACKET "
 _HEADER = re2.compile(r"^(?:DNS Server log file creation at |Message logging key \(for packets)")
 _PACKET = re2.compile(_PACKET_LINE)
 # Which number of a date is the day and which the month, for each order a reader may be told.
@@ -101,7 +108,8 @@ class WindowsDnsReader:
         packet = flags(pc.match_substring_regex(lines, _PACKET_LINE))
         if not packet.all():
             # Outside PACKET lines the log is its header and packet details: skipped.
-            report_unmatched(lines, packet, numbers, path, stats, r"", PREFIX, "Windows DNS packet")
+            queryish = "(?:" + PREFIX + "|" + _PACKETISH + ")"
+            report_unmatched(lines, packet, numbers, path, stats, r"", queryish, "Windows DNS packet")
         query = packet & flags(pc.match_substring_regex(lines, PATTERN))
         stats.skipped += int((packet & ~query).sum())
         if not query.any():
