@@ -24,7 +24,7 @@ class Observation:
 class Package:
     """A package-manager coordinate seen as evidence: what a package URL is made from."""
 
-    ecosystem: str  # the observation kind: maven, npm, pypi, cocoapods, go, swiftpm, pub
+    ecosystem: str  # the observation kind: maven, npm, pypi, cocoapods, go, swiftpm, pub, composer, gem
     name: str  # as the manifest writes it: group:artifact for Maven, @scope/name for npm, a module path for Go
     version: str | None  # the exact version pinned there, if any
     line: int | None

@@ -30,7 +30,7 @@ from appban.vocabulary import Category
 _MAX_EXAMPLES = 5
 _MAX_PACKAGES = 100  # distinct packages kept per finding: a wildcard signature can match a whole group
 # Observation kinds that name a package in a package manager (and so can give a package URL).
-PACKAGE_KINDS = frozenset({"maven", "npm", "pypi", "cocoapods", "go", "swiftpm", "pub"})
+PACKAGE_KINDS = frozenset({"maven", "npm", "pypi", "cocoapods", "go", "swiftpm", "pub", "composer", "gem"})
 # An exact version in each ecosystem's notation, for extractors that leave it in `detail`. What else is
 # found there is not one: a range (^1.2.0, ~> 1.8), a property (${sdk.version}), a dynamic Gradle version
 # (1.+, latest.release), a marker ("package", "podspec name") or a repository URL.

@@ -18,7 +18,7 @@ SignatureKind = Literal["sdk", "service_client", "app_code", "company_other"]
 EXACT_KINDS = (
     "maven", "cocoapods", "swiftpm", "modules", "frameworks", "objc_classes", "headers", "static_libraries",
     "jar_names", "url_schemes", "android_packages", "npm", "pypi", "go", "pub", "app_ids", "signing_certs",
-    "npm_modules", "calls", "configured_providers",
+    "npm_modules", "calls", "configured_providers", "composer", "gem",
 )  # fmt: skip
 # Observation kinds matched by dotted prefix (whole segments), most specific first.
 PREFIX_KINDS = ("java", "python_modules")
@@ -52,6 +52,8 @@ class Match(Strict):
     pypi: list[str] = Field(default_factory=list)
     go: list[str] = Field(default_factory=list)
     pub: list[str] = Field(default_factory=list)
+    composer: list[str] = Field(default_factory=list)  # Composer (PHP) packages, vendor/name
+    gem: list[str] = Field(default_factory=list)  # RubyGems
     app_ids: list[str] = Field(default_factory=list)  # the app's own package name / bundle ID
     signing_certs: list[str] = Field(default_factory=list)  # SHA-256 of the app's signing certificate
     npm_modules: list[str] = Field(default_factory=list)  # an import path inside a package ("pkg/providers/x")

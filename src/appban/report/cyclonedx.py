@@ -45,6 +45,8 @@ _PURL_TYPES = {
     "go": "golang",
     "swiftpm": "swift",
     "pub": "pub",
+    "composer": "composer",
+    "gem": "gem",
 }
 # Observation kinds whose value is a name in code (CycloneDX occurrence `symbol`); others are context.
 _SYMBOL_KINDS = {"java", "objc_classes", "modules", "frameworks", "headers", "static_libraries", "jar_names"}
@@ -52,9 +54,12 @@ _MANIFEST_NAMES = {
     "pom.xml", "package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml",
     "podfile", "podfile.lock", "package.swift", "package.resolved", "go.mod", "androidmanifest.xml",
     "info.plist", "plugin.xml", "metadata", "pkg-info", "pyproject.toml", "setup.cfg", "pubspec.yaml",
-    "pubspec.lock",
+    "pubspec.lock", "composer.json", "composer.lock", "installed.json", "gemfile", "gemfile.lock", "gems.rb",
+    "gems.locked",
 }  # fmt: skip
-_MANIFEST_SUFFIXES = (".pom", ".gradle", ".gradle.kts", ".versions.toml", ".podspec", ".podspec.json", ".plist")
+_MANIFEST_SUFFIXES = (
+    ".pom", ".gradle", ".gradle.kts", ".versions.toml", ".podspec", ".podspec.json", ".plist", ".gemspec",
+)  # fmt: skip
 _SOURCE_SUFFIXES = (
     ".java", ".kt", ".kts", ".m", ".mm", ".h", ".swift", ".js", ".mjs", ".cjs", ".jsx", ".ts", ".tsx",
     ".py", ".dart", ".vue", ".html", ".htm", ".c", ".cc", ".cpp",
@@ -98,6 +103,12 @@ def purl_of(package: Package) -> PackageURL | None:
         name = PurePosixPath(parts.path).name.removesuffix(".git")
     elif kind == "pub":
         name = name.lower()
+    elif kind == "composer":
+        # vendor/project, both case-insensitive: lower-cased (purl-spec PURL-TYPES, composer).
+        vendor, _, project = name.lower().partition("/")
+        if not vendor or not project:
+            return None
+        namespace, name = vendor, project
     try:
         return PackageURL(kind, namespace, name, version, None, subpath)
     except ValueError:

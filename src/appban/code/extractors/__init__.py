@@ -5,6 +5,7 @@ from __future__ import annotations
 from appban.code.extractors import (
     android_manifest,
     cocoapods,
+    composer,
     cordova,
     dex,
     gomod,
@@ -14,6 +15,7 @@ from appban.code.extractors import (
     npm,
     plist,
     python,
+    rubygems,
     source,
     swiftpm,
 )
@@ -31,6 +33,8 @@ def all_extractors(signatures: SignatureSet) -> list[Extractor]:
         npm.Npm(),
         python.Python(),
         gomod.GoMod(),
+        composer.Composer(),
+        rubygems.RubyGems(),
         cordova.Cordova(),
         android_manifest.AndroidManifest(),
         plist.InfoPlist(),

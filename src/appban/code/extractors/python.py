@@ -17,9 +17,11 @@ _LOCK_NAME = linear(r'^name\s*=\s*"([^"]+)"')
 _LOCK_VERSION = linear(r'^version\s*=\s*"([^"]+)"')
 # A requirement pinned to one release: "name==1.2.3" or "name[extra] == 1.2.3 ; marker" (not "==1.*").
 _PIN = linear(r"^[A-Za-z0-9][A-Za-z0-9._\-]*\s*(?:\[[^\]]*\])?\s*===?\s*([0-9][0-9A-Za-z.+!_\-]*)\s*(?:[;#].*)?$")
-# A PEP 440 version as written in metadata and locks (a public version, with an optional local part).
+# A PEP 440 version as written in metadata and locks (a public version, with an optional local part). An
+# epoch ("1!2.0", PEP 440 "Version epochs") orders releases across a change of scheme and is part of the
+# version: the package URL keeps it, percent-encoded as "1%212.0".
 _VERSION = linear(
-    r"^v?[0-9]+(?:\.[0-9]+)*(?:[._\-]?(?:a|b|rc|alpha|beta|c|pre|preview|post|rev|r|dev)[._\-]?[0-9]*)*"
+    r"^v?(?:[0-9]+!)?[0-9]+(?:\.[0-9]+)*(?:[._\-]?(?:a|b|rc|alpha|beta|c|pre|preview|post|rev|r|dev)[._\-]?[0-9]*)*"
     r"(?:\+[A-Za-z0-9.]+)?$"
 )
 _MAX_VERSION = 64

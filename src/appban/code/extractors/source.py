@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 
 from appban.code import budget
-from appban.code.extractors import providers
+from appban.code.extractors import config_credentials, providers
 from appban.code.extractors._linear import Match, linear
 from appban.code.extractors._text import text_of
 from appban.code.model import Observation
@@ -93,6 +93,8 @@ class Source:
         # After the lines, so that a finding's first line is an import's rather than a later credential's.
         if providers.worth_searching(lowered_text):
             yield from providers.configured_providers(text)
+        if config_credentials.wants(name):
+            yield from config_credentials.config_credentials(data, name)
 
     def _lines(self, text: str, name: str, needles: list[str], calls: list[str], code: bool) -> Iterator[Observation]:
         for number, line in enumerate(text.splitlines(), start=1):
