@@ -6,6 +6,14 @@ on the archive file, the only one in the repository; the member path is a logica
 member is a nested artifact in `run.artifacts` (its `parentIndex` chain leads to the archive), where a
 related location gives the line inside it when one is known. A region whose line is not known (inside an
 archive, or in a binary) says so in its properties: line 1 only anchors the alert.
+
+File URIs are relative references to the source root `%SRCROOT%`, which `run.originalUriBaseIds` defines and
+`invocations[0].workingDirectory` repeats (the property GitHub reads to turn paths into repository paths:
+docs.github.com, "SARIF support for code scanning", specifying the root for source files). GitHub takes a
+relative URI as relative to the repository root, so the source root is the directory appban runs in (the
+checkout, in CI) when everything scanned lies inside it, and otherwise the scan root (ScanResult.scan_root,
+as in CycloneDX): a scan of the checkout started from elsewhere still gives repository paths, never absolute
+paths of the machine that ran it.
 """
 
 from __future__ import annotations
@@ -26,8 +34,21 @@ _LEVEL = {"prohibited": "error", "enjoined": "warning", "not_yet_effective": "wa
 _TYPE_KINDS = {"java", "objc_classes"}
 
 
+SRCROOT = "%SRCROOT%"
+
+
+def source_root(result: ScanResult, base: Path) -> Path:
+    """The directory file URIs are relative to: `base` (where appban runs) when the scan root lies in it,
+    else the scan root, else `base`."""
+    scanned = result.scan_root()
+    absolute = Path(os.path.abspath(base))
+    if scanned is None or Path(scanned).is_relative_to(absolute):
+        return absolute
+    return Path(scanned)
+
+
 def _uri(path: str, base: Path) -> str:
-    """A file as GitHub wants it: relative to the checkout root (percent-encoded), else a file URI."""
+    """A file as GitHub wants it: relative to the source root (percent-encoded), else a file URI."""
     try:
         relative = os.path.relpath(path, base)
     except ValueError:  # another drive on Windows
@@ -71,7 +92,9 @@ class _Artifacts:
         return self._index[key]
 
     def file(self, path: str) -> int:
-        return self._add((path,), {"location": {"uri": _uri(path, self.base)}})
+        uri = _uri(path, self.base)
+        location = {"uri": uri} if uri.startswith("file:") else {"uri": uri, "uriBaseId": SRCROOT}
+        return self._add((path,), {"location": location})
 
     def member(self, path: str, member: str) -> int:
         """The innermost member's index; `member` is the chain inside the file, "a.aar!/classes.jar"."""
@@ -86,6 +109,10 @@ class _Artifacts:
     def uri(self, index: int) -> str:
         return str(self.items[index]["location"]["uri"])
 
+    def location(self, index: int) -> dict[str, Any]:
+        """An artifactLocation pointing at artifact `index`: its URI (and base), and the index."""
+        return dict(self.items[index]["location"]) | {"index": index}
+
 
 def _location(finding: CodeFinding, artifacts: _Artifacts) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """The result's location, and its related locations (the line inside an archive member)."""
@@ -93,7 +120,7 @@ def _location(finding: CodeFinding, artifacts: _Artifacts) -> tuple[dict[str, An
     region: dict[str, Any] = {"startLine": 1, "properties": {"lineKnown": False}}
     if finding.line and not finding.member:
         region = {"startLine": finding.line}
-    physical = {"artifactLocation": {"uri": artifacts.uri(top), "index": top}, "region": region}
+    physical = {"artifactLocation": artifacts.location(top), "region": region}
     location: dict[str, Any] = {"physicalLocation": physical}
     logical: list[dict[str, Any]] = []
     related: list[dict[str, Any]] = []
@@ -150,7 +177,8 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
         if urls:
             rule["helpUri"] = urls[0]
         rules.append(rule)
-    artifacts = _Artifacts(base)
+    root = source_root(result, base)
+    artifacts = _Artifacts(root)
     results = []
     for finding in result.findings:
         location, related = _location(finding, artifacts)
@@ -182,10 +210,23 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
         "runs": [
             {
                 "tool": {"driver": {"name": "appban", "version": version("appban"), "rules": rules}},
-                "invocations": [{"executionSuccessful": True, "toolExecutionNotifications": notifications}],
+                "originalUriBaseIds": {SRCROOT: {"uri": _directory_uri(root)}},
+                "invocations": [
+                    {
+                        "executionSuccessful": True,
+                        "toolExecutionNotifications": notifications,
+                        "workingDirectory": {"uri": _directory_uri(root)},
+                    }
+                ],
                 "artifacts": artifacts.items,
                 "results": results,
                 "properties": {"at": result.at, "where": result.where, "rulebookVersion": result.rulebook_version},
             }
         ],
     }
+
+
+def _directory_uri(folder: Path) -> str:
+    """An absolute file URI of a directory, ending in "/" as SARIF requires of a base URI (3.14.14)."""
+    uri = Path(os.path.abspath(folder)).as_uri()
+    return uri if uri.endswith("/") else uri + "/"
