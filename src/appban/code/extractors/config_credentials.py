@@ -29,7 +29,6 @@ from collections.abc import Iterator
 
 from appban.code import budget
 from appban.code.extractors._linear import linear
-from appban.code.extractors._text import MAX_MANIFEST_BYTES, text_of
 from appban.code.model import Observation
 
 KIND = "configured_providers"
@@ -86,8 +85,8 @@ def _value(text: str | None) -> str:
     return value
 
 
-def config_credentials(data: bytes, name: str) -> Iterator[Observation]:
-    text = text_of(data, MAX_MANIFEST_BYTES)
+def config_credentials(text: str, name: str) -> Iterator[Observation]:
+    """Credentials in one configuration file's text (decoded and capped by the source reader)."""
     # A file named after the app (the wechat gem's config/wechat.yml) is that app's section.
     stem = name.rsplit("/", 1)[-1].split(".", 1)[0]
     root = [_FILE_ROOT + stem] if stem in _FILES else []

@@ -94,7 +94,7 @@ class Source:
         if providers.worth_searching(lowered_text):
             yield from providers.configured_providers(text)
         if config_credentials.wants(name):
-            yield from config_credentials.config_credentials(data, name)
+            yield from config_credentials.config_credentials(text, name)
 
     def _lines(self, text: str, name: str, needles: list[str], calls: list[str], code: bool) -> Iterator[Observation]:
         for number, line in enumerate(text.splitlines(), start=1):
