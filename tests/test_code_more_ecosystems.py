@@ -256,8 +256,16 @@ def test_a_gemspec_depending_on_a_client_and_a_built_gems_metadata(tmp_path: Pat
         'Gem::Specification.new do |spec|\n  spec.name = "shop_pay"\n  spec.version = "1.2.0"\n'
         '  spec.add_dependency "wx_pay", ">= 0.20"\n  spec.add_development_dependency "rspec"\nend\n'
     )
-    write(tmp_path / "src", {"shop_pay.gemspec": gemspec})
-    assert packages(found(tmp_path / "src")) == {("gem", "wx_pay", None, "wechat-service-clients")}
+    # As RubyGems writes an installed specification (specifications/*.gemspec): %q<name>.freeze.
+    installed = (
+        '  s.name = "shop-login".freeze\n  s.version = "0.3.0"\n'
+        '    s.add_runtime_dependency(%q<omniauth-wechat-oauth2>.freeze, ["~> 0.2"])\n'
+    )
+    write(tmp_path / "src", {"shop_pay.gemspec": gemspec, "specifications/shop-login-0.3.0.gemspec": installed})
+    assert packages(found(tmp_path / "src")) == {
+        ("gem", "wx_pay", None, "wechat-service-clients"),
+        ("gem", "omniauth-wechat-oauth2", None, "wechat-login"),
+    }
     # A .gem: a tar of metadata.gz (the specification in YAML), data.tar.gz and checksums.yaml.gz.
     metadata = (
         b"--- !ruby/object:Gem::Specification\nname: wechat\nversion: !ruby/object:Gem::Version\n"

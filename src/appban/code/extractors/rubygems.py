@@ -22,7 +22,10 @@ _LOCK_SPEC = linear(r"^    ([A-Za-z0-9_.\-]+) \(([^)]*)\)\s*$")
 _LOCK_DEPENDENCY = linear(r"^  ([A-Za-z0-9_.\-]+)!?(?:\s|$)")
 _SPEC_NAME = linear(r"""^\s*[a-z_]+\.name\s*=\s*['"]([A-Za-z0-9_.\-]+)['"]""")
 _SPEC_VERSION = linear(r"""^\s*[a-z_]+\.version\s*=\s*['"]([^'"]+)['"]""")
-_SPEC_DEPENDENCY = linear(r"""\.add_(?:runtime_|development_)?dependency\s*\(?\s*['"]([A-Za-z0-9_.\-]+)['"]""")
+# Written by hand ("wx_pay") or by RubyGems in an installed specification (`%q<wx_pay>.freeze`).
+_SPEC_DEPENDENCY = linear(
+    r"""\.add_(?:runtime_|development_)?dependency\s*\(?\s*(?:['"]([A-Za-z0-9_.\-]+)['"]|%q<([A-Za-z0-9_.\-]+)>)"""
+)
 # An exact gem version ("0.21.0", "1.0.0.rc1"); with "= " it is an exact requirement in a Gemfile.
 _EXACT = linear(r"^(?:=\s*)?([0-9]+(?:\.[0-9A-Za-z]+)*)$")
 _METADATA_HEAD = b"--- !ruby/object:Gem::Specification"
@@ -77,7 +80,7 @@ def _ruby(data: bytes, gemspec: bool) -> Iterator[Observation]:
         if not gemspec:
             continue
         if "dependency" in line and (match := _SPEC_DEPENDENCY.search(line)):
-            yield Observation(KIND, match[1], number)
+            yield Observation(KIND, match[1] or match[2], number)
         elif own is None and ".name" in line and (match := _SPEC_NAME.match(line)):
             own = (match[1], number)
         elif version is None and ".version" in line and (match := _SPEC_VERSION.match(line)):
