@@ -51,6 +51,13 @@ MAX_LINE_CHARS = 1 << 20
 #: A JSON document becomes Python objects first, about ten times its size, so its cap is lower.
 MAX_TABLE_BYTES = int(os.environ.get("APPBAN_MAX_TABLE_BYTES", 2 << 30))
 MAX_JSON_DOCUMENT_BYTES = min(MAX_TABLE_BYTES, 256 << 20)
+#: Keys under which an API's page of a JSON document holds its records, the page's other keys (counts,
+#: links) set aside: Microsoft Graph collections ("value", with "@odata.nextLink";
+#: https://learn.microsoft.com/en-us/graph/api/resources/intune-devices-detectedapp), Jamf Pro API searches
+#: ("results", with "totalCount"; GET /api/v1/computers-inventory, https://developer.jamf.com/jamf-pro/reference)
+#: and Workspace ONE UEM device searches ("Devices", with "Page", "PageSize" and "Total"; GET /API/mdm/devices/search).
+#: Any other object is one record.
+PAGE_KEYS = ("value", "results", "Devices")
 _SHOWN_ERRORS = 20
 _BOM = b"\xef\xbb\xbf"
 
@@ -354,15 +361,20 @@ def _json_record(text: str) -> tuple[str | None, dict[str, Any]]:
 
 
 def _read_json_document(path: Path, data: bytes, all_text: bool) -> pa.Table:
-    """A JSON array of objects, or an object holding one under "value" (the shape of Graph API exports)."""
+    """A JSON array of objects; an API page holding one under a key of PAGE_KEYS; or one object, read as a
+    table of one record (an API's answer about a single item, such as one device and its apps)."""
     try:
         document = safejson.loads(data.decode("utf-8", "replace"))
     except safejson.UnsafeJSON as exc:
         raise TableReadError(f"{path}: not valid JSON: {exc}") from None
-    if isinstance(document, dict) and isinstance(document.get("value"), list):
-        document = document["value"]
-    if not isinstance(document, list) or not all(isinstance(row, dict) for row in document):
-        raise TableReadError(f'{path}: expected a JSON array of objects (or {{"value": [...]}})')
+    if isinstance(document, dict):
+        key = next((key for key in PAGE_KEYS if isinstance(document.get(key), list)), None)
+        document = document[key] if key is not None else [document]
+    if not isinstance(document, list):
+        raise TableReadError(f"{path}: expected a JSON object or an array of objects, found {type(document).__name__}")
+    if not all(isinstance(row, dict) for row in document):
+        where = next(n for n, row in enumerate(document, start=1) if not isinstance(row, dict))
+        raise TableReadError(f"{path}: record {where}: not a JSON object (expected an array of objects)")
     if could_hold_surrogates(data):
         document = without_surrogates(document)
     return _from_records(document, all_text)

@@ -31,7 +31,17 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "where": ("storefront", "storefrontcountry", "country", "where", "market", "countrycode"),
     "at": ("lastupdated", "lastupdate", "lastupdatetime", "updatedat", "at", "timestamp", "lastinventoryupdate"),
     "kind": ("kind", "listingkind", "eventtype", "event"),
-    "device": ("devicename", "serialnumber", "device"),
+    # Jamf Pro API inventory's "general" object ("general.name" for computers, "general.displayName" for mobile
+    # devices, once spread), Kandji's device_id and Workspace ONE's DeviceFriendlyName.
+    "device": (
+        "devicename",
+        "serialnumber",
+        "device",
+        "generalname",
+        "generaldisplayname",
+        "devicefriendlyname",
+        "deviceid",
+    ),
     "ownership": ("ownership", "ownertype", "deviceownership"),
     "listing_id": ("listingid", "listing"),
     "platform": ("platform", "os"),

@@ -27,7 +27,7 @@ from appban.identity.normalize import SUFFIXES
 from appban.identity.registry import ID_FIELDS
 from appban.identity.resolve import Match, Record, Resolver, key_prefixes
 from appban.rulebook.loader import Rulebook, valid_place_code
-from appban.screen.columns import ColumnMap, detect
+from appban.screen.columns import ColumnMap, detect, normalise_header
 from appban.tablereader import READ_ERROR_COLUMN
 from appban.vocabulary import Category
 
@@ -41,9 +41,16 @@ _TRAILING_SUFFIXES = r"(?:[^a-z0-9]+(?:" + "|".join(sorted(SUFFIXES)) + r"))+[^a
 _TITLE_SUBTITLE = r"(?s)(?: - |[:|]).*$"
 _LATER_WORDS = r"(?s)[\t\n\x0b\x0c\r\x1c-\x1f ].*$"
 _UPDATE_KINDS = {"update", "updated", "listingupdate", "appupdate", "version"}
-# Device records that hold their apps as a list (Graph managedDevices?$expand=detectedApps): one row per app.
-_NESTED_APPS = ("detectedapps",)
+# Device records that hold their apps as a list: one row per app. Graph managedDevices?$expand=detectedApps
+# (https://learn.microsoft.com/en-us/graph/api/resources/intune-devices-manageddevice); Jamf Pro API computer
+# and mobile-device inventory, "applications" (GET /api/v1/computers-inventory?section=APPLICATIONS,
+# GET /api/v2/mobile-devices/{id}/detail; https://developer.jamf.com/jamf-pro/reference); Kandji's device apps,
+# "apps" (GET /api/v1/devices/{device_id}/apps; https://api-docs.kandji.io); Workspace ONE UEM's device apps,
+# "DeviceApps" (GET /API/mdm/devices/{id}/apps). Compared as normalised headers.
+NESTED_APPS = frozenset({"detectedapps", "applications", "apps", "deviceapps"})
 MAX_NESTED_APPS = 1_000_000  # rows an unnested file may grow to
+_MATCHED_NAME = "appban:matched name"
+_BUNDLE_SUFFIX = r"(?i)\.app\s*$"
 
 
 @dataclass(frozen=True)
@@ -232,9 +239,19 @@ class Screener:
         fixed_at = parse_instant(options.at, options.tz) if options.at else None
         now = dt.datetime.now(dt.UTC).replace(microsecond=0)
 
-        candidate_rows = np.flatnonzero(self.candidates(table, roles))
+        matched_roles = dict(roles)
+        if "name" in roles:
+            # Names are matched without a macOS bundle's ".app" ("WeChat.app", as Jamf Pro lists a Mac's
+            # applications: "Safari.app" in https://developer.jamf.com/jamf-pro/reference/findcomputerapplicationsbynameinventory).
+            names = table.column(roles["name"])
+            if not pa.types.is_string(names.type):
+                names = names.cast(pa.string())
+            table = table.append_column(_MATCHED_NAME, pc.replace_substring_regex(names, _BUNDLE_SUFFIX, ""))
+            matched_roles["name"] = _MATCHED_NAME
+        candidate_rows = np.flatnonzero(self.candidates(table, matched_roles))
         picked = table.take(pa.array(candidate_rows, pa.int64())) if len(candidate_rows) else table.slice(0, 0)
-        values = {role: picked.column(column).to_pylist() for role, column in roles.items()}
+        values = {role: picked.column(column).to_pylist() for role, column in matched_roles.items()}
+        written = picked.column(roles["name"]).to_pylist() if "name" in roles else None
 
         def cell(role: str, i: int) -> str | None:
             column = values.get(role)
@@ -279,7 +296,8 @@ class Screener:
             best: Match = resolver.resolve(record, at)[0]
             out["file"].append(file)
             out["line"].append(line)
-            out["record_name"].append(record.name)
+            as_written = None if written is None or written[i] is None else str(written[i]).strip()
+            out["record_name"].append(as_written or None)
             out["record_publisher"].append(record.publisher)
             out["record_id"].append(record.android_package or record.ios_bundle or record.app_store_id or record.id)
             out["listing_or_device"].append(cell("listing_id", i) or cell("device", i))
@@ -329,18 +347,34 @@ class Screener:
         ]
 
 
+def _nested_apps_column(table: pa.Table) -> str | None:
+    """The column holding each record's apps as a JSON array: one named as an app list (NESTED_APPS) with
+    some cell that starts like an array. A column of plain text of that name (a CSV's "Apps" holding one
+    title) is not one."""
+    for name in table.column_names:
+        if normalise_header(name) not in NESTED_APPS:
+            continue
+        values = table.column(name)
+        if not pa.types.is_string(values.type):
+            continue
+        opens = pc.starts_with(pc.utf8_ltrim_whitespace(values), "[")
+        if pc.any(opens).as_py():
+            return str(name)
+    return None
+
+
 def _unnest_apps(
     table: pa.Table, file: str, line_of: Callable[[int], int], errors: list[RowError]
 ) -> tuple[pa.Table, Callable[[int], int]]:
-    """Device records holding their apps as a list (a JSON array of objects in a `detectedApps` column):
-    one row per app, with the device's other fields beside it and the device's line. A device's field of
+    """Device records holding their apps as a list (a JSON array of objects in a column NESTED_APPS names):
+    one row per app, with the device's other fields beside it and the device's line. A device's field that
+    is an object (Jamf's "general") is spread into one column per field ("general.name"). A device's field of
     the same name as an app's ("id") gives way to the app's. Other tables are returned as they are."""
-    nested = next((c for c in table.column_names if "".join(ch for ch in c.casefold() if ch.isalnum()) in
-                   _NESTED_APPS), None)  # fmt: skip
+    nested = _nested_apps_column(table)
     if nested is None:
         return table, line_of
     device_columns = [c for c in table.column_names if c != nested]
-    devices = table.select(device_columns).to_pylist()
+    devices = [_spread(device) for device in table.select(device_columns).to_pylist()]
     rows: list[dict[str, Any]] = []
     origin: list[int] = []
     for row, cell in enumerate(table.column(nested).to_pylist()):
@@ -359,7 +393,7 @@ def _unnest_apps(
         for app in apps:
             rows.append({**devices[row], **app})
             origin.append(row)
-    names = list(dict.fromkeys([*device_columns, *(key for row in rows for key in row)]))
+    names = list(dict.fromkeys([*(key for device in devices for key in device), *(key for row in rows for key in row)]))
     columns = {
         name: pa.array(
             [None if (v := r.get(name)) is None else v if isinstance(v, str) else json.dumps(v) for r in rows],
@@ -368,6 +402,24 @@ def _unnest_apps(
         for name in names
     }
     return pa.table(columns), lambda row: line_of(origin[row])
+
+
+def _spread(device: dict[str, Any]) -> dict[str, Any]:
+    """A device's fields, each object among them (JSON text of one) spread one level into "field.key"
+    columns beside the object's own. Cells that are not JSON objects stay as they are."""
+    out = dict(device)
+    for name, value in device.items():
+        if not (isinstance(value, str) and value.startswith("{")):
+            continue
+        try:
+            fields = safejson.loads(value)
+        except safejson.UnsafeJSON:
+            continue
+        if isinstance(fields, dict):
+            for key, item in fields.items():
+                if item is not None and not isinstance(item, dict | list):
+                    out.setdefault(f"{name}.{key}", item)
+    return out
 
 
 def _unreadable(
