@@ -27,6 +27,7 @@ from appban.cli.common import (
     verdict_style,
 )
 from appban.outputs import Sink
+from appban.payments.dates import DateOrder
 from appban.payments.markers import load_markers
 from appban.reading.values import check_zone
 from appban.report import html as html_report
@@ -75,6 +76,10 @@ def screen_payments_command(
         str | None,
         typer.Option(help="The exports' decimal mark, point or comma; without it only unambiguous amounts are read."),
     ] = None,
+    date_order: Annotated[
+        str | None,
+        typer.Option(help="Order of dates written with slashes, dmy or mdy; without it, as each file shows."),
+    ] = None,
     fmt: Annotated[PaymentFormat, typer.Option("--format", help="Output format.")] = PaymentFormat.table,
     output: OutputOption = None,
     tz: TzOption = None,
@@ -89,6 +94,7 @@ def screen_payments_command(
             check_zone(tz) if tz else None,
             parse_constants(constants or []) or None,
             check_decimal(decimal),
+            DateOrder(date_order).order,
         )
         marker_set = load_markers(markers, book) if markers else load_markers(rulebook=book)
     except (ColumnMapError, ValueError) as exc:
@@ -112,7 +118,21 @@ def screen_payments_command(
             PaymentFormat.table: lambda f: write_csv(result.payments, f),
             PaymentFormat.html: lambda f: f.write(_html(result).encode("utf-8")),
         }
-        emit(writers[fmt], output)
+        written = emit(writers[fmt], output)
+        # One table per CSV file: the rows reported apart go beside the flagged ones, as network's exposure does.
+        beside = fmt in (PaymentFormat.csv, PaymentFormat.table) and output is not None and written == "file"
+        if beside and output is not None and result.apart.num_rows:
+            side = output.with_name(output.stem + ".apart" + output.suffix)
+            emit(lambda f: write_csv(result.apart, f), side)
+            err.print(
+                f"wrote {result.payments.num_rows} flagged payments to {output} and "
+                f"{result.apart.num_rows} reported apart to {side}"
+            )
+        counts = result.apart_counts()
+        if counts:
+            err.print(f"appban: reported apart, not in the totals: {_counted(counts)}")
+        for note in result.notes:
+            err.print(Text(f"appban: note: {note}", style="yellow"))
     for message in result.file_errors:
         err.print(Text(f"appban: not read: {message}", style="yellow"))
     if result.malformed:
@@ -134,7 +154,8 @@ def _document(result: PaymentResult) -> dict[str, Any]:
         "totals": to_records(result.totals),
         "payments": to_records(result.payments),
         "apart": to_records(_apart(result)),
-        "apart_by_reason": _apart_counts(result),
+        "apart_by_reason": result.apart_counts(),
+        "notes": result.notes,
     }
 
 
@@ -142,12 +163,8 @@ def _apart(result: PaymentResult) -> pa.Table:
     return result.apart
 
 
-def _apart_counts(result: PaymentResult) -> dict[str, int]:
-    apart = _apart(result)
-    if apart.num_rows == 0:
-        return {}
-    counts = apart.group_by("reason").aggregate([("reason", "count")]).to_pylist()
-    return {row["reason"]: row["reason_count"] for row in sorted(counts, key=lambda row: row["reason"])}
+def _counted(counts: dict[str, int]) -> str:
+    return ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in counts.items())
 
 
 def _print(result: PaymentResult) -> None:
@@ -178,12 +195,14 @@ def _print(result: PaymentResult) -> None:
         totals.add_row(row["service"], row["month"], Text(row["verdict"], style=style), row["currency"],
                        f"{row['payments']:,}", _money(row["amount"]))  # fmt: skip
     out.print(totals)
-    counts = _apart_counts(result)
+    counts = result.apart_counts()
     if counts:
-        shown = ", ".join(f"{count:,} {reason.replace('_', ' ')}" for reason, count in counts.items())
-        out.print(f"Reported apart, not in the totals: {shown} (see --format json)")
-    out.print(f"{result.payments.num_rows:,} of {result.rows:,} payments flagged; {result.malformed:,} unreadable; "
-              f"rulebook {result.rulebook_version}")  # fmt: skip
+        out.print(f"Reported apart, not in the totals: {_counted(counts)} (see --format json)")
+    for note in result.notes:
+        out.print(Text(f"Note: {note}", style="yellow"))
+    skipped = f"; {result.skipped:,} rows that are no payment skipped" if result.skipped else ""
+    out.print(f"{result.payments.num_rows:,} of {result.rows:,} payments flagged; {result.malformed:,} unreadable"
+              f"{skipped}; rulebook {result.rulebook_version}")  # fmt: skip
 
 
 def _money(amount: Decimal) -> str:
@@ -206,7 +225,15 @@ def _html(result: PaymentResult) -> str:
                  if name in apart.schema.names]  # fmt: skip
         kept = [[row.get(name) for name in shown] for row in apart.slice(0, 5000).to_pylist()]
         sections.append(("Reported apart, not in the totals (first 5,000)", html_report.table(shown, kept)))
-    meta = {"payments read": result.rows, "unreadable": result.malformed, "rulebook": result.rulebook_version}
+    meta: dict[str, Any] = {"payments read": result.rows, "unreadable": result.malformed,
+                            "rulebook": result.rulebook_version}  # fmt: skip
+    if result.skipped:
+        meta["skipped (no payment)"] = result.skipped
+    counts = result.apart_counts()
+    if counts:
+        meta["reported apart, not in the totals"] = _counted(counts)
+    if result.notes:
+        meta["notes"] = "; ".join(result.notes)
     if result.file_errors:
         meta["files not read"] = "; ".join(result.file_errors)
     return html_report.document("appban payment screening", meta, sections)

@@ -42,6 +42,11 @@ class Layout(_Strict):
     amount_debit: str | None = None
     zone: str | None = None
     zone_column: str | None = None
+    # A column holding the time of day, for a `ts` column holding only the date (appban.payments.dates).
+    time_column: str | None = None
+    # Fields the export never holds, given for the whole file with --set (Square's transactions export has no
+    # currency column).
+    needs_set: list[str] = []
     constants: dict[str, str] = {}
     skip: dict[str, list[str]] = {}
     counted: dict[str, list[str]] = {}
@@ -52,6 +57,9 @@ class Layout(_Strict):
 class Zones(_Strict):
     source: HttpUrl
     abbreviations: dict[str, str]
+    # Zone names as Rails applications write them ("Pacific Time (US & Canada)"), to IANA zones.
+    names_source: HttpUrl | None = None
+    names: dict[str, str] = {}
 
 
 class LayoutSet(_Strict):
@@ -74,7 +82,7 @@ def load_layouts(path: Path = LAYOUTS_FILE) -> LayoutSet:
                 if field not in MAPPABLE:
                     problems.append(source.problem(("layouts", i, "columns"), f"{field!r} is not a record field"))
             for field in ("ts", "amount", "currency"):
-                if field not in layout.columns and field not in layout.constants:
+                if field not in layout.columns and field not in layout.constants and field not in layout.needs_set:
                     problems.append(source.problem(("layouts", i, "columns"), f"no column for {field}"))
             if layout.zone is not None:
                 _check(layout.zone, source, ("layouts", i, "zone"), problems)
@@ -83,6 +91,8 @@ def load_layouts(path: Path = LAYOUTS_FILE) -> LayoutSet:
                 problems.append(source.problem(("layouts", i, "not_completed"), f"{sorted(clash)} also skipped"))
         for name, offset in layouts.zones.abbreviations.items():
             _check(offset, source, ("zones", "abbreviations", name), problems)
+        for name, zone in layouts.zones.names.items():
+            _check(zone, source, ("zones", "names", name), problems)
     if problems or layouts is None:
         raise RulebookError(problems)
     return layouts
@@ -163,10 +173,12 @@ def column_for(name: str, columns: list[str]) -> str | None:
 
 def row_zones(values: Any, zones: Zones) -> tuple[Any, Mask]:
     """Per row, the zone its zone column names, as an IANA name or an offset ("+02:00"); and the rows whose
-    zone is given but not known. One check per distinct value: a report holds one or two."""
+    zone is given but not known. A zone is an abbreviation (CET), a Rails zone name ("Pacific Time (US &
+    Canada)") or an IANA name. One check per distinct value: a report holds one or two."""
     text = to_text(values)
     distinct = pc.unique(text).drop_null().slice(0, MAX_ZONES).to_pylist()
     known = {name.upper(): offset for name, offset in zones.abbreviations.items()}
+    known.update({name.upper(): zone for name, zone in zones.names.items()})
     resolved: dict[str, str] = {}
     for value in distinct:
         offset = known.get(value.upper())

@@ -168,6 +168,7 @@ class Evidence:
     confidence: float
     source: str
     gateway: str | None = None  # for "gateway" and "gateway_wallet": the gateway's key
+    uncertain: str | None = None  # the marker's own doubt (markers.yaml `uncertain`), told wherever it was used
 
 
 # Why a marker was set aside instead of flagging its row (the `aside` codes of Matches).
@@ -217,7 +218,8 @@ class PaymentMatcher:
         # A numeric method code (QFPay's 800201) means a wallet only at the processors that use it.
         self._only_at: dict[int, str] = {}
         for method in markers.methods:
-            index = self._add(method.service, "method", method.value, method.confidence, str(method.source))
+            index = self._add(method.service, "method", method.value, method.confidence, str(method.source),
+                              uncertain=method.uncertain)  # fmt: skip
             self._methods.setdefault(method.value.lower(), index)
             if method.value.isdigit():
                 self._only_at[index] = "(?i)" + "|".join(re.escape(name) for name in method.used_by)
@@ -229,7 +231,8 @@ class PaymentMatcher:
         self._names: list[tuple[re.Pattern[str], int]] = []
         all_names = [name.value for name in markers.names]
         for name in markers.names:
-            index = self._add(name.service, "name", name.value, name.confidence, str(name.source))
+            index = self._add(name.service, "name", name.value, name.confidence, str(name.source),
+                              uncertain=name.uncertain)  # fmt: skip
             self._names.append(
                 (re.compile(_name_pattern(unicodedata.normalize("NFKC", name.value)), re.IGNORECASE), index)
             )
@@ -265,7 +268,7 @@ class PaymentMatcher:
         for item in markers.institutions:
             key = _institution_key(item.value, item.scheme)
             self._institutions.setdefault(key, self._add(item.service, "institution", item.value, item.confidence,
-                                                         str(item.source)))  # fmt: skip
+                                                         str(item.source), uncertain=item.uncertain))  # fmt: skip
         self._purpose_codes = pa.array([p.code.upper() for p in markers.purposes], pa.string())
         self._purpose_facts = pa.array([p.fact for p in markers.purposes], pa.string())
         self.checks: list[tuple[str, Callable[[str], int], str | None]] = [
@@ -277,9 +280,16 @@ class PaymentMatcher:
             self.checks += [(f, self._name_hit, f"(?i){any_name}") for f in NAME_FIELDS]
 
     def _add(
-        self, service: str, kind: str, value: str, confidence: float, source: str, gateway: str | None = None
+        self,
+        service: str,
+        kind: str,
+        value: str,
+        confidence: float,
+        source: str,
+        gateway: str | None = None,
+        uncertain: str | None = None,
     ) -> int:
-        self.evidence.append(Evidence(service, kind, value, confidence, source, gateway))
+        self.evidence.append(Evidence(service, kind, value, confidence, source, gateway, uncertain))
         return len(self.evidence) - 1
 
     # --- per distinct value ---
@@ -370,9 +380,11 @@ class PaymentMatcher:
         if "outcome" in names and table.column("outcome").null_count < rows:
             # An attempt that did not complete (refused, cancelled, failed) moved no money: a covered service's
             # marker on it is reported apart, never decided.
+            # That it did not complete comes first: a marker already set aside on it (a wallet named in the text of
+            # a pending PayPal payment) is reported as not completed too.
             undone = np.asarray(table.column("outcome").is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
             moved = undone & (best >= 0)
-            aside = np.where(moved, NOT_COMPLETED, aside)
+            aside = np.where(undone & ((best >= 0) | (aside > 0)), NOT_COMPLETED, aside)
             aside_marker = np.where(moved, best, aside_marker)
             aside_where = np.where(moved, where, aside_where)
             best = np.where(undone, -1, best)
@@ -434,6 +446,12 @@ class PaymentMatcher:
                 )  # fmt: skip
                 found = np.where(rows & ~named, -1, found)
         return found
+
+    def doubts(self, used: set[int]) -> list[str]:
+        """The doubts the markers in `used` (evidence indices) carry, one line each: "alipay_hk (Alipay): ..."."""
+        services = self.markers.services
+        return [f"{e.value} ({services[e.service].name}): {e.uncertain}"
+                for index in sorted(used) if (e := self.evidence[index]).uncertain]  # fmt: skip
 
     def field_names(self) -> list[str]:
         """The field each `where` index of `match` names."""

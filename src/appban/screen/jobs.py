@@ -152,11 +152,13 @@ def _check_values(kind: str, options: Mapping[str, str]) -> None:
             known = ", ".join(READER_NAMES)
             raise ScreenOptionError(f"input_format: unknown payment format {options['input_format'][:64]!r} ({known})")
     if kind == "payments":
+        from appban.payments.dates import DateOrder
         from appban.screen.payments import check_decimal, parse_constants
 
         try:
             parse_constants(_pairs(options.get("set")))
             check_decimal(options.get("decimal"))
+            DateOrder(options.get("date_order"))
         except ValueError as exc:
             raise ScreenOptionError(str(exc).removeprefix("--")) from None
 
@@ -266,6 +268,7 @@ def _network(path: Path, options: dict[str, str], book: Rulebook, progress: Prog
 
 
 def _payments(path: Path, options: dict[str, str], book: Rulebook, progress: Progress) -> ScreenOutcome:
+    from appban.payments.dates import DateOrder
     from appban.screen.payments import PaymentOptions, parse_constants, screen_payments
 
     settings = PaymentOptions(
@@ -274,6 +277,7 @@ def _payments(path: Path, options: dict[str, str], book: Rulebook, progress: Pro
         options.get("tz"),
         parse_constants(_pairs(options.get("set"))) or None,
         options.get("decimal"),
+        DateOrder(options.get("date_order")).order,
     )
     result = screen_payments([path], settings, book, progress=progress)
     summary = {
@@ -282,6 +286,9 @@ def _payments(path: Path, options: dict[str, str], book: Rulebook, progress: Pro
         "malformed": result.malformed,
         "totals": to_records(result.totals),
         "apart": result.apart.num_rows,
+        "apart_by_reason": result.apart_counts(),  # never in the totals: set aside by a stated method, not completed
+        "skipped": result.skipped,
+        "notes": result.notes,
     }
     return ScreenOutcome(to_records(result.payments), summary, result.errors)
 
@@ -296,5 +303,5 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "inventory": ("where", "at", "at_column", "tz", "fleet", "map"),
     "code": ("where", "at", "tz"),
     "network": ("role", "where", "customer_column", "log_format", "map", "log_tz", "log_year"),
-    "payments": ("input_format", "map", "tz", "set", "decimal"),
+    "payments": ("input_format", "map", "tz", "set", "decimal", "date_order"),
 }

@@ -68,6 +68,7 @@ class PaymentOptions:
     tz: str | None = None  # zone of times written without an offset
     constants: dict[str, str] | None = None  # field -> value for every record, where the file says nothing
     decimal: str | None = None  # the exports' decimal mark, "point" or "comma"; None reads only unambiguous amounts
+    date_order: str | None = None  # "dmy" or "mdy" for dates written with slashes; None: as each file shows
 
 
 @dataclass
@@ -82,6 +83,16 @@ class PaymentResult:
     # decided, never in the totals
     file_errors: list[str] = field(default_factory=list)  # files that could not be read at all, with why
     skipped: int = 0  # rows a known export names as no payment (fees, payouts)
+    # Doubts of the markers that flagged or set aside a row here (markers.yaml `uncertain`): whether a judgement
+    # the findings rest on holds (is AlipayHK the order's Alipay?). Only for markers a row of these files used.
+    notes: list[str] = field(default_factory=list)
+
+    def apart_counts(self) -> dict[str, int]:
+        """Rows reported apart, by reason (method_says_otherwise, not_completed, ...), in reason order."""
+        if self.apart.num_rows == 0:
+            return {}
+        counts = self.apart.group_by("reason").aggregate([("reason", "count")]).to_pylist()
+        return {row["reason"]: row["reason_count"] for row in sorted(counts, key=lambda row: row["reason"])}
 
 
 def parse_constants(pairs: Sequence[str]) -> dict[str, str]:
@@ -132,7 +143,7 @@ def read_payments(
 
 
 def choose_reader(path: Path, options: PaymentOptions) -> PaymentReader:
-    readers = make_readers(options.column_map, options.tz, options.constants, options.decimal)
+    readers = make_readers(options.column_map, options.tz, options.constants, options.decimal, options.date_order)
     if options.input_format is not None:
         for reader in readers:
             if reader.name == options.input_format:
@@ -140,14 +151,18 @@ def choose_reader(path: Path, options: PaymentOptions) -> PaymentReader:
         names = ", ".join(reader.name for reader in readers)
         raise ValueError(f"unknown payment format {options.input_format!r} (known: {names})")
     if options.column_map is not None:
-        return PaymentTableReader(options.column_map, options.tz, options.constants, options.decimal)
+        return PaymentTableReader(
+            options.column_map, options.tz, options.constants, options.decimal, options.date_order
+        )
     head = read_head(path)
     for reader in readers:
         if reader.sniff(path, head):
             return reader
     # The table reader explains which columns it could not find; the other formats have nothing to say.
     if not head.lstrip().startswith(b"<"):
-        PaymentTableReader(None, options.tz, options.constants, options.decimal).checked_mapping(path)
+        PaymentTableReader(None, options.tz, options.constants, options.decimal, options.date_order).checked_mapping(
+            path
+        )
     names = ", ".join(reader.name for reader in readers)
     raise ValueError(f"{path}: cannot tell the payment format; use --input-format (one of: {names})")
 
@@ -166,6 +181,7 @@ def screen_payments(
     pieces: list[pa.Table] = []
     apart: list[pa.Table] = []
     rows = malformed = skipped = 0
+    used: set[int] = set()
     errors: list[str] = []
     file_errors: list[str] = []
     for path in paths:
@@ -173,7 +189,8 @@ def screen_payments(
             batches, stats = read_payments(Path(path), options)
             for table in grouped(batches, _GROUP_ROWS, progress):
                 rows += table.num_rows
-                flagged, aside = _flag(matcher, _with_constants(table, options.constants))
+                flagged, aside, markers_used = _flag(matcher, _with_constants(table, options.constants))
+                used |= markers_used
                 name = pa.scalar(str(path), pa.string())
                 if flagged.num_rows:
                     pieces.append(flagged.append_column("file", pa.repeat(name, flagged.num_rows)))
@@ -191,7 +208,7 @@ def screen_payments(
     payments = _decide(pa.concat_tables(pieces) if pieces else None, matcher, book)
     aside_table = pa.concat_tables(apart) if apart else _empty_apart()
     return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version, aside_table, file_errors,
-                         skipped)  # fmt: skip
+                         skipped, matcher.doubts(used))  # fmt: skip
 
 
 def _with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Table:
@@ -203,11 +220,13 @@ def _with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Tab
     return table
 
 
-def _flag(matcher: PaymentMatcher, table: pa.Table) -> tuple[pa.Table, pa.Table]:
-    """The rows with a marker of a covered service, with the marker appended; and the rows whose marker was
-    set aside (APART_COLUMNS)."""
+def _flag(matcher: PaymentMatcher, table: pa.Table) -> tuple[pa.Table, pa.Table, set[int]]:
+    """The rows with a marker of a covered service, with the marker appended; the rows whose marker was
+    set aside (APART_COLUMNS); and the markers either used (evidence indices)."""
     found = matcher.match(table)
-    return _flagged(matcher, table, found.best, found.where), _set_aside(matcher, table, found)
+    used = {int(i) for i in np.unique(found.best[found.best >= 0])}
+    used |= {int(i) for i in np.unique(found.aside_marker[(found.aside > 0) & (found.aside_marker >= 0)])}
+    return _flagged(matcher, table, found.best, found.where), _set_aside(matcher, table, found), used
 
 
 def _flagged(matcher: PaymentMatcher, table: pa.Table, best: np.ndarray, where: np.ndarray) -> pa.Table:

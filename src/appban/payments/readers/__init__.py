@@ -14,10 +14,12 @@ def make_readers(
     tz: str | None = None,
     constants: Mapping[str, str] | None = None,
     decimal: str | None = None,
+    date_order: str | None = None,
 ) -> list[PaymentReader]:
-    """One reader per format. `column_map`, `constants` (whole-file values) and `decimal` (the decimal mark) are
-    for the table reader; `tz` is the zone of times without one."""
-    return [Iso20022Reader(tz=tz or "UTC"), PaymentTableReader(column_map, tz, constants, decimal)]
+    """One reader per format. `column_map`, `constants` (whole-file values), `decimal` (the decimal mark) and
+    `date_order` (dmy or mdy, for dates written with slashes) are for the table reader; `tz` is the zone of
+    times without one."""
+    return [Iso20022Reader(tz=tz or "UTC"), PaymentTableReader(column_map, tz, constants, decimal, date_order)]
 
 
 READER_NAMES = ("iso20022", "table")

@@ -32,6 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from appban.payments.dates import DateOrder, join_date_time
 from appban.payments.layouts import (
     Layout,
     column_for,
@@ -110,6 +111,7 @@ class PaymentTableReader:
         tz: str | None = None,
         constants: Mapping[str, str] | None = None,
         decimal: str | None = None,
+        date_order: str | None = None,
     ) -> None:
         unknown = sorted(set(column_map or {}) - set(MAPPABLE))
         if unknown:
@@ -118,6 +120,7 @@ class PaymentTableReader:
         self.tz = check_zone(tz) if tz else None
         self.constants = dict(constants or {})
         self.decimal = decimal
+        self.date_order = DateOrder(date_order).order
 
     def sniff(self, path: Path, head: bytes) -> bool:
         columns = file_columns(path, head)
@@ -170,6 +173,12 @@ class PaymentTableReader:
         if missing:
             raise ValueError(f"{path}: no column {', '.join(missing)}; the columns are {', '.join(columns)}")
         absent = [field for field in REQUIRED if field not in plan.columns and field not in plan.constants]
+        needs = [field for field in absent if plan.layout is not None and field in plan.layout.needs_set]
+        if needs:
+            assert plan.layout is not None
+            given = " ".join(f"--set {field}=VALUE" for field in needs)
+            raise ValueError(f"{path}: a {plan.layout.title} has no {', '.join(needs)} column; give it for the "
+                             f"whole file with {given} (e.g. --set currency=USD)")  # fmt: skip
         if absent:
             hint = "--map " + ",".join(f"{field}=COLUMN" for field in absent)
             raise ValueError(f"{path}: no column for {', '.join(absent)}; name it with {hint} "
@@ -182,6 +191,7 @@ class PaymentTableReader:
     def read(self, path: Path, stats: ReadStats, batch_rows: int = DEFAULT_BATCH_ROWS) -> Iterator[pa.RecordBatch]:
         # Checked now, not on the first batch: a wrong column map is the caller's error, raised at once.
         plan = self.checked_plan(path)
+        plan.date_order = DateOrder(self.date_order)  # settled by the named order or the file's first dates
         make = functools.partial(self._batch, plan=plan)
         return rebatch(read_columns(path, plan.read_columns(), make, stats, batch_rows), batch_rows, stats)
 
@@ -216,7 +226,16 @@ class PaymentTableReader:
         record["payer_type"] = to_party_type(column("payer_type"))
         record["payee_type"] = to_party_type(column("payee_type"))
         problems: list[tuple[np.ndarray, Any]] = []
-        record["ts"], zone_problems = self._times(column("ts"), values, plan)
+        ts = shown = column("ts")
+        time_column = plan.time_column()
+        if time_column is not None and ts is not None:
+            # The date and the time of day in columns of their own (PayPal, Square): joined, then read as one.
+            times = values.get(time_column)
+            shown = pc.binary_join_element_wise(to_text(ts.cast(pa.string())), "" if times is None else
+                                                pc.fill_null(to_text(times.cast(pa.string())), ""), " ")  # fmt: skip
+            ts, ambiguous = join_date_time(ts, times, plan.date_order)
+            problems.append((ambiguous, _describe_ambiguous(shown)))
+        record["ts"], zone_problems = self._times(ts, values, plan, shown)
         problems += zone_problems
         amount = column("amount")
         record["amount"], bad = to_amount(amount, self.decimal)
@@ -264,13 +283,14 @@ class PaymentTableReader:
                 skip |= ~listed_rows(values[found], listed) & ~flags(pc.is_valid(outcome))
         return skip, outcome
 
-    def _times(self, values: Any, raw: Columns, plan: _Plan) -> tuple[Any, list[tuple[np.ndarray, Any]]]:
-        """UTC times, and the problems to report: an unknown zone in the zone column, then a bad time."""
+    def _times(self, values: Any, raw: Columns, plan: _Plan, shown: Any) -> tuple[Any, list[tuple[np.ndarray, Any]]]:
+        """UTC times, and the problems to report: an unknown zone in the zone column, then a bad time (described
+        as `shown`, the time as the file wrote it)."""
         zone_column = plan.zone_column()
         if zone_column is None or raw.get(zone_column) is None:
             zone = plan.zone() or self.tz
             times = to_timestamp(values, zone)
-            return times, [(null_mask(times), describe_time(values, zone, "--tz"))]
+            return times, [(null_mask(times), describe_time(shown, zone, "--tz"))]
         zones, unknown = row_zones(raw[zone_column], plan.zones())
         # Each zone's rows are read on their own, then put back in place; a row without a zone of its own is
         # read in --tz, as any other zoneless time.
@@ -287,7 +307,7 @@ class PaymentTableReader:
         times = pa.array(micros, UTC_US, mask=~valid)
         zone_text = raw[zone_column]
         described = describe_value(zone_text, f"time zone ({zone_column})", "unknown")
-        return times, [(unknown, described), (null_mask(times), describe_time(values, self.tz, "--tz"))]
+        return times, [(unknown, described), (null_mask(times), describe_time(shown, self.tz, "--tz"))]
 
     def _describe_amount(self, values: Any) -> Any:
         plain = describe_value(values, "amount")
@@ -303,6 +323,15 @@ class PaymentTableReader:
         return describe
 
 
+def _describe_ambiguous(shown: Any) -> Any:
+    def describe(row: int) -> str:
+        value = python_value(shown, row)
+        return (f"date and time {str(value)[:40]!r}: the date could be day/month or month/day and the file has "
+                "not shown which: name the order with --date-order dmy or mdy")  # fmt: skip
+
+    return describe
+
+
 def _without_symbols(value: str) -> str:
     """`value` (its first 64 characters) without currency symbols, parentheses or blanks at its ends."""
     kept = "".join(c for c in value[:64] if c not in "()" and unicodedata.category(c) != "Sc")
@@ -316,9 +345,10 @@ class _Plan:
         self, columns: dict[str, list[str]], constants: dict[str, str], layout: Layout | None, file_columns: list[str]
     ) -> None:
         self.columns, self.constants, self.layout, self.file_columns = columns, constants, layout, file_columns
+        self.date_order = DateOrder()
 
     def read_columns(self) -> list[str]:
-        extra = [self.debit_column(), self.zone_column()]
+        extra = [self.debit_column(), self.zone_column(), self.time_column()]
         if self.layout is not None:
             layout = self.layout
             named = [*layout.skip, *layout.not_completed, *layout.counted, *layout.implied_method]
@@ -330,6 +360,11 @@ class _Plan:
         if self.layout is None or self.layout.amount_debit is None:
             return None
         return column_for(self.layout.amount_debit, self.file_columns)
+
+    def time_column(self) -> str | None:
+        if self.layout is None or self.layout.time_column is None:
+            return None
+        return column_for(self.layout.time_column, self.file_columns)
 
     def zone_column(self) -> str | None:
         if self.layout is None or self.layout.zone_column is None:
