@@ -29,17 +29,27 @@ SYNONYMS: dict[str, tuple[str, ...]] = {
     "app_store_id": ("appstoreid", "trackid", "adamid", "itunesid", "appleid"),
     "id": ("appidentifier", "identifier", "applicationidentifier", "packageorbundleid", "appid"),
     "where": ("storefront", "storefrontcountry", "country", "where", "market", "countrycode"),
-    "at": ("lastupdated", "lastupdate", "lastupdatetime", "updatedat", "at", "timestamp", "lastinventoryupdate"),
+    # Jamf Pro API mobile-device inventory: general.lastInventoryUpdateDate once spread.
+    "at": (
+        "lastupdated",
+        "lastupdate",
+        "lastupdatetime",
+        "updatedat",
+        "at",
+        "timestamp",
+        "lastinventoryupdate",
+        "generallastinventoryupdatedate",
+    ),
     "kind": ("kind", "listingkind", "eventtype", "event"),
     # Jamf Pro API inventory's "general" object ("general.name" for computers, "general.displayName" for mobile
     # devices, once spread), Kandji's device_id and Workspace ONE's DeviceFriendlyName.
     "device": (
         "devicename",
-        "serialnumber",
-        "device",
+        "devicefriendlyname",
         "generalname",
         "generaldisplayname",
-        "devicefriendlyname",
+        "serialnumber",
+        "device",
         "deviceid",
     ),
     "ownership": ("ownership", "ownertype", "deviceownership"),

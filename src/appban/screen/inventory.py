@@ -227,6 +227,8 @@ class Screener:
                 shown = "\n".join(f"  {e.file}:{e.line}: {e.message}" for e in errors[:20])
                 more = f"\n  ... and {len(errors) - 20} more" if len(errors) > 20 else ""
                 raise ValueError(f"no line could be read:\n{shown}{more}")
+        if table.num_columns == 0:  # an empty page ({"value": []}): nothing to screen, and nothing wrong
+            table = pa.table({"name": pa.array([], pa.string())})
         table, line_of = _unnest_apps(table, file, line_of, errors)
         columns = detect(table.column_names, options.mapping, options.kind)
         roles = dict(columns.roles)
@@ -394,6 +396,8 @@ def _unnest_apps(
             rows.append({**devices[row], **app})
             origin.append(row)
     names = list(dict.fromkeys([*(key for device in devices for key in device), *(key for row in rows for key in row)]))
+    if not rows and "name" not in names:
+        names.append("name")  # every list empty: no apps to screen, which is no error in the file's columns
     columns = {
         name: pa.array(
             [None if (v := r.get(name)) is None else v if isinstance(v, str) else json.dumps(v) for r in rows],
