@@ -217,3 +217,10 @@ def test_probe_titles_as_kandji_apps_flag_only_the_named_companies(tmp_path: Pat
     assert result.rows == len(rows)
     flagged = set(result.findings.column("record_name").to_pylist())
     assert flagged == {row["title"] for row in rows if row["owner"]}
+
+
+def test_the_example_page() -> None:
+    path = Path(__file__).parents[1] / "examples" / "inventory" / "jamf-pro-computers-inventory.json"
+    result = screen(path)
+    assert findings(result) == [(1, "wechat", "strong", "AGENCY-MBP-0001"), (2, "capcut", "exact", "AGENCY-MBP-0002")]
+    assert result.rows == 5 and not result.errors
