@@ -636,6 +636,18 @@ def test_an_inventory_of_only_unreadable_lines_lists_them(tmp_path: Path) -> Non
     assert all(f"broken.jsonl:{line}:" in result.stderr for line in (1, 2, 4)), result.stderr
 
 
+def test_an_unreadable_inventory_names_its_file_once(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from appban.cli import app
+
+    path = tmp_path / "cut.json"
+    path.write_text('{"value": [{"displayName": "TikTok"')
+    result = CliRunner().invoke(app, ["screen", "inventory", str(path)])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.count(str(path)) == 1 and "not valid JSON" in result.stderr, result.stderr
+
+
 def test_a_table_over_the_size_cap_is_refused_before_it_is_read(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -92,7 +92,9 @@ def screen_inventory(
             with err.status(f"screening {file}…"):
                 table = read_table(file, all_text=True)
                 results.append((file, screener.screen(table, str(file), line_mapper(file))))
-        except (TableReadError, ColumnMapError, ValueError) as exc:
+        except TableReadError as exc:
+            fail(str(exc))  # it names the file already
+        except (ColumnMapError, ValueError) as exc:
             fail(f"{file}: {exc}")
     findings = pa.concat_tables([r.findings for _, r in results]) if results else None
     assert findings is not None
