@@ -305,3 +305,92 @@ _OPTIONS: dict[str, tuple[str, ...]] = {
     "network": ("role", "where", "customer_column", "log_format", "map", "log_tz", "log_year"),
     "payments": ("input_format", "map", "tz", "set", "decimal", "date_order"),
 }
+
+
+# --- what each screen takes and reads, for a client's upload form (`GET /v1/screens`) ---------------------
+
+# File names each screen expects, as an HTML file input's `accept` takes them. Inventory tables are told by
+# their suffix (appban.tablereader); logs, payment files and code are told by their content, so a file of
+# another name is still read when `by_content` is true (a rotated "query.log.1", a manifest, an APK).
+_ACCEPT: dict[str, tuple[str, ...]] = {
+    "inventory": (".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".pq"),
+    "code": (),
+    "network": (".log", ".txt", ".csv", ".tsv", ".json", ".jsonl", ".ndjson", ".parquet", ".gz", ".zst"),
+    "payments": (".csv", ".tsv", ".txt", ".json", ".jsonl", ".ndjson", ".parquet", ".xml", ".gz", ".zst"),
+}
+_BY_CONTENT = {"inventory": False, "code": True, "network": True, "payments": True}
+_HELP: dict[str, str] = {
+    "where": "ISO 3166-1 or 3166-2 code of the place decided for, where the file does not say (default US)",
+    "at": "ISO 8601 instant every row is decided at, where the file has no time of its own (default: now)",
+    "at_column": "the column holding each row's instant",
+    "tz": "zone (IANA name) of instants written without an offset",
+    "fleet": "whose devices an inventory lists (default corporate)",
+    "map": "column map, ROLE=COLUMN pairs separated by commas",
+    "role": "the operator's role for the traffic in the logs (default hosting)",
+    "customer_column": "the column naming the customer a log record belongs to",
+    "log_format": "the log format, when detection should not choose",
+    "log_tz": "zone (IANA name) of log times written without an offset",
+    "log_year": "year of syslog times written without one",
+    "input_format": "the payment file format, when detection should not choose",
+    "set": "values for the whole file, FIELD=VALUE pairs separated by commas (merchant_country=US)",
+    "decimal": "the decimal mark of amounts",
+    "date_order": "the order of day and month in dates written with slashes",
+}
+
+
+def _choices(name: str) -> tuple[str, ...]:
+    if name == "fleet":
+        return _FLEETS
+    if name == "role":
+        from appban.screen.network import ROLE_CATEGORY
+
+        return tuple(ROLE_CATEGORY)
+    if name == "log_format":
+        from appban.network.readers import FAMILIES, make_readers
+
+        return tuple(dict.fromkeys([*(reader.name for reader in make_readers()), *FAMILIES, "generic"]))
+    if name == "input_format":
+        from appban.payments.readers import READER_NAMES
+
+        return READER_NAMES
+    if name == "decimal":
+        from appban.payments.values import DECIMAL_MARKS
+
+        return tuple(DECIMAL_MARKS)
+    if name == "date_order":
+        from appban.payments.dates import DATE_ORDERS
+
+        return tuple(DATE_ORDERS)
+    return ()
+
+
+def describe_screens() -> list[dict[str, Any]]:
+    """Each screen's options (name, what it means, its allowed values) and the file names it expects."""
+    return [
+        {
+            "kind": kind,
+            "options": [{"name": name, "description": _HELP[name], "choices": list(_choices(name))} for name in names],
+            "accept": list(_ACCEPT[kind]),
+            "by_content": _BY_CONTENT[kind],
+        }
+        for kind, names in _OPTIONS.items()
+    ]
+
+
+def option_parameters() -> list[dict[str, Any]]:
+    """The screens' options as OpenAPI query parameters (of POST /v1/screens/{kind}), each naming the screens
+    that take it: a client learns them from the API's own document."""
+    takes: dict[str, list[str]] = {}
+    for kind, names in _OPTIONS.items():
+        for name in names:
+            takes.setdefault(name, []).append(kind)
+    parameters = []
+    for name, kinds in takes.items():
+        schema: dict[str, Any] = {"type": "string", "minLength": 1, "maxLength": _MAX_OPTION_CHARS}
+        if choices := _choices(name):
+            schema["enum"] = list(choices)
+        description = f"{_HELP[name]}; taken by {', '.join(kinds)} screens"
+        parameters.append(
+            {"name": name, "in": "query", "required": False, "description": description, "schema": schema}
+        )
+    return parameters

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from importlib.metadata import version as package_version
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -24,6 +24,7 @@ from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -35,9 +36,11 @@ from appban.engine.instants import InstantError
 from appban.engine.timeline import Timeline
 from appban.rulebook.loader import load_rulebook
 from appban.rulebook.views import instrument_summaries, item_view
-from appban.screen.jobs import ScreenOptionError, check_options
+from appban.screen.jobs import ScreenOptionError, check_options, describe_screens, option_parameters
+from appban.service.audit_view import overview
 from appban.service.auth import Caller, read_caller, reader, writer
 from appban.service.bodies import JSONLines, lines_named, read_arrow_stream, rows_as_json_lines
+from appban.service.findings import FindingsQuery, FindingsView, FindingsViews, Order, csv_chunks, json_chunks
 from appban.service.limits import BodyLimit, Turns
 from appban.service.schemas import (
     BATCH_ARROW,
@@ -47,10 +50,12 @@ from appban.service.schemas import (
     DecideRequest,
     DecisionOut,
     ErrorOut,
+    FindingsPage,
     Health,
     ReplayOut,
     RunOut,
     RunStarted,
+    ScreenInfo,
 )
 from appban.service.settings import ServiceSettings
 from appban.store import AuditStore, DecisionRecord, RunRecord
@@ -80,6 +85,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         store = AuditStore(settings.db_url)
         app.state.desk = Desk(store, book, settings.screen_workers)
         app.state.store = store
+        app.state.findings_views = FindingsViews(store)
         app.state.batch_turns = Turns(settings.batch_workers, settings.batch_queue)
         if settings.demo and not store.runs(limit=1):
             app.state.desk.screen_samples(EXAMPLES)
@@ -91,7 +97,9 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.state.desk.close()
         store.close()
 
-    app = FastAPI(
+    # Swagger UI (/docs) and ReDoc (/redoc) with their scripts and styles served from the fastapi-offline
+    # package, not a CDN: the pages work on a machine without outside access.
+    app = FastAPIOffline(
         title="appban",
         version=package_version("appban"),
         summary="Government orders against specific mobile apps, as time-aware, cited rules; with an audit trail.",
@@ -231,13 +239,25 @@ def _routes(app: FastAPI) -> None:
             raise HTTPException(404, f"no instrument or item {item_id[:100]!r}")
         return found
 
-    @app.post("/v1/screens/{kind}", status_code=202, response_model=RunStarted, tags=["screens"])
+    @app.get("/v1/screens", response_model=list[ScreenInfo], tags=["screens"])
+    def screens(caller: ReadCaller) -> list[dict[str, Any]]:
+        """Each screen's options and the file names it reads (for a file input's `accept`)."""
+        return describe_screens()
+
+    @app.post(
+        "/v1/screens/{kind}",
+        status_code=202,
+        response_model=RunStarted,
+        tags=["screens"],
+        openapi_extra={"parameters": option_parameters()},
+    )
     def screen(
         kind: str, request: Request, office: DeskDep, caller: WriteCaller, file: Annotated[UploadFile, File()]
     ) -> RunStarted:
         """Upload a file to screen (inventory, code, network or payments); the run goes on in the background.
-        The screen's options are query parameters (e.g. `?role=cdn` for network), checked before the run is
-        queued: a bad one is a 400 naming it."""
+        The screen's options are query parameters (e.g. `?role=cdn` for network, `?at=...&where=...&fleet=personal`
+        for an inventory without dates), checked before the run is queued: a bad one is a 400 naming it.
+        `GET /v1/screens` lists each screen's options."""
         options = dict(request.query_params)
         check_options(kind, options)
         folder = Path(tempfile.mkdtemp(prefix="appban-upload-", dir=request.app.state.settings.upload_dir))
@@ -269,6 +289,66 @@ def _routes(app: FastAPI) -> None:
             raise HTTPException(404, f"no run {run_id[:100]!r}")
         return _run_out(office, found, offset, limit)
 
+    @app.get("/v1/runs/{run_id}/findings", response_model=FindingsPage, tags=["screens"])
+    def findings(
+        request: Request,
+        run_id: str,
+        office: DeskDep,
+        caller: ReadCaller,
+        verdict: Annotated[str | None, Query(max_length=1000, description="verdicts, separated by commas")] = None,
+        app_name: Annotated[
+            str | None, Query(alias="app", max_length=1000, description="app ids or names, separated by commas")
+        ] = None,
+        q: Annotated[str | None, Query(max_length=200, description="text in any field, without case")] = None,
+        sort: Annotated[str | None, Query(max_length=64, description="the field to order by")] = None,
+        order: Annotated[Order, Query(description="asc or desc; findings without the field come last")] = "asc",
+        offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
+        limit: Annotated[int, Query(ge=0, le=1000)] = 100,
+    ) -> FindingsPage:
+        """A page of a run's findings, filtered and sorted over all of them (not only one page)."""
+        found, views, view = _findings_view(request, office, run_id, verdict, app_name, q, sort, order)
+        page = view.seqs[offset : offset + limit]
+        following = offset + len(page)
+        return FindingsPage(
+            run_id=run_id,
+            status=found.status,
+            findings_total=view.total,
+            matched=len(view.seqs),
+            offset=offset,
+            limit=limit,
+            next_offset=following if limit and following < len(view.seqs) else None,
+            columns=view.columns,
+            sort=sort,
+            order=order,
+            findings=views.rows(run_id, page),
+        )
+
+    @app.get(
+        "/v1/runs/{run_id}/findings/export",
+        tags=["screens"],
+        responses={200: {"content": {"text/csv": {}, "application/json": {}}, "description": "the findings"}},
+    )
+    def findings_export(
+        request: Request,
+        run_id: str,
+        office: DeskDep,
+        caller: ReadCaller,
+        format: Annotated[Literal["csv", "json"], Query(description="csv or json (an array)")] = "csv",
+        verdict: Annotated[str | None, Query(max_length=1000)] = None,
+        app_name: Annotated[str | None, Query(alias="app", max_length=1000)] = None,
+        q: Annotated[str | None, Query(max_length=200)] = None,
+        sort: Annotated[str | None, Query(max_length=64)] = None,
+        order: Annotated[Order, Query()] = "asc",
+    ) -> StreamingResponse:
+        """Every finding of a run that passes the filters, in order, as a CSV or JSON download (streamed)."""
+        found, views, view = _findings_view(request, office, run_id, verdict, app_name, q, sort, order)
+        rows = views.each(run_id, view)
+        body = csv_chunks(rows, view.columns) if format == "csv" else json_chunks(rows)
+        media = "text/csv; charset=utf-8" if format == "csv" else "application/json"
+        name = f"appban-{found.kind}-{run_id[:8]}-findings.{format}"
+        headers = {"Content-Disposition": f'attachment; filename="{name}"', "X-Appban-Findings": str(len(view.seqs))}
+        return StreamingResponse(body, media_type=media, headers=headers)
+
     @app.get("/v1/audit", response_model=list[AuditRecordOut], tags=["audit"])
     def audit(
         office: DeskDep,
@@ -278,7 +358,7 @@ def _routes(app: FastAPI) -> None:
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
         offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
     ) -> list[AuditRecordOut]:
-        """Recorded decisions, newest first, asked in [from, to)."""
+        """Recorded decisions, newest first, asked in [from, to); each with the overview its kind shows."""
         return [_record_out(record) for record in office.audit(start, end, limit, offset)]
 
     @app.get("/v1/audit/{decision_id}/replay", response_model=ReplayOut, tags=["audit"])
@@ -373,7 +453,26 @@ def _run_out(office: Desk, run: RunRecord, offset: int = 0, limit: int = 0) -> R
 
 
 def _record_out(record: DecisionRecord) -> AuditRecordOut:
-    return AuditRecordOut.model_validate(record.to_json_dict())
+    values = record.to_json_dict()
+    return AuditRecordOut.model_validate(values | {"overview": overview(values)})
+
+
+def _findings_view(
+    request: Request,
+    office: Desk,
+    run_id: str,
+    verdict: str | None,
+    app_name: str | None,
+    q: str | None,
+    sort: str | None,
+    order: Order,
+) -> tuple[RunRecord, FindingsViews, FindingsView]:
+    query = FindingsQuery.parse(verdict, app_name, q, sort, order)  # before any look-up: a bad query is a 400
+    found = office.run(run_id)
+    if found is None:
+        raise HTTPException(404, f"no run {run_id[:100]!r}")
+    views: FindingsViews = request.app.state.findings_views
+    return found, views, views.view(run_id, office.store.count_findings(run_id), query)
 
 
 def _error(

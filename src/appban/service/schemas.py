@@ -82,6 +82,33 @@ class RunOut(BaseModel):
     next_offset: int | None = None
 
 
+class FindingsPage(BaseModel):
+    run_id: str
+    status: str = Field(description="the run's status: queued, running, done or failed")
+    findings_total: int = Field(description="every finding of the run so far")
+    matched: int = Field(description="the findings that pass the filters")
+    offset: int
+    limit: int
+    next_offset: int | None = Field(description="the offset of the next page, or null after the last")
+    columns: list[str] = Field(description="every field of the run's findings, in the order they first appear")
+    sort: str | None
+    order: str
+    findings: list[dict[str, Any]]
+
+
+class ScreenOption(BaseModel):
+    name: str
+    description: str
+    choices: list[str] = Field(description="the values it takes; empty where any text of its kind is taken")
+
+
+class ScreenInfo(BaseModel):
+    kind: str
+    options: list[ScreenOption] = Field(description="query parameters of POST /v1/screens/{kind}")
+    accept: list[str] = Field(description="file name endings the screen reads, for a file input's accept")
+    by_content: bool = Field(description="files are told by their content, so other names are read too")
+
+
 class RunStarted(BaseModel):
     id: str
     status: str
@@ -90,7 +117,7 @@ class RunStarted(BaseModel):
 
 class AuditRecordOut(BaseModel):
     id: str
-    kind: str
+    kind: str = Field(description="decide (one decision), batch (a batch of decisions) or screen (a screening run)")
     asked_at: str
     caller: str
     rulebook_version: str
@@ -98,6 +125,12 @@ class AuditRecordOut(BaseModel):
     input: dict[str, Any]
     result: dict[str, Any]
     run_id: str | None
+    overview: dict[str, Any] = Field(
+        default_factory=dict,
+        description="the fields a listing shows for this kind of record, in this order:"
+        " decide: app, transaction, where, at, verdict, as_written; batch: rows, by_verdict (count per verdict);"
+        " screen: screen, filename, run_id, read (rows or files read), findings, errors (a count)",
+    )
 
 
 class ReplayOut(BaseModel):

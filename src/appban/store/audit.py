@@ -970,6 +970,13 @@ class AuditStore:
         )
         return list(self._read(lambda c: c.execute(statement).scalars().all()))
 
+    def findings_at(self, run_id: str, seqs: Sequence[int]) -> dict[int, dict[str, Any]]:
+        """The findings of a run numbered `seqs` (a page of a sorted or filtered view), by number."""
+        statement = select(FINDINGS.c.seq, FINDINGS.c.data).where(
+            FINDINGS.c.run_id == run_id, FINDINGS.c.seq.in_(list(seqs))
+        )
+        return {int(seq): data for seq, data in self._read(lambda c: c.execute(statement).all())}
+
     def count_findings(self, run_id: str) -> int:
         statement = select(func.count()).select_from(FINDINGS).where(FINDINGS.c.run_id == run_id)
         return int(self._read(lambda c: c.execute(statement).scalar_one()))
