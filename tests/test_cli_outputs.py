@@ -202,7 +202,7 @@ def test_dev_null_stays_a_device() -> None:
 def test_beside_a_regular_file_the_side_files_are_written(writer_args: Any, tmp_path: Path) -> None:
     policy = tmp_path / "policy.json"
     assert cli(*ANDROID, "-o", policy).exit_code == 0
-    assert json.loads((tmp_path / "policy.json.citations.json").read_text())
+    assert json.loads((tmp_path / "policy.citations.json").read_text())
     records = tmp_path / "records.parquet"
     assert cli("screen", "network", bind_log(tmp_path / "q.log"), "--role", "cdn", "--format", "parquet",
                "-o", records).exit_code == 0  # fmt: skip

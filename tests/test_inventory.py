@@ -264,15 +264,16 @@ def test_export_jamf_profile_parses_and_cites_each_entry(tmp_path: Path) -> None
 
 def test_export_intune_and_android(tmp_path: Path) -> None:
     intune = runner.invoke(
-        app, ["export", "mdm", "--where", "US", "--at", "2024-01-01T00:00:00Z", "--format", "intune"]
-    )
+        app, ["export", "mdm", "--where", "US", "--at", "2024-01-01T00:00:00Z", "--format", "intune",
+              "--intune-mode", "report"],
+    )  # fmt: skip
     body = json.loads(intune.stdout)
     assert body["compliantAppListType"] == "appsNotInListCompliant"
-    assert {i["appStoreUrl"] for i in body["compliantAppsList"]} == {
-        "https://apps.apple.com/app/id835599320",
-        "https://apps.apple.com/app/id1235601864",
-    }
-    assert "M-23-13" in body["description"]
+    # TikTok has two App Store IDs and one bundle ID: one entry, not two with the same appId.
+    assert [(i["appId"], i["appStoreUrl"]) for i in body["compliantAppsList"]] == [
+        ("com.zhiliaoapp.musically", "https://apps.apple.com/app/id835599320")
+    ]
+    assert "M-23-13" in body["description"] and "REPORT-ONLY" in body["description"]
     out = tmp_path / "policy.json"
     android = runner.invoke(
         app, ["export", "mdm", "--where", "US", "--at", "2025-02-01T00:00:00Z", "--format", "android",
@@ -284,9 +285,9 @@ def test_export_intune_and_android(tmp_path: Path) -> None:
     assert {"com.zhiliaoapp.musically", "com.lemon.lvoverseas", "com.bd.nproject"} <= packages
     assert "com.tencent.mm" not in packages
     assert {a["installType"] for a in policy["applications"]} == {"BLOCKED"}
-    citations = json.loads((tmp_path / "policy.json.citations.json").read_text())
-    assert {c["packageName"] for c in citations} == packages
-    assert all("Pub. L. 118-50" in c["citation"] for c in citations)
+    side = json.loads((tmp_path / "policy.citations.json").read_text())
+    assert {c["packageName"] for c in side["citations"]} == packages
+    assert all("Pub. L. 118-50" in c["citation"] for c in side["citations"])
 
 
 def test_export_after_the_divestiture_drops_the_joint_venture_apps() -> None:

@@ -209,6 +209,11 @@ class Platform(StrEnum):
     android = "android"
 
 
+class IntuneModeOption(StrEnum):
+    block = "block"
+    report = "report"
+
+
 @export_app.command("mdm")
 def export_mdm(
     where: Annotated[str, typer.Option(help="ISO 3166 code of the fleet's location.")],
@@ -218,7 +223,18 @@ def export_mdm(
         str, typer.Option(help="Category the block follows from (government_device for agency fleets).")
     ] = "government_device",
     platform: Annotated[Platform, typer.Option(help="Intune only: iOS or Android profile.")] = Platform.ios,
+    intune_mode: Annotated[
+        IntuneModeOption,
+        typer.Option(
+            help="Intune only: block (settings catalog Blocked App Bundle IDs on supervised iOS; Android "
+            "Enterprise personal-profile blocked apps) or report (Restricted apps: reports non-compliance, "
+            "blocks nothing)."
+        ),
+    ] = IntuneModeOption.block,
     include_enjoined: Annotated[bool, typer.Option(help="Also block apps whose prohibition is enjoined.")] = False,
+    exclude_suspended: Annotated[
+        bool, typer.Option(help="Leave out apps whose prohibition the executive does not enforce (2025: EO 14166).")
+    ] = False,
     output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
@@ -231,22 +247,40 @@ def export_mdm(
         instant = parse_instant(at, tz)
     except (DecisionInputError, InstantError) as exc:
         fail(str(exc))
-    apps = mdm.blocked_apps(book, load_registry(book), place, instant, category, include_enjoined)
-    citations: list[dict[str, str]] = []
-    if fmt is MdmFormat.intune:
-        text = mdm.intune(apps, place, instant, category, book.version, platform.value)
-    elif fmt is MdmFormat.jamf:
-        text = mdm.jamf(apps, place, instant, category, book.version)
-    else:
-        text, citations = mdm.android(apps)
-    written = emit_text(text, output)
-    if output is not None and citations:
-        if written == "file":
-            side = output.with_name(output.name + ".citations.json")
-            emit_text(json.dumps(citations, ensure_ascii=False, indent=2), side)
-            err.print(f"citations (the policy format has no comment field) in {side}")
+    selection = mdm.select(book, load_registry(book), place, instant, category, include_enjoined, exclude_suspended)
+    citations: dict[str, Any] | None = None
+    try:
+        if fmt is MdmFormat.intune:
+            text = mdm.intune(selection, platform.value, intune_mode.value)
+            shape = mdm.intune_summary(intune_mode.value, platform.value)
+        elif fmt is MdmFormat.jamf:
+            text, shape = mdm.jamf(selection), "Jamf blocking profile (blockedAppBundleIDs, supervised devices)"
         else:
-            # Beside a device or FIFO there is no place for a second file (nor should one appear in /dev).
-            err.print(f"citations not written: {output} is not a regular file (the policy format has no comment field)")
-    names = ", ".join(a.name for a in apps) or "none"
-    err.print(f"{len(apps)} app(s) {transaction} in {place} at {iso(instant)}: {names}")
+            text, citations = mdm.android(selection)
+            shape = "Android Management API policy (installType BLOCKED)"
+    except ValueError as exc:
+        fail(str(exc))
+    written = emit_text(text, output)
+    if citations is not None:
+        if output is None or written != "file":
+            # Beside standard output, a device or a FIFO there is no place for a second file.
+            where_to = "standard output" if output is None else f"{output}, which is not a regular file"
+            err.print(
+                f"citations not written: the policy goes to {where_to} (give -o FILE; the format has no comments)"
+            )
+        else:
+            # policy.json -> policy.citations.json (README): the policy's own suffix gives way to the side file's.
+            side = output.with_suffix(".citations.json")
+            emit_text(json.dumps(citations, ensure_ascii=False, indent=2) + "\n", side)
+            err.print(f"citations and enforcement status (the policy format has no comment field) in {side}")
+    names = ", ".join(a.name for a in selection.apps) or "none"
+    err.print(f"{shape}: {len(selection.apps)} app(s) {category.value} in {place} at {iso(instant)}: {names}")
+    err.print(f"enforcement: {selection.enforcement}")
+    ids: mdm.Identifiers = "bundle"
+    if fmt is MdmFormat.android or (fmt is MdmFormat.intune and platform is Platform.android):
+        ids = "package"
+    elif fmt is MdmFormat.intune and intune_mode is IntuneModeOption.report:
+        ids = "listing"
+    if missing := mdm.not_listable(selection, ids):
+        kind = {"bundle": "iOS bundle ID", "package": "Android package", "listing": "bundle ID or App Store ID"}[ids]
+        err.print(f"not in this list (no known {kind}): {', '.join(missing)}")
