@@ -6,12 +6,9 @@ import json
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
-import pyarrow.parquet as pq
 import typer
-import yaml
 from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
@@ -31,21 +28,16 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.engine.batch import TableInputError, decide_table
-from appban.engine.decide import Decision, DecisionInputError, decide
-from appban.engine.instants import iso
-from appban.engine.timeline import timeline
-from appban.outputs import Sink
-from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
-from appban.rulebook.views import instrument_summaries, item_view
-from appban.tables import (
-    TableReadError,
-    line_of_row,
-    read_table,
-    to_records,
-    write_csv,
-)
 from appban.vocabulary import Verdict
+
+# Every command's module is imported at start-up: what only one command needs (pyarrow for batches, the
+# engine, YAML for `rules show`) is imported inside that command, so `check` and `rules list` stay quick.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from appban.engine.decide import Decision
+    from appban.outputs import Sink
+    from appban.rulebook.loader import Rulebook
 
 
 def _print_decision(decision: Decision) -> None:
@@ -128,6 +120,8 @@ def check(
     rulebook: RulebookOption = None,
 ) -> None:
     """Is this transaction prohibited at this instant, and why."""
+    from appban.engine.decide import DecisionInputError, decide
+
     book = load_book(rulebook)
     try:
         decision = decide(app_name, transaction, where, at, fact_pairs(fact or []), tz=tz, rulebook=book)
@@ -151,6 +145,9 @@ def timeline_command(
     rulebook: RulebookOption = None,
 ) -> None:
     """Every instant at which the verdict of any category changes, with the instrument that changed it."""
+    from appban.engine.decide import DecisionInputError
+    from appban.engine.timeline import timeline
+
     book = load_book(rulebook)
     try:
         result = timeline(app_name, where, start, end, fact_pairs(fact or []), tz=tz, rulebook=book)
@@ -215,6 +212,11 @@ def decide_command(
     after a fact (true/false, yes/no, 1/0; empty is unknown); a row's tz column names the zone of an instant
     without an offset, and --tz stands in where it is empty.
     """
+    import pyarrow.parquet as pq
+
+    from appban.engine.batch import TableInputError, decide_table
+    from appban.tables import TableReadError, line_of_row, read_table, write_csv
+
     book = load_book(rulebook)
     try:
         with err.status(f"reading {file}…"):
@@ -269,6 +271,8 @@ def _summary(table: pa.Table, book: Rulebook) -> dict[str, Any]:
 
 
 def _json_document(table: pa.Table, book: Rulebook) -> str:
+    from appban.tables import to_records
+
     return json.dumps(
         {"rulebook_version": book.version, "summary": _summary(table, book), "rows": to_records(table)},
         ensure_ascii=False,
@@ -317,6 +321,9 @@ def _print_summary(table: pa.Table, book: Rulebook) -> None:
 @rules_app.command("list")
 def rules_list(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
     """Every instrument in the rulebook, oldest first."""
+    from appban.engine.instants import iso
+    from appban.rulebook.views import instrument_summaries
+
     book = load_book(rulebook)
     instruments = sorted(book.instruments.values(), key=lambda i: (i.made.instant, i.id))
     if as_json:
@@ -340,6 +347,10 @@ def rules_show(
     rulebook: RulebookOption = None,
 ) -> None:
     """One instrument, or one prohibition, exception or change, with its citation."""
+    import yaml
+
+    from appban.rulebook.views import item_view
+
     book = load_book(rulebook)
     data = item_view(book, item_id)
     if data is None:
@@ -373,6 +384,8 @@ def rules_validate(
     rulebook: RulebookOption = None,
 ) -> None:
     """Validate a rulebook directory, or one new instrument file against the rest of the law."""
+    from appban.rulebook.loader import RulebookError, load_rulebook
+
     try:
         if path.is_dir():
             book = load_rulebook(path)

@@ -10,12 +10,11 @@ import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import pycountry
-import yaml
 from pydantic import BaseModel, ValidationError
 
 from appban.rulebook.schema import (
@@ -31,6 +30,12 @@ from appban.rulebook.schema import (
     Subject,
     Subjects,
 )
+
+if TYPE_CHECKING:
+    import yaml
+
+# PyYAML and pycountry are imported where they are used: a rulebook read from the compiled cache
+# (appban.rulebook.compiled) needs neither, and `appban check` should not wait for them.
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -53,30 +58,37 @@ class RulebookError(ValueError):
         super().__init__("\n".join(str(problem) for problem in problems))
 
 
-# libyaml's parser where PyYAML was built with it (the wheels are): several times faster than pure Python.
-_BaseLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@cache
+def _yaml_loaders() -> tuple[type[yaml.SafeLoader], type[yaml.SafeLoader]]:
+    """PyYAML's safe loader, and a subclass of it that rejects a key written twice in one mapping (PyYAML
+    keeps the last silently)."""
+    import yaml
 
+    # libyaml's parser where PyYAML was built with it (the wheels are): several times faster than pure Python.
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-class _UniqueKeyLoader(_BaseLoader):  # type: ignore[valid-type,misc]
-    """SafeLoader that rejects a key written twice in one mapping (PyYAML keeps the last silently)."""
+    class UniqueKeyLoader(base):  # type: ignore[valid-type,misc]
+        def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+            seen: set[Any] = set()
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=deep)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is written twice", key_node.start_mark
+                    )
+                seen.add(key)
+            mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+            return mapping
 
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is written twice", key_node.start_mark
-                )
-            seen.add(key)
-        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
-        return mapping
+    return base, UniqueKeyLoader
 
 
 def _line_of(node: yaml.Node | None, loc: Iterable[int | str]) -> int | None:
     """The 1-based line of the YAML node at a pydantic error location (or of its nearest parent)."""
     if node is None:
         return None
+    import yaml
+
     line = node.start_mark.line + 1
     for part in loc:
         child: yaml.Node | None = None
@@ -112,8 +124,10 @@ class YamlSource:
     @property
     def node(self) -> yaml.Node | None:
         if self._node is None and self.text is not None:
+            import yaml
+
             try:
-                self._node = yaml.compose(self.text, Loader=_BaseLoader)
+                self._node = yaml.compose(self.text, Loader=_yaml_loaders()[0])
             except yaml.YAMLError:
                 return None
         return self._node
@@ -131,8 +145,10 @@ def parse_yaml(path: Path, model: type[M], problems: list[Problem], label: str) 
         problems.append(Problem(label, None, "", f"cannot read: {exc}"))
         return None, source
     source.text = text
+    import yaml
+
     try:
-        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_yaml_loaders()[1])  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -266,6 +282,8 @@ def _fold(name: str) -> str:
 
 def valid_place_code(code: str) -> bool:
     """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code."""
+    import pycountry
+
     if len(code) == 2:
         return pycountry.countries.get(alpha_2=code) is not None
     return pycountry.subdivisions.get(code=code) is not None  # type: ignore[no-untyped-call]
@@ -278,9 +296,25 @@ def load_rulebook(root: Path | str | None = None, *, extra: Iterable[Path] = ())
     id: that is how `rules validate FILE` checks one new file against the rest of the law.
     """
     root = Path(root) if root is not None else default_rulebook_path()
-    problems: list[Problem] = []
     if not root.is_dir():
         raise RulebookError([Problem(str(root), None, "", "not a rulebook directory")])
+    extra = list(extra)
+    if extra:  # a file under review: its problems are the answer, so it is always read and checked
+        return _load_yaml(root, extra)
+    from appban.rulebook import compiled
+
+    key = compiled.cache_key(root)
+    book = compiled.load(root, key) if key is not None else None
+    if book is None:
+        book = _load_yaml(root, [])
+        if key is not None:
+            compiled.store(book, key)
+    return book
+
+
+def _load_yaml(root: Path, extra: list[Path]) -> Rulebook:
+    """Parse and check every file of the rulebook in `root` (and `extra` instrument files)."""
+    problems: list[Problem] = []
 
     def label(path: Path) -> str:
         try:

@@ -1,0 +1,263 @@
+"""The compiled rulebook cache: the validated rulebook kept as one JSON file per user, so that a command
+does not parse and cross-check the YAML on every run.
+
+- **Key.** A file is used only for the very rulebook, code and interpreter that wrote it: its name and
+  header carry a SHA-256 over the rulebook's files (names and bytes), this module's, the loader's and the
+  schema's source, the Python version and the versions of pydantic and pycountry (whose code lists decide
+  which places are valid). Any change is a new key, so the cache is rebuilt.
+- **Safe format.** JSON, never pickle: reading a cache file cannot run code. Its body is validated again by
+  the rulebook's own pydantic models, and the version computed from it must equal the version recorded when
+  it was written, so a file edited or cut short is not used.
+- **Ours only.** On POSIX a directory or file not owned by the current user, or writable by group or others,
+  is neither read nor written (so a shared /tmp cannot hand a user someone else's law); links are not
+  followed. Such a cache is skipped silently and the rulebook is read from YAML.
+- **Concurrent writers.** Each writer writes a private temporary file in the cache directory and renames it
+  over the final name: a reader sees a whole file or none.
+- **Where.** `APPBAN_CACHE_DIR`, else the platform's user cache directory (`$XDG_CACHE_HOME/appban`,
+  `~/.cache/appban`, `~/Library/Caches/appban`, `%LOCALAPPDATA%\\appban\\Cache`). `APPBAN_NO_CACHE=1`
+  turns it off. A cache that cannot be read or written never fails a command: the YAML is read instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import stat
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from appban.rulebook.schema import Facts, Instrument, Places, Strict, Subjects
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from appban.rulebook.loader import Rulebook
+
+FORMAT = "appban-compiled-rulebook/1"
+#: A compiled rulebook is a few hundred kilobytes; a file far larger is not one of ours.
+MAX_BYTES = 64 * 1024 * 1024
+#: Files kept: one per rulebook and code version in use; older ones are removed when a new one is written.
+KEEP = 8
+_PREFIX = "rulebook-"
+
+
+class _Body(Strict):
+    """What a Rulebook is made of, in the order the loader built it."""
+
+    subjects: Subjects
+    places: Places
+    facts: Facts
+    instruments: list[Instrument]
+
+
+def disabled() -> bool:
+    return os.environ.get("APPBAN_NO_CACHE", "").strip().lower() not in {"", "0", "false", "no"}
+
+
+def cache_dir() -> Path:
+    """Where compiled rulebooks are kept for this user (`APPBAN_CACHE_DIR` overrides)."""
+    chosen = os.environ.get("APPBAN_CACHE_DIR")
+    if chosen:
+        return Path(chosen).expanduser()
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or str(Path.home() / "AppData" / "Local")
+        return Path(base) / "appban" / "Cache"
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches" / "appban"
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    # The XDG specification says a relative path is to be ignored.
+    base_dir = Path(xdg) if os.path.isabs(xdg) else Path.home() / ".cache"
+    return base_dir / "appban"
+
+
+def rulebook_files(root: Path) -> list[Path]:
+    """Every file the loader reads from a rulebook directory."""
+    return [
+        root / "subjects.yaml",
+        *sorted((root / "subjects").glob("*.yaml")),
+        root / "places.yaml",
+        root / "facts.yaml",
+        *sorted((root / "instruments").glob("*.yaml")),
+    ]
+
+
+def cache_key(root: Path) -> str | None:
+    """The key of the rulebook in `root` as this code would load it, or None when a file cannot be read (the
+    loader then reports it)."""
+    digest = hashlib.sha256()
+    for part in _environment():
+        digest.update(part.encode() + b"\0")
+    try:
+        for path in rulebook_files(root):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0")
+            data = path.read_bytes()
+            digest.update(len(data).to_bytes(8, "big") + data)
+    except OSError:
+        return None
+    return digest.hexdigest()
+
+
+def _environment() -> Iterable[str]:
+    import pydantic
+    import pydantic_core
+
+    yield FORMAT
+    yield sys.version
+    yield pydantic.VERSION
+    yield pydantic_core.__version__
+    yield _distribution_version("pycountry")
+    here = Path(__file__).parent
+    for name in ("compiled.py", "loader.py", "schema.py"):
+        try:
+            yield hashlib.sha256((here / name).read_bytes()).hexdigest()
+        except OSError:  # installed without sources: the package version stands in
+            yield _distribution_version("appban")
+
+
+def _distribution_version(name: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(name)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _path(directory: Path, key: str) -> Path:
+    return directory / f"{_PREFIX}{key[:40]}.json"
+
+
+def _ours(info: os.stat_result) -> bool:
+    """Owned by this user and writable by no one else (always true where POSIX owners do not exist)."""
+    getuid = getattr(os, "getuid", None)
+    if getuid is None:
+        return True
+    return bool(info.st_uid == getuid() and not info.st_mode & (stat.S_IWGRP | stat.S_IWOTH))
+
+
+def _usable_dir(directory: Path, create: bool) -> bool:
+    try:
+        if create:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.lstat()
+    except OSError:
+        return False
+    return stat.S_ISDIR(info.st_mode) and _ours(info)
+
+
+def load(root: Path, key: str) -> Rulebook | None:
+    """The compiled rulebook for `key`, or None when there is none that can be trusted."""
+    if disabled():
+        return None
+    directory = cache_dir()
+    if not _usable_dir(directory, create=False):
+        return None
+    try:
+        data = _read_ours(_path(directory, key))
+    except OSError:
+        return None
+    if data is None:
+        return None
+    return _decode(data, root, key)
+
+
+def _read_ours(path: Path) -> bytes | None:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        if not stat.S_ISREG(info.st_mode) or not _ours(info) or info.st_size > MAX_BYTES:
+            return None
+        return handle.read(MAX_BYTES + 1)
+
+
+def _decode(data: bytes, root: Path, key: str) -> Rulebook | None:
+    from pydantic import ValidationError
+
+    from appban.rulebook.loader import Rulebook
+
+    head, newline, body = data.partition(b"\n")
+    try:
+        header = json.loads(head)
+    except (ValueError, RecursionError):
+        return None
+    if not newline or not isinstance(header, dict):
+        return None
+    if header.get("format") != FORMAT or header.get("key") != key:
+        return None
+    if header.get("body_sha256") != hashlib.sha256(body).hexdigest():
+        return None  # cut short or edited
+    try:
+        parts = _Body.model_validate_json(body)
+    except (ValidationError, ValueError):
+        return None
+    instruments = {instrument.id: instrument for instrument in parts.instruments}
+    if len(instruments) != len(parts.instruments):
+        return None
+    book = Rulebook(root, instruments, parts.subjects, parts.places, parts.facts)
+    if book.version != header.get("version"):
+        return None  # not the law that was checked when the file was written
+    return book
+
+
+def store(book: Rulebook, key: str) -> None:
+    """Keep `book` under `key`, atomically; a cache that cannot be written is left alone."""
+    if disabled():
+        return
+    directory = cache_dir()
+    if not _usable_dir(directory, create=True):
+        return
+    body = json.dumps(
+        {
+            "subjects": book.subjects.model_dump(mode="json", by_alias=True),
+            "places": book.places.model_dump(mode="json", by_alias=True),
+            "facts": book.facts.model_dump(mode="json", by_alias=True),
+            "instruments": [item.model_dump(mode="json", by_alias=True) for item in book.instruments.values()],
+        },
+        ensure_ascii=False,
+        separators=(",", ":"),
+    ).encode("utf-8")
+    header = {"format": FORMAT, "key": key, "version": book.version, "body_sha256": hashlib.sha256(body).hexdigest()}
+    target = _path(directory, key)
+    try:
+        fd, temporary = tempfile.mkstemp(prefix=".rulebook-", suffix=".tmp", dir=directory)  # mode 0600
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(json.dumps(header).encode("ascii") + b"\n" + body)
+        os.replace(temporary, target)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        return
+    _prune(directory, keep=target)
+
+
+def _prune(directory: Path, keep: Path) -> None:
+    """Remove the oldest compiled rulebooks beyond KEEP, and temporary files a writer left behind an hour
+    ago or more (another writer may be removing them too)."""
+    found: list[tuple[float, Path]] = []
+    for path in [*directory.glob(f"{_PREFIX}*.json"), *directory.glob(f".{_PREFIX}*.tmp")]:
+        with contextlib.suppress(OSError):
+            found.append((path.lstat().st_mtime, path))
+    found.sort(reverse=True)
+    kept = 1
+    for modified, path in found:
+        if path == keep:
+            continue
+        if path.suffix == ".json" and kept < KEEP:
+            kept += 1
+            continue
+        if path.suffix == ".tmp" and time.time() - modified < 3600:
+            continue
+        with contextlib.suppress(OSError):
+            path.unlink()
