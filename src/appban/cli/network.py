@@ -237,6 +237,9 @@ def export_blocklist(
         ListScopeOption.app
     ),
     include_enjoined: Annotated[bool, typer.Option(help="Also list apps whose prohibition is enjoined.")] = False,
+    exclude_suspended: Annotated[
+        bool, typer.Option(help="Leave out apps whose prohibition the executive does not enforce (2025: EO 14166).")
+    ] = False,
     output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
@@ -247,9 +250,16 @@ def export_blocklist(
         place = resolve_place(where)
         instant = parse_instant(at, tz)
         compiled = compile_blocklist(
-            book, default_indicators(book), place, instant, scope.value, include_enjoined=include_enjoined
+            book,
+            default_indicators(book),
+            place,
+            instant,
+            scope.value,
+            include_enjoined=include_enjoined,
+            exclude_suspended=exclude_suspended,
         )
     except (DecisionInputError, InstantError, ValueError) as exc:
         fail(str(exc))
     emit_text(WRITERS[fmt.value](compiled.entries, compiled.provenance), output)
     err.print(f"{len(compiled.entries)} entries: {compiled.reason}")
+    err.print(f"enforcement: {compiled.provenance.enforcement}")

@@ -12,9 +12,11 @@ writer keeps the difference, with the construct its format has for it; where a f
 says what it does instead.
 
 The files are snapshots, not time-aware: each header states the place, instant, scope and rulebook version
-it was computed for, and why the list is what it is, so an operator can tell a stale file from a current
-one. Every entry carries the instrument and citation of the rule that prohibits it, because an operator
-who blocks traffic must be able to say under which order.
+it was computed for, why the list is what it is, and its enforcement status (prohibited and enforceable, or
+prohibited with executive enforcement suspended, as for PAFACA in 2025), so an operator can tell a stale
+file from a current one and an enforced prohibition from one the executive has set aside. Every entry
+carries the instrument and citation of the rule that prohibits it, because an operator who blocks traffic
+must be able to say under which order.
 
 Names and addresses are validated before they are written: the outputs are configuration files that
 daemons parse, and an indicator set is data, not trusted code (a quote or newline in a name would
@@ -35,9 +37,10 @@ from typing import Literal
 
 from appban.engine.decide import Decision, decide, resolve_category, resolve_place
 from appban.engine.instants import InstantError, iso, parse_instant
+from appban.export.status import Listed, enforcement_line
 from appban.network.indicators import IndicatorSet
 from appban.rulebook.loader import Rulebook
-from appban.vocabulary import Category, RuleStatus, Verdict
+from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict
 
 Kind = Literal["domain", "prefix"]
 ListScope = Literal["app", "company"]
@@ -82,6 +85,10 @@ class Provenance:
     include_enjoined: bool
     rulebook_version: str
     reason: str
+    # Whether prohibitions the executive does not enforce were left out, and the enforcement status of what
+    # is listed (appban.export.status): every header states both.
+    exclude_suspended: bool = False
+    enforcement: str = ""
 
 
 @dataclass(frozen=True)
@@ -124,8 +131,13 @@ def compile_blocklist(
     scope: ListScope = "app",
     categories: Iterable[str] = DEFAULT_CATEGORIES,
     include_enjoined: bool = False,
+    exclude_suspended: bool = False,
 ) -> Blocklist:
-    """`blocklist()` plus the provenance the writers print in their headers."""
+    """`blocklist()` plus the provenance the writers print in their headers.
+
+    With `exclude_suspended`, a prohibition the executive does not enforce lists nothing (another category's
+    enforceable prohibition still lists the app); the apps so left out are named in the reason.
+    """
     if scope not in ("app", "company"):
         raise ValueError(f"scope must be 'app' or 'company', not {scope!r}")
     cats = list(dict.fromkeys(resolve_category(c) for c in categories))
@@ -144,6 +156,7 @@ def compile_blocklist(
     # app -> the template entry every indicator of the app copies (None: the app is not listed)
     templates: dict[str, BlockEntry | None] = {}
     enjoined_left_out: list[str] = []
+    suspended_left_out: list[str] = []
     for app in apps:
         templates[app] = None
         for category in cats:
@@ -152,6 +165,10 @@ def compile_blocklist(
             if status is None:
                 if decision.verdict is Verdict.ENJOINED and app not in enjoined_left_out:
                     enjoined_left_out.append(app)
+                continue
+            if exclude_suspended and status is RuleStatus.PROHIBITED and decision.enforcement is Enforcement.SUSPENDED:
+                if app not in suspended_left_out:
+                    suspended_left_out.append(app)
                 continue
             instrument, cite, url = _prohibiting_line(decision, status)
             templates[app] = BlockEntry(
@@ -168,6 +185,7 @@ def compile_blocklist(
             )
             break
     enjoined_left_out = [app for app in enjoined_left_out if templates[app] is None]
+    suspended_left_out = [app for app in suspended_left_out if templates[app] is None]
 
     scopes = {"app"} if scope == "app" else {"app", "company"}
     entries: list[BlockEntry] = []
@@ -196,7 +214,8 @@ def compile_blocklist(
     when = iso(instant)
     what = _human_categories(cats)
     if not entries:
-        reason = f"no prohibition covers {what} of any listed app in {place} at {when}"
+        enforced = " the executive enforces" if suspended_left_out else ""
+        reason = f"no prohibition{enforced} covers {what} of any listed app in {place} at {when}"
         listed = [app for app, template in templates.items() if template is not None]
         if listed and left_out_by_scope:
             reason += f" (prohibited: {', '.join(listed)}, but they have only company-scope indicators here,"
@@ -221,6 +240,9 @@ def compile_blocklist(
             reason += f"; {left_out_by_scope} company-scope indicators left out (scope=company lists them)"
     if enjoined_left_out:
         reason += f"; enjoined, not listed: {', '.join(enjoined_left_out)}"
+    if suspended_left_out:
+        reason += f"; executive enforcement suspended, left out on request: {', '.join(suspended_left_out)}"
+    listed_status = [Listed(e.app, e.verdict, e.enforcement) for e in entries]
     provenance = Provenance(
         where=place,
         at=when,
@@ -229,6 +251,8 @@ def compile_blocklist(
         include_enjoined=include_enjoined,
         rulebook_version=rulebook.version,
         reason=reason,
+        exclude_suspended=exclude_suspended,
+        enforcement=enforcement_line(listed_status, suspended_left_out),
     )
     return Blocklist(entries=entries, reason=reason, provenance=provenance)
 
@@ -317,7 +341,9 @@ def _header(mark: str, title: str, provenance: Provenance | None, notes: Sequenc
             f"at: {provenance.at}",
             f"scope: {provenance.scope} ({_SCOPE_TEXT.get(provenance.scope, provenance.scope)})",
             f"categories: {', '.join(provenance.categories)}",
-            f"verdicts listed: prohibited{', enjoined' if provenance.include_enjoined else ''}",
+            f"verdicts listed: prohibited{', enjoined' if provenance.include_enjoined else ''}"
+            + (" (prohibitions the executive does not enforce left out)" if provenance.exclude_suspended else ""),
+            f"enforcement: {provenance.enforcement or 'not stated'}",
             f"rulebook: {provenance.rulebook_version}",
             f"reason: {provenance.reason}",
         ]
