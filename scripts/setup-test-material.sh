@@ -29,6 +29,7 @@ DEBIAN_PACKAGES=(
   openssl                # signs a PKCS#7 block the APK signature reader must parse
   postgresql             # initdb/pg_ctl: the audit store's tests run a throwaway cluster of their own
   chromium               # the dashboard's end-to-end tests drive it headless through Playwright
+  fonts-noto-cjk         # Chinese glyphs for the dashboard's CJK font stack (its tests check app names render)
 )
 
 # npm spec -> file name that `npm pack` writes (scope "@a/b" becomes "a-b").
@@ -61,6 +62,7 @@ NPM_PACKAGES=(
   "@fortawesome/free-brands-svg-icons@7.3.1"
   "react-share@5.3.0"
   "ua-parser-js@2.0.10"
+  "axe-core@4.14.1"  # the accessibility engine the dashboard's tests run on every view (test_dashboard_a11y)
 )
 
 WECHATPY_VERSION="1.8.18"
@@ -95,6 +97,7 @@ declare -A NPM_SHA256=(
   [fortawesome-free-brands-svg-icons-7.3.1.tgz]=37407cbe83db4c046f190b8e003621587436ba5c93131ac2937cca71afc592e8
   [react-share-5.3.0.tgz]=4415f6fd876ef46786b392a303c6416173ed27b43d4212b8c4a8f883ecf6f609
   [ua-parser-js-2.0.10.tgz]=1c560fc455ce461b17cf4c57d49d53cb6922039258415a99852f045714a6c06c
+  [axe-core-4.14.1.tgz]=e6b0ce02b84d892e2e33e403485e7f3d6c29e2be6df65daf44d89ba564139745
 )
 
 log() { printf 'setup-test-material: %s\n' "$*" >&2; }

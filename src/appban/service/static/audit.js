@@ -14,6 +14,7 @@ import {
   humanize,
   jsonView,
   messageOf,
+  scrollBox,
   shortInstant,
 } from "./ui.js";
 
@@ -148,8 +149,8 @@ function render() {
     return tr;
   });
   fill(card, 
-    h(
-      "div.table-wrap",
+    scrollBox(
+      "Audit records",
       h(
         "table.data.audit",
         { testid: "audit-table" },

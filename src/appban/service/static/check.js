@@ -18,6 +18,7 @@ import {
   h,
   humanize,
   messageOf,
+  scrollBox,
 } from "./ui.js";
 
 let root = null;
@@ -267,7 +268,7 @@ function resultCard(d, asked) {
       badge(d.verdict, { big: true, testid: "decision-verdict" }),
       h(
         "div.decision-summary",
-        h("p.decision-question", h("strong", headline(d)), h("br"), `at ${formatInstant(d.at)}`,
+        h("h2.decision-question", h("strong", headline(d)), h("br"), `at ${formatInstant(d.at)}`,
           asked.tz ? h("span.muted", ` (asked as ${asked.at} ${asked.tz})`) : null),
         h("p.muted", VERDICT_MEANING[d.verdict]),
       ),
@@ -312,8 +313,8 @@ function ruleTable(relevant, others) {
       h("td", badge(r.status), r.as_written && r.as_written !== r.status ? h("div.small.muted", `as written ${STATUS_LABEL[r.as_written] || r.as_written}`) : null),
       h("td.reason", r.reason),
     );
-  const table = h(
-    "div.table-wrap",
+  const table = scrollBox(
+    "Rule trail",
     h(
       "table.data.rules",
       h("thead", h("tr", h("th", { scope: "col" }, "Rule"), h("th", { scope: "col" }, "Instrument"), h("th", { scope: "col" }, "Status"), h("th", { scope: "col" }, "Why"))),
@@ -324,7 +325,7 @@ function ruleTable(relevant, others) {
   const more = h(
     "details.more-rules",
     h("summary", { testid: "more-rules" }, `${others.length} rule${others.length === 1 ? "" : "s"} about this app that do not cover it`),
-    h("div.table-wrap", h("table.data.rules", h("tbody", others.map(row)))),
+    scrollBox("Rules that do not cover it", h("table.data.rules", h("tbody", others.map(row)))),
   );
   return h("div", table, more);
 }

@@ -17,6 +17,7 @@ import {
   humanize,
   jsonView,
   messageOf,
+  scrollBox,
   shortInstant,
   sortRows,
 } from "./ui.js";
@@ -541,6 +542,7 @@ function renderTable() {
   const cols = view.columns;
   const head = h(
     "tr",
+    h("td.disclose-cell"),
     cols.map((c) => {
       const active = view.sortKey === c;
       const button = h(
@@ -563,29 +565,41 @@ function renderTable() {
   );
   const tbody = h("tbody");
   for (const { row, index } of shown) {
+    // A table row cannot be expanded (aria-expanded is for treegrid rows): a button in its first cell
+    // opens the whole finding in the row below; a click anywhere on the row does the same.
+    const open = view.open.has(index);
+    const detailId = `finding-detail-${index}`;
+    const disclose = h(
+      "button.disclose",
+      {
+        type: "button",
+        testid: "finding-open",
+        "aria-expanded": String(open),
+        "aria-controls": open ? detailId : null,
+        "aria-label": `Finding ${index + 1} in full`,
+      },
+      h("span", { "aria-hidden": "true" }, open ? "▾" : "▸"),
+    );
     const tr = h(
-      "tr.finding",
-      { testid: "finding-row", tabindex: "0", "data-index": String(index), "aria-expanded": String(view.open.has(index)) },
+      `tr.finding${open ? ".open" : ""}`,
+      { testid: "finding-row", "data-index": String(index) },
+      h("td.disclose-cell", disclose),
       cols.map((c) => h("td", { "data-column": c }, cell(c, row[c]))),
     );
     const toggle = () => {
       if (view.open.has(index)) view.open.delete(index);
       else view.open.add(index);
       renderTable();
-      root.querySelector(`tr.finding[data-index="${index}"]`)?.focus();
+      root.querySelector(`tr.finding[data-index="${index}"] .disclose`)?.focus();
     };
     tr.addEventListener("click", (event) => {
       if (!event.target.closest("a")) toggle();
     });
-    tr.addEventListener("keydown", (event) => {
-      if (event.key === "Enter" || event.key === " ") {
-        event.preventDefault();
-        toggle();
-      }
-    });
     tbody.append(tr);
-    if (view.open.has(index)) {
-      tbody.append(h("tr.finding-detail", h("td", { colspan: String(cols.length) }, jsonView(row, "finding-json"))));
+    if (open) {
+      tbody.append(
+        h("tr.finding-detail", { id: detailId }, h("td", { colspan: String(cols.length + 1) }, jsonView(row, "finding-json"))),
+      );
     }
   }
   const loaded = rows.length;
@@ -597,7 +611,7 @@ function renderTable() {
   );
   more.addEventListener("click", () => loadFindings(false));
   fill(body, 
-    h("div.table-wrap", h("table.data.findings", { testid: "findings-table" }, h("thead", head), tbody)),
+    scrollBox("Findings", h("table.data.findings", { testid: "findings-table" }, h("thead", head), tbody), "findings-scroll"),
     h(
       "div.table-foot",
       h(

@@ -41,6 +41,12 @@ const LANE_H = 22;
 const LANE_GAP = 10;
 const BOTTOM = 26;
 const DAY = 86_400_000;
+// Narrow screens (a phone): each lane's name goes on a line above it, so the bars take the whole width, and
+// the chart is at least YEAR_MIN_W a year wide (scrolled sideways in its card) so that changes weeks apart
+// stay apart under a finger. The names move with the scroll, so each lane keeps its name in view.
+const STACK_BELOW = 600;
+const STACKED_LABEL_H = 16;
+const YEAR_MIN_W = 110;
 
 let root = null;
 let state = {
@@ -293,13 +299,26 @@ function legend() {
 function drawChart(container, lanes, instants) {
   const hadFocus = container.contains(document.activeElement);
   hideTooltip();
-  const width = Math.max(640, container.clientWidth || 960);
+  const available = container.clientWidth || 960;
+  const stacked = available < STACK_BELOW;
   const [t0, t1] = timeRange(state.data);
-  const plotW = width - LABEL_W - RIGHT;
-  const x = (t) => LABEL_W + ((t - t0) / (t1 - t0)) * plotW;
-  const lanesTop = AXIS_H + EVENTS_H;
-  const height = lanesTop + lanes.length * (LANE_H + LANE_GAP) - LANE_GAP + BOTTOM;
-  const laneY = (i) => lanesTop + i * (LANE_H + LANE_GAP);
+  const labelW = stacked ? 8 : LABEL_W;
+  const above = stacked ? STACKED_LABEL_H : 0; // room for a lane's name above it
+  const years = (t1 - t0) / (365.25 * DAY);
+  const width = stacked
+    ? Math.max(available, Math.ceil(labelW + years * YEAR_MIN_W + RIGHT))
+    : Math.max(640, available);
+  const plotW = width - labelW - RIGHT;
+  const x = (t) => labelW + ((t - t0) / (t1 - t0)) * plotW;
+  const lanesTop = AXIS_H + above + EVENTS_H + above;
+  const step = above + LANE_H + LANE_GAP;
+  const height = lanesTop + lanes.length * step - above - LANE_GAP + BOTTOM;
+  const laneY = (i) => lanesTop + i * step;
+  // A lane's name: beside it on a wide screen, above it (and kept in view when scrolled) on a narrow one.
+  const rowLabel = (text, top, rowH, extra = "") =>
+    stacked
+      ? s("text", { x: labelW, y: top - 4, class: `lane-label stacked ${extra}`.trim() }, text)
+      : s("text", { x: LABEL_W - 12, y: top + rowH / 2 + 4, "text-anchor": "end", class: `lane-label ${extra}`.trim() }, text);
 
   const svg = s("svg", {
     width,
@@ -341,20 +360,17 @@ function drawChart(container, lanes, instants) {
       }
     }
   }
-  axis.append(s("line", { x1: LABEL_W, x2: LABEL_W + plotW, y1: AXIS_H - 4, y2: AXIS_H - 4, class: "axis-line" }));
+  axis.append(s("line", { x1: labelW, x2: labelW + plotW, y1: AXIS_H - 4, y2: AXIS_H - 4, class: "axis-line" }));
   svg.append(axis);
 
   const items = []; // focusable things, for the keyboard: {el, row, x0, x1, key}
 
   // Event row: one marker per instant with any change.
   const events = s("g", { class: "events" });
-  events.append(
-    s("text", { x: LABEL_W - 12, y: AXIS_H + EVENTS_H / 2 + 4, "text-anchor": "end", class: "lane-label muted-label" },
-      "Changes"),
-  );
+  events.append(rowLabel("Changes", AXIS_H + above, EVENTS_H, "muted-label"));
   instants.forEach((at, index) => {
     const xx = x(Date.parse(at));
-    const y = AXIS_H + EVENTS_H / 2;
+    const y = AXIS_H + above + EVENTS_H / 2;
     const marker = s(
       "g",
       {
@@ -381,9 +397,8 @@ function drawChart(container, lanes, instants) {
     const y = laneY(row);
     const g = s("g", { class: "lane", "data-category": lane.category, testid: `lane-${lane.category}` });
     g.append(
-      s("text", { x: LABEL_W - 12, y: y + LANE_H / 2 + 4, "text-anchor": "end", class: "lane-label" },
-        CATEGORY_LABEL[lane.category] || humanize(lane.category)),
-      s("rect", { x: LABEL_W, y, width: plotW, height: LANE_H, rx: 4, class: "lane-track" }),
+      rowLabel(CATEGORY_LABEL[lane.category] || humanize(lane.category), y, LANE_H),
+      s("rect", { x: labelW, y, width: plotW, height: LANE_H, rx: 4, class: "lane-track" }),
     );
     lane.segments.forEach((seg, index) => {
       const start = seg.start ?? t0;
@@ -412,10 +427,12 @@ function drawChart(container, lanes, instants) {
       if (seg.asWritten && seg.asWritten !== seg.verdict) {
         group.append(s("rect", { x: x0 + 0.5, y, width: w, height: 4, class: `seg-written w-${seg.asWritten}` }));
       }
-      if (w > 96) {
+      // The verdict is written on a segment only when it fits whole: a cut word ("Not yet eff…") would be
+      // text a speech user sees but cannot say, as it is not the segment's name (WCAG 2.5.3).
+      if (fits(VERDICT_LABEL[seg.verdict], w - 12)) {
         group.append(
           s("text", { x: x0 + 10, y: y + LANE_H / 2 + 4, class: "seg-label", "aria-hidden": "true" },
-            fitLabel(VERDICT_LABEL[seg.verdict], w - 12)),
+            VERDICT_LABEL[seg.verdict]),
         );
       }
       hookItem(group, key, () => segmentTip(lane, seg), () => openSegment(lane, seg, group));
@@ -465,12 +482,26 @@ function drawChart(container, lanes, instants) {
   }
 
   fill(container, svg);
+  container.classList.toggle("stacked", stacked);
+  keepLabelsInView(container);
   setupKeyboard(svg, items, state.focusKey, hadFocus);
 }
 
-function fitLabel(text, width) {
-  const max = Math.floor(width / 6.4);
-  return text.length <= max ? text : `${text.slice(0, Math.max(1, max - 1))}…`;
+/** Stacked lane names follow the chart's sideways scroll, so each stays at the card's left edge. */
+function keepLabelsInView(container) {
+  const place = () => {
+    const shift = `translate(${container.scrollLeft} 0)`;
+    for (const label of container.querySelectorAll("text.stacked")) label.setAttribute("transform", shift);
+  };
+  if (!container.dataset.followsScroll) {
+    container.addEventListener("scroll", () => requestAnimationFrame(place), { passive: true });
+    container.dataset.followsScroll = "true";
+  }
+  place();
+}
+
+function fits(text, width) {
+  return text.length * 6.6 <= width; // 11px semibold: about 6.6 px a character, kept on the safe side
 }
 
 function spanText(seg) {
@@ -523,6 +554,18 @@ function focusItem(el) {
   for (const other of svg.querySelectorAll('[tabindex="0"]')) other.setAttribute("tabindex", "-1");
   el.setAttribute("tabindex", "0");
   el.focus({ preventScroll: true });
+  reveal(el);
+}
+
+/** Scroll a sideways-scrolling chart so that `el` is in view (the keyboard can move past its edge). */
+function reveal(el) {
+  const box = el.closest(".chart");
+  if (!box || box.scrollWidth <= box.clientWidth) return;
+  const outer = box.getBoundingClientRect();
+  const inner = el.getBoundingClientRect();
+  const margin = 24;
+  if (inner.left < outer.left + margin) box.scrollLeft -= outer.left + margin - inner.left;
+  else if (inner.right > outer.right - margin) box.scrollLeft += inner.right - (outer.right - margin);
 }
 
 function setupKeyboard(svg, items, focusedKey, hadFocus) {

@@ -260,6 +260,14 @@ export function copyButton(text, label = "Copy", testid) {
   return button;
 }
 
+/**
+ * A box that scrolls a wide table sideways inside its card. It can take the keyboard's focus (arrow keys then
+ * scroll it) and is named, so that a keyboard or screen-reader user reaches what is off to the side.
+ */
+export function scrollBox(label, table, testid) {
+  return h("div.table-wrap", { role: "region", "aria-label": label, tabindex: "0", testid }, table);
+}
+
 /** A sortable, filterable table of records. */
 export function sortRows(rows, key, direction) {
   const factor = direction === "descending" ? -1 : 1;
