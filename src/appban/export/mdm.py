@@ -6,8 +6,9 @@
     "Blocked App Bundle IDs": supervised devices neither show nor launch the listed bundle IDs.
   - Android Enterprise: an `androidDeviceOwnerGeneralDeviceConfiguration` (beta) whose personal profile
     play-store mode is `blockedApps` with the listed packages: corporate-owned devices with a work profile
-    block them in the personal profile. Fully managed devices only offer the apps approved in managed
-    Google Play, so there the list says what never to approve (or to assign as "Uninstall").
+    block them in the personal profile. Intune blocks apps on fully managed devices through app
+    assignments, not through a profile, so there the list says what not to approve in managed Google
+    Play (or to assign as "Uninstall").
 - intune, mode "report": the device-restrictions "Restricted apps" body (`compliantAppsList` with
   `compliantAppListType: appsNotInListCompliant`), which only marks a device non-compliant and blocks
   nothing.
