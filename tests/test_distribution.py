@@ -1,0 +1,515 @@
+"""appban as users get it: the sdist and the wheel built as `python -m build` builds them (the wheel from the
+sdist), the wheel installed into a new virtual environment and run from outside the source tree; the GitHub
+Action's shell steps and the pre-commit hook run for real.
+
+The new environments do not download appban's dependencies again (that takes most of a minute and needs the
+network). They see the test environment's own installed packages through one plain path entry, a folder of
+links to every installed distribution except appban itself, so the only appban they can import is the one
+installed from the wheel (or by the action, or by pre-commit). `test_the_wheel_is_what_runs` proves it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import sysconfig
+import tarfile
+import time
+import tomllib
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import yaml
+from packaging.requirements import Requirement
+
+import appban
+from appban import load_rulebook
+
+ROOT = Path(__file__).resolve().parents[1]
+VERSION = importlib.metadata.version("appban")
+IN_GIT = (ROOT / ".git").exists()
+# A package.json naming an npm client of WeChat's server API: one finding (signature wechat-service-clients).
+WECHAT_CLIENT = '{"name": "shop", "version": "1.0.0", "dependencies": {"wechat-api": "1.35.1"}}\n'
+
+
+def source_package_files() -> list[str]:
+    """Every file of the package in the source tree (tracked files, when this is a git checkout)."""
+    if IN_GIT:
+        listed = subprocess.run(["git", "ls-files", "-z", "src/appban"], cwd=ROOT, capture_output=True, check=True)
+        names = [name for name in listed.stdout.decode().split("\0") if name]
+        return sorted(name for name in names if (ROOT / name).is_file())  # a file deleted but not yet committed
+    return sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "src" / "appban").rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+
+
+# --- the builds ---
+
+
+@dataclass(frozen=True)
+class Built:
+    sdist: Path
+    wheel: Path
+    log: str
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Built:
+    out = tmp_path_factory.mktemp("dist")
+    # Build isolation as CI and users have it: hatchling, pinned by build-system.requires and the constraints.
+    env = dict(os.environ, PIP_CONSTRAINT=str(ROOT / "constraints.txt"))
+    result = subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(out), str(ROOT)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    (sdist,) = out.glob("appban-*.tar.gz")
+    (wheel,) = out.glob("appban-*.whl")
+    return Built(sdist, wheel, result.stdout + result.stderr)
+
+
+def test_the_wheel_is_built_from_the_sdist(built: Built) -> None:
+    # `python -m build` without --sdist/--wheel builds the wheel from the unpacked sdist: a file the sdist
+    # leaves out is then missing from the wheel too, and the checks below see it.
+    assert "Building wheel from sdist" in built.log
+    assert built.sdist.name == f"appban-{VERSION}.tar.gz"
+    assert built.wheel.name == f"appban-{VERSION}-py3-none-any.whl"
+
+
+def test_the_sdist_holds_the_package_and_what_builds_it(built: Built) -> None:
+    with tarfile.open(built.sdist) as sdist:
+        members = {name.split("/", 1)[1] for name in sdist.getnames() if "/" in name}
+    missing = [name for name in source_package_files() if name not in members]
+    assert not missing, f"not in the sdist: {missing}"
+    assert {"pyproject.toml", "README.md", "constraints.txt", "PKG-INFO"} <= members
+    stray = [name for name in members if name.split("/")[0] in {".git", ".venv", ".cache", "test-artifacts"}]
+    assert not stray
+
+
+def test_the_wheel_holds_every_package_file_as_it_is_in_the_source(built: Built) -> None:
+    with zipfile.ZipFile(built.wheel) as wheel:
+        names = set(wheel.namelist())
+        expected = source_package_files()
+        missing = [name for name in expected if name.removeprefix("src/") not in names]
+        assert not missing, f"not in the wheel: {missing}"
+        changed = [name for name in expected if wheel.read(name.removeprefix("src/")) != (ROOT / name).read_bytes()]
+        assert not changed
+        dist_info = f"appban-{VERSION}.dist-info/"
+        assert all(name.startswith(("appban/", dist_info)) for name in names)
+        assert not [name for name in names if "__pycache__" in name or name.endswith(".pyc")]
+        metadata = wheel.read(dist_info + "METADATA").decode()
+        entry_points = wheel.read(dist_info + "entry_points.txt").decode()
+    # The wheel declares the dependencies pyproject.toml names, and the console script.
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = {str(Requirement(line.split(":", 1)[1].strip())) for line in metadata.splitlines()
+                if line.startswith("Requires-Dist:") and "extra ==" not in line}  # fmt: skip
+    assert declared == {str(Requirement(text)) for text in project["dependencies"]}
+    assert re.search(r"^appban = appban\.cli:main$", entry_points, re.MULTILINE)
+
+
+# --- a new environment with the wheel installed ---
+
+
+def dependency_overlay(folder: Path) -> Path:
+    """A folder of links to everything installed in this environment except appban (its files, its metadata and
+    the editable install's path file). Placed on a new environment's path as a plain entry, it gives appban's
+    dependencies without downloading them; .pth files in it are not run, so nothing in it can add the source
+    tree back."""
+    own = {Path(str(path)).parts[0] for path in importlib.metadata.distribution("appban").files or ()}
+    folder.mkdir()
+    for site in {Path(sysconfig.get_paths()[key]) for key in ("purelib", "platlib")}:
+        for entry in site.iterdir():
+            lowered = entry.name.lower()
+            if entry.name in own or "appban" in lowered or entry.suffix == ".pth" or entry.name == "__pycache__":
+                continue
+            if not (folder / entry.name).exists():
+                (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def new_environment(folder: Path, overlay: Path) -> Path:
+    """A virtual environment without appban whose interpreter also sees `overlay`; its python."""
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(folder)], check=True)
+    python = folder / "bin" / "python"
+    purelib = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    (Path(purelib) / "zz_appban_test_dependencies.pth").write_text(f"{overlay}\n")
+    return python
+
+
+def environment_variables(venv: Path, home: Path, **extra: str) -> dict[str, str]:
+    """The environment a user of `venv` has: its bin first on PATH, the test environment's bin not on it, nothing
+    pointing at the source tree, appban's caches and settings fresh."""
+    dropped = {"PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP", "VIRTUAL_ENV", "PYTHONSAFEPATH"}
+    env = {key: value for key, value in os.environ.items() if key not in dropped and not key.startswith("APPBAN_")}
+    ours = Path(sys.executable).parent
+    path = [entry for entry in env.get("PATH", "").split(os.pathsep) if entry and Path(entry) != ours]
+    env.update(
+        PATH=os.pathsep.join([str(venv / "bin"), *path]),
+        VIRTUAL_ENV=str(venv),
+        HOME=str(home),
+        XDG_CACHE_HOME=str(home / ".cache"),
+        XDG_CONFIG_HOME=str(home / ".config"),
+        COLUMNS="200",
+        NO_COLOR="1",
+        PIP_CONSTRAINT=str(ROOT / "constraints.txt"),
+        PIP_DISABLE_PIP_VERSION_CHECK="1",
+    )
+    env.update(extra)
+    return env
+
+
+@dataclass(frozen=True)
+class Installed:
+    venv: Path
+    work: Path  # the folder commands run in: outside the source tree, with copies of a few examples
+    env: dict[str, str]
+
+    def run(self, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(list(args), cwd=self.work, env=self.env, capture_output=True, text=True,
+                              timeout=timeout)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return dependency_overlay(tmp_path_factory.mktemp("overlay") / "site")
+
+
+@pytest.fixture(scope="module")
+def installed(built: Built, overlay: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
+    base = tmp_path_factory.mktemp("wheel-install")
+    venv = base / "venv"
+    python = new_environment(venv, overlay)
+    work = base / "work"
+    work.mkdir()
+    env = environment_variables(venv, base / "home")
+    result = subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "--no-index", str(built.wheel)],
+                            cwd=work, env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    for name in ("inventory/app-store-catalog.csv", "payments/stripe-itemized-report.csv"):
+        shutil.copy(ROOT / "examples" / name, work / Path(name).name)
+    (work / "repo").mkdir()
+    (work / "repo" / "package.json").write_text(WECHAT_CLIENT)
+    (work / "dns.csv").write_text(
+        "ts,host,src_ip\n2024-06-01T00:00:00Z,v16-webapp.tiktok.com,10.0.0.1\n2024-06-01T00:00:01Z,example.org,10.0.0.2\n"
+    )
+    return Installed(venv, work, env)
+
+
+def test_the_wheel_is_what_runs(installed: Installed) -> None:
+    probe = (
+        "import json, sys, importlib.metadata as m, appban.cli, appban.service.app;"
+        "print(json.dumps({'modules': [getattr(v, '__file__', None) or '' for k, v in sys.modules.items()"
+        " if k == 'appban' or k.startswith('appban.')], 'dist': str(m.distribution('appban').locate_file('')),"
+        " 'path': sys.path}))"
+    )
+    result = installed.run("python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    venv = str(installed.venv)
+    assert seen["modules"] and all(path.startswith(venv) for path in seen["modules"]), seen["modules"]
+    assert seen["dist"].startswith(venv)
+    assert not [entry for entry in seen["path"] if entry.startswith(str(ROOT))]
+    assert shutil.which("appban", path=installed.env["PATH"]) == str(installed.venv / "bin" / "appban")
+
+
+def test_version_names_the_packaged_rulebook(installed: Installed) -> None:
+    result = installed.run("appban", "--version")
+    assert result.returncode == 0, result.stderr
+    assert f"appban {VERSION}" in result.stdout
+    # The same content hash as the source tree's rulebook: every instrument file arrived unchanged.
+    assert load_rulebook().version in result.stdout
+
+
+def test_check_answers_from_the_wheel(installed: Installed) -> None:
+    result = installed.run("appban", "check", "--app", "tiktok", "--transaction", "internet_hosting",
+                           "--where", "US", "--at", "2020-11-12T23:59:00-05:00", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    answer = json.loads(result.stdout)
+    expected = appban.decide("tiktok", "internet_hosting", "US", "2020-11-12T23:59:00-05:00")
+    assert answer["verdict"] == expected.verdict.value == "enjoined"
+    assert [line["rule_id"] for line in answer["rules"]] == [line.rule_id for line in expected.rules]
+
+
+def test_rules_list_lists_every_instrument(installed: Installed) -> None:
+    result = installed.run("appban", "rules", "list", "--json")
+    assert result.returncode == 0, result.stderr
+    listed = {instrument["id"] for instrument in json.loads(result.stdout)["instruments"]}
+    assert listed == set(load_rulebook().instruments)
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        # identity registry and inventory layouts
+        (["screen", "inventory", "app-store-catalog.csv", "--format", "json"], "tiktok"),
+        # payments markers and export layouts
+        (["screen", "payments", "stripe-itemized-report.csv", "--format", "json"], "wechat_pay"),
+        # network indicators
+        (
+            ["screen", "network", "dns.csv", "--role", "hosting", "--log-format", "generic", "--format", "json"],
+            "tiktok.com",
+        ),
+        # code signatures
+        (["scan", "repo", "--format", "json"], "wechat-service-clients"),
+        # the blocked-app list from the registry's identifiers
+        (["export", "mdm", "--where", "US", "--at", "2024-06-01T00:00:00Z", "--format", "jamf"], "com.zhiliaoapp"),
+    ],
+    ids=["screen-inventory", "screen-payments", "screen-network", "scan", "export-mdm"],
+)
+def test_commands_find_their_data(installed: Installed, args: list[str], expected: str) -> None:
+    result = installed.run("appban", *args)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def served(installed: Installed) -> Iterator[str]:
+    """`appban serve` from the wheel: the audit store made by the packaged migrations, the packaged dashboard."""
+    port = free_port()
+    log = (installed.work / "serve.log").open("wb")
+    command = ["appban", "serve", "--db", f"sqlite:///{installed.work / 'audit.db'}", "--port", str(port),
+               "--open-reads", "--no-access-log"]  # fmt: skip
+    process = subprocess.Popen(command, cwd=installed.work, env=installed.env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            assert process.poll() is None, (installed.work / "serve.log").read_text()
+            assert time.monotonic() < deadline, "the server did not start"
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        log.close()
+
+
+def test_the_service_serves_the_packaged_dashboard(installed: Installed, built: Built, served: str) -> None:
+    with zipfile.ZipFile(built.wheel) as wheel:
+        static = {name.removeprefix("appban/service/static/"): wheel.read(name)
+                  for name in wheel.namelist() if name.startswith("appban/service/static/")}  # fmt: skip
+    assert "index.html" in static
+    page = httpx.get(f"{served}/", timeout=30)
+    assert page.status_code == 200 and "<html" in page.text.lower()
+    for name, content in static.items():
+        answer = httpx.get(f"{served}/static/{name}", timeout=30)
+        assert answer.status_code == 200, name
+        assert answer.content == content, name
+    assert httpx.get(f"{served}/openapi.json", timeout=30).json()["info"]["version"] == VERSION
+    assert (installed.work / "audit.db").is_file()
+
+
+# --- the GitHub Action ---
+
+
+def action() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load((ROOT / "action.yml").read_text())
+    return loaded
+
+
+def scan_help() -> str:
+    result = subprocess.run([sys.executable, "-m", "appban", "scan", "--help"], capture_output=True, text=True,
+                            env=dict(os.environ, COLUMNS="200", NO_COLOR="1"), check=True)  # fmt: skip
+    return result.stdout
+
+
+def test_the_action_and_the_hook_use_flags_appban_scan_has() -> None:
+    help_text = scan_help()
+    steps = action()["runs"]["steps"]
+    (scan,) = [step for step in steps if step.get("id") == "scan"]
+    used = set(re.findall(r"(?<![\w-])--[a-z][a-z-]+", scan["run"]))
+    assert {"--format", "--output", "--fail-on", "--at", "--where"} <= used
+    hook = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())[0]
+    assert hook["entry"].split() == ["appban", "scan"]
+    used |= {arg for arg in hook.get("args", []) if arg.startswith("--")}
+    missing = [flag for flag in sorted(used) if flag not in help_text]
+    assert not missing, f"appban scan --help has no {missing}"
+    # Every value the action's fail-on input documents is one `--fail-on` takes, and SARIF is a format.
+    documented = action()["inputs"]["fail-on"]["description"]
+    for value in ("none", "prohibited", "any"):
+        assert f"({value})" in documented and value in help_text
+    assert "sarif" in help_text
+
+
+def test_the_action_is_composite_and_uploads_with_codeql() -> None:
+    spec = action()
+    assert spec["runs"]["using"] == "composite"
+    steps = spec["runs"]["steps"]
+    (upload,) = [step for step in steps if str(step.get("uses", "")).startswith("github/codeql-action/upload-sarif@")]
+    assert upload["with"]["sarif_file"] == "${{ steps.scan.outputs.sarif-file }}"
+    assert "inputs.upload" in upload["if"] and "!cancelled()" in upload["if"]
+    names = [step.get("id") or step["name"] for step in steps]
+    assert names.index("scan") < names.index(upload["name"]) < names.index("Gate")  # upload before the gate
+    for step in steps:
+        if "run" in step:
+            assert step["shell"] == "bash" and "if" not in step  # the local runner below runs every run step
+            assert "${{" not in step["run"], "inputs reach scripts through env, never pasted into them"
+    for name, spec_input in spec["inputs"].items():
+        assert spec_input.get("description"), name
+
+
+class ActionRunner:
+    """Runs the action's `run` steps as a GitHub runner runs them (bash --noprofile --norc -eo pipefail, env from
+    the step's `env`, GITHUB_OUTPUT and GITHUB_ACTION_PATH), skipping the `uses` steps, which need GitHub."""
+
+    def __init__(self, workspace: Path, env: dict[str, str], temp: Path) -> None:
+        self.workspace = workspace
+        self.env = env
+        self.temp = temp
+        self.outputs: dict[str, dict[str, str]] = {}
+        self.count = 0
+        self.log = ""  # the last step's standard output and error
+
+    def expand(self, text: str, inputs: dict[str, str]) -> str:
+        def value(match: re.Match[str]) -> str:
+            expression = match.group(1).strip()
+            if found := re.fullmatch(r"inputs\.([\w-]+)", expression):
+                return inputs[found.group(1)]
+            if found := re.fullmatch(r"steps\.([\w-]+)\.outputs\.([\w-]+)", expression):
+                return self.outputs.get(found.group(1), {}).get(found.group(2), "")
+            raise AssertionError(f"the local runner does not evaluate {expression!r}")
+
+        return re.sub(r"\$\{\{(.*?)\}\}", value, text)
+
+    def run(self, step: dict[str, Any], inputs: dict[str, str]) -> int:
+        self.count += 1
+        script = self.temp / f"step-{self.count}.sh"
+        script.write_text(step["run"])
+        output = self.temp / f"output-{self.count}"
+        output.write_text("")
+        env = dict(self.env, GITHUB_OUTPUT=str(output), GITHUB_ACTION_PATH=str(ROOT), GITHUB_WORKSPACE=str(
+            self.workspace), RUNNER_TEMP=str(self.temp), GITHUB_ACTIONS="true", CI="true")  # fmt: skip
+        env.update({key: self.expand(str(text), inputs) for key, text in step.get("env", {}).items()})
+        result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+                                cwd=self.workspace, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+        self.log = result.stdout + result.stderr
+        if "id" in step:
+            lines = output.read_text().splitlines()
+            self.outputs[step["id"]] = dict(line.split("=", 1) for line in lines if "=" in line)
+        return result.returncode
+
+
+def test_the_actions_steps_scan_a_repository_and_gate_on_fail_on(overlay: Path, tmp_path: Path) -> None:
+    spec = action()
+    steps = spec["runs"]["steps"]
+    defaults = {name: str(spec_input.get("default", "")) for name, spec_input in spec["inputs"].items()}
+    # The runner's Python: a new environment without appban (setup-python's part).
+    new_environment(tmp_path / "python", overlay)
+    workspace = tmp_path / "workspace"
+    (workspace / "web").mkdir(parents=True)
+    (workspace / "web" / "package.json").write_text(WECHAT_CLIENT)
+    (workspace / "README.md").write_text("a shop\n")
+    temp = tmp_path / "runner-temp"
+    temp.mkdir()
+    runner = ActionRunner(workspace, environment_variables(tmp_path / "python", tmp_path / "home"), temp)
+    by_name = {step.get("id") or step["name"]: step for step in steps}
+
+    assert runner.run(by_name["Install appban"], defaults) == 0, runner.log
+    assert f"appban {VERSION}" in runner.log
+    which = shutil.which("appban", path=runner.env["PATH"])
+    assert which == str(tmp_path / "python" / "bin" / "appban")
+
+    # fail-on any: the finding fails the gate, after the SARIF was written for the upload.
+    inputs = dict(defaults, **{"fail-on": "any"})
+    assert runner.run(by_name["scan"], inputs) == 0, runner.log
+    assert runner.outputs["scan"]["exit-code"] == "1"
+    sarif_file = runner.expand(by_name["Upload SARIF to code scanning"]["with"]["sarif_file"], inputs)
+    assert sarif_file == str(temp / "appban.sarif")
+    sarif = json.loads(Path(sarif_file).read_text())
+    assert sarif["version"] == "2.1.0"
+    (result,) = sarif["runs"][0]["results"]
+    assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "web/package.json"
+    assert runner.run(by_name["Gate"], inputs) == 1
+    assert "::error title=appban::appban scan exited 1" in runner.log
+
+    # fail-on none, two paths one a line, an instant and a place: the same finding, the gate passes.
+    inputs = dict(defaults, **{"fail-on": "none", "path": "web\nREADME.md\n", "at": "2020-11-20T00:00:00Z",
+                               "where": "US", "sarif-file": str(tmp_path / "out.sarif")})  # fmt: skip
+    assert runner.run(by_name["scan"], inputs) == 0, runner.log
+    assert runner.outputs["scan"] == {"exit-code": "0", "sarif-file": str(tmp_path / "out.sarif")}
+    sarif = json.loads((tmp_path / "out.sarif").read_text())
+    assert len(sarif["runs"][0]["results"]) == 1
+    assert runner.run(by_name["Gate"], inputs) == 0, runner.log
+
+    # A path that does not exist: exit 2 stops at the scan step, and nothing is offered for upload.
+    inputs = dict(defaults, path="no-such-folder", **{"sarif-file": str(tmp_path / "none.sarif")})
+    assert runner.run(by_name["scan"], inputs) == 2
+    assert runner.outputs["scan"] == {"exit-code": "2"}
+
+
+# --- the pre-commit hook ---
+
+
+def test_the_hook_manifest_is_valid_for_pre_commit() -> None:
+    from pre_commit.clientlib import load_manifest
+
+    (hook,) = load_manifest(str(ROOT / ".pre-commit-hooks.yaml"))
+    assert hook["id"] == "appban" and hook["language"] == "python"
+    assert hook["args"] == ["--fail-on", "any"] and hook["require_serial"] is True
+
+
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.skipif(not IN_GIT, reason="pre-commit installs hooks from a git repository")
+def test_pre_commit_runs_the_hook_on_changed_files(overlay: Path, tmp_path: Path) -> None:
+    """pre-commit itself installs the hook from this repository (its committed HEAD, as a user's `rev`) into its
+    own environment and runs it on the files given."""
+    sample = tmp_path / "sample"
+    sample.mkdir()
+    (sample / "package.json").write_text(WECHAT_CLIENT)
+    (sample / "notes.txt").write_text("nothing to see\n")
+    rev = git(ROOT, "rev-parse", "HEAD").strip()
+    config = {"repos": [{"repo": str(ROOT), "rev": rev, "hooks": [{"id": "appban"}]}]}
+    (sample / ".pre-commit-config.yaml").write_text(yaml.safe_dump(config))
+    git(sample, "init", "-q")
+    git(sample, "add", ".")
+    # PYTHONPATH gives the hook's environment appban's dependencies (see the module's docstring); appban
+    # itself is installed there by pre-commit from the repository.
+    env = environment_variables(tmp_path / "none", tmp_path / "home", PRE_COMMIT_HOME=str(tmp_path / "pre-commit"),
+                                PYTHONPATH=str(overlay), GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@example.org",
+                                GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@example.org")  # fmt: skip
+
+    def pre_commit(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "pre_commit", "run", *args], cwd=sample, env=env,
+                              capture_output=True, text=True, timeout=600)  # fmt: skip
+
+    found = pre_commit("--files", "package.json", "notes.txt")
+    assert found.returncode == 1, found.stdout + found.stderr
+    assert "appban scan" in found.stdout and "Failed" in found.stdout
+    assert "wechat-service-clients" in found.stdout and "package.json" in found.stdout
+
+    clean = pre_commit("--files", "notes.txt")
+    assert clean.returncode == 0, clean.stdout + clean.stderr
+    assert "Passed" in clean.stdout
+
+    # The hook ran the appban pre-commit installed, not the source tree's.
+    (hook_env,) = (tmp_path / "pre-commit").glob("repo*/py_env-*")
+    assert (hook_env / "bin" / "appban").is_file()
