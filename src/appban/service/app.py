@@ -22,7 +22,8 @@ import numpy as np
 import pyarrow as pa
 from fastapi import Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ValidationError
@@ -73,6 +74,9 @@ _BLOCK = 1 << 20  # JSON lines are decoded a block of about this many bytes at a
 
 
 _DECIDE_REQUEST = "#/components/schemas/DecideRequest"
+DOCS_ASSETS = "/static-offline-docs"  # where fastapi-offline's copies of Swagger UI and ReDoc are served
+# The docs pages load only from this server: ReDoc's sidebar would otherwise fetch its vendor's logo from a CDN.
+_DOCS_POLICY = "default-src 'self' 'unsafe-inline' blob: data:; img-src 'self' data:; connect-src 'self'"
 
 
 def create_app(settings: ServiceSettings | None = None) -> FastAPI:
@@ -98,8 +102,12 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         store.close()
 
     # Swagger UI (/docs) and ReDoc (/redoc) with their scripts and styles served from the fastapi-offline
-    # package, not a CDN: the pages work on a machine without outside access.
+    # package, not a CDN: the pages work on a machine without outside access. The pages themselves are
+    # made here (`_docs_pages`), to send them with a policy that keeps them on this server.
     app = FastAPIOffline(
+        docs_url=None,
+        redoc_url=None,
+        static_url=DOCS_ASSETS,
         title="appban",
         version=package_version("appban"),
         summary="Government orders against specific mobile apps, as time-aware, cited rules; with an audit trail.",
@@ -110,6 +118,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     _errors(app)
     _routes(app)
+    _docs_pages(app)
     _describe_undeclared_models(app, DecideRequest)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
@@ -380,6 +389,35 @@ def _routes(app: FastAPI) -> None:
         if not index.is_file():
             return JSONResponse({"service": "appban", "api": "/docs", "openapi": "/openapi.json"})
         return FileResponse(index)
+
+
+def _docs_pages(app: FastAPI) -> None:
+    @app.get("/docs", include_in_schema=False)
+    def swagger_ui(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_swagger_ui_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - Swagger UI",
+            swagger_js_url=f"{root}{DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{root}{DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            swagger_ui_parameters=app.swagger_ui_parameters,
+        )
+        page.headers["Content-Security-Policy"] = _DOCS_POLICY
+        return page
+
+    @app.get("/redoc", include_in_schema=False)
+    def redoc(request: Request) -> HTMLResponse:
+        root = request.scope.get("root_path", "")
+        page = get_redoc_html(
+            openapi_url=f"{root}{app.openapi_url}",
+            title=f"{app.title} - ReDoc",
+            redoc_js_url=f"{root}{DOCS_ASSETS}/redoc.standalone.js",
+            redoc_favicon_url=f"{root}{DOCS_ASSETS}/favicon.png",
+            with_google_fonts=False,
+        )
+        page.headers["Content-Security-Policy"] = _DOCS_POLICY
+        return page
 
 
 def _describe_undeclared_models(app: FastAPI, *models: type[BaseModel]) -> None:
