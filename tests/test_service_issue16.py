@@ -368,3 +368,23 @@ def test_api_docs_render_with_the_network_blocked(browser: Browser, docs_server:
         context.close()
     assert not errors, errors
     assert outside == [], f"the page asked outside the server: {outside}"
+
+
+def test_demo_on_a_named_store_revokes_its_token_when_it_stops(tmp_path: Path) -> None:
+    from appban.store import AuditStore
+    from tests.browser import _environment, _free_port, _wait_until_healthy, appban_command
+
+    db = f"sqlite:///{tmp_path / 'kept.db'}"
+    port, log = _free_port(), tmp_path / "server.log"
+    command = [*appban_command(), "serve", "--demo", "--db", db, "--port", str(port), "--no-access-log"]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, cwd=tmp_path, env=_environment(), stdout=out, stderr=subprocess.STDOUT)
+    try:
+        _wait_until_healthy(f"http://127.0.0.1:{port}", process, log)
+        assert _TOKEN_LINE.search(log.read_text()) and not _STORE_LINE.search(log.read_text())
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    with AuditStore(db) as store:
+        demo_tokens = [token for token in store.tokens() if token.name == "demo"]
+    assert len(demo_tokens) == 1 and demo_tokens[0].revoked
