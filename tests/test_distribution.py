@@ -150,6 +150,13 @@ def new_environment(folder: Path, overlay: Path) -> Path:
     return python
 
 
+def pip_cache_dir() -> str:
+    """Where pip caches for the user running the tests (PIP_CACHE_DIR, else the XDG cache)."""
+    if os.environ.get("PIP_CACHE_DIR"):
+        return os.environ["PIP_CACHE_DIR"]
+    return str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "pip")
+
+
 def environment_variables(venv: Path, home: Path, **extra: str) -> dict[str, str]:
     """The environment a user of `venv` has: its bin first on PATH, the test environment's bin not on it, nothing
     pointing at the source tree, appban's caches and settings fresh."""
@@ -167,6 +174,8 @@ def environment_variables(venv: Path, home: Path, **extra: str) -> dict[str, str
         NO_COLOR="1",
         PIP_CONSTRAINT=str(ROOT / "constraints.txt"),
         PIP_DISABLE_PIP_VERSION_CHECK="1",
+        # pip keeps its own cache: the build backend is not downloaded again for each new home.
+        PIP_CACHE_DIR=pip_cache_dir(),
     )
     env.update(extra)
     return env
