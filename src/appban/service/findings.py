@@ -174,6 +174,12 @@ class FindingsViews:
         matched: list[int] = []
         keyed: list[tuple[tuple[int, float, str], int]] = []
         blank: list[int] = []  # no value in the sorted field: last, whichever the order
+        if not query.filters() and query.sort is None:
+            # Every finding in the run's order: nothing to read but the fields. A screen's findings are rows of
+            # one table (or one record type), so the first chunk has them all.
+            for finding in self.store.findings(run_id, offset=0, limit=min(_READ_CHUNK, total)):
+                columns.update(dict.fromkeys(finding))
+            return FindingsView(range(total), list(columns), total)
         for start in range(0, total, _READ_CHUNK):
             chunk = self.store.findings(run_id, offset=start, limit=min(_READ_CHUNK, total - start))
             for seq, finding in enumerate(chunk, start):
@@ -192,8 +198,7 @@ class FindingsViews:
                 raise FindingsQueryError(f"sort: no field {query.sort!r} in this run's findings (fields: {shown})")
             keyed.sort(key=lambda pair: pair[0], reverse=query.order == "desc")  # stable: ties stay in order
             matched = [seq for _, seq in keyed] + blank
-        seqs: Sequence[int] = matched if query.filters() or query.sort else range(total)
-        return FindingsView(seqs, list(columns), total)
+        return FindingsView(matched, list(columns), total)
 
     def rows(self, run_id: str, seqs: Sequence[int]) -> list[dict[str, Any]]:
         """The findings numbered `seqs`, in that order."""
