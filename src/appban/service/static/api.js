@@ -90,6 +90,25 @@ export const get = (path, params, signal) => request("GET", path, { params, sign
 export const post = (path, body) => request("POST", path, { body });
 
 /**
+ * GET a file (a download) with the token: resolves to {blob, name, count}, `name` from Content-Disposition
+ * and `count` from X-Appban-Findings where the server sends them.
+ */
+export async function download(path) {
+  let response;
+  try {
+    response = await fetch(path, { headers: authHeaders({ Accept: "*/*" }) });
+  } catch {
+    throw new ApiError(0, "cannot reach the appban service — is it running?");
+  }
+  if (!response.ok) throw errorFrom(response.status, await parseBody(response), response.statusText);
+  const disposition = response.headers.get("Content-Disposition") || "";
+  const name = /filename="([^"]+)"/.exec(disposition)?.[1] || null;
+  const header = response.headers.get("X-Appban-Findings");
+  const count = header !== null && /^\d+$/.test(header) ? Number(header) : null;
+  return { blob: await response.blob(), name, count };
+}
+
+/**
  * Upload one file as multipart field `file`, reporting progress.
  * Returns { promise, abort }; the promise resolves to the parsed JSON answer.
  */

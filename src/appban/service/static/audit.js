@@ -4,11 +4,13 @@ import * as api from "./api.js";
 import { openPanel } from "./panel.js";
 import {
   CATEGORY_LABEL,
+  STATUS_LABEL,
   add,
   alertBox,
   badge,
   fill,
   copyButton,
+  formatCount,
   formatInstant,
   h,
   humanize,
@@ -19,6 +21,7 @@ import {
 } from "./ui.js";
 
 const PAGE = 50;
+const KIND_LABEL = { decide: "Decision", batch: "Batch", screen: "Screening run" };
 
 let root = null;
 let page = { offset: 0, records: [], from: "", to: "" };
@@ -91,27 +94,79 @@ async function load(offset) {
   }
 }
 
+/**
+ * What a record's row shows, by its kind: the server's `overview` (a decision: app, transaction, where, at,
+ * verdict; a batch: its rows and their verdicts; a screening run: the file, what was read and found), read
+ * from the record itself for a server too old to send one.
+ */
 function described(record) {
+  const o = record.overview && Object.keys(record.overview).length ? record.overview : fallbackOverview(record);
+  return { ...o, transaction: o.transaction || "" };
+}
+
+function fallbackOverview(record) {
   const input = record.input || {};
   const result = record.result || {};
   if (record.kind === "screen") {
-    return {
-      app: "",
-      transaction: `${humanize(input.kind)} screen`,
-      where: input.options?.where || "",
-      at: input.filename || "",
-      verdict: null,
-      note: `${result.findings ?? "?"} findings`,
-    };
+    return { screen: input.kind, filename: input.filename, run_id: record.run_id, findings: result.findings, errors: 0 };
   }
+  if (record.kind === "batch") return { rows: input.rows, by_verdict: result.by_verdict || {} };
   return {
     app: result.subject_name || input.app || "",
     transaction: input.transaction || result.transaction || "",
     where: input.where || result.where || "",
-    at: result.at || input.at || record.instant || "",
+    at: record.instant || result.at || input.at || "",
     verdict: result.verdict || null,
-    note: "",
+    as_written: result.as_written || null,
   };
+}
+
+const plural = (n, one, many = `${one}s`) => `${formatCount(n)} ${n === 1 ? one : many}`;
+
+/** The "What" cell: the question a decision answered, the file a run screened, the size of a batch. */
+function whatCell(record, d) {
+  if (record.kind === "screen") {
+    const file = h("span.audit-file", { testid: "audit-file" }, d.filename || "(no name)");
+    return h(
+      "td",
+      h("div", `${humanize(d.screen) || "A"} screen of `, d.run_id
+        ? h("a", { href: `#screen?run=${encodeURIComponent(d.run_id)}`, testid: "audit-run" }, file)
+        : file),
+    );
+  }
+  if (record.kind === "batch") return h("td", plural(d.rows ?? 0, "question"), " in one batch");
+  return h(
+    "td",
+    h("div", h("strong", { testid: "audit-app" }, d.app), " · ", h("span", { testid: "audit-transaction" }, CATEGORY_LABEL[d.transaction] || humanize(d.transaction))),
+    h(
+      "div.small.muted",
+      h("span", { testid: "audit-where" }, d.where),
+      " · at ",
+      h("time", { datetime: d.at, testid: "audit-at" }, shortInstant(d.at) || d.at),
+    ),
+  );
+}
+
+/** The "Result" cell: a decision's verdict, a batch's verdict counts, a run's rows read, findings and errors. */
+function resultCell(record, d) {
+  if (record.kind === "screen") {
+    const parts = [
+      d.read != null ? plural(d.read, "row") + " read" : null,
+      plural(d.findings ?? 0, "finding"),
+      d.errors ? plural(d.errors, "unreadable row") : null,
+    ].filter(Boolean);
+    return h("td", { testid: "audit-result" }, parts.join(" · "));
+  }
+  if (record.kind === "batch") {
+    const counts = Object.entries(d.by_verdict || {}).filter(([, n]) => n > 0);
+    return h("td", { testid: "audit-result" }, h("div.badges", counts.map(([v, n]) => h("span.badge-count", badge(v), h("span.n", formatCount(n))))));
+  }
+  return h(
+    "td",
+    { testid: "audit-result" },
+    d.verdict ? badge(d.verdict, { testid: "audit-verdict" }) : null,
+    d.as_written && d.as_written !== d.verdict ? h("div.small.muted", `as written ${STATUS_LABEL[d.as_written] || humanize(d.as_written)}`) : null,
+  );
 }
 
 function render() {
@@ -131,15 +186,14 @@ function render() {
       { tabindex: "0", testid: "audit-row", "data-id": record.id, "data-kind": record.kind },
       h("td.nowrap", h("time", { datetime: record.asked_at }, shortInstant(record.asked_at))),
       h("td", record.caller),
-      h("td", h("span.kind", humanize(record.kind))),
-      h("td", d.app),
-      h("td", CATEGORY_LABEL[d.transaction] || d.transaction),
-      h("td", d.where),
-      h("td.nowrap", record.kind === "screen" ? d.at : shortInstant(d.at) || d.at),
-      h("td", d.verdict ? badge(d.verdict, { testid: "audit-verdict" }) : h("span.muted", d.note)),
+      h("td", h("span.kind", KIND_LABEL[record.kind] || humanize(record.kind))),
+      whatCell(record, d),
+      resultCell(record, d),
       h("td", h("code.small", shortVersion(record.rulebook_version))),
     );
-    tr.addEventListener("click", () => openRecord(record, tr));
+    tr.addEventListener("click", (event) => {
+      if (!event.target.closest("a")) openRecord(record, tr);
+    });
     tr.addEventListener("keydown", (event) => {
       if (event.key === "Enter" || event.key === " ") {
         event.preventDefault();
@@ -158,7 +212,7 @@ function render() {
           "thead",
           h(
             "tr",
-            ["Asked at (UTC)", "Caller", "Kind", "App", "Transaction", "Where", "At", "Verdict", "Rulebook"].map((t) =>
+            ["Asked at (UTC)", "Caller", "Kind", "What", "Result", "Rulebook"].map((t) =>
               h("th", { scope: "col" }, t),
             ),
           ),

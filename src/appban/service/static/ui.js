@@ -268,24 +268,6 @@ export function scrollBox(label, table, testid) {
   return h("div.table-wrap", { role: "region", "aria-label": label, tabindex: "0", testid }, table);
 }
 
-/** A sortable, filterable table of records. */
-export function sortRows(rows, key, direction) {
-  const factor = direction === "descending" ? -1 : 1;
-  const collator = new Intl.Collator("en", { numeric: true, sensitivity: "base" });
-  return [...rows].sort((a, b) => {
-    const x = a[key];
-    const y = b[key];
-    if (x == null && y == null) return 0;
-    if (x == null) return 1; // blanks last either way
-    if (y == null) return -1;
-    if (typeof x === "number" && typeof y === "number") return (x - y) * factor;
-    const nx = Number(x);
-    const ny = Number(y);
-    if (x !== "" && y !== "" && Number.isFinite(nx) && Number.isFinite(ny)) return (nx - ny) * factor;
-    return collator.compare(String(x), String(y)) * factor;
-  });
-}
-
 export function cellText(value) {
   if (value == null) return "";
   if (Array.isArray(value)) return value.join(", ");
