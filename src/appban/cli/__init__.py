@@ -9,20 +9,29 @@ or a link is `appban.outputs`'s rule.
 
 from __future__ import annotations
 
-from importlib.metadata import version as package_version
+import copy
+import sys
 from typing import Annotated
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo
 
-from appban.cli import audit, code, inventory, law, network, payments, serve  # noqa: F401 - importing registers the commands
+# Importing a command module registers its commands (typer needs every one for --help and to dispatch). The
+# modules import what only their commands need inside those commands, so that starting `appban` stays quick;
+# tests/test_startup.py holds them to it.
+from appban.cli import audit, code, inventory, law, network, payments, serve  # noqa: F401
 from appban.cli.apps import app
-from appban.rulebook.loader import load_rulebook
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main", "narrowed"]
 
 
 def _version(value: bool) -> None:
     if value:
+        from importlib.metadata import version as package_version
+
+        from appban.rulebook.loader import load_rulebook
+
         book = load_rulebook()
         print(f"appban {package_version('appban')}, rulebook {book.version} ({len(book.instruments)} instruments)")
         raise typer.Exit(0)
@@ -38,4 +47,32 @@ def _root(
 
 
 def main() -> None:
-    app()
+    narrowed(sys.argv[1:])()
+
+
+def narrowed(args: list[str]) -> typer.Typer:
+    """`app` with only the command or command group that `args` start with, when they start with one.
+
+    typer turns every registered command into a click command (evaluating each signature) before it parses
+    anything: for one command that costs more than the command itself. The narrowed app holds the same root
+    options and callback, and the named command or group whole, so the command parses, helps and fails as in
+    the full app. Anything else (no command, an option first, an unknown name) gets the full app, whose
+    `--help` lists every command and whose errors suggest the names it knows.
+    """
+    if not args or args[0].startswith("-"):
+        return app
+    commands = [info for info in app.registered_commands if _command_name(info) == args[0]]
+    groups = [info for info in app.registered_groups if info.name == args[0]]
+    if not commands and not groups:
+        return app
+    narrow = copy.copy(app)
+    narrow.registered_commands = commands
+    narrow.registered_groups = groups
+    return narrow
+
+
+def _command_name(info: CommandInfo) -> str | None:
+    # typer's own rule: the name given, else the function's name in lower case with "-" for "_".
+    if info.name:
+        return info.name
+    return get_command_name(info.callback.__name__) if info.callback is not None else None

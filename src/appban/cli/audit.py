@@ -10,20 +10,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO, TextIO
 
 import typer
-from alembic.util import CommandError
 from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from appban.cli.apps import app
 from appban.cli.common import JsonOption, OutputOption, TzOption, emit, err, fail, out
-from appban.engine.instants import InstantError, parse_instant
-from appban.store.audit import TOKEN_SCOPES, AuditStore, DecisionRecord, ReplayError, default_url, replay
+
+# SQLAlchemy, Alembic and the audit store are imported by the commands that open a store, not by every
+# `appban` command at start-up.
+if TYPE_CHECKING:
+    from appban.store.audit import AuditStore, DecisionRecord
 
 audit_app = typer.Typer(help="Export and replay the decisions the service recorded.", no_args_is_help=True)
 tokens_app = typer.Typer(help="Create, list and revoke the service's API tokens.", no_args_is_help=True)
@@ -51,6 +51,11 @@ class ExportFormat(StrEnum):
 def _store(url: str | None, *, create: bool = False) -> Iterator[AuditStore]:
     """The store, or a clean error (exit 2) when the database cannot be opened. Only with `create` may an
     SQLite file that is not there yet be made: a mistyped --db must not read as an empty audit trail."""
+    from alembic.util import CommandError
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from appban.store.audit import AuditStore, default_url
+
     if not create:
         _must_exist(url if url is not None else default_url())
     try:
@@ -64,6 +69,9 @@ def _store(url: str | None, *, create: bool = False) -> Iterator[AuditStore]:
 
 
 def _must_exist(url: str) -> None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     if "://" in url and not url.startswith("sqlite:"):
         return  # a database server: opening it makes no file
     try:
@@ -81,6 +89,8 @@ def _must_exist(url: str) -> None:
 
 
 def _instant(value: str | None, option: str, tz: str | None) -> Any:
+    from appban.engine.instants import InstantError, parse_instant
+
     if value is None:
         return None
     try:
@@ -160,6 +170,8 @@ def replay_command(
 
     Exit code 0 when the answer is identical, 1 when it differs, 2 when it cannot be replayed.
     """
+    from appban.store.audit import ReplayError, replay
+
     with _store(db) as store:
         try:
             result = replay(store, decision_id)
@@ -214,6 +226,9 @@ def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, jso
     Reads only (nothing is created or migrated). Exit code 0 when intact, 1 when something was changed
     behind the store's back (the first broken link is reported), 2 when there is nothing to verify.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from appban.store.audit import default_url
     from appban.store.verify import CheckpointError, VerifyUsageError, read_checkpoints, verify_store
 
     try:
@@ -250,6 +265,9 @@ def checkpoint_command(output: AppendOption = None, db: DbOption = None) -> None
     before each was changed and that the chain still extends it. Exit code 1 when the head does not
     match the last record (run `audit verify`), 2 when there is no chained store.
     """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from appban.store.audit import default_url
     from appban.store.chain import ChainError
     from appban.store.verify import VerifyUsageError, append_checkpoint, checkpoint_of, has_chain, read_only
 
@@ -283,6 +301,8 @@ def tokens_create(
     db: DbOption = None,
 ) -> None:
     """Create a token and print its secret (shown this once only)."""
+    from appban.store.audit import TOKEN_SCOPES
+
     if scope not in TOKEN_SCOPES:
         fail(f"--scope must be one of {', '.join(TOKEN_SCOPES)}, got {scope!r}")
     if not name.strip():

@@ -6,7 +6,7 @@ import json
 import os
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -24,14 +24,11 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.code.scan import ScanResult
-from appban.code.scan import scan as code_scan
-from appban.code.signatures import default_signatures
-from appban.engine.decide import DecisionInputError, resolve_place
-from appban.engine.instants import InstantError, parse_instant
-from appban.report.cyclonedx import to_cyclonedx
-from appban.report.sarif import to_sarif
 from appban.vocabulary import Verdict
+
+# The scanner, its signatures and the report writers are imported when `scan` runs, not at every start.
+if TYPE_CHECKING:
+    from appban.code.scan import ScanResult
 
 
 class ScanFormat(StrEnum):
@@ -61,6 +58,13 @@ def scan_command(
     rulebook: RulebookOption = None,
 ) -> None:
     """Find covered apps' SDKs and code (constituent code) in manifests, sources and binaries."""
+    from appban.code.scan import scan as code_scan
+    from appban.code.signatures import default_signatures
+    from appban.engine.decide import DecisionInputError, resolve_place
+    from appban.engine.instants import InstantError, parse_instant
+    from appban.report.cyclonedx import to_cyclonedx
+    from appban.report.sarif import to_sarif
+
     book = load_book(rulebook)
     try:
         place = resolve_place(where)

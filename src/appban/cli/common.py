@@ -7,7 +7,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -15,8 +15,10 @@ from rich.text import Text
 from typer.core import TyperGroup
 
 from appban.outputs import Kind, OutputError, Sink, write_output
-from appban.rulebook.loader import Rulebook, RulebookError, load_rulebook
 from appban.vocabulary import Verdict
+
+if TYPE_CHECKING:
+    from appban.rulebook.loader import Rulebook
 
 
 class _Console(Console):
@@ -131,6 +133,8 @@ def _quiet_stdout() -> None:
 
 
 def load_book(path: Path | None) -> Rulebook:
+    from appban.rulebook.loader import RulebookError, load_rulebook  # not needed by --help
+
     try:
         return load_rulebook(path)
     except RulebookError as exc:

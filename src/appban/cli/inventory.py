@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO
+from typing import TYPE_CHECKING, Annotated, Any, BinaryIO
 
-import pyarrow as pa
 import typer
 from rich.markup import escape
 from rich.table import Table
@@ -26,23 +25,15 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.engine.decide import DecisionInputError, resolve_category, resolve_place
-from appban.engine.instants import InstantError, iso, parse_instant
-from appban.export import mdm
-from appban.identity.registry import load_registry
-from appban.outputs import Sink
-from appban.report import html as html_report
-from appban.rulebook.loader import Rulebook
-from appban.screen.columns import ColumnMapError, parse_map
-from appban.screen.inventory import InventoryOptions, Screener, inventory_summary
-from appban.tables import (
-    TableReadError,
-    line_mapper,
-    read_table,
-    to_records,
-    write_csv,
-)
 from appban.vocabulary import Verdict
+
+# pyarrow, the screener, the registry and the exporters are imported by the commands that use them, not at
+# every start of `appban`.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from appban.outputs import Sink
+    from appban.rulebook.loader import Rulebook
 
 
 class FleetOption(StrEnum):
@@ -74,6 +65,14 @@ def screen_inventory(
     rulebook: RulebookOption = None,
 ) -> None:
     """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
+    import pyarrow as pa
+
+    from appban.engine.decide import DecisionInputError, resolve_place
+    from appban.engine.instants import InstantError, parse_instant
+    from appban.screen.columns import ColumnMapError, parse_map
+    from appban.screen.inventory import InventoryOptions, Screener, inventory_summary
+    from appban.tables import TableReadError, line_mapper, read_table, to_records, write_csv
+
     book = load_book(rulebook)
     if at is not None and at_column is not None:
         fail("give --at (one instant for every row) or --at-column (each row's own), not both")
@@ -179,6 +178,8 @@ def _print_inventory(
 def _inventory_html(
     findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook, errors: list[Any]
 ) -> str:
+    from appban.report import html as html_report
+
     columns = ["file", "line", "record_name", "record_publisher", "record_id", "app_name", "match", "confidence",
                "reason", "transaction", "where", "at", "verdict", "as_written", "enforcement", "rule_ids"]  # fmt: skip
     rows = [[row[c] for c in columns] for row in findings.to_pylist()]
@@ -240,6 +241,11 @@ def export_mdm(
     rulebook: RulebookOption = None,
 ) -> None:
     """The blocked-app list (bundle IDs / package names) that follows from the rulebook at T."""
+    from appban.engine.decide import DecisionInputError, resolve_category, resolve_place
+    from appban.engine.instants import InstantError, iso, parse_instant
+    from appban.export import mdm
+    from appban.identity.registry import load_registry
+
     book = load_book(rulebook)
     try:
         place = resolve_place(where)

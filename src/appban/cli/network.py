@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow.parquet as pq
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -26,20 +25,13 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.engine.decide import DecisionInputError, resolve_place
-from appban.engine.instants import InstantError, parse_instant
-from appban.network.blocklist import WRITERS, compile_blocklist
-from appban.network.classify import parse_asn_table
-from appban.network.indicators import default_indicators
-from appban.outputs import Sink
-from appban.report import html as html_report
-from appban.screen.columns import ColumnMapError, parse_map
-from appban.screen.network import NetworkOptions, NetworkResult, parse_customer_table, screen_network
-from appban.tables import (
-    to_records,
-    write_csv,
-)
 from appban.vocabulary import Verdict
+
+# The log readers, pyarrow and the blocklist writers are imported by the commands that use them, not at every
+# start of `appban`.
+if TYPE_CHECKING:
+    from appban.outputs import Sink
+    from appban.screen.network import NetworkOptions, NetworkResult
 
 
 class RoleOption(StrEnum):
@@ -93,6 +85,14 @@ def screen_network_command(
     rulebook: RulebookOption = None,
 ) -> None:
     """Which customers and flows serve or carry a covered app, and what the law says for your role."""
+    import pyarrow.parquet as pq
+
+    from appban.engine.decide import DecisionInputError, resolve_place
+    from appban.network.classify import parse_asn_table
+    from appban.screen.columns import ColumnMapError, parse_map
+    from appban.screen.network import NetworkOptions, parse_customer_table, screen_network
+    from appban.tables import to_records, write_csv
+
     book = load_book(rulebook)
     try:
         options = NetworkOptions(
@@ -190,6 +190,8 @@ def _print_network(result: NetworkResult, options: NetworkOptions) -> None:
 
 
 def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
+    from appban.report import html as html_report
+
     exposure_rows = [
         [r["customer"], r["records"], r["bytes"], r["distinct_hosts"], r["first_seen"], r["last_seen"], r["apps"],
          "; ".join(f"{p['verdict']} {p['from']:%Y-%m-%d}..{p['to']:%Y-%m-%d}" for p in r["verdicts"] or [])]
@@ -245,6 +247,11 @@ def export_blocklist(
     rulebook: RulebookOption = None,
 ) -> None:
     """Names and prefixes to block (hosting, CDN, transit) that follow from the law at T, each cited."""
+    from appban.engine.decide import DecisionInputError, resolve_place
+    from appban.engine.instants import InstantError, parse_instant
+    from appban.network.blocklist import WRITERS, compile_blocklist
+    from appban.network.indicators import default_indicators
+
     book = load_book(rulebook)
     try:
         place = resolve_place(where)

@@ -6,9 +6,8 @@ import json
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 from rich.text import Text
@@ -26,22 +25,20 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.outputs import Sink
-from appban.payments.dates import DateOrder
-from appban.payments.markers import load_markers
-from appban.reading.values import check_zone
-from appban.report import html as html_report
-from appban.screen.columns import ColumnMapError, parse_map
-from appban.screen.payments import (
-    SETTABLE,
-    PaymentOptions,
-    PaymentResult,
-    check_decimal,
-    parse_constants,
-    screen_payments,
-)
-from appban.tables import to_records, write_csv
 from appban.vocabulary import Verdict
+
+# The payment readers and pyarrow are imported when `screen payments` runs, not at every start of `appban`.
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+    from appban.outputs import Sink
+    from appban.screen.payments import PaymentResult
+
+# appban.screen.payments.SETTABLE, written out so that --help does not load the readers (a test keeps the two
+# equal).
+SETTABLE = ("currency", "kind", "method", "wallet", "processor", "processor_country", "merchant", "merchant_country",
+            "payer", "payer_country", "payer_type", "payer_agent", "payee", "payee_country", "payee_type",
+            "payee_agent", "purpose", "remittance")  # fmt: skip
 
 
 class PaymentFormat(StrEnum):
@@ -86,6 +83,13 @@ def screen_payments_command(
     rulebook: RulebookOption = None,
 ) -> None:
     """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
+    from appban.payments.dates import DateOrder
+    from appban.payments.markers import load_markers
+    from appban.reading.values import check_zone
+    from appban.screen.columns import ColumnMapError, parse_map
+    from appban.screen.payments import PaymentOptions, check_decimal, parse_constants, screen_payments
+    from appban.tables import write_csv
+
     book = load_book(rulebook)
     try:
         options = PaymentOptions(
@@ -144,6 +148,8 @@ def screen_payments_command(
 
 
 def _document(result: PaymentResult) -> dict[str, Any]:
+    from appban.tables import to_records
+
     return {
         "rulebook_version": result.rulebook_version,
         "payments_read": result.rows,
@@ -211,6 +217,8 @@ def _money(amount: Decimal) -> str:
 
 
 def _html(result: PaymentResult) -> str:
+    from appban.report import html as html_report
+
     present = [name for name in SHOWN if name in result.payments.schema.names]
     rows = [[row.get(name) for name in present] for row in result.payments.slice(0, 5000).to_pylist()]
     totals = result.totals

@@ -1,0 +1,157 @@
+"""Benchmark: how long `appban` takes to start and answer, as a user runs it (one process per command).
+
+Each case is a fresh `python -m appban ...` process; its wall time (spawn to exit) and peak memory (the
+child's maximum resident set size) are measured. The floor is `python -c pass` with the same interpreter.
+The cases are run round-robin, so a busy moment of the machine falls on all of them alike, after warm-up runs
+that also fill the compiled rulebook cache (in a temporary directory, so the user's own cache plays no part).
+
+Cases: `check`, `timeline` and `rules list` (the target: at most 300 ms wall median each), `--help`, and
+`check` with the compiled rulebook cache turned off (APPBAN_NO_CACHE=1), which reads the YAML every time.
+`--baseline-src DIR` adds the same cases run from another source tree (for example a `git worktree` of an
+earlier commit), side by side with this one.
+
+    .venv/bin/python bench/startup.py [--runs N] [--baseline-src DIR] [--markdown]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+SOURCE = Path(__file__).resolve().parent.parent / "src"
+CHECK = ["check", "--app", "tiktok", "--transaction", "internet_hosting", "--where", "US",
+         "--at", "2020-11-12T23:59:00-05:00"]  # fmt: skip
+COMMANDS: list[tuple[str, list[str], dict[str, str]]] = [
+    ("check", CHECK, {}),
+    ("timeline", ["timeline", "--app", "tiktok", "--where", "US"], {}),
+    ("rules list", ["rules", "list"], {}),
+    ("--help", ["--help"], {}),
+    ("check, cache off", CHECK, {"APPBAN_NO_CACHE": "1"}),
+]
+TARGET_MS = 300.0
+TARGETED = {"check", "timeline", "rules list"}
+
+
+@dataclass
+class Case:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    walls: list[float] = field(default_factory=list)
+    peaks_kb: list[int] = field(default_factory=list)
+    cpus: list[float] = field(default_factory=list)
+
+    def run(self) -> None:
+        started = time.perf_counter()
+        child = subprocess.Popen(self.argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        problem = child.stderr.read().decode(errors="replace") if child.stderr else ""
+        if child.stderr:
+            child.stderr.close()
+        if child.returncode != 0:
+            raise SystemExit(f"{self.name}: exit code {child.returncode}\n{problem}")
+        self.walls.append(wall)
+        self.peaks_kb.append(usage.ru_maxrss)  # kilobytes on Linux
+        self.cpus.append(usage.ru_utime + usage.ru_stime)
+
+    @property
+    def median_ms(self) -> float:
+        return statistics.median(self.walls) * 1000
+
+    @property
+    def best_ms(self) -> float:
+        return min(self.walls) * 1000
+
+    @property
+    def cpu_ms(self) -> float:
+        return statistics.median(self.cpus) * 1000
+
+    def describe(self, floor: Case | None) -> str:
+        ratio = f", {self.median_ms / floor.median_ms:.1f}x the floor" if floor is not None else ""
+        return (
+            f"{self.median_ms:.0f} ms median (best {self.best_ms:.0f} ms){ratio}; CPU {self.cpu_ms:.0f} ms median; "
+            f"{max(self.peaks_kb) / 1024:.0f} MB"
+        )
+
+
+def cases(source: Path, label: str, cache_dir: str) -> list[Case]:
+    env = {**os.environ, "PYTHONPATH": str(source), "APPBAN_CACHE_DIR": cache_dir}
+    env.pop("APPBAN_NO_CACHE", None)
+    # An installed appban has its bytecode compiled (pip does it, or the first run writes __pycache__); without
+    # it every run would compile appban's sources again, which is not what a user waits for.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    return [
+        Case(f"{label}{name}", [sys.executable, "-m", "appban", *argv], {**env, **extra})
+        for name, argv, extra in COMMANDS
+    ]
+
+
+def print_report(rows: list[tuple[str, str]], markdown: bool) -> None:
+    # Not bench/report.py's: that one imports pyarrow, and a child forked from a large parent reports the
+    # parent's resident size as its own peak.
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    if markdown:
+        print("\n| measure | value |\n|---|---|")
+        for key, value in rows:
+            print(f"| {key} | {value} |")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=21, help="measured runs of each case")
+    parser.add_argument("--warmup", type=int, default=2, help="unmeasured runs of each case first")
+    parser.add_argument("--baseline-src", type=Path, help="another tree's src/ directory, run side by side")
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="appban-bench-cache-") as cache_dir:
+        floor = Case("python -c pass (floor)", [sys.executable, "-c", "pass"], dict(os.environ))
+        current = cases(SOURCE, "", cache_dir)
+        baseline = cases(args.baseline_src.resolve(), "baseline: ", cache_dir) if args.baseline_src else []
+        everything = [floor, *current, *baseline]
+        for _ in range(args.warmup):
+            for case in everything:
+                case.run()
+        for case in everything:
+            case.walls.clear()
+            case.peaks_kb.clear()
+            case.cpus.clear()
+        for _ in range(args.runs):
+            for case in everything:
+                case.run()
+
+    rows = [
+        ("runs per case", f"{args.runs} (round-robin, after {args.warmup} warm-up runs each)"),
+        (floor.name, floor.describe(None)),
+    ]
+    for case in [*current, *baseline]:
+        verdict = ""
+        if case.name in TARGETED:
+            verdict = "; within the 300 ms target" if case.median_ms <= TARGET_MS else "; OVER the 300 ms target"
+        rows.append((case.name, case.describe(floor) + verdict))
+    for case in baseline:
+        mine = next(c for c in current if c.name == case.name.removeprefix("baseline: "))
+        rows.append((f"{mine.name}: baseline / now", f"{case.median_ms / mine.median_ms:.1f}x"))
+    load = os.getloadavg()
+    rows += [
+        ("python", platform.python_version()),
+        ("nproc", str(os.cpu_count())),
+        ("load average at the end (1, 5, 15 min)", f"{load[0]:.2f}, {load[1]:.2f}, {load[2]:.2f}"),
+    ]
+    print_report(rows, args.markdown)
+
+
+if __name__ == "__main__":
+    main()

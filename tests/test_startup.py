@@ -1,0 +1,373 @@
+"""Start-up: what the quick commands import, the narrowed command tree, and the compiled rulebook cache."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from appban.cli import _command_name, app, narrowed
+from appban.rulebook import compiled, loader
+from appban.rulebook.loader import Rulebook, load_rulebook
+
+CHECK = ["check", "--app", "tiktok", "--transaction", "internet_hosting", "--where", "US",
+         "--at", "2020-11-12T23:59:00-05:00"]  # fmt: skip
+LIGHT = {
+    "check": CHECK,
+    "timeline": ["timeline", "--app", "tiktok", "--where", "US"],
+    "rules list": ["rules", "list"],
+    "--help": ["--help"],
+}
+# Libraries no quick command may load: the data frame, database, service and batch stacks.
+HEAVY = {"pandas", "sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "polars", "duckdb", "pyarrow", "numpy",
+         "lxml", "rapidfuzz", "cyclonedx"}  # fmt: skip
+
+# Runs the command line as the `appban` script does, then names every module loaded, on standard error.
+PROBE = textwrap.dedent(
+    """
+    import atexit, sys
+    atexit.register(lambda: sys.stderr.write("\\nMODULES " + " ".join(sorted(sys.modules)) + "\\n"))
+    sys.argv = ["appban", *sys.argv[1:]]
+    from appban.cli import main
+    main()
+    """
+)
+
+
+def _modules_loaded(args: list[str], cache_dir: Path, **env: str) -> set[str]:
+    environment = {key: value for key, value in os.environ.items() if key != "APPBAN_NO_CACHE"}
+    environment.update({"APPBAN_CACHE_DIR": str(cache_dir), **env})
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE, *args], env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip(), "the command printed nothing"
+    line = next(line for line in done.stderr.splitlines() if line.startswith("MODULES "))
+    return set(line.removeprefix("MODULES ").split())
+
+
+def _tops(modules: set[str]) -> set[str]:
+    return {name.split(".")[0] for name in modules}
+
+
+@pytest.mark.parametrize("name", list(LIGHT))
+def test_a_quick_command_loads_no_heavy_library(name: str, tmp_path: Path) -> None:
+    _modules_loaded(LIGHT[name], tmp_path)  # the first run may build the compiled rulebook
+    loaded = _tops(_modules_loaded(LIGHT[name], tmp_path))
+    assert not loaded & HEAVY, f"{name} loads {sorted(loaded & HEAVY)}"
+    assert "yaml" not in loaded, f"{name} parses YAML although the compiled rulebook is there"
+    if name == "--help":
+        assert "pydantic" not in loaded  # the help needs no rulebook
+
+
+def test_without_the_cache_the_rulebook_comes_from_yaml(tmp_path: Path) -> None:
+    loaded = _tops(_modules_loaded(CHECK, tmp_path, APPBAN_NO_CACHE="1"))
+    assert "yaml" in loaded
+    assert not loaded & HEAVY
+    assert not list(tmp_path.iterdir())  # nothing written
+
+
+# --- the narrowed command tree -------------------------------------------------------------------------
+
+
+def _names() -> list[str]:
+    names = [name for info in app.registered_commands if (name := _command_name(info)) is not None]
+    return names + [info.name for info in app.registered_groups if info.name]
+
+
+def test_help_lists_every_command() -> None:
+    result = CliRunner().invoke(app, ["--help"], terminal_width=200)
+    assert result.exit_code == 0
+    listed = {line.split()[1] for line in result.output.splitlines() if line.startswith("│ ") and len(line.split()) > 1}
+    assert set(_names()) <= listed
+    assert {"check", "timeline", "rules", "screen", "export", "scan", "decide", "serve"} <= set(_names())
+
+
+@pytest.mark.parametrize("name", _names())
+def test_a_narrowed_app_helps_as_the_full_one(name: str) -> None:
+    narrow = narrowed([name, "--help"])
+    assert narrow is not app
+    assert [*narrow.registered_commands, *narrow.registered_groups]  # the command itself is there
+    full = CliRunner().invoke(app, [name, "--help"], terminal_width=200)
+    alone = CliRunner().invoke(narrow, [name, "--help"], terminal_width=200)
+    assert (alone.exit_code, alone.output) == (full.exit_code, full.output)
+
+
+def test_a_narrowed_app_fails_as_the_full_one() -> None:
+    args = [
+        "check",
+        "--app",
+        "tiktok",
+        "--transaction",
+        "no_such_category",
+        "--where",
+        "US",
+        "--at",
+        "2020-01-01T00:00:00Z",
+    ]
+    full = CliRunner().invoke(app, args)
+    alone = CliRunner().invoke(narrowed(args), args)
+    assert full.exit_code == alone.exit_code == 2
+    assert alone.output == full.output
+    wrong = ["rules", "lst"]
+    assert CliRunner().invoke(narrowed(wrong), wrong).output == CliRunner().invoke(app, wrong).output
+
+
+def test_no_command_or_an_unknown_one_gets_the_full_app() -> None:
+    assert narrowed([]) is app
+    assert narrowed(["--version"]) is app
+    assert narrowed(["chek"]) is app  # its error suggests "check", which it must know
+
+
+def test_the_payments_help_names_the_fields_the_screener_takes() -> None:
+    from appban.cli import payments as payments_cli
+    from appban.screen import payments as payments_screen
+
+    assert payments_cli.SETTABLE == payments_screen.SETTABLE
+
+
+# --- the compiled rulebook cache -----------------------------------------------------------------------
+
+
+@pytest.fixture()
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    directory = tmp_path / "cache"
+    monkeypatch.setenv("APPBAN_CACHE_DIR", str(directory))
+    monkeypatch.delenv("APPBAN_NO_CACHE", raising=False)
+    return directory
+
+
+@pytest.fixture()
+def yaml_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Every rulebook read from YAML during the test."""
+    reads: list[Path] = []
+    original = loader._load_yaml
+
+    def counting(root: Path, extra: list[Path]) -> Rulebook:
+        reads.append(root)
+        return original(root, extra)
+
+    monkeypatch.setattr(loader, "_load_yaml", counting)
+    return reads
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(directory.glob("rulebook-*.json"))
+
+
+def _same(a: Rulebook, b: Rulebook) -> None:
+    assert a.version == b.version
+    assert list(a.instruments) == list(b.instruments)
+    assert all(a.instruments[key] == b.instruments[key] for key in a.instruments)
+    assert (a.subjects, a.places, a.facts) == (b.subjects, b.places, b.facts)
+    assert list(a.subjects.subjects) == list(b.subjects.subjects)
+
+
+def test_the_cached_rulebook_is_the_rulebook(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:
+    first = load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 1
+    [written] = _files(cache)
+    assert written.stat().st_mode & 0o777 == 0o600
+    again = load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 1  # read from the cache
+    assert again is not first
+    _same(again, first)
+    assert again.root == rulebook_copy
+    assert again.uncertainties() == first.uncertainties()
+
+
+def test_a_change_to_the_rulebook_is_a_new_key(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:
+    before = load_rulebook(rulebook_copy)
+    instrument = next(iter(sorted((rulebook_copy / "instruments").glob("*.yaml"))))
+    text = instrument.read_text(encoding="utf-8")
+    title = next(line for line in text.splitlines() if line.startswith("title:"))
+    instrument.write_text(text.replace(title, "title: A title changed after the cache was written"), encoding="utf-8")
+    after = load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2
+    assert after.instruments[instrument.stem].title == "A title changed after the cache was written"
+    assert after.version != before.version
+    assert len(_files(cache)) == 2
+    # A new file in the rulebook changes the key too, and a broken one is reported, never served from the cache.
+    (rulebook_copy / "instruments" / "zz-broken.yaml").write_text("id: [\n", encoding="utf-8")
+    with pytest.raises(loader.RulebookError, match=r"zz-broken\.yaml"):
+        load_rulebook(rulebook_copy)
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["garbage", "truncated", "body edited", "header edited", "empty", "group writable"],
+)
+def test_a_damaged_cache_is_ignored_and_rebuilt(
+    damage: str, cache: Path, yaml_reads: list[Path], rulebook_copy: Path
+) -> None:
+    good = load_rulebook(rulebook_copy)
+    [path] = _files(cache)
+    data = path.read_bytes()
+    head, _, body = data.partition(b"\n")
+    if damage == "garbage":
+        path.write_bytes(b"\x80\x04not json at all")
+    elif damage == "truncated":
+        path.write_bytes(data[: len(data) // 2])
+    elif damage == "body edited":
+        path.write_bytes(head + b"\n" + body.replace(b'"title":"', b'"title":"X', 1))
+    elif damage == "header edited":
+        header = json.loads(head)
+        header["version"] = "sha256:0000000000000000"
+        path.write_bytes(json.dumps(header).encode() + b"\n" + body)
+    elif damage == "empty":
+        path.write_bytes(b"")
+    else:
+        path.chmod(0o664)
+    again = load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2  # not trusted: read from YAML
+    _same(again, good)
+    [rewritten] = _files(cache)
+    assert rewritten.stat().st_mode & 0o777 == 0o600
+    _same(load_rulebook(rulebook_copy), good)
+    assert len(yaml_reads) == 2  # and the rebuilt file is used
+
+
+def test_an_edit_that_keeps_the_checksums_is_still_validated(
+    cache: Path, yaml_reads: list[Path], rulebook_copy: Path
+) -> None:
+    """Whoever can write the user's cache is the user; still, what is read goes through the models again."""
+    load_rulebook(rulebook_copy)
+    [path] = _files(cache)
+    head, _, body = path.read_bytes().partition(b"\n")
+    document = json.loads(body)
+    document["instruments"][0]["made"]["zone"] = "Not/AZone"
+    forged = json.dumps(document).encode()
+    header = json.loads(head)
+    header["body_sha256"] = hashlib.sha256(forged).hexdigest()
+    path.write_bytes(json.dumps(header).encode() + b"\n" + forged)
+    load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2
+
+
+def test_a_link_in_the_cache_is_not_followed(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:
+    load_rulebook(rulebook_copy)
+    [path] = _files(cache)
+    elsewhere = path.parent.parent / "elsewhere.json"
+    elsewhere.write_bytes(path.read_bytes())
+    path.unlink()
+    path.symlink_to(elsewhere)
+    load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2
+    assert not path.is_symlink()  # replaced by a file of its own
+    assert elsewhere.read_bytes() == path.read_bytes()
+
+
+@pytest.mark.skipif(not hasattr(os, "getuid") or os.getuid() != 0, reason="changing a file's owner needs root")
+def test_a_file_of_another_user_is_not_read(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:
+    load_rulebook(rulebook_copy)
+    [path] = _files(cache)
+    os.chown(path, 65534, 65534)
+    load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2
+
+
+def test_a_shared_cache_directory_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yaml_reads: list[Path], rulebook_copy: Path
+) -> None:
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("APPBAN_CACHE_DIR", str(shared))
+    load_rulebook(rulebook_copy)
+    load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2
+    assert not list(shared.iterdir())
+
+
+def test_the_cache_can_be_turned_off(
+    cache: Path, monkeypatch: pytest.MonkeyPatch, yaml_reads: list[Path], rulebook_copy: Path
+) -> None:
+    load_rulebook(rulebook_copy)
+    assert len(_files(cache)) == 1
+    monkeypatch.setenv("APPBAN_NO_CACHE", "1")
+    load_rulebook(rulebook_copy)
+    assert len(yaml_reads) == 2  # the file there is not read
+    for path in _files(cache):
+        path.unlink()
+    load_rulebook(rulebook_copy)
+    assert not _files(cache)  # nor is one written
+
+
+def test_a_cache_that_cannot_be_written_fails_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, yaml_reads: list[Path], rulebook_copy: Path
+) -> None:
+    not_a_directory = tmp_path / "file"
+    not_a_directory.write_text("x")
+    monkeypatch.setenv("APPBAN_CACHE_DIR", str(not_a_directory / "cache"))
+    _same(load_rulebook(rulebook_copy), load_rulebook(rulebook_copy))
+    assert len(yaml_reads) == 2
+
+
+def test_the_default_place_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("APPBAN_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    if sys.platform not in {"win32", "darwin"}:
+        assert compiled.cache_dir() == tmp_path / "appban"
+        monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # the XDG specification says to ignore it
+        assert compiled.cache_dir() == Path.home() / ".cache" / "appban"
+
+
+WRITER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from appban.rulebook import compiled
+    from appban.rulebook.loader import _load_yaml
+
+    root = Path(sys.argv[1])
+    book = _load_yaml(root, [])
+    key = compiled.cache_key(root)
+    sys.stdout.write("ready\\n")
+    sys.stdout.flush()
+    sys.stdin.readline()  # all writers start together
+    seen = 0
+    for _ in range(40):
+        compiled.store(book, key)
+        found = compiled.load(root, key)
+        assert found is not None and found.version == book.version, "a reader saw a broken cache"
+        seen += 1
+    print(seen)
+    """
+)
+
+
+def test_concurrent_writers_leave_one_whole_file(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:
+    env = {**os.environ, "APPBAN_CACHE_DIR": str(cache)}
+    env.pop("APPBAN_NO_CACHE", None)
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(rulebook_copy)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(4)
+    ]
+    for writer in writers:
+        assert writer.stdout is not None and writer.stdout.readline().strip() == "ready"
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    for writer in writers:
+        out, err = writer.communicate(timeout=300)
+        assert writer.returncode == 0, err
+        assert out.strip() == "40"
+    assert len(_files(cache)) == 1
+    assert not list(cache.glob(".rulebook-*"))  # no temporary file left
+    load_rulebook(rulebook_copy)
+    assert yaml_reads == []  # the file left is whole and used
