@@ -81,6 +81,11 @@ def width_name(page: Page) -> str:
 
 def axe_problems(page: Page, axe_source: str, where: str) -> list[str]:
     """axe-core's critical and serious violations on the page as it is now, one line per failing element."""
+    # Colours are measured as painted: let transitions (a panel fading in) finish first.
+    page.wait_for_function(
+        "() => document.getAnimations().every(a => a.playState !== 'running'"
+        " || a.effect.getComputedTiming().iterations === Infinity)"
+    )
     if not page.evaluate("() => typeof window.axe === 'object'"):
         page.add_script_tag(content=axe_source)
     violations = page.evaluate("options => axe.run(document, options).then(r => r.violations)", AXE_OPTIONS)
