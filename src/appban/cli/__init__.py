@@ -20,8 +20,10 @@ from typer.models import CommandInfo
 # Importing a command module registers its commands (typer needs every one for --help and to dispatch). The
 # modules import what only their commands need inside those commands, so that starting `appban` stays quick;
 # tests/test_startup.py holds them to it.
-from appban.cli import audit, code, inventory, law, network, payments, serve  # noqa: F401
+from appban.cli import audit, code, configure, inventory, law, network, payments, serve  # noqa: F401
 from appban.cli.apps import app
+from appban.cli.configure import ConfigOption, NoConfigOption
+from appban.cli.conventions import InstallCompletion, ShowCompletion
 
 __all__ = ["app", "main", "narrowed"]
 
@@ -39,11 +41,17 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit.")
     ] = False,
+    install_completion: InstallCompletion = False,
+    show_completion: ShowCompletion = None,
+    config: ConfigOption = None,
+    no_config: NoConfigOption = False,
 ) -> None:
     """Government orders against specific mobile apps, as time-aware, cited rules."""
+    configure.apply(ctx, config, no_config)  # the configuration file's defaults and suppressions
 
 
 def main() -> None:

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import typer
 
-from appban.cli.common import CommandGroup
+from appban.cli.conventions import Root
 
 app = typer.Typer(
-    cls=CommandGroup,
+    cls=Root,
     help="Government orders against specific mobile apps, as time-aware, cited rules.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=False,  # the root's own --install-completion and --show-completion take a SHELL
 )
 rules_app = typer.Typer(help="List, show and validate the rulebook.", no_args_is_help=True)
 screen_app = typer.Typer(help="Screen your own data for covered apps and transactions.", no_args_is_help=True)

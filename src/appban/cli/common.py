@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
 class _Console(Console):
     def on_broken_pipe(self) -> None:
-        # rich would exit 1 on its own; the command group ends every closed pipe alike (exit 2).
+        # rich would exit 1 on its own; the command group ends every closed pipe alike (exit 141).
         self.quiet = True
         raise BrokenPipeError
 
@@ -88,6 +88,9 @@ def emit_text(text: str, output: Path | None) -> Kind:
     return emit(lambda stream: stream.write(data), output)
 
 
+CLOSED_PIPE = 141  # the exit code when standard output's reader has gone
+
+
 def fail(message: str) -> NoReturn:
     err.print(Text(f"appban: error: {message}", style="red"))
     raise typer.Exit(2)
@@ -95,7 +98,7 @@ def fail(message: str) -> NoReturn:
 
 class CommandGroup(TyperGroup):
     """The root command. An output that cannot be written ends any command with exit code 2 and one line
-    on standard error, never a traceback; a reader that stopped reading (`| head`) ends it quietly."""
+    on standard error, never a traceback; a reader that stopped reading (`| head`) ends it quietly (141)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -108,7 +111,8 @@ class CommandGroup(TyperGroup):
             fail(str(exc))
         except BrokenPipeError:
             _quiet_stdout()
-            raise typer.Exit(2) from None
+            # 128 + SIGPIPE: what a shell reports for `grep ... | head`, so `set -o pipefail` treats appban alike.
+            raise typer.Exit(CLOSED_PIPE) from None
         except OSError as exc:
             _settle_stdout()
             fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"output: {exc}")

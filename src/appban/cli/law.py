@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -16,17 +15,37 @@ from rich.text import Text
 
 from appban.cli.apps import app, rules_app
 from appban.cli.common import (
-    JsonOption,
     OutputOption,
     RulebookOption,
     TzOption,
     emit,
+    emit_text,
     err,
     fact_pairs,
     fail,
     load_book,
     out,
     verdict_style,
+)
+from appban.cli.conventions import (
+    APP,
+    CATEGORIES,
+    CATEGORY,
+    FILE,
+    INSTANT,
+    PLACE,
+    Fmt,
+    JsonAlias,
+    app_subject,
+    category_option,
+    chosen_format,
+    complete_categories,
+    csv_rows,
+    dumps,
+    flag_message,
+    instant_option,
+    needs_file,
+    parquet_rows,
 )
 from appban.vocabulary import Verdict
 
@@ -106,55 +125,167 @@ def _print_decision(decision: Decision) -> None:
     out.print(f"[dim]rulebook {decision.rulebook_version}[/dim]")
 
 
+class CheckFormat(StrEnum):
+    table = "table"
+    json = "json"
+    markdown = "markdown"
+
+
+AppOption = Annotated[
+    str,
+    typer.Option(
+        "--app",
+        metavar=APP,
+        help="App id, name or alias (tiktok, WeChat, 微信), or a store identifier the registry knows "
+        "(com.zhiliaoapp.musically, com.tencent.xin, App Store ID 414478124).",
+    ),
+]
+FactOption = Annotated[
+    list[str] | None, typer.Option("--fact", metavar="NAME=VALUE", help="A transaction fact (repeatable).")
+]
+
+
 @app.command()
 def check(
-    app_name: Annotated[str, typer.Option("--app", help="App id, name or alias (e.g. tiktok, WeChat, 微信).")],
-    transaction: Annotated[str, typer.Option("--transaction", help="Transaction category.")],
-    where: Annotated[str, typer.Option("--where", help="ISO 3166-1 alpha-2 or ISO 3166-2 code (US, US-MT, IN).")],
-    at: Annotated[str, typer.Option("--at", help="ISO 8601 instant with an offset, e.g. 2020-11-12T23:59:00-05:00.")],
-    fact: Annotated[
-        list[str] | None, typer.Option("--fact", help="A transaction fact, KEY=VALUE (repeatable).")
+    app_name: AppOption,
+    transaction: Annotated[
+        str,
+        typer.Option(
+            "--transaction",
+            metavar=CATEGORY,
+            callback=category_option,
+            autocompletion=complete_categories,
+            help=f"Transaction category, in any case, with - or _: {CATEGORIES}.",
+        ),
+    ],
+    where: Annotated[
+        str, typer.Option("--where", metavar=PLACE, help="ISO 3166-1 alpha-2 or ISO 3166-2 code (US, US-MT, IN).")
+    ],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            "--at",
+            metavar=INSTANT,
+            show_default=False,
+            help="ISO 8601 instant with an offset (2020-11-12T23:59:00-05:00), or now. Default: now.",
+        ),
     ] = None,
+    fact: FactOption = None,
     tz: TzOption = None,
-    as_json: JsonOption = False,
+    fmt: Annotated[CheckFormat, typer.Option("--format", help="Output format.")] = CheckFormat.table,
+    as_json: JsonAlias = False,
+    output: OutputOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
-    """Is this transaction prohibited at this instant, and why."""
+    """Is this transaction prohibited at this instant, and why. The instant used is stated in the output."""
     from appban.engine.decide import DecisionInputError, decide
 
+    chosen = chosen_format(fmt, as_json)
     book = load_book(rulebook)
+    subject = app_name if book.subject_id(app_name) is not None else app_subject(book, app_name)
+    instant = instant_option(at, tz)
     try:
-        decision = decide(app_name, transaction, where, at, fact_pairs(fact or []), tz=tz, rulebook=book)
+        decision = decide(subject, transaction, where, instant, fact_pairs(fact or []), rulebook=book)
     except DecisionInputError as exc:
-        fail(str(exc))
-    if as_json:
-        print(json.dumps(decision.to_json_dict(), ensure_ascii=False, indent=2))
+        fail(flag_message(exc))
+    if chosen == Fmt.json:
+        emit_text(dumps(decision.to_json_dict()) + "\n", output)
+    elif chosen == Fmt.markdown:
+        emit_text(_decision_markdown(decision), output)
+    elif output is not None:
+        emit_text(dumps(decision.to_json_dict()) + "\n", output)
     else:
         _print_decision(decision)
 
 
+def _decision_markdown(decision: Decision) -> str:
+    from appban.report import markdown as md
+
+    head = {
+        "verdict": decision.verdict.value,
+        "as written": decision.as_written.value,
+        "enforcement": decision.enforcement.value,
+        "app": decision.subject_name,
+        "transaction": decision.transaction.value,
+        "where": decision.where,
+        "at": decision.at,
+    }
+    covering = [line for line in decision.rules if line.status.value not in {"not_covered", "authority_only"}]
+    sections = [
+        ("", md.facts(head)),
+        ("Rule trail", md.table(["rule", "status", "as written", "instrument", "reason"],
+                                [[line.rule_id, line.status.value, line.as_written.value, line.instrument_title,
+                                  line.reason] for line in covering])),
+    ]  # fmt: skip
+    if decision.exceptions or decision.possible_exceptions:
+        rows = [["applied", item.label, item.cite] for item in decision.exceptions]
+        rows += [["needs facts", item.label, item.cite] for item in decision.possible_exceptions]
+        sections.append(("Exceptions", md.table(["", "exception", "citation"], rows)))
+    if decision.uncertainties:
+        sections.append(("Uncertain", "\n".join(f"- {md.cell(note)}" for note in decision.uncertainties)))
+    if decision.later:
+        rows = [[change.made, change.instrument, change.verdict.value, change.effect] for change in decision.later]
+        sections.append(("Coming changes (not part of this answer)", md.table(["made", "instrument", "verdict",
+                                                                               "effect"], rows)))  # fmt: skip
+    if decision.citations:
+        lines = [f"- {md.cell(c.cite)}: <{c.url}>" if c.url.startswith("https://") else f"- {md.cell(c.cite)}"
+                 for c in decision.citations]  # fmt: skip
+        sections.append(("Citations", "\n".join(lines)))
+    sections.append(("", f"rulebook {md.code(decision.rulebook_version)}"))
+    return md.document(f"appban check: {decision.verdict.value}", sections)
+
+
+class TimelineFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+TIMELINE_COLUMNS = ["at", "category", "verdict_before", "verdict_after", "as_written_after", "enforcement_after",
+                    "instruments", "items"]  # fmt: skip
+
+
 @app.command("timeline")
 def timeline_command(
-    app_name: Annotated[str, typer.Option("--app", help="App id, name or alias.")],
-    where: Annotated[str, typer.Option("--where", help="ISO 3166 code.")] = "US",
-    start: Annotated[str | None, typer.Option("--from", help="Only changes after this instant.")] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Only changes up to this instant.")] = None,
-    fact: Annotated[list[str] | None, typer.Option("--fact", help="A transaction fact, KEY=VALUE.")] = None,
+    app_name: AppOption,
+    where: Annotated[str, typer.Option("--where", metavar=PLACE, help="ISO 3166 code.")] = "US",
+    start: Annotated[
+        str | None, typer.Option("--from", metavar=INSTANT, help="Only changes after this instant (or now).")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar=INSTANT, help="Only changes up to this instant (or now).")
+    ] = None,
+    fact: FactOption = None,
     tz: TzOption = None,
-    as_json: JsonOption = False,
+    fmt: Annotated[TimelineFormat, typer.Option("--format", help="Output format.")] = TimelineFormat.table,
+    as_json: JsonAlias = False,
+    output: OutputOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
     """Every instant at which the verdict of any category changes, with the instrument that changed it."""
     from appban.engine.decide import DecisionInputError
     from appban.engine.timeline import timeline
 
+    chosen = chosen_format(fmt, as_json)
+    needs_file(chosen, output)
     book = load_book(rulebook)
+    subject = app_name if book.subject_id(app_name) is not None else app_subject(book, app_name)
+    since = None if start is None else instant_option(start, tz, "--from")
+    until = None if end is None else instant_option(end, tz, "--to")
     try:
-        result = timeline(app_name, where, start, end, fact_pairs(fact or []), tz=tz, rulebook=book)
+        result = timeline(subject, where, since, until, fact_pairs(fact or []), tz=tz, rulebook=book)
     except DecisionInputError as exc:
-        fail(str(exc))
-    if as_json:
-        print(json.dumps(result.model_dump(mode="json", by_alias=True), ensure_ascii=False, indent=2))
+        fail(flag_message(exc))
+    rows = [change.model_dump(mode="json") for change in result.changes]
+    if chosen == Fmt.json or (chosen == Fmt.table and output is not None):
+        emit_text(dumps(result.model_dump(mode="json", by_alias=True)) + "\n", output)
+        return
+    if chosen == Fmt.csv:
+        emit(lambda f: f.write(csv_rows(rows, TIMELINE_COLUMNS)), output)
+        return
+    if chosen == Fmt.parquet:
+        emit(parquet_rows(rows, TIMELINE_COLUMNS), output)
         return
     table = Table(title=f"{book.subjects.subjects[result.subject].name} in {result.where}", title_justify="left")
     for name in ("at (UTC)", "category", "verdict", "as written", "enforcement", "changed by"):
@@ -181,6 +312,7 @@ class OutputFormat(StrEnum):
     json = "json"
     csv = "csv"
     parquet = "parquet"
+    markdown = "markdown"
 
 
 @app.command("decide")
@@ -188,14 +320,21 @@ def decide_command(
     file: Annotated[
         Path,
         typer.Argument(
+            metavar=FILE,
             help="CSV, JSON Lines or Parquet with columns app, transaction, where, at; optional facts, tz and a"
-            " column per fact."
+            " column per fact.",
+            show_default=False,
         ),
     ],
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat, typer.Option("--format", help="Output format (markdown: the summary and the first rows).")
+    ] = OutputFormat.table,
+    as_json: JsonAlias = False,
     output: OutputOption = None,
     tz: TzOption = None,
-    limit: Annotated[int, typer.Option(help="Rows shown in the terminal table.")] = 60,
+    limit: Annotated[
+        int, typer.Option(metavar="ROWS", min=0, help="Rows shown in the terminal table or the Markdown report.")
+    ] = 60,
     later: Annotated[
         bool,
         typer.Option(
@@ -217,6 +356,7 @@ def decide_command(
     from appban.engine.batch import TableInputError, decide_table
     from appban.tables import TableReadError, line_of_row, read_table, write_csv
 
+    chosen = OutputFormat(chosen_format(fmt, as_json))
     book = load_book(rulebook)
     try:
         with err.status(f"reading {file}…"):
@@ -235,22 +375,24 @@ def decide_command(
         if exc.total > 20:
             lines.append(f"... and {exc.total - 20} more")
         fail(f"{exc.total} bad value(s) in {file}; nothing was decided:\n" + "\n".join(lines))
-    if fmt is OutputFormat.parquet and output is None:
-        fail("--format parquet needs -o FILE")
+    needs_file(chosen, output)
+    if chosen is OutputFormat.markdown:
+        emit_text(_decide_markdown(decided, book, limit), output)
+        return
     if output is not None:
         writers: dict[OutputFormat, Sink] = {
             OutputFormat.csv: lambda f: write_csv(decided, f),
             OutputFormat.parquet: lambda f: pq.write_table(decided, f),
-            OutputFormat.json: lambda f: f.write(_json_document(decided, book).encode("utf-8")),
+            OutputFormat.json: lambda f: f.write((_json_document(decided, book) + "\n").encode("utf-8")),
             OutputFormat.table: lambda f: write_csv(decided, f),
         }
-        emit(writers[fmt], output)
+        emit(writers[chosen], output)
         err.print(f"wrote {decided.num_rows} decisions to {output}")
         _print_summary(decided, book)
         return
-    if fmt is OutputFormat.json:
+    if chosen is OutputFormat.json:
         print(_json_document(decided, book))
-    elif fmt is OutputFormat.csv:
+    elif chosen is OutputFormat.csv:
         emit(lambda f: write_csv(decided, f), None)
     else:
         _print_rows(decided, limit)
@@ -273,11 +415,26 @@ def _summary(table: pa.Table, book: Rulebook) -> dict[str, Any]:
 def _json_document(table: pa.Table, book: Rulebook) -> str:
     from appban.tables import to_records
 
-    return json.dumps(
-        {"rulebook_version": book.version, "summary": _summary(table, book), "rows": to_records(table)},
-        ensure_ascii=False,
-        indent=2,
-    )
+    return dumps({"rulebook_version": book.version, "summary": _summary(table, book), "rows": to_records(table)})
+
+
+def _decide_markdown(table: pa.Table, book: Rulebook, limit: int) -> str:
+    from appban.report import markdown as md
+
+    summary = _summary(table, book)
+    verdicts = [v.value for v in Verdict if v.value in summary["by_verdict"]]
+    by_app = [[name, *(counts.get(v, 0) for v in verdicts)] for name, counts in summary["by_app"].items()]
+    shown = table.slice(0, limit).to_pylist()
+    columns = ["app", "transaction", "where", "at", "verdict", "as_written", "enforcement"]
+    rows = [[row[c] for c in columns] for row in shown]
+    sections = [
+        ("", md.facts({"rows": summary["rows"], **summary["by_verdict"]})),
+        ("By app", md.table(["app", *verdicts], by_app)),
+        (f"Decisions (first {len(shown):,} of {table.num_rows:,})" if table.num_rows > len(shown) else "Decisions",
+         md.table(columns, rows, limit=limit)),
+        ("", f"rulebook {md.code(book.version)}"),
+    ]  # fmt: skip
+    return md.document(f"appban decide: {summary['rows']:,} decisions", sections)
 
 
 def _print_rows(table: pa.Table, limit: int) -> None:
@@ -318,17 +475,51 @@ def _print_summary(table: pa.Table, book: Rulebook) -> None:
     out.print(f"[dim]rulebook {book.version}[/dim]")
 
 
+class RowsFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    parquet = "parquet"
+
+
+class ItemFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+RULE_COLUMNS = ["id", "kind", "made", "made_event", "made_hour_known", "short_title", "title", "cite", "url", "items"]
+UNCERTAIN_COLUMNS = ["instrument", "item", "uncertain"]
+
+
+def _rows_out(chosen: str, rows: list[dict[str, Any]], columns: list[str], output: Path | None) -> None:
+    """A list of rows as CSV or Parquet (where -o says, or on standard output)."""
+    if chosen == Fmt.csv:
+        emit(lambda f: f.write(csv_rows(rows, columns)), output)
+    else:
+        emit(parquet_rows(rows, columns), output)
+
+
 @rules_app.command("list")
-def rules_list(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
+def rules_list(
+    fmt: Annotated[RowsFormat, typer.Option("--format", help="Output format.")] = RowsFormat.table,
+    as_json: JsonAlias = False,
+    output: OutputOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
     """Every instrument in the rulebook, oldest first."""
     from appban.engine.instants import iso
     from appban.rulebook.views import instrument_summaries
 
+    chosen = chosen_format(fmt, as_json)
+    needs_file(chosen, output)
     book = load_book(rulebook)
     instruments = sorted(book.instruments.values(), key=lambda i: (i.made.instant, i.id))
-    if as_json:
+    if chosen == Fmt.json or (chosen == Fmt.table and output is not None):
         rows = instrument_summaries(book)
-        print(json.dumps({"rulebook_version": book.version, "instruments": rows}, ensure_ascii=False, indent=2))
+        emit_text(dumps({"rulebook_version": book.version, "instruments": rows}) + "\n", output)
+        return
+    if chosen != Fmt.table:
+        _rows_out(chosen, instrument_summaries(book), RULE_COLUMNS, output)
         return
     table = Table(title=f"Rulebook {book.version}: {len(instruments)} instruments", title_justify="left")
     for name in ("made", "id", "kind", "instrument", "items"):
@@ -342,33 +533,48 @@ def rules_list(as_json: JsonOption = False, rulebook: RulebookOption = None) -> 
 
 @rules_app.command("show")
 def rules_show(
-    item_id: Annotated[str, typer.Argument(help="An instrument id or the id of an item inside one.")],
-    as_json: JsonOption = False,
+    item_id: Annotated[
+        str, typer.Argument(metavar="ID", help="An instrument id or the id of an item inside one.", show_default=False)
+    ],
+    fmt: Annotated[ItemFormat, typer.Option("--format", help="Output format.")] = ItemFormat.table,
+    as_json: JsonAlias = False,
+    output: OutputOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
     """One instrument, or one prohibition, exception or change, with its citation."""
-    import yaml
-
     from appban.rulebook.views import item_view
 
+    chosen = chosen_format(fmt, as_json)
     book = load_book(rulebook)
     data = item_view(book, item_id)
     if data is None:
         fail(f"no instrument or item {item_id!r} (see `appban rules list`)")
-    if as_json:
-        print(json.dumps(data, ensure_ascii=False, indent=2))
+    if chosen == Fmt.json or output is not None:
+        emit_text(dumps(data) + "\n", output)
         return
+    import yaml
+
     out.print(Panel(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).rstrip(), title=item_id))
 
 
 @rules_app.command("uncertain")
-def rules_uncertain(as_json: JsonOption = False, rulebook: RulebookOption = None) -> None:
+def rules_uncertain(
+    fmt: Annotated[RowsFormat, typer.Option("--format", help="Output format.")] = RowsFormat.table,
+    as_json: JsonAlias = False,
+    output: OutputOption = None,
+    rulebook: RulebookOption = None,
+) -> None:
     """Every fact the rulebook marks as not confirmed by a primary source."""
+    chosen = chosen_format(fmt, as_json)
+    needs_file(chosen, output)
     book = load_book(rulebook)
     rows = book.uncertainties()
-    if as_json:
-        items = [{"instrument": i, "item": k, "uncertain": t} for i, k, t in rows]
-        print(json.dumps({"rulebook_version": book.version, "uncertain": items}, ensure_ascii=False, indent=2))
+    items = [{"instrument": i, "item": k, "uncertain": t} for i, k, t in rows]
+    if chosen == Fmt.json or (chosen == Fmt.table and output is not None):
+        emit_text(dumps({"rulebook_version": book.version, "uncertain": items}) + "\n", output)
+        return
+    if chosen != Fmt.table:
+        _rows_out(chosen, items, UNCERTAIN_COLUMNS, output)
         return
     table = Table(title=f"{len(rows)} facts marked uncertain", title_justify="left")
     for name in ("instrument", "item", "what is not confirmed"):
@@ -380,12 +586,23 @@ def rules_uncertain(as_json: JsonOption = False, rulebook: RulebookOption = None
 
 @rules_app.command("validate")
 def rules_validate(
-    path: Annotated[Path, typer.Argument(help="A rulebook directory, or one instrument file to check against it.")],
+    path: Annotated[
+        Path,
+        typer.Argument(
+            metavar="PATH", help="A rulebook directory, or one instrument file to check against it.", show_default=False
+        ),
+    ],
+    fmt: Annotated[ItemFormat, typer.Option("--format", help="Output format.")] = ItemFormat.table,
+    as_json: JsonAlias = False,
     rulebook: RulebookOption = None,
 ) -> None:
-    """Validate a rulebook directory, or one new instrument file against the rest of the law."""
+    """Validate a rulebook directory, or one new instrument file against the rest of the law.
+
+    Exit code 0 when valid, 2 with every problem (file:line: field: message) when not.
+    """
     from appban.rulebook.loader import RulebookError, load_rulebook
 
+    chosen = chosen_format(fmt, as_json)
     try:
         if path.is_dir():
             book = load_rulebook(path)
@@ -394,5 +611,11 @@ def rules_validate(
         else:
             fail(f"{path}: no such file or directory")
     except RulebookError as exc:
+        if chosen == Fmt.json:
+            problems = [vars(problem) for problem in exc.problems]
+            print(dumps({"valid": False, "problems": problems}))
         fail(f"{len(exc.problems)} problem(s):\n{exc}")
+    if chosen == Fmt.json:
+        print(dumps({"valid": True, "instruments": len(book.instruments), "rulebook_version": book.version}))
+        return
     out.print(f"[green]valid[/green]: {len(book.instruments)} instruments, rulebook {book.version}")

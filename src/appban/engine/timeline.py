@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from appban.engine.decide import (
     Decision,
@@ -47,7 +47,7 @@ class Timeline(BaseModel):
     app: str
     subject: str
     where: str
-    from_: str | None
+    from_: str | None = Field(serialization_alias="from")  # JSON keys never end in "_" (README)
     to: str | None
     initial: dict[Category, Verdict]
     changes: list[VerdictChange]
