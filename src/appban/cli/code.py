@@ -24,6 +24,7 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.configure import BaselineOption, review_scan
 from appban.vocabulary import Verdict
 
 # The scanner, its signatures and the report writers are imported when `scan` runs, not at every start.
@@ -56,6 +57,7 @@ def scan_command(
     ] = FailOn.none,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
+    baseline: BaselineOption = None,
 ) -> None:
     """Find covered apps' SDKs and code (constituent code) in manifests, sources and binaries."""
     from appban.code.scan import scan as code_scan
@@ -79,6 +81,7 @@ def scan_command(
     with err.status("scanning…"):
         result = code_scan(paths, at=instant, where=place, rulebook=book, signatures=signatures)
     base = Path.cwd()
+    review_scan(result, base, baseline)  # suppressions and --baseline: `findings` keeps what the gate judges
     if fmt is ScanFormat.table and output is None:
         _print_scan(result, base)
     else:

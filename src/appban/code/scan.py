@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from appban.code.catalogs import CatalogRoots
 from appban.code.extractors import all_extractors
@@ -24,6 +24,9 @@ from appban.engine.decide import Decision, default_rulebook, evaluate
 from appban.engine.law import resolve
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category
+
+if TYPE_CHECKING:
+    from appban.suppress import Suppression
 
 # Identifiers of the apps' own signing certificates (SHA-256 of the DER certificate), computed from
 # the certificates embedded in TikTok's OpenSDK (see the identity registry's sources).
@@ -77,6 +80,9 @@ class CodeFinding:
     evidence: list[Observation] = field(default_factory=list)
     # Package coordinates among the observations, once each, with the version where one is pinned.
     packages: list[Package] = field(default_factory=list)
+    # Set by appban.suppress: the identity a baseline knows it by, and the entry that accepted it.
+    fingerprint: str | None = None
+    suppression: Suppression | None = None
 
     def add_package(self, package: Package) -> None:
         key = (package.ecosystem, package.name.casefold())
@@ -123,7 +129,13 @@ class CodeFinding:
                 {"ecosystem": p.ecosystem, "name": p.name, "version": p.version, "line": p.line} for p in self.packages
             ],
             "decisions": {category: d.to_json_dict() for category, d in self.decisions.items()},
-        }
+        } | self._review_json()
+
+    def _review_json(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {} if self.fingerprint is None else {"fingerprint": self.fingerprint}
+        if self.suppression is not None:
+            extra["suppression"] = self.suppression.to_json_dict()
+        return extra
 
 
 @dataclass
@@ -136,6 +148,10 @@ class ScanResult:
     rulebook_version: str
     # The paths scanned, as given: what reports make finding paths relative to (scan_root).
     roots: list[str] = field(default_factory=list)
+    # Set by appban.suppress: findings a configured suppression accepts (not in `findings`), and how many
+    # findings a --baseline already held (None without one).
+    suppressed: list[CodeFinding] = field(default_factory=list)
+    unchanged: int | None = None
 
     def scan_root(self) -> str | None:
         """The folder every scanned path lies in: the folder scanned, the folder of a file scanned, or
@@ -154,7 +170,8 @@ class ScanResult:
             "files": self.files,
             "findings": [finding.to_json_dict() for finding in self.findings],
             "warnings": [{"path": w.path, "message": w.message} for w in self.warnings],
-        }
+            "suppressed": [finding.to_json_dict() for finding in self.suppressed],
+        } | ({} if self.unchanged is None else {"baseline": {"unchanged": self.unchanged}})
 
 
 def _self_import(path: str, observation: Observation) -> bool:

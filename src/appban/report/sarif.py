@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from appban.baseline import FINGERPRINT_KEY
 from appban.code.scan import CodeFinding, ScanResult
 from appban.code.walk import MEMBER_SEP
 
@@ -154,7 +155,8 @@ def _location(finding: CodeFinding, artifacts: _Artifacts) -> tuple[dict[str, An
 
 
 def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) -> dict[str, Any]:
-    signatures = {f.signature.id: f.signature for f in result.findings}
+    reported = [*result.findings, *result.suppressed]  # suppressed ones stay, marked as such (3.27.23)
+    signatures = {f.signature.id: f.signature for f in reported}
     rules = []
     index: dict[str, int] = {}
     for i, (sid, signature) in enumerate(sorted(signatures.items())):
@@ -180,7 +182,7 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
     root = source_root(result, base)
     artifacts = _Artifacts(root)
     results = []
-    for finding in result.findings:
+    for finding in reported:
         location, related = _location(finding, artifacts)
         fingerprint = hashlib.sha256(f"{finding.path}|{finding.signature.id}|{finding.matched}".encode()).hexdigest()
         entry: dict[str, Any] = {
@@ -202,6 +204,7 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
         }
         if related:
             entry["relatedLocations"] = related
+        _review(entry, finding, baseline=result.unchanged is not None)
         results.append(entry)
     notifications = [{"level": "warning", "message": {"text": str(w)}} for w in result.warnings]
     return {
@@ -224,6 +227,25 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
             }
         ],
     }
+
+
+def _review(entry: dict[str, Any], finding: CodeFinding, *, baseline: bool) -> None:
+    """The stable identity (appban.baseline) as a partial fingerprint, the suppression that accepted the
+    finding (kind external: it lives in the configuration file, not in the code), and, when the run was
+    compared with a baseline, that the result is new: unchanged ones are not reported at all."""
+    if finding.fingerprint is not None:
+        entry["partialFingerprints"][FINGERPRINT_KEY] = finding.fingerprint
+    if finding.suppression is not None:
+        entry["suppressions"] = [
+            {
+                "kind": "external",
+                "status": "accepted",
+                "justification": finding.suppression.reason,
+                "properties": {"until": finding.suppression.until.isoformat(), "source": finding.suppression.source},
+            }
+        ]
+    if baseline:
+        entry["baselineState"] = "new"
 
 
 def _directory_uri(folder: Path) -> str:

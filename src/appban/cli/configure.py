@@ -1,0 +1,92 @@
+"""The command line's side of the configuration file, suppressions and baselines (appban.config,
+appban.suppress, appban.baseline): the root's --config and --no-config, and the one call each command that
+makes findings adds. Nothing here imports more than the standard library until a file is there to read."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.text import Text
+
+from appban.cli.common import err, fail
+
+if TYPE_CHECKING:
+    from appban.code.scan import ScanResult
+    from appban.config import Config
+
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        metavar="FILE",
+        help="Read defaults and suppressions from FILE (default: the closest appban.toml, or pyproject.toml "
+        "with [tool.appban], in this directory or above; or $APPBAN_CONFIG).",
+        show_default=False,
+    ),
+]
+NoConfigOption = Annotated[bool, typer.Option("--no-config", help="Read no configuration file.")]
+BaselineOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--baseline",
+        metavar="FILE",
+        exists=True,
+        dir_okay=False,
+        help="An earlier JSON or SARIF result of this command: report, and gate on, only findings not in it.",
+        show_default=False,
+    ),
+]
+
+# The configuration the root read for this invocation (None: no file). Set anew by every invocation.
+_loaded: list[Config | None] = [None]
+
+
+def apply(ctx: Any, explicit: Path | None, disabled: bool) -> None:
+    """Find and read the configuration, and make its values the defaults of the command about to run
+    (click's default_map: an option given on the command line still wins). Exit 2 naming file, line and key
+    when it cannot be used."""
+    from appban.config import ConfigError, chosen
+
+    _loaded[0] = None
+    if explicit is not None and disabled:
+        fail("give --config FILE or --no-config, not both")
+    path = chosen(explicit, disabled)
+    if path is None:
+        return
+    from appban.config import default_map, load
+
+    try:
+        config = load(path)
+        ctx.default_map = default_map(config, ctx.command, ctx)
+    except ConfigError as exc:
+        fail(str(exc))
+    _loaded[0] = config
+
+
+def loaded() -> Config | None:
+    return _loaded[0]
+
+
+def review_scan(result: ScanResult, base: Path, baseline: Path | None) -> None:
+    """Fingerprint the findings, set aside what the configuration suppresses and what `baseline` held, and
+    say so on standard error. What stays in `result.findings` is what the gate judges."""
+    from appban.baseline import BaselineError, read
+    from appban.suppress import apply_to_scan
+
+    known: set[str] | None = None
+    if baseline is not None:
+        try:
+            known = read(baseline)
+        except BaselineError as exc:
+            fail(str(exc))
+    config = loaded()
+    warnings = apply_to_scan(result, base, config.suppressions if config else [], known)
+    for warning in warnings:
+        err.print(Text(f"appban: warning: {warning}", style="yellow"))
+    if result.suppressed:
+        assert config is not None
+        err.print(f"appban: {len(result.suppressed)} findings suppressed by {config.path} (listed with their reasons)")
+    if result.unchanged is not None:
+        err.print(f"appban: {result.unchanged} findings already in the baseline {baseline}, not reported")
