@@ -43,8 +43,8 @@ MAX_BYTES = 1 << 20  # a configuration is a few lines; anything larger is not on
 # The options each command section may set, by their long flag without "--". A command not listed takes no
 # defaults from the file. tests/test_config.py holds every name here to a real option of its command.
 SECTION_OPTIONS: dict[str, tuple[str, ...]] = {
-    "check": ("where", "tz"),
-    "timeline": ("where",),
+    "check": ("where", "tz", "format"),
+    "timeline": ("where", "tz", "format"),
     "decide": ("tz", "format"),
     "scan": ("where", "tz", "fail-on", "format"),
     "screen.inventory": ("where", "fleet", "tz", "format"),
