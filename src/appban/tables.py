@@ -3,6 +3,7 @@ writing files in appban.outputs, whose names stay importable from here."""
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import BinaryIO
@@ -20,6 +21,7 @@ __all__ = [
     "TableReadError",
     "grouped",
     "input_format",
+    "instant_text",
     "line_mapper",
     "line_of_row",
     "read_table",
@@ -41,9 +43,27 @@ def to_records(table: pa.Table) -> list[dict[str, object]]:
     names = table.column_names
     columns = [python_values(column) for column in table.columns]
     return [
-        {name: (str(v) if hasattr(v, "isoformat") else v) for name, v in zip(names, row, strict=True)}
+        {name: (instant_text(v) if hasattr(v, "isoformat") else v) for name, v in zip(names, row, strict=True)}
         for row in zip(*columns, strict=True)
     ]
+
+
+def instant_text(value: dt.date | dt.time) -> str:
+    """ISO 8601, as every machine output writes instants (README, "Exit codes and outputs"): an aware instant
+    in UTC with a Z (2024-01-01T00:00:00Z, with its fraction when it has one); a date, a time, or a timestamp
+    that names no zone (a passed-through column), as ISO 8601 without inventing one."""
+    if isinstance(value, dt.datetime) and value.tzinfo is not None and value.utcoffset() is not None:
+        return value.astimezone(dt.UTC).replace(tzinfo=None).isoformat() + "Z"
+    return value.isoformat()
+
+
+def _instants_as_text(table: pa.Table) -> pa.Table:
+    """Timestamp columns as ISO 8601 text (pyarrow's CSV writer would write "2024-01-01 00:00:00.000000Z")."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_timestamp(field.type):
+            values = [None if v is None else instant_text(v) for v in python_values(table.column(index))]
+            table = table.set_column(index, field.name, pa.array(values, pa.string()))
+    return table
 
 
 def write_csv(table: pa.Table, path: Path | BinaryIO) -> None:
@@ -57,7 +77,7 @@ def write_csv(table: pa.Table, path: Path | BinaryIO) -> None:
             [pa.field(f.name, f.type.value_type if pa.types.is_dictionary(f.type) else f.type) for f in flat.schema]
         )
     )
-    pacsv.write_csv(flat, path)
+    pacsv.write_csv(_instants_as_text(flat), path)
 
 
 def grouped(

@@ -18,7 +18,8 @@ from rich.table import Table
 from rich.text import Text
 
 from appban.cli.apps import app
-from appban.cli.common import JsonOption, OutputOption, TzOption, emit, err, fail, out
+from appban.cli.common import OutputOption, TzOption, emit, emit_text, err, fail, out
+from appban.cli.conventions import FILE, INSTANT, Fmt, JsonAlias, chosen_format, csv_rows, dumps
 
 # SQLAlchemy, Alembic and the audit store are imported by the commands that open a store, not by every
 # `appban` command at start-up.
@@ -34,6 +35,7 @@ DbOption = Annotated[
     str | None,
     typer.Option(
         "--db",
+        metavar="URL",
         help="Audit database URL: sqlite:///FILE or postgresql://... (default: $APPBAN_DB, else ./appban-audit.db).",
         show_default=False,
     ),
@@ -45,6 +47,20 @@ CSV_COLUMNS = ("id", "kind", "asked_at", "caller", "rulebook_version", "instant"
 class ExportFormat(StrEnum):
     jsonl = "jsonl"
     csv = "csv"
+
+
+class ReportFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+class TokensFormat(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+TOKEN_COLUMNS = ["id", "name", "scope", "created_at", "revoked_at"]
 
 
 @contextmanager
@@ -124,10 +140,14 @@ def _write_csv(records: Iterator[DecisionRecord], stream: TextIO) -> int:
 @audit_app.command("export")
 def export_command(
     start: Annotated[
-        str | None, typer.Option("--from", help="First instant asked at (inclusive), ISO 8601.", show_default=False)
+        str | None,
+        typer.Option(
+            "--from", metavar=INSTANT, help="First instant asked at (inclusive), ISO 8601.", show_default=False
+        ),
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Last instant asked at (exclusive), ISO 8601.", show_default=False)
+        str | None,
+        typer.Option("--to", metavar=INSTANT, help="Last instant asked at (exclusive), ISO 8601.", show_default=False),
     ] = None,
     format: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = ExportFormat.jsonl,
     output: OutputOption = None,
@@ -162,9 +182,12 @@ def export_command(
 
 @audit_app.command("replay")
 def replay_command(
-    decision_id: Annotated[str, typer.Argument(help="The id of a recorded decision.", show_default=False)],
+    decision_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The id of a recorded decision.", show_default=False)
+    ],
     db: DbOption = None,
-    json_out: JsonOption = False,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
+    json_out: JsonAlias = False,
 ) -> None:
     """Ask a recorded question again under the rulebook version it was answered under.
 
@@ -172,13 +195,14 @@ def replay_command(
     """
     from appban.store.audit import ReplayError, replay
 
+    json_out = chosen_format(fmt, json_out) == Fmt.json
     with _store(db) as store:
         try:
             result = replay(store, decision_id)
         except ReplayError as exc:
             fail(str(exc))
     if json_out:
-        sys.stdout.write(json.dumps(result.to_json_dict(), ensure_ascii=False, indent=2) + "\n")
+        sys.stdout.write(dumps(result.to_json_dict()) + "\n")
     else:
         record = result.decision
         out.print(f"decision {escape(record.id)} ({record.kind}, asked {record.asked_at.isoformat()})")
@@ -205,7 +229,8 @@ def _verdicts(result: dict[str, Any]) -> str:
 
 CheckpointOption = Annotated[
     Path | None,
-    typer.Option("--checkpoint", help="A checkpoint file (`audit checkpoint -o`): every checkpoint in it is checked.",
+    typer.Option("--checkpoint", metavar=FILE,
+                 help="A checkpoint file (`audit checkpoint -o`): every checkpoint in it is checked.",
                  show_default=False),
 ]  # fmt: skip
 
@@ -213,13 +238,22 @@ CheckpointOption = Annotated[
 AppendOption = Annotated[
     Path | None,
     typer.Option(
-        "-o", "--output", help="Append the checkpoint to this file (it is never rewritten).", show_default=False
+        "-o",
+        "--output",
+        metavar=FILE,
+        help="Append the checkpoint to this file (it is never rewritten).",
+        show_default=False,
     ),
 ]
 
 
 @audit_app.command("verify")
-def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, json_out: JsonOption = False) -> None:
+def verify_command(
+    db: DbOption = None,
+    checkpoint: CheckpointOption = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
+    json_out: JsonAlias = False,
+) -> None:
     """Check the hash chain of the recorded decisions: each record's content and link, the chain's head,
     the rulebook snapshots, and that the chain still extends each checkpoint given.
 
@@ -231,6 +265,7 @@ def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, jso
     from appban.store.audit import default_url
     from appban.store.verify import CheckpointError, VerifyUsageError, read_checkpoints, verify_store
 
+    json_out = chosen_format(fmt, json_out) == Fmt.json
     try:
         checkpoints = read_checkpoints(checkpoint) if checkpoint is not None else []
     except CheckpointError as exc:
@@ -242,7 +277,7 @@ def verify_command(db: DbOption = None, checkpoint: CheckpointOption = None, jso
     except SQLAlchemyError as exc:
         fail(f"cannot read the audit database: {exc}")
     if json_out:
-        sys.stdout.write(json.dumps(report.to_json_dict(), indent=2) + "\n")
+        sys.stdout.write(dumps(report.to_json_dict()) + "\n")
     elif report.problem is None:
         out.print(Text(f"intact: {report.count} records, head {report.head}", style="green"))
         out.print(f"store {report.store}; {report.checkpoints} checkpoints and {report.snapshots} rulebook "
@@ -296,8 +331,10 @@ def checkpoint_command(output: AppendOption = None, db: DbOption = None) -> None
 
 @tokens_app.command("create")
 def tokens_create(
-    name: Annotated[str, typer.Option("--name", help="Who or what the token is for.", show_default=False)],
-    scope: Annotated[str, typer.Option("--scope", help="read or write.", show_default=False)],
+    name: Annotated[
+        str, typer.Option("--name", metavar="NAME", help="Who or what the token is for.", show_default=False)
+    ],
+    scope: Annotated[str, typer.Option("--scope", metavar="<read|write>", help="read or write.", show_default=False)],
     db: DbOption = None,
 ) -> None:
     """Create a token and print its secret (shown this once only)."""
@@ -321,12 +358,22 @@ def tokens_create(
 
 
 @tokens_app.command("list")
-def tokens_list(db: DbOption = None, json_out: JsonOption = False) -> None:
+def tokens_list(
+    db: DbOption = None,
+    fmt: Annotated[TokensFormat, typer.Option("--format", help="Output format.")] = TokensFormat.table,
+    json_out: JsonAlias = False,
+    output: OutputOption = None,
+) -> None:
     """Every token (revoked ones too); secrets are never shown."""
+    chosen = chosen_format(fmt, json_out)
     with _store(db) as store:
         tokens = store.tokens()
-    if json_out:
-        sys.stdout.write(json.dumps([token.to_json_dict() for token in tokens], indent=2) + "\n")
+    if chosen == Fmt.json or (chosen == Fmt.table and output is not None):
+        emit_text(dumps([token.to_json_dict() for token in tokens]) + "\n", output)
+        return
+    if chosen == Fmt.csv:
+        rows = [token.to_json_dict() for token in tokens]
+        emit(lambda f: f.write(csv_rows(rows, TOKEN_COLUMNS)), output)
         return
     if not tokens:
         out.print("No tokens.")
@@ -342,7 +389,9 @@ def tokens_list(db: DbOption = None, json_out: JsonOption = False) -> None:
 
 @tokens_app.command("revoke")
 def tokens_revoke(
-    token_id: Annotated[str, typer.Argument(help="The token's id (see `appban tokens list`).", show_default=False)],
+    token_id: Annotated[
+        str, typer.Argument(metavar="ID", help="The token's id (see `appban tokens list`).", show_default=False)
+    ],
     db: DbOption = None,
 ) -> None:
     """Revoke a token: requests carrying it are refused from now on."""

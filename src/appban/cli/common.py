@@ -42,11 +42,15 @@ VERDICT_STYLE = {
 
 RulebookOption = Annotated[
     Path | None,
-    typer.Option("--rulebook", help="Rulebook directory (default: the packaged one).", show_default=False),
+    typer.Option(
+        "--rulebook", metavar="DIR", help="Rulebook directory (default: the packaged one).", show_default=False
+    ),
 ]
 TzOption = Annotated[
     str | None,
-    typer.Option("--tz", help="Time zone for instants written without an offset (IANA name or -05:00)."),
+    typer.Option(
+        "--tz", metavar="ZONE", help="Time zone for instants written without an offset (IANA name or -05:00)."
+    ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="One JSON object on standard output.")]
 
@@ -62,6 +66,7 @@ OutputOption = Annotated[
     typer.Option(
         "-o",
         "--output",
+        metavar="FILE",
         callback=_standard_output,
         help="Write here instead of standard output (- for standard output).",
     ),

@@ -25,6 +25,21 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.conventions import (
+    CATEGORIES,
+    CATEGORY,
+    INSTANT,
+    PLACE,
+    JsonAlias,
+    category_option,
+    chosen_format,
+    complete_categories,
+    dumps,
+    flag_message,
+    instant_option,
+    iso_z,
+    needs_file,
+)
 from appban.vocabulary import Verdict
 
 # pyarrow, the screener, the registry and the exporters are imported by the commands that use them, not at
@@ -46,45 +61,71 @@ class ScreenFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    parquet = "parquet"
+    markdown = "markdown"
     html = "html"
 
 
 @screen_app.command("inventory")
 def screen_inventory(
-    files: Annotated[list[Path], typer.Argument(help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.")],
-    where: Annotated[str, typer.Option(help="Storefront or fleet location for rows without one (ISO 3166).")] = "US",
-    at: Annotated[str | None, typer.Option(help="Decide every row at this instant instead of its own.")] = None,
-    at_column: Annotated[str | None, typer.Option(help="Column holding each row's instant.")] = None,
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...", help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.", show_default=False
+        ),
+    ],
+    where: Annotated[
+        str, typer.Option(metavar=PLACE, help="Storefront or fleet location for rows without one (ISO 3166).")
+    ] = "US",
+    at: Annotated[
+        str | None,
+        typer.Option(
+            metavar=INSTANT,
+            show_default=False,
+            help="Decide every row at this instant (or now) instead of its own; rows without one are decided now.",
+        ),
+    ] = None,
+    at_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Column holding each row's instant.")] = None,
     fleet: Annotated[
         FleetOption, typer.Option(help="Device inventories: government devices, corporate or personal ones.")
     ] = FleetOption.corporate,
-    mapping: Annotated[str | None, typer.Option("--map", help="Column roles, e.g. name=AppName,id=BundleId.")] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option("--map", metavar="ROLE=COLUMN,...", help="Column roles, e.g. name=AppName,id=BundleId."),
+    ] = None,
     fmt: Annotated[ScreenFormat, typer.Option("--format", help="Output format.")] = ScreenFormat.table,
+    as_json: JsonAlias = False,
     output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
     """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
     import pyarrow as pa
+    import pyarrow.parquet as pq
 
     from appban.engine.decide import DecisionInputError, resolve_place
-    from appban.engine.instants import InstantError, parse_instant
     from appban.screen.columns import ColumnMapError, parse_map
     from appban.screen.inventory import InventoryOptions, Screener, inventory_summary
     from appban.tables import TableReadError, line_mapper, read_table, to_records, write_csv
 
+    fmt = ScreenFormat(chosen_format(fmt, as_json))
+    needs_file(fmt, output)
     book = load_book(rulebook)
     if at is not None and at_column is not None:
         fail("give --at (one instant for every row) or --at-column (each row's own), not both")
+    fixed = None if at is None else iso_z(instant_option(at, tz))
     try:
         options = InventoryOptions(
-            where=resolve_place(where), at=at, at_column=at_column, tz=tz, fleet=fleet.value, mapping=parse_map(mapping)
+            where=resolve_place(where),
+            at=fixed,
+            at_column=at_column,
+            tz=tz,
+            fleet=fleet.value,
+            mapping=parse_map(mapping),
         )
-        if at is not None:
-            parse_instant(at, tz)
         screener = Screener(book, options)
-    except (DecisionInputError, ColumnMapError, InstantError) as exc:
-        fail(str(exc))
+    except (DecisionInputError, ColumnMapError) as exc:
+        fail(flag_message(exc))
     results = []
     for file in files:
         try:
@@ -107,7 +148,7 @@ def screen_inventory(
         _print_inventory(findings, summary, files_info, book)
     else:
 
-        def as_json(stream: BinaryIO) -> None:
+        def json_document(stream: BinaryIO) -> None:
             document = {
                 "rulebook_version": book.version,
                 "files": files_info,
@@ -115,11 +156,15 @@ def screen_inventory(
                 "findings": to_records(findings),
                 "errors": [vars(e) for e in errors],
             }
-            stream.write(json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8"))
+            stream.write((dumps(document) + "\n").encode("utf-8"))
 
         render: dict[ScreenFormat, Sink] = {
-            ScreenFormat.json: as_json,
+            ScreenFormat.json: json_document,
             ScreenFormat.csv: lambda f: write_csv(findings, f),
+            ScreenFormat.parquet: lambda f: pq.write_table(findings, f),
+            ScreenFormat.markdown: lambda f: f.write(
+                _inventory_markdown(findings, summary, files_info, book, errors).encode("utf-8")
+            ),
             ScreenFormat.table: lambda f: write_csv(findings, f),
             ScreenFormat.html: lambda f: f.write(
                 _inventory_html(findings, summary, files_info, book, errors).encode("utf-8")
@@ -175,6 +220,29 @@ def _print_inventory(
     out.print(f"[dim]rulebook {book.version}[/dim]")
 
 
+def _inventory_markdown(
+    findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook, errors: list[Any]
+) -> str:
+    from appban.report import markdown as md
+    from appban.tables import to_records
+
+    verdicts = [v.value for v in Verdict if any(v.value in counts for counts in summary["by_app"].values())]
+    columns = ["file", "line", "record_name", "record_id", "app_name", "match", "transaction", "where", "at", "verdict",
+               "enforcement"]  # fmt: skip
+    rows = [[Path(str(row["file"])).name if c == "file" else row[c] for c in columns] for row in to_records(findings)]
+    sections = [
+        ("", md.facts({"findings": findings.num_rows, "row errors": len(errors),
+                       "files": ", ".join(f"{Path(f['file']).name} ({f['rows']} rows)" for f in files_info)})),
+        ("By app", md.table(["app", *verdicts], [[name, *(counts.get(v, 0) for v in verdicts)]
+                                                 for name, counts in summary["by_app"].items()])),
+        ("Findings", md.table(columns, rows)),
+    ]  # fmt: skip
+    if errors:
+        sections.append(("Row errors", "\n".join(f"- {md.cell(e)}" for e in errors[:50])))
+    sections.append(("", f"rulebook {md.code(book.version)}"))
+    return md.document(f"appban screen inventory: {findings.num_rows:,} findings", sections)
+
+
 def _inventory_html(
     findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook, errors: list[Any]
 ) -> str:
@@ -217,11 +285,22 @@ class IntuneModeOption(StrEnum):
 
 @export_app.command("mdm")
 def export_mdm(
-    where: Annotated[str, typer.Option(help="ISO 3166 code of the fleet's location.")],
-    at: Annotated[str, typer.Option(help="ISO 8601 instant with an offset.")],
+    where: Annotated[str, typer.Option(metavar=PLACE, help="ISO 3166 code of the fleet's location.")],
     fmt: Annotated[MdmFormat, typer.Option("--format", help="Import shape.")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            metavar=INSTANT, show_default=False, help="ISO 8601 instant with an offset, or now. Default: now."
+        ),
+    ] = None,
     transaction: Annotated[
-        str, typer.Option(help="Category the block follows from (government_device for agency fleets).")
+        str,
+        typer.Option(
+            metavar=CATEGORY,
+            callback=category_option,
+            autocompletion=complete_categories,
+            help=f"Category the block follows from (government_device for agency fleets): {CATEGORIES}.",
+        ),
     ] = "government_device",
     platform: Annotated[Platform, typer.Option(help="Intune only: iOS or Android profile.")] = Platform.ios,
     intune_mode: Annotated[
@@ -242,17 +321,17 @@ def export_mdm(
 ) -> None:
     """The blocked-app list (bundle IDs / package names) that follows from the rulebook at T."""
     from appban.engine.decide import DecisionInputError, resolve_category, resolve_place
-    from appban.engine.instants import InstantError, iso, parse_instant
+    from appban.engine.instants import iso
     from appban.export import mdm
     from appban.identity.registry import load_registry
 
     book = load_book(rulebook)
+    instant = instant_option(at, tz)
     try:
         place = resolve_place(where)
         category = resolve_category(transaction)
-        instant = parse_instant(at, tz)
-    except (DecisionInputError, InstantError) as exc:
-        fail(str(exc))
+    except DecisionInputError as exc:
+        fail(flag_message(exc))
     selection = mdm.select(book, load_registry(book), place, instant, category, include_enjoined, exclude_suspended)
     citations: dict[str, Any] | None = None
     try:

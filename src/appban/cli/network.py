@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
+import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.table import Table
@@ -25,13 +25,26 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.conventions import (
+    FILE,
+    INSTANT,
+    PLACE,
+    ZONE,
+    JsonAlias,
+    category_name,
+    chosen_format,
+    dumps,
+    flag_message,
+    instant_option,
+    needs_file,
+)
 from appban.vocabulary import Verdict
 
 # The log readers, pyarrow and the blocklist writers are imported by the commands that use them, not at every
 # start of `appban`.
 if TYPE_CHECKING:
     from appban.outputs import Sink
-    from appban.screen.network import NetworkOptions, NetworkResult
+    from appban.screen.network import NetworkOptions, NetworkResult, Role
 
 
 class RoleOption(StrEnum):
@@ -51,7 +64,30 @@ class NetworkFormat(StrEnum):
     json = "json"
     csv = "csv"
     parquet = "parquet"
+    markdown = "markdown"
     html = "html"
+
+
+# --role takes the service's own name or the category it is decided under (internet_hosting, transit_peering).
+ROLE_OF_CATEGORY = {"internet_hosting": "hosting", "cdn": "cdn", "transit_peering": "transit"}
+ROLES = f"{'|'.join(r.value for r in RoleOption)}"
+
+
+def _role(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = category_name(value)
+    role = ROLE_OF_CATEGORY.get(name, name)
+    if role not in RoleOption._value2member_map_:
+        fail(
+            f"--role: unknown role {value!r} (one of: hosting, cdn, transit, or their categories "
+            f"{', '.join(ROLE_OF_CATEGORY)})"
+        )
+    return role
+
+
+def _complete_role(incomplete: str) -> list[str]:
+    return [name for name in (*RoleOption, *ROLE_OF_CATEGORY) if str(name).startswith(incomplete)]
 
 
 def _read_lines(path: Path | None, what: str) -> list[str]:
@@ -65,22 +101,46 @@ def _read_lines(path: Path | None, what: str) -> list[str]:
 
 @screen_app.command("network")
 def screen_network_command(
-    files: Annotated[list[Path], typer.Argument(help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).")],
-    role: Annotated[RoleOption, typer.Option(help="Your service: hosting, CDN or transit/peering.")],
-    customer_column: Annotated[str | None, typer.Option(help="Column naming the customer.")] = None,
-    customer_table: Annotated[Path | None, typer.Option(help="File of 'PREFIX,CUSTOMER' lines.")] = None,
-    asn_table: Annotated[Path | None, typer.Option(help="File of 'PREFIX ASN' lines (a routing-table dump).")] = None,
-    where: Annotated[str, typer.Option(help="Where the service is provided (ISO 3166).")] = "US",
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...", help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).", show_default=False
+        ),
+    ],
+    role: Annotated[
+        str,
+        typer.Option(
+            metavar=f"<{ROLES}>",
+            callback=_role,
+            autocompletion=_complete_role,
+            help="Your service: hosting, CDN or transit/peering (or its category: internet_hosting, cdn, "
+            "transit_peering; any case, - or _).",
+        ),
+    ],
+    customer_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Column naming the customer.")] = None,
+    customer_table: Annotated[Path | None, typer.Option(metavar=FILE, help="File of 'PREFIX,CUSTOMER' lines.")] = None,
+    asn_table: Annotated[
+        Path | None, typer.Option(metavar=FILE, help="File of 'PREFIX ASN' lines (a routing-table dump).")
+    ] = None,
+    where: Annotated[str, typer.Option(metavar=PLACE, help="Where the service is provided (ISO 3166).")] = "US",
     scope: Annotated[ScopeOption, typer.Option(help="Indicators: app-specific, company-wide too, or all.")] = (
         ScopeOption.all
     ),
-    log_format: Annotated[str | None, typer.Option(help="Force a log format (default: detected).")] = None,
-    log_tz: Annotated[str | None, typer.Option(help="Zone of log timestamps written without one (default UTC).")] = (
-        None
-    ),
-    log_year: Annotated[int | None, typer.Option(help="Year of syslog-style dates (default: the file's).")] = None,
-    mapping: Annotated[str | None, typer.Option("--map", help="Generic logs: host=Col,ts=Col,client=Col,...")] = None,
+    log_format: Annotated[
+        str | None, typer.Option(metavar="FORMAT", help="Force a log format (default: detected).")
+    ] = None,
+    log_tz: Annotated[
+        str | None, typer.Option(metavar=ZONE, help="Zone of log timestamps written without one (default UTC).")
+    ] = None,
+    log_year: Annotated[
+        int | None, typer.Option(metavar="YEAR", help="Year of syslog-style dates (default: the file's).")
+    ] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option("--map", metavar="ROLE=COLUMN,...", help="Generic logs: host=Col,ts=Col,client=Col,..."),
+    ] = None,
     fmt: Annotated[NetworkFormat, typer.Option("--format", help="Output format.")] = NetworkFormat.table,
+    as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
@@ -93,10 +153,12 @@ def screen_network_command(
     from appban.screen.network import NetworkOptions, parse_customer_table, screen_network
     from appban.tables import to_records, write_csv
 
+    fmt = NetworkFormat(chosen_format(fmt, as_json))
+    needs_file(fmt, output)
     book = load_book(rulebook)
     try:
         options = NetworkOptions(
-            role=role.value,
+            role=cast("Role", role),
             where=resolve_place(where),
             scope=scope.value,
             customer_column=customer_column,
@@ -108,7 +170,7 @@ def screen_network_command(
             log_year=log_year,
         )
     except (DecisionInputError, ColumnMapError, ValueError) as exc:
-        fail(str(exc))
+        fail(flag_message(exc))
     with counting_rows("reading logs…", "classified records:") as advance:
         try:
             result = screen_network(files, options, book, advance)
@@ -130,16 +192,13 @@ def screen_network_command(
             "records": to_records(records),
         }
         writers: dict[NetworkFormat, Sink] = {
-            NetworkFormat.json: lambda f: f.write(
-                json.dumps(document, ensure_ascii=False, indent=2, default=str).encode("utf-8")
-            ),
+            NetworkFormat.json: lambda f: f.write((dumps(document) + "\n").encode("utf-8")),
+            NetworkFormat.markdown: lambda f: f.write(_network_markdown(result, options).encode("utf-8")),
             NetworkFormat.csv: lambda f: write_csv(records, f),
             NetworkFormat.table: lambda f: write_csv(records, f),
             NetworkFormat.parquet: lambda f: pq.write_table(records, f),
             NetworkFormat.html: lambda f: f.write(_network_html(result, options).encode("utf-8")),
         }
-        if output is None and fmt is NetworkFormat.parquet:
-            fail("--format parquet needs -o FILE")
         written = emit(writers[fmt], output)
         if output is not None and fmt in (NetworkFormat.csv, NetworkFormat.parquet, NetworkFormat.table):
             flat = (
@@ -189,11 +248,45 @@ def _print_network(result: NetworkResult, options: NetworkOptions) -> None:
     )
 
 
+def _when(value: object) -> object:
+    from appban.tables import instant_text
+
+    return instant_text(value) if isinstance(value, dt.date) else value
+
+
+def _network_markdown(result: NetworkResult, options: NetworkOptions) -> str:
+    from appban.report import markdown as md
+    from appban.tables import to_records
+
+    exposure = [
+        [r["customer"], r["records"], r["bytes"], r["distinct_hosts"], _when(r["first_seen"]), _when(r["last_seen"]),
+         r["apps"],
+         "; ".join(f"{p['verdict']} {str(p['from'])[:10]}..{str(p['to'])[:10]} ({p['records']})"
+                   for p in r.get("verdicts") or [])]
+        for r in result.exposure.to_pylist()
+    ]  # fmt: skip
+    columns = ["file", "line", "ts", "client", "host", "customer", "app", "indicator", "verdict"]
+    present = [c for c in columns if c in result.records.schema.names]
+    rows = [[row.get(c) for c in present] for row in to_records(result.records.slice(0, md.MAX_ROWS + 1))]
+    sections = [
+        ("", md.facts({"role": options.role, "where": options.where, "records read": result.rows,
+                       "matched": result.records.num_rows, "malformed": result.malformed})),
+        ("Exposure by customer", md.table(["customer", "records", "bytes", "hosts", "first seen", "last seen",
+                                           "apps", "verdicts over time"], exposure)),
+        ("Matched records", md.table(present, rows)),
+    ]  # fmt: skip
+    if result.notes:
+        sections.append(("Notes", "\n".join(f"- {md.cell(note)}" for note in result.notes)))
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
+    return md.document(f"appban screen network: {result.records.num_rows:,} matched records", sections)
+
+
 def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
     from appban.report import html as html_report
 
     exposure_rows = [
-        [r["customer"], r["records"], r["bytes"], r["distinct_hosts"], r["first_seen"], r["last_seen"], r["apps"],
+        [r["customer"], r["records"], r["bytes"], r["distinct_hosts"], _when(r["first_seen"]), _when(r["last_seen"]),
+         r["apps"],
          "; ".join(f"{p['verdict']} {p['from']:%Y-%m-%d}..{p['to']:%Y-%m-%d}" for p in r["verdicts"] or [])]
         for r in result.exposure.to_pylist()
     ]  # fmt: skip
@@ -232,9 +325,14 @@ class ListScopeOption(StrEnum):
 
 @export_app.command("blocklist")
 def export_blocklist(
-    where: Annotated[str, typer.Option(help="ISO 3166 code of where the network serves.")],
-    at: Annotated[str, typer.Option(help="ISO 8601 instant with an offset.")],
+    where: Annotated[str, typer.Option(metavar=PLACE, help="ISO 3166 code of where the network serves.")],
     fmt: Annotated[BlocklistFormat, typer.Option("--format", help="What to load it into.")],
+    at: Annotated[
+        str | None,
+        typer.Option(
+            metavar=INSTANT, show_default=False, help="ISO 8601 instant with an offset, or now. Default: now."
+        ),
+    ] = None,
     scope: Annotated[ListScopeOption, typer.Option(help="App-specific names only, or company-wide too.")] = (
         ListScopeOption.app
     ),
@@ -248,14 +346,13 @@ def export_blocklist(
 ) -> None:
     """Names and prefixes to block (hosting, CDN, transit) that follow from the law at T, each cited."""
     from appban.engine.decide import DecisionInputError, resolve_place
-    from appban.engine.instants import InstantError, parse_instant
     from appban.network.blocklist import WRITERS, compile_blocklist
     from appban.network.indicators import default_indicators
 
     book = load_book(rulebook)
+    instant = instant_option(at, tz)
     try:
         place = resolve_place(where)
-        instant = parse_instant(at, tz)
         compiled = compile_blocklist(
             book,
             default_indicators(book),
@@ -265,8 +362,8 @@ def export_blocklist(
             include_enjoined=include_enjoined,
             exclude_suspended=exclude_suspended,
         )
-    except (DecisionInputError, InstantError, ValueError) as exc:
-        fail(str(exc))
+    except (DecisionInputError, ValueError) as exc:
+        fail(flag_message(exc))
     emit_text(WRITERS[fmt.value](compiled.entries, compiled.provenance), output)
     err.print(f"{len(compiled.entries)} entries: {compiled.reason}")
     err.print(f"enforcement: {compiled.provenance.enforcement}")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
@@ -25,6 +24,7 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.conventions import FILE, JsonAlias, chosen_format, dumps, needs_file
 from appban.vocabulary import Verdict
 
 # The payment readers and pyarrow are imported when `screen payments` runs, not at every start of `appban`.
@@ -45,6 +45,8 @@ class PaymentFormat(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
+    parquet = "parquet"
+    markdown = "markdown"
     html = "html"
 
 
@@ -55,34 +57,57 @@ SHOWN = ["file", "line", "id", "ts", "amount", "currency", "service", "marker", 
 
 @screen_app.command("payments")
 def screen_payments_command(
-    files: Annotated[list[Path], typer.Argument(help="Payment exports (CSV, JSON lines, Parquet) or ISO 20022 XML.")],
-    input_format: Annotated[str | None, typer.Option(help="Force a reader: table or iso20022.")] = None,
-    mapping: Annotated[
-        str | None, typer.Option("--map", help="Columns of an export: ts=Created,method=Type,payer_country=...")
+    files: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="FILE...",
+            help="Payment exports (CSV, JSON lines, Parquet) or ISO 20022 XML.",
+            show_default=False,
+        ),
+    ],
+    input_format: Annotated[
+        str | None, typer.Option(metavar="<table|iso20022>", help="Force a reader: table or iso20022.")
     ] = None,
-    markers: Annotated[Path | None, typer.Option(help="Payment markers file (default: the packaged one).")] = None,
+    mapping: Annotated[
+        str | None,
+        typer.Option(
+            "--map", metavar="ROLE=COLUMN,...", help="Columns of an export: ts=Created,method=Type,payer_country=..."
+        ),
+    ] = None,
+    markers: Annotated[
+        Path | None, typer.Option(metavar=FILE, help="Payment markers file (default: the packaged one).")
+    ] = None,
     constants: Annotated[
         list[str] | None,
         typer.Option(
             "--set",
+            metavar="FIELD=VALUE",
             help=f"FIELD=VALUE for every record where the file has no such column or the cell is empty "
             f"(repeatable), e.g. merchant_country=US. Fields: {', '.join(SETTABLE)}.",
         ),
     ] = None,
     decimal: Annotated[
         str | None,
-        typer.Option(help="The exports' decimal mark, point or comma; without it only unambiguous amounts are read."),
+        typer.Option(
+            metavar="<point|comma>",
+            help="The exports' decimal mark, point or comma; without it only unambiguous amounts are read.",
+        ),
     ] = None,
     date_order: Annotated[
         str | None,
-        typer.Option(help="Order of dates written with slashes, dmy or mdy; without it, as each file shows."),
+        typer.Option(
+            metavar="<dmy|mdy>", help="Order of dates written with slashes, dmy or mdy; without it, as each file shows."
+        ),
     ] = None,
     fmt: Annotated[PaymentFormat, typer.Option("--format", help="Output format.")] = PaymentFormat.table,
+    as_json: JsonAlias = False,
     output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
 ) -> None:
     """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
+    import pyarrow.parquet as pq
+
     from appban.payments.dates import DateOrder
     from appban.payments.markers import load_markers
     from appban.reading.values import check_zone
@@ -90,6 +115,8 @@ def screen_payments_command(
     from appban.screen.payments import PaymentOptions, check_decimal, parse_constants, screen_payments
     from appban.tables import write_csv
 
+    fmt = PaymentFormat(chosen_format(fmt, as_json))
+    needs_file(fmt, output)
     book = load_book(rulebook)
     try:
         options = PaymentOptions(
@@ -115,9 +142,9 @@ def screen_payments_command(
         _print(result)
     else:
         writers: dict[PaymentFormat, Sink] = {
-            PaymentFormat.json: lambda f: f.write(
-                json.dumps(_document(result), ensure_ascii=False, indent=2, default=str).encode("utf-8")
-            ),
+            PaymentFormat.json: lambda f: f.write((dumps(_document(result)) + "\n").encode("utf-8")),
+            PaymentFormat.markdown: lambda f: f.write(_markdown(result).encode("utf-8")),
+            PaymentFormat.parquet: lambda f: pq.write_table(result.payments, f),
             PaymentFormat.csv: lambda f: write_csv(result.payments, f),
             PaymentFormat.table: lambda f: write_csv(result.payments, f),
             PaymentFormat.html: lambda f: f.write(_html(result).encode("utf-8")),
@@ -214,6 +241,29 @@ def _print(result: PaymentResult) -> None:
 def _money(amount: Decimal) -> str:
     """Two decimals unless the amount has more: 129.00, 0.125."""
     return f"{amount:,.2f}" if amount == round(amount, 2) else f"{amount.normalize():,}"
+
+
+def _markdown(result: PaymentResult) -> str:
+    from appban.report import markdown as md
+    from appban.tables import to_records
+
+    present = [name for name in SHOWN if name in result.payments.schema.names]
+    rows = [[row.get(name) for name in present] for row in to_records(result.payments.slice(0, md.MAX_ROWS + 1))]
+    totals = to_records(result.totals)
+    facts: dict[str, object] = {"payments read": result.rows, "flagged": result.payments.num_rows,
+                                "unreadable": result.malformed}  # fmt: skip
+    if counts := result.apart_counts():
+        facts["reported apart, not in the totals"] = _counted(counts)
+    sections = [
+        ("", md.facts(facts)),
+        ("Totals by service, verdict and month", md.table(result.totals.schema.names,
+                                                          [list(row.values()) for row in totals])),
+        ("Flagged payments", md.table(present, rows)),
+    ]  # fmt: skip
+    if result.notes:
+        sections.append(("Notes", "\n".join(f"- {md.cell(note)}" for note in result.notes)))
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
+    return md.document(f"appban screen payments: {result.payments.num_rows:,} flagged", sections)
 
 
 def _html(result: PaymentResult) -> str:

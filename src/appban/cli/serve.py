@@ -24,13 +24,17 @@ from appban.cli.common import RulebookOption, err, fail
 
 @app.command("serve")
 def serve(
-    db: Annotated[str | None, typer.Option(help="Audit store: sqlite:///file.db (default) or postgresql://...")] = None,
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    db: Annotated[
+        str | None, typer.Option(metavar="URL", help="Audit store: sqlite:///file.db (default) or postgresql://...")
+    ] = None,
+    host: Annotated[str, typer.Option(metavar="ADDRESS", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(metavar="PORT", help="Port to listen on.")] = 8000,
+    workers: Annotated[int, typer.Option(metavar="N", min=1, help="Worker processes.")] = 1,
     open_reads: Annotated[bool, typer.Option(help="Let callers without a token read and decide.")] = False,
-    max_upload_mb: Annotated[int, typer.Option(min=1, help="Largest file accepted for screening.")] = 1024,
-    upload_dir: Annotated[Path | None, typer.Option(help="Where uploads wait for their run.")] = None,
+    max_upload_mb: Annotated[
+        int, typer.Option(metavar="MB", min=1, help="Largest file accepted for screening.")
+    ] = 1024,
+    upload_dir: Annotated[Path | None, typer.Option(metavar="DIR", help="Where uploads wait for their run.")] = None,
     demo: Annotated[
         bool,
         typer.Option(
