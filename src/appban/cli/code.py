@@ -25,6 +25,7 @@ from appban.cli.common import (
     verdict_style,
 )
 from appban.cli.configure import BaselineOption, review_scan
+from appban.cli.conventions import INSTANT, PLACE, JsonAlias, chosen_format, dumps, flag_message, instant_option
 from appban.vocabulary import Verdict
 
 # The scanner, its signatures and the report writers are imported when `scan` runs, not at every start.
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 class ScanFormat(StrEnum):
     table = "table"
     json = "json"
+    markdown = "markdown"
     sarif = "sarif"
     cyclonedx = "cyclonedx"
 
@@ -47,10 +49,21 @@ class FailOn(StrEnum):
 
 @app.command("scan")
 def scan_command(
-    paths: Annotated[list[Path], typer.Argument(help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).")],
-    at: Annotated[str | None, typer.Option(help="Decide at this instant (default: now).")] = None,
-    where: Annotated[str, typer.Option(help="Where the software is developed or accessible (ISO 3166).")] = "US",
+    paths: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="PATH...", help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).", show_default=False
+        ),
+    ],
+    at: Annotated[
+        str | None,
+        typer.Option(metavar=INSTANT, show_default=False, help="Decide at this instant, or now. Default: now."),
+    ] = None,
+    where: Annotated[
+        str, typer.Option(metavar=PLACE, help="Where the software is developed or accessible (ISO 3166).")
+    ] = "US",
     fmt: Annotated[ScanFormat, typer.Option("--format", help="Output format.")] = ScanFormat.table,
+    as_json: JsonAlias = False,
     output: OutputOption = None,
     fail_on: Annotated[
         FailOn, typer.Option(help="Also exit 1 when a finding is prohibited, or when there is any (see Exit codes).")
@@ -63,16 +76,16 @@ def scan_command(
     from appban.code.scan import scan as code_scan
     from appban.code.signatures import default_signatures
     from appban.engine.decide import DecisionInputError, resolve_place
-    from appban.engine.instants import InstantError, parse_instant
     from appban.report.cyclonedx import to_cyclonedx
     from appban.report.sarif import to_sarif
 
+    fmt = ScanFormat(chosen_format(fmt, as_json))
     book = load_book(rulebook)
+    instant = instant_option(at, tz)
     try:
         place = resolve_place(where)
-        instant = parse_instant(at, tz) if at else None
-    except (DecisionInputError, InstantError) as exc:
-        fail(str(exc))
+    except DecisionInputError as exc:
+        fail(flag_message(exc))
     missing = [str(path) for path in paths if not os.path.lexists(path)]
     if missing:
         # A mistyped path must not pass a gate as "nothing found".
@@ -90,8 +103,10 @@ def scan_command(
             text = json.dumps(to_sarif(result, base, urls), ensure_ascii=False, indent=2)
         elif fmt is ScanFormat.cyclonedx:
             text = to_cyclonedx(result)
+        elif fmt is ScanFormat.markdown:
+            text = _scan_markdown(result, base, fail_on).rstrip("\n")
         else:
-            text = json.dumps(_scan_json(result), ensure_ascii=False, indent=2)
+            text = dumps(_scan_json(result))
         emit_text(text + "\n", output)
         if output is not None:
             err.print(f"wrote {len(result.findings)} findings to {output}")
@@ -112,16 +127,48 @@ def _scan_json(result: ScanResult) -> dict[str, Any]:
     return result.to_json_dict()
 
 
+def _location(finding: Any, base: Path) -> str:
+    location: str = os.path.relpath(finding.file, base) if not finding.file.startswith("..") else finding.file
+    if finding.member:
+        location += f"!/{finding.member}"
+    if finding.line:
+        location += f":{finding.line}"
+    return location
+
+
+def _scan_markdown(result: ScanResult, base: Path, fail_on: FailOn) -> str:
+    from appban.report import markdown as md
+
+    rows = [
+        [_location(f, base), f.signature.id, f.signature.app, f.signature.kind, f"{f.signature.confidence:.2f}",
+         f"{f.observation}: {f.matched}", f.worst.verdict.value]
+        for f in result.findings
+    ]  # fmt: skip
+    facts: dict[str, object] = {"findings": len(result.findings), "files scanned": result.files,
+                                "decided for": f"constituent_code_use in {result.where} at {result.at}",
+                                "fail on": fail_on.value}  # fmt: skip
+    if result.suppressed:
+        facts["suppressed by the configuration"] = len(result.suppressed)
+    if result.unchanged is not None:
+        facts["unchanged since the baseline"] = result.unchanged
+    sections = [
+        ("", md.facts(facts)),
+        ("Findings", md.table(["where", "signature", "app", "kind", "confidence", "evidence", "verdict"], rows)
+         if rows else "No covered app's code was found."),
+    ]  # fmt: skip
+    if result.warnings:
+        sections.append(("Not scanned", "\n".join(f"- {md.cell(f'{w.path}: {w.message}')}"
+                                                   for w in result.warnings[:50])))  # fmt: skip
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
+    return md.document(f"appban scan: {len(result.findings)} findings", sections)
+
+
 def _print_scan(result: ScanResult, base: Path) -> None:
     grid = Table(title=f"{len(result.findings)} findings in {result.files} files", title_justify="left")
     for name in ("where", "signature", "app", "kind", "conf.", "evidence", "verdict"):
         grid.add_column(name, overflow="fold")
     for finding in result.findings:
-        location = os.path.relpath(finding.file, base) if not finding.file.startswith("..") else finding.file
-        if finding.member:
-            location += f"!/{finding.member}"
-        if finding.line:
-            location += f":{finding.line}"
+        location = _location(finding, base)
         verdict = finding.worst.verdict
         more = f" (+{finding.count - 1})" if finding.count > 1 else ""
         grid.add_row(
