@@ -52,7 +52,7 @@ def scan_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            metavar="PATH...", help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).", show_default=False
+            metavar="PATH", help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).", show_default=False
         ),
     ],
     at: Annotated[

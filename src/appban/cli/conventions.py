@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from typer.core import TyperCommand, TyperGroup, TyperOption
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from appban.cli.common import CommandGroup, fail
 from appban.vocabulary import Category
@@ -277,9 +277,17 @@ def name_values(command: Any) -> None:
     for option in options:
         if option.is_flag and option.metavar is None:
             option.metavar = ""
+    for argument in getattr(command, "params", []):
+        if isinstance(argument, TyperArgument) and argument.metavar is not None:
+            # The argument's column already shows its value name; typer's type column would add `<list[Path]>`.
+            argument.display_type_rich = _no_type  # type: ignore[method-assign]
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             name_values(sub)
+
+
+def _no_type(ctx: Any) -> None:
+    return None
 
 
 class Root(CommandGroup):

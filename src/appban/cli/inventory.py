@@ -71,7 +71,7 @@ def screen_inventory(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...", help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.", show_default=False
+            metavar="FILE", help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.", show_default=False
         ),
     ],
     where: Annotated[

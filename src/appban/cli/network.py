@@ -104,7 +104,7 @@ def screen_network_command(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...", help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).", show_default=False
+            metavar="FILE", help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).", show_default=False
         ),
     ],
     role: Annotated[

@@ -60,7 +60,7 @@ def screen_payments_command(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE...",
+            metavar="FILE",
             help="Payment exports (CSV, JSON lines, Parquet) or ISO 20022 XML.",
             show_default=False,
         ),
