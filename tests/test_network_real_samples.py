@@ -215,7 +215,7 @@ def test_service_network_screen_takes_log_year_and_reports_read_notes(
     given = _screen(api, headers, {"log_year": "2020"})
     assert given["summary"]["notes"] == []
     (finding,) = given["findings"]
-    assert finding["host"] == "www.tiktok.com" and finding["ts"] == "2020-09-20 04:01:02+00:00"
+    assert finding["host"] == "www.tiktok.com" and finding["ts"] == "2020-09-20T04:01:02Z"  # ISO 8601 with Z (issue 16)
     # 20 September 2020: the Commerce identification of TikTok was published, its hosting items not yet in force.
     assert finding["verdict"] == "not_yet_effective"
 
