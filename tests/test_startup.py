@@ -60,7 +60,11 @@ def _tops(modules: set[str]) -> set[str]:
 @pytest.mark.parametrize("name", list(LIGHT))
 def test_a_quick_command_loads_no_heavy_library(name: str, tmp_path: Path) -> None:
     _modules_loaded(LIGHT[name], tmp_path)  # the first run may build the compiled rulebook
-    loaded = _tops(_modules_loaded(LIGHT[name], tmp_path))
+    modules = _modules_loaded(LIGHT[name], tmp_path)
+    loaded = _tops(modules)
+    if name != "--help":  # the rulebook commands are law's: the other command modules stay unread
+        others = {f"appban.cli.{module}" for module in ("audit", "code", "inventory", "network", "payments", "serve")}
+        assert not modules & others, f"{name} imports {sorted(modules & others)}"
     assert not loaded & HEAVY, f"{name} loads {sorted(loaded & HEAVY)}"
     assert "yaml" not in loaded, f"{name} parses YAML although the compiled rulebook is there"
     if name == "--help":
@@ -118,6 +122,55 @@ def test_a_narrowed_app_fails_as_the_full_one() -> None:
     assert alone.output == full.output
     wrong = ["rules", "lst"]
     assert CliRunner().invoke(narrowed(wrong), wrong).output == CliRunner().invoke(app, wrong).output
+
+
+HOMES_PROBE = textwrap.dedent(
+    """
+    import json
+    from importlib import import_module
+    from appban.cli import COMMAND_MODULES
+    from appban.cli.apps import app
+    from appban.cli import _command_name
+
+    def names():
+        found = {_command_name(info): [] for info in app.registered_commands}
+        for group in app.registered_groups:
+            found[group.name] = [_command_name(info) for info in group.typer_instance.registered_commands]
+        return found
+
+    homes, before = {}, names()
+    for module in COMMAND_MODULES:
+        import_module("appban.cli." + module)
+        after = names()
+        for name, subcommands in after.items():
+            if subcommands != before.get(name, []) or name not in before:
+                homes.setdefault(name, []).append(module)
+        before = after
+    print(json.dumps(homes))
+    """
+)
+
+
+def test_each_command_is_imported_from_the_modules_that_register_it() -> None:
+    """HOMES names every module that adds to a command or group, in import order; nothing is left out."""
+    from appban.cli import HOMES
+
+    done = subprocess.run([sys.executable, "-c", HOMES_PROBE], capture_output=True, text=True, timeout=120, check=True)
+    found = {name: tuple(modules) for name, modules in json.loads(done.stdout).items()}
+    assert found == HOMES
+
+
+def test_a_lazily_registered_command_helps_as_in_the_full_app(tmp_path: Path) -> None:
+    """In a fresh process `appban screen --help` imports only the screens' modules and says the same."""
+    full = CliRunner().invoke(app, ["screen", "--help"], prog_name="appban", terminal_width=80)
+    env = {**os.environ, "COLUMNS": "80", "APPBAN_CACHE_DIR": str(tmp_path)}
+    env.pop("APPBAN_NO_CACHE", None)
+    done = subprocess.run([sys.executable, "-c", PROBE, "screen", "--help"], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == full.output
+    loaded = set(done.stderr.split("MODULES ", 1)[1].split())
+    assert {"appban.cli.inventory", "appban.cli.network", "appban.cli.payments"} <= loaded
+    assert not loaded & {"appban.cli.audit", "appban.cli.law", "appban.cli.code", "appban.cli.serve"}
 
 
 def test_no_command_or_an_unknown_one_gets_the_full_app() -> None:

@@ -11,21 +11,51 @@ from __future__ import annotations
 
 import copy
 import sys
+from importlib import import_module
 from typing import Annotated
 
 import typer
 from typer.main import get_command_name
 from typer.models import CommandInfo
 
-# Importing a command module registers its commands (typer needs every one for --help and to dispatch). The
-# modules import what only their commands need inside those commands, so that starting `appban` stays quick;
-# tests/test_startup.py holds them to it.
-from appban.cli import audit, code, configure, inventory, law, network, payments, serve  # noqa: F401
-from appban.cli.apps import app
+from appban.cli import configure
+from appban.cli.apps import app as _app
 from appban.cli.configure import ConfigOption, NoConfigOption
 from appban.cli.conventions import InstallCompletion, ShowCompletion
 
 __all__ = ["app", "main", "narrowed"]
+
+# Importing a command module registers its commands. The modules import what only their commands need inside
+# those commands, and `appban NAME` imports only the modules that register NAME (HOMES), so that starting
+# `appban` stays quick; tests/test_startup.py holds both to it, and checks HOMES against what each module
+# registers. The order is the order in which the full app imports them, so a group lists its commands alike.
+COMMAND_MODULES = ("audit", "code", "inventory", "law", "network", "payments", "serve")
+HOMES: dict[str, tuple[str, ...]] = {
+    "audit": ("audit",),
+    "tokens": ("audit",),
+    "scan": ("code",),
+    "screen": ("inventory", "network", "payments"),
+    "export": ("inventory", "network"),
+    "check": ("law",),
+    "timeline": ("law",),
+    "decide": ("law",),
+    "rules": ("law",),
+    "serve": ("serve",),
+}
+
+
+def _register(modules: tuple[str, ...] = COMMAND_MODULES) -> None:
+    for module in modules:
+        import_module(f"appban.cli.{module}")
+
+
+def __getattr__(name: str) -> typer.Typer:
+    # `from appban.cli import app` gets the app with every command registered (the tests, --help).
+    if name != "app":
+        raise AttributeError(f"module 'appban.cli' has no attribute {name!r}")
+    _register()
+    globals()["app"] = _app
+    return _app
 
 
 def _version(value: bool) -> None:
@@ -39,7 +69,7 @@ def _version(value: bool) -> None:
         raise typer.Exit(0)
 
 
-@app.callback()
+@_app.callback()
 def _root(
     ctx: typer.Context,
     version: Annotated[
@@ -67,13 +97,16 @@ def narrowed(args: list[str]) -> typer.Typer:
     the full app. Anything else (no command, an option first, an unknown name) gets the full app, whose
     `--help` lists every command and whose errors suggest the names it knows.
     """
-    if not args or args[0].startswith("-"):
-        return app
-    commands = [info for info in app.registered_commands if _command_name(info) == args[0]]
-    groups = [info for info in app.registered_groups if info.name == args[0]]
+    if not args or args[0] not in HOMES:
+        _register()
+        return _app
+    _register(HOMES[args[0]])
+    commands = [info for info in _app.registered_commands if _command_name(info) == args[0]]
+    groups = [info for info in _app.registered_groups if info.name == args[0]]
     if not commands and not groups:
-        return app
-    narrow = copy.copy(app)
+        _register()
+        return _app
+    narrow = copy.copy(_app)
     narrow.registered_commands = commands
     narrow.registered_groups = groups
     return narrow
