@@ -8,6 +8,7 @@ visible while it works and survives as a record (done, or failed) whatever happe
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import os
@@ -16,6 +17,7 @@ import socket
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -26,26 +28,48 @@ import pyarrow.ipc as ipc
 
 from appban.engine.batch import OUTPUT_COLUMNS, decide_table
 from appban.engine.decide import decide_filled
-from appban.engine.instants import InstantError, parse_instant
+from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.jsontemplate import FilledJSON
 from appban.rulebook.loader import Rulebook
-from appban.screen.jobs import check_options, failure_message, run_screen
+from appban.screen.jobs import (
+    check_options,
+    failure_message,
+    means_now,
+    options_instant,
+    run_screen,
+    utc_now,
+    with_now_resolved,
+)
 from appban.store import OWNER, AuditStore, DecisionRecord, PreparedDecision, RunRecord, replay
 from appban.store.loop_commit import LoopCommitter
 
 log = logging.getLogger("appban.audited")
 
 _FINDINGS_PER_WRITE = 1000
+# What `serve --demo` screens into a new store: each sample's screen, file name and options.
+DEMO_SAMPLES: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("payments", "processor-export.csv", {}),
+    ("payments", "credit-transfers.xml", {}),
+    ("inventory", "app-store-catalog.csv", {}),
+    ("inventory", "jamf-mobile-device-apps.csv", {"fleet": "government"}),
+)
 _PROGRESS_EVERY = 0.5  # seconds between progress writes of one run
 
 
 class Desk:
     """The engine and the screeners behind an audit store; one per server process."""
 
-    def __init__(self, store: AuditStore, rulebook: Rulebook, screen_workers: int = 1) -> None:
+    def __init__(
+        self,
+        store: AuditStore,
+        rulebook: Rulebook,
+        screen_workers: int = 1,
+        clock: Callable[[], dt.datetime] = utc_now,
+    ) -> None:
         self.store = store
         self.rulebook = rulebook
+        self.clock = clock  # what `now` is (an instant asked as `now`, or not given, is this one)
         self._pool = ThreadPoolExecutor(screen_workers, thread_name_prefix="appban-screen")
         self._commits: LoopCommitter[PreparedDecision] = LoopCommitter(store.write_prepared)
         self._closed = threading.Event()
@@ -60,14 +84,27 @@ class Desk:
     # --- questions ---
 
     async def decide_answer(
-        self, app: str, transaction: str, where: str, at: str, facts: dict[str, Any], tz: str | None, caller: str
+        self,
+        app: str,
+        transaction: str,
+        where: str,
+        at: str | None,
+        facts: dict[str, Any],
+        tz: str | None,
+        caller: str,
     ) -> tuple[str, FilledJSON]:
         """`decide()`, recorded, on a server's event loop: the decision id and the decision as JSON (a template
         and its gaps' values), returned once the record is committed. Records of requests answered together
-        share one transaction."""
+        share one transaction.
+
+        An `at` of `now`, or none, is this instant (`clock`): the answer's `at` states it, and the record keeps
+        it as the instant asked about (with `at_given`, what was sent), so a replay decides the same instant."""
+        when: str | dt.datetime = at if at is not None and not means_now(at) else self.clock()
         # The answer as its segment's template and the values of its gaps: the store keeps each template once.
-        answer, instant = decide_filled(app, transaction, where, at, facts, tz=tz, rulebook=self.rulebook)
+        answer, instant = decide_filled(app, transaction, where, when, facts, tz=tz, rulebook=self.rulebook)
         asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
+        if isinstance(when, dt.datetime):
+            asked |= {"at": iso(instant), "at_given": at}  # at_given: "now" as sent, or null when none was sent
         prepared = self.store.prepare_decision(
             kind="decide", input=asked, result=answer, rulebook=self.rulebook, instant=instant, caller=caller
         )
@@ -94,7 +131,10 @@ class Desk:
         return batch_id, decided
 
     def timeline(self, app: str, where: str, start: str | None, end: str | None, tz: str | None) -> Timeline:
-        return timeline(app, where, start, end, tz=tz, rulebook=self.rulebook)
+        """Every change for an app; `from` or `to` may be `now`, as the CLI's --from and --to take it."""
+        since = self.clock() if means_now(start) else start
+        until = self.clock() if means_now(end) else end
+        return timeline(app, where, since, until, tz=tz, rulebook=self.rulebook)
 
     def replay(self, decision_id: str) -> Any:
         return replay(self.store, decision_id)
@@ -113,17 +153,12 @@ class Desk:
 
     # --- screening runs ---
 
-    def screen_samples(self, examples: Path) -> list[str]:
-        """Screen the bundled example files (a demo store's first content); their run ids."""
-        samples = [
-            ("payments", "payments/processor-export.csv", {}),
-            ("payments", "payments/credit-transfers.xml", {}),
-            ("inventory", "inventory/app-store-catalog.csv", {}),
-            ("inventory", "inventory/jamf-mobile-device-apps.csv", {"fleet": "government"}),
-        ]
+    def screen_samples(self, samples: Path) -> list[str]:
+        """Screen the demo's sample files (a demo store's first content: `appban/service/demo`, package data,
+        copies of a few of the repository's examples); their run ids."""
         started = []
-        for kind, name, options in samples:
-            source = examples / name
+        for kind, name, options in DEMO_SAMPLES:
+            source = samples / name
             if source.is_file():
                 folder = Path(tempfile.mkdtemp(prefix="appban-sample-"))
                 shutil.copy(source, folder / "upload")
@@ -131,8 +166,11 @@ class Desk:
         return started
 
     def start_screen(self, kind: str, upload: Path, filename: str, options: dict[str, str], caller: str) -> str:
-        """Queue a screening run of an uploaded file (which the run then owns and deletes); its id."""
+        """Queue a screening run of an uploaded file (which the run then owns and deletes); its id.
+
+        An `at` of `now` is this instant, written into the options the run is recorded with."""
         check_options(kind, options)
+        options = with_now_resolved(options, self.clock())
         run_id = self.store.create_run(
             kind=kind,
             filename=filename,
@@ -169,7 +207,7 @@ class Desk:
                 input={"kind": kind, "filename": filename, "options": options},
                 result=summary,
                 rulebook=self.rulebook,
-                instant=None,
+                instant=options_instant(options),  # the instant the run decided at, when one was given
                 caller=caller,
                 run_id=run_id,
             )

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from appban.engine.decide import DecisionInputError, resolve_place
-from appban.engine.instants import InstantError, parse_instant
+from appban.engine.instants import InstantError, iso, parse_instant
 from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import zone_from_name
 from appban.tables import to_records
@@ -25,6 +25,7 @@ from appban.tables import to_records
 KINDS = ("inventory", "code", "network", "payments")
 _FLEETS = ("government", "corporate", "personal")
 Progress = Callable[[int], None]  # rows (or files) screened so far, called as the screen goes
+NOW = "now"  # what `at` takes for this instant, as the CLI's --at does (any case)
 
 
 @dataclass
@@ -64,6 +65,7 @@ def run_screen(
     caller's business: they know the name they sent).
     """
     check_options(kind, options)
+    options = with_now_resolved(options, utc_now())  # a caller that has not resolved `now` yet
     try:
         outcome = _RUNNERS[kind](Path(path), dict(options), rulebook, progress or (lambda rows: None))
     except Exception as exc:
@@ -118,6 +120,31 @@ def check_options(kind: str, options: Mapping[str, str]) -> None:
         raise ScreenOptionError(str(exc)) from None
 
 
+def means_now(text: str | None) -> bool:
+    """Whether an instant's text is `now` (in any case, with any spaces around it)."""
+    return text is not None and text.strip().lower() == NOW
+
+
+def utc_now() -> dt.datetime:
+    """This instant in UTC, to the second (the precision every answer writes its instants in)."""
+    return dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+
+def with_now_resolved(options: Mapping[str, str], instant: dt.datetime) -> dict[str, str]:
+    """The options with an `at` of `now` written as `instant` (ISO 8601 with Z): a run's recorded options
+    then say which instant it decided at, and repeat it, however long after the run they are read."""
+    resolved = dict(options)
+    if means_now(resolved.get("at")):
+        resolved["at"] = iso(instant)
+    return resolved
+
+
+def options_instant(options: Mapping[str, str]) -> dt.datetime | None:
+    """The instant a run's `at` option names (after `with_now_resolved`), or None when it has none."""
+    at = options.get("at")
+    return None if at is None or means_now(at) else parse_instant(at, options.get("tz"))
+
+
 def _check_values(kind: str, options: Mapping[str, str]) -> None:
     from appban.screen.columns import ROLES, ColumnMapError
 
@@ -129,7 +156,7 @@ def _check_values(kind: str, options: Mapping[str, str]) -> None:
                 zone_from_name(options[name])
             except ValueError as exc:
                 raise ScreenOptionError(f"{name}: {exc}") from None
-    if "at" in options:
+    if "at" in options and not means_now(options["at"]):
         try:
             parse_instant(options["at"], options.get("tz"))
         except InstantError as exc:
@@ -321,7 +348,7 @@ _ACCEPT: dict[str, tuple[str, ...]] = {
 _BY_CONTENT = {"inventory": False, "code": True, "network": True, "payments": True}
 _HELP: dict[str, str] = {
     "where": "ISO 3166-1 or 3166-2 code of the place decided for, where the file does not say (default US)",
-    "at": "ISO 8601 instant every row is decided at, where the file has no time of its own (default: now)",
+    "at": "ISO 8601 instant (or now) every row is decided at, where the file has no time of its own (default: now)",
     "at_column": "the column holding each row's instant",
     "tz": "zone (IANA name) of instants written without an offset",
     "fleet": "whose devices an inventory lists (default corporate)",

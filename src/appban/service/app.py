@@ -62,7 +62,8 @@ from appban.service.settings import ServiceSettings
 from appban.store import AuditStore, DecisionRecord, RunRecord
 
 STATIC = Path(__file__).with_name("static")
-EXAMPLES = Path(__file__).resolve().parents[3] / "examples"  # the repository's sample data (a source checkout)
+# The files `serve --demo` screens at start: package data, so an installed wheel has them (not only a checkout).
+DEMO_SAMPLES = Path(__file__).with_name("demo")
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
 NDJSON = "application/x-ndjson"
 JSON_LINES = (NDJSON, "application/jsonl", "application/json-lines")
@@ -92,7 +93,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         app.state.findings_views = FindingsViews(store)
         app.state.batch_turns = Turns(settings.batch_workers, settings.batch_queue)
         if settings.demo and not store.runs(limit=1):
-            app.state.desk.screen_samples(EXAMPLES)
+            app.state.desk.screen_samples(DEMO_SAMPLES)
         # The rulebook, the compiled law and the imports are long-lived: move them out of the collector's
         # sight, so that its full collections stay short and do not show up as request latency.
         gc.collect()
@@ -152,7 +153,10 @@ def _routes(app: FastAPI) -> None:
         },
     )
     async def decide_one(request: Request) -> Response:
-        """Is this transaction prohibited at this instant, and why; the answer is recorded."""
+        """Is this transaction prohibited at this instant, and why; the answer is recorded.
+
+        `at` may be `now`, or left out: the answer's `at` then states the instant decided, and the audit record
+        keeps that instant, so that a replay decides it again rather than a later now."""
         # The busiest route declares no parameters: solving FastAPI's dependencies and body field took more
         # time than the decision. It does what they did: the caller's token, then the body's model.
         caller = read_caller(request)
@@ -227,7 +231,8 @@ def _routes(app: FastAPI) -> None:
         end: Annotated[str | None, Query(alias="to", max_length=64)] = None,
         tz: Annotated[str | None, Query(max_length=64)] = None,
     ) -> Timeline:
-        """Every instant at which the verdict of any category changes for an app, with the instruments."""
+        """Every instant at which the verdict of any category changes for an app, with the instruments.
+        `from` and `to` take ISO 8601 instants or `now`; the answer's `from` and `to` state the instants used."""
         return office.timeline(app_name, where, start, end, tz)
 
     @app.get("/v1/apps", response_model=list[AppOut], tags=["rules"])
@@ -266,6 +271,7 @@ def _routes(app: FastAPI) -> None:
         """Upload a file to screen (inventory, code, network or payments); the run goes on in the background.
         The screen's options are query parameters (e.g. `?role=cdn` for network, `?at=...&where=...&fleet=personal`
         for an inventory without dates), checked before the run is queued: a bad one is a 400 naming it.
+        `at=now` is this instant: the answer's `options` and the run's record give the instant it stands for.
         `GET /v1/screens` lists each screen's options."""
         options = dict(request.query_params)
         check_options(kind, options)
@@ -278,7 +284,9 @@ def _routes(app: FastAPI) -> None:
         except Exception:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        return RunStarted(id=run_id, status="queued", status_url=f"/v1/runs/{run_id}")
+        queued = office.run(run_id)  # its options as recorded: an `at` of now is written as the instant
+        recorded = queued.options if queued is not None else options
+        return RunStarted(id=run_id, status="queued", status_url=f"/v1/runs/{run_id}", options=recorded)
 
     @app.get("/v1/runs", response_model=list[RunOut], tags=["screens"])
     def runs(office: DeskDep, caller: ReadCaller, limit: Annotated[int, Query(ge=1, le=500)] = 50) -> list[RunOut]:

@@ -33,9 +33,10 @@ _TEXT_FIELDS = frozenset(name for name in DecideRequest.model_fields if name != 
 _FIELDS = frozenset(DecideRequest.model_fields)
 _LISTED = ", ".join(DecideRequest.model_fields)
 # The fields /v1/decide takes as null (facts, tz): a null anywhere else is refused there, so it is here too.
+# Not at: /v1/decide takes a null at as now, but a batch's rows are each decided at their own instant.
 _NULLABLE = frozenset(
     name for name, field in DecideRequest.model_fields.items() if NoneType in get_args(field.annotation)
-)
+) - {"at"}
 _MAX_ERRORS = 20  # bad lines reported; decoding stops there
 _ROWS_PER_TABLE = 8192
 _OUT_ROWS = 65_536  # rows per block of an answer in JSON lines

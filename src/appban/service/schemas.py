@@ -28,7 +28,13 @@ class DecideRequest(BaseModel):
     app: str = Field(min_length=1, max_length=200, description="App id, name or alias (tiktok, WeChat, 微信)")
     transaction: str = Field(min_length=1, max_length=100, description="Transaction category")
     where: str = Field(min_length=2, max_length=10, description="ISO 3166-1 alpha-2 or ISO 3166-2 code")
-    at: str = Field(min_length=4, max_length=64, description="ISO 8601 instant, with an offset unless tz is given")
+    at: str | None = Field(
+        default=None,
+        min_length=3,
+        max_length=64,
+        description="ISO 8601 instant, with an offset unless tz is given; or now, as is an at not given (or null)."
+        " The answer's at states the instant decided, and the audit record keeps it, so a replay repeats it",
+    )
     # Null is taken as no facts, as JSON clients often send an absent object as null (a batch line does the same).
     facts: dict[str, bool | str] | None = Field(default=None, description="Named facts exceptions may read")
     tz: str | None = Field(default=None, max_length=64, description="Zone of `at` when it has no offset")
@@ -113,6 +119,9 @@ class RunStarted(BaseModel):
     id: str
     status: str
     status_url: str
+    options: dict[str, Any] = Field(
+        default_factory=dict, description="the options the run uses, as recorded: an at of now is the instant it was"
+    )
 
 
 class AuditRecordOut(BaseModel):
@@ -145,12 +154,13 @@ class ReplayOut(BaseModel):
 BATCH_LINES = (
     "one DecideRequest JSON object per line, each line read on its own as POST /v1/decide reads it: its facts and"
     " tz are its own, whichever fields earlier lines had; null is a field not given; a field DecideRequest does"
-    " not have is refused (400, naming the line and the field)"
+    " not have is refused (400, naming the line and the field). Unlike /v1/decide, every line needs its own at,"
+    " an instant (not now): a batch holds transactions made at their own times, as a file `appban decide` reads"
 )
 BATCH_ARROW = (
-    "columns app, transaction, where, at; optional facts (per row a JSON object or NAME=VALUE;NAME=VALUE), tz"
-    " (the zone of an at without an offset) and a column per fact (true/false or 1/0; null is unknown, and"
-    " must agree with facts); other columns are passed through"
+    "columns app, transaction, where, at (instants, not now); optional facts (per row a JSON object or"
+    " NAME=VALUE;NAME=VALUE), tz (the zone of an at without an offset) and a column per fact (true/false or"
+    " 1/0; null is unknown, and must agree with facts); other columns are passed through"
 )
 
 
