@@ -10,6 +10,7 @@ installed from the wheel (or by the action, or by pre-commit). `test_the_wheel_i
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
 import json
 import os
@@ -332,6 +333,44 @@ def test_the_service_serves_the_packaged_dashboard(installed: Installed, built: 
         assert answer.content == content, name
     assert httpx.get(f"{served}/openapi.json", timeout=30).json()["info"]["version"] == VERSION
     assert (installed.work / "audit.db").is_file()
+
+
+def test_the_demos_samples_are_the_repositorys_examples() -> None:
+    """`serve --demo` screens copies of a few examples, shipped in the package (a wheel has no examples/)."""
+    from appban.audited import DEMO_SAMPLES
+    from appban.service.app import DEMO_SAMPLES as SAMPLES_FOLDER
+
+    shipped = sorted(path.name for path in SAMPLES_FOLDER.iterdir())
+    assert shipped == sorted(name for _kind, name, _options in DEMO_SAMPLES)
+    for kind, name, _options in DEMO_SAMPLES:
+        folder = "inventory" if kind == "inventory" else "payments"
+        assert (SAMPLES_FOLDER / name).read_bytes() == (ROOT / "examples" / folder / name).read_bytes(), name
+
+
+def test_serve_demo_from_the_wheel_screens_its_samples(installed: Installed) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log_path = installed.work / "demo.log"
+    with log_path.open("wb") as log:
+        command = ["appban", "serve", "--demo", "--port", str(port), "--no-access-log"]
+        process = subprocess.Popen(command, cwd=installed.work, env=installed.env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        runs: list[dict[str, Any]] = []
+        while not (len(runs) == 4 and all(run["status"] in ("done", "failed") for run in runs)):
+            assert process.poll() is None, log_path.read_text()
+            assert time.monotonic() < deadline, f"the demo's runs did not finish: {runs}\n{log_path.read_text()}"
+            with contextlib.suppress(httpx.TransportError):
+                runs = httpx.get(f"{base}/v1/runs", timeout=5).json()  # a demo's reads are open
+            time.sleep(0.1)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert sorted(run["filename"] for run in runs) == sorted(
+        ["processor-export.csv", "credit-transfers.xml", "app-store-catalog.csv", "jamf-mobile-device-apps.csv"]
+    )
+    assert all(run["status"] == "done" and run["findings_total"] > 0 for run in runs), runs
+    assert "demo token: appban_" in log_path.read_text()
 
 
 # --- the GitHub Action ---
