@@ -122,13 +122,19 @@ export function chosenOptions(box) {
   return params;
 }
 
+// A file name of each screen's own kind that its `accept` list does not cover, yet the server reads.
+const OTHER_NAMES = { network: "query.log.1", payments: "pain001-20201015.dat" };
+
 /** The file input's `accept` for a screen, and a hint on what else it reads. */
 export function acceptOf(info) {
   const accept = info ? info.accept.join(",") : "";
   let hint = "";
   if (info && info.accept.length) {
     hint = `Reads ${info.accept.join(" ")}`;
-    if (info.by_content) hint += "; told by content, so a file of another name (query.log.1) is read too";
+    if (info.by_content) {
+      const example = OTHER_NAMES[info.kind];
+      hint += `; told by content, so a file of another name${example ? ` (${example})` : ""} is read too`;
+    }
   } else if (info && info.by_content) {
     hint = "Any file: the format is told by its content";
   }
