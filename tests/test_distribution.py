@@ -424,7 +424,8 @@ def test_the_action_is_composite_and_uploads_with_codeql() -> None:
 
 class ActionRunner:
     """Runs the action's `run` steps as a GitHub runner runs them (bash --noprofile --norc -eo pipefail, env from
-    the step's `env`, GITHUB_OUTPUT and GITHUB_ACTION_PATH), skipping the `uses` steps, which need GitHub."""
+    the step's `env`, GITHUB_OUTPUT, GITHUB_STEP_SUMMARY and GITHUB_ACTION_PATH), skipping the `uses` steps,
+    which need GitHub."""
 
     def __init__(self, workspace: Path, env: dict[str, str], temp: Path) -> None:
         self.workspace = workspace
@@ -433,6 +434,7 @@ class ActionRunner:
         self.outputs: dict[str, dict[str, str]] = {}
         self.count = 0
         self.log = ""  # the last step's standard output and error
+        self.summary = ""  # the last step's job summary (what it appended to GITHUB_STEP_SUMMARY)
 
     def expand(self, text: str, inputs: dict[str, str]) -> str:
         def value(match: re.Match[str]) -> str:
@@ -451,12 +453,16 @@ class ActionRunner:
         script.write_text(step["run"])
         output = self.temp / f"output-{self.count}"
         output.write_text("")
-        env = dict(self.env, GITHUB_OUTPUT=str(output), GITHUB_ACTION_PATH=str(ROOT), GITHUB_WORKSPACE=str(
-            self.workspace), RUNNER_TEMP=str(self.temp), GITHUB_ACTIONS="true", CI="true")  # fmt: skip
+        summary = self.temp / f"summary-{self.count}"  # a runner gives each step a summary file of its own
+        summary.write_text("")
+        env = dict(self.env, GITHUB_OUTPUT=str(output), GITHUB_STEP_SUMMARY=str(summary), GITHUB_ACTION_PATH=str(
+            ROOT), GITHUB_WORKSPACE=str(self.workspace), RUNNER_TEMP=str(self.temp), GITHUB_ACTIONS="true",
+            CI="true")  # fmt: skip
         env.update({key: self.expand(str(text), inputs) for key, text in step.get("env", {}).items()})
         result = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
                                 cwd=self.workspace, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
         self.log = result.stdout + result.stderr
+        self.summary = summary.read_text()
         if "id" in step:
             lines = output.read_text().splitlines()
             self.outputs[step["id"]] = dict(line.split("=", 1) for line in lines if "=" in line)
@@ -493,6 +499,12 @@ def test_the_actions_steps_scan_a_repository_and_gate_on_fail_on(overlay: Path, 
     assert sarif["version"] == "2.1.0"
     (result,) = sarif["runs"][0]["results"]
     assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "web/package.json"
+    # The job summary: the same finding as Markdown, decided at the same instant as the SARIF report.
+    assert runner.summary.startswith("## appban scan: 1 finding")
+    assert "| web/package.json:1 | wechat-service-clients | wechat |" in runner.summary
+    assert "**fail on**: any" in runner.summary
+    decided = re.search(r"at (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ)", runner.summary)
+    assert decided and sarif["runs"][0]["properties"]["at"] == decided.group(1)
     assert runner.run(by_name["Gate"], inputs) == 1
     assert "::error title=appban::appban scan exited 1" in runner.log
 
@@ -505,10 +517,56 @@ def test_the_actions_steps_scan_a_repository_and_gate_on_fail_on(overlay: Path, 
     assert len(sarif["runs"][0]["results"]) == 1
     assert runner.run(by_name["Gate"], inputs) == 0, runner.log
 
+    # summary "false": no second scan, nothing in the job summary.
+    inputs = dict(defaults, **{"fail-on": "none", "summary": "false"})
+    assert runner.run(by_name["scan"], inputs) == 0, runner.log
+    assert runner.outputs["scan"]["exit-code"] == "0" and runner.summary == ""
+
     # A path that does not exist: exit 2 stops at the scan step, and nothing is offered for upload.
     inputs = dict(defaults, path="no-such-folder", **{"sarif-file": str(tmp_path / "none.sarif")})
     assert runner.run(by_name["scan"], inputs) == 2
-    assert runner.outputs["scan"] == {"exit-code": "2"}
+    assert runner.outputs["scan"] == {"exit-code": "2"} and runner.summary == ""
+
+    # fail-on left empty (the default): the repository's appban.toml decides, else appban's default (none).
+    assert defaults["fail-on"] == ""
+    assert runner.run(by_name["scan"], defaults) == 0, runner.log
+    assert runner.outputs["scan"]["exit-code"] == "0" and "**fail on**: none" in runner.summary
+    (workspace / "appban.toml").write_text('[scan]\nfail-on = "any"\n')
+    assert runner.run(by_name["scan"], defaults) == 0, runner.log
+    assert runner.outputs["scan"]["exit-code"] == "1" and "**fail on**: any" in runner.summary
+    assert runner.run(by_name["Gate"], defaults) == 1
+    # An input that is set wins over the file, as a flag does.
+    assert runner.run(by_name["scan"], dict(defaults, **{"fail-on": "none"})) == 0, runner.log
+    assert runner.outputs["scan"]["exit-code"] == "0"
+
+
+def test_a_summary_over_githubs_limit_is_cut_at_a_line(tmp_path: Path) -> None:
+    """GitHub drops a step summary over 1 MiB whole; the action cuts a longer report at a line and says so. An
+    `appban` stand-in on PATH writes a long Markdown report (the real one would need thousands of findings)."""
+    stand_in = tmp_path / "bin" / "appban"
+    stand_in.parent.mkdir()
+    stand_in.write_text(
+        "#!/bin/bash\n"
+        'out=""; format=""\n'
+        'while [ $# -gt 0 ]; do case "$1" in --output) out="$2"; shift;; --format) format="$2"; shift;; esac; shift;'
+        " done\n"
+        'if [ "$format" = markdown ]; then for i in $(seq 1 60000); do echo "| row $i | some cells |"; done'
+        ' > "$out"; else echo "{}" > "$out"; fi\n'
+    )
+    stand_in.chmod(0o755)
+    spec = action()
+    defaults = {name: str(spec_input.get("default", "")) for name, spec_input in spec["inputs"].items()}
+    (scan,) = [step for step in spec["runs"]["steps"] if step.get("id") == "scan"]
+    (tmp_path / "workspace").mkdir()
+    (tmp_path / "temp").mkdir()
+    env = dict(os.environ, PATH=f"{stand_in.parent}{os.pathsep}{os.environ['PATH']}")
+    runner = ActionRunner(tmp_path / "workspace", env, tmp_path / "temp")
+    assert runner.run(scan, defaults) == 0, runner.log
+    kept, _, note = runner.summary.rpartition("\n\n")
+    assert note == "*Cut here to fit the job summary; the SARIF report has every finding.*\n"
+    assert len(runner.summary.encode()) <= 1000 * 1024 + len(note) + 2
+    lines = kept.split("\n")
+    assert len(lines) > 30000 and all(re.fullmatch(r"\| row \d+ \| some cells \|", line) for line in lines)
 
 
 # --- the pre-commit hook ---
