@@ -287,10 +287,8 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(
     assert len(yaml_reads) == 2  # and the rebuilt file is used
 
 
-def test_an_edit_that_keeps_the_checksums_is_still_validated(
-    cache: Path, yaml_reads: list[Path], rulebook_copy: Path
-) -> None:
-    """Whoever can write the user's cache is the user; still, what is read goes through the models again."""
+def test_an_edit_with_a_new_checksum_is_refused(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:
+    """A file is read without validation only when it is signed with the user's secret: an edit is not."""
     load_rulebook(rulebook_copy)
     [path] = _files(cache)
     head, _, body = path.read_bytes().partition(b"\n")
@@ -298,10 +296,50 @@ def test_an_edit_that_keeps_the_checksums_is_still_validated(
     document["instruments"][0]["made"]["zone"] = "Not/AZone"
     forged = json.dumps(document).encode()
     header = json.loads(head)
-    header["body_sha256"] = hashlib.sha256(forged).hexdigest()
+    header["body_sha256"] = hashlib.sha256(forged).hexdigest()  # what the unsigned format of old checked
     path.write_bytes(json.dumps(header).encode() + b"\n" + forged)
     load_rulebook(rulebook_copy)
     assert len(yaml_reads) == 2
+
+
+@pytest.mark.parametrize("damage", ["another secret", "secret readable by others", "secret cut short", "no secret"])
+def test_a_file_is_used_only_with_the_users_own_secret(
+    damage: str, cache: Path, yaml_reads: list[Path], rulebook_copy: Path
+) -> None:
+    good = load_rulebook(rulebook_copy)
+    secret = cache / "key"
+    assert secret.stat().st_mode & 0o777 == 0o600 and len(secret.read_bytes()) == 32
+    if damage == "another secret":
+        secret.write_bytes(os.urandom(32))
+    elif damage == "secret readable by others":
+        secret.chmod(0o644)
+    elif damage == "secret cut short":
+        secret.write_bytes(secret.read_bytes()[:16])
+    else:
+        secret.unlink()
+    _same(load_rulebook(rulebook_copy), good)
+    assert len(yaml_reads) == 2
+    if damage == "no secret":  # a new secret was made, the file signed with it and then used
+        _same(load_rulebook(rulebook_copy), good)
+        assert len(yaml_reads) == 2
+
+
+def test_the_cached_rulebook_builds_no_validators(tmp_path: Path) -> None:
+    """The point of signing: a command answering from the cache never builds the rulebook's validators."""
+    probe = PROBE.replace(
+        "sys.argv = ",
+        "from appban.rulebook import schema\n"
+        "atexit.register(lambda: sys.stderr.write('\\nBUILT ' + str(schema.Instrument.__pydantic_complete__)))\n"
+        "sys.argv = ",
+    )
+    env = {**os.environ, "APPBAN_CACHE_DIR": str(tmp_path)}
+    env.pop("APPBAN_NO_CACHE", None)
+    outcomes = []
+    for _ in range(2):  # the first run reads the YAML (validating it) and writes the cache
+        done = subprocess.run([sys.executable, "-c", probe, *CHECK], env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        outcomes.append(done.stderr.rsplit("BUILT ", 1)[1].split()[0])
+    assert outcomes == ["True", "False"]
 
 
 def test_a_link_in_the_cache_is_not_followed(cache: Path, yaml_reads: list[Path], rulebook_copy: Path) -> None:

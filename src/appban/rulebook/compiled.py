@@ -5,9 +5,12 @@ does not parse and cross-check the YAML on every run.
   header carry a SHA-256 over the rulebook's files (names and bytes), this module's, the loader's and the
   schema's source, the Python version and the versions of pydantic and pycountry (whose code lists decide
   which places are valid). Any change is a new key, so the cache is rebuilt.
-- **Safe format.** JSON, never pickle: reading a cache file cannot run code. Its body is validated again by
-  the rulebook's own pydantic models, and the version computed from it must equal the version recorded when
-  it was written, so a file edited or cut short is not used.
+- **Safe format.** JSON, never pickle: reading a cache file cannot run code.
+- **Signed, so not validated twice.** Each file carries an HMAC-SHA256 of its key, version and body under a
+  per-user secret (`key` in the cache directory, 32 random bytes, mode 0600, held to the same ownership
+  rule). Only a file this user's appban wrote from a validated rulebook verifies; such a file is rebuilt into
+  the rulebook's models without running their validators (which is what makes it quick: the validators are
+  never even built). A file edited, cut short, or written without the secret is not used.
 - **Ours only.** On POSIX a directory or file not owned by the current user, or writable by group or others,
   is neither read nor written (so a shared /tmp cannot hand a user someone else's law); links are not
   followed. Such a cache is skipped silently and the rulebook is read from YAML.
@@ -21,15 +24,21 @@ does not parse and cross-check the YAML on every run.
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import enum
 import hashlib
+import hmac
 import json
 import os
 import stat
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Union, get_args, get_origin
+
+from pydantic import BaseModel
 
 from appban.rulebook.schema import Facts, Instrument, Places, Strict, Subjects
 
@@ -38,12 +47,14 @@ if TYPE_CHECKING:
 
     from appban.rulebook.loader import Rulebook
 
-FORMAT = "appban-compiled-rulebook/1"
+FORMAT = "appban-compiled-rulebook/2"
 #: A compiled rulebook is a few hundred kilobytes; a file far larger is not one of ours.
 MAX_BYTES = 64 * 1024 * 1024
 #: Files kept: one per rulebook and code version in use; older ones are removed when a new one is written.
 KEEP = 8
 _PREFIX = "rulebook-"
+_SIGNING_FILE = "key"
+_SECRET_BYTES = 32
 
 
 class _Body(Strict):
@@ -180,10 +191,11 @@ def _read_ours(path: Path) -> bytes | None:
 
 
 def _decode(data: bytes, root: Path, key: str) -> Rulebook | None:
-    from pydantic import ValidationError
-
     from appban.rulebook.loader import Rulebook
 
+    secret = _secret(cache_dir(), create=False)
+    if secret is None:
+        return None
     head, newline, body = data.partition(b"\n")
     try:
         header = json.loads(head)
@@ -191,21 +203,101 @@ def _decode(data: bytes, root: Path, key: str) -> Rulebook | None:
         return None
     if not newline or not isinstance(header, dict):
         return None
-    if header.get("format") != FORMAT or header.get("key") != key:
+    version = header.get("version")
+    if header.get("format") != FORMAT or header.get("key") != key or not isinstance(version, str) or not version:
         return None
-    if header.get("body_sha256") != hashlib.sha256(body).hexdigest():
-        return None  # cut short or edited
+    mac = header.get("mac")
+    if not isinstance(mac, str) or not hmac.compare_digest(mac, _mac(secret, key, version, body)):
+        return None  # not written by this user's appban, cut short or edited
     try:
-        parts = _Body.model_validate_json(body)
-    except (ValidationError, ValueError):
+        document = json.loads(body)
+        parts = _construct(_Body, document)
+    except (ValueError, TypeError, KeyError, AttributeError, RecursionError):
         return None
+    assert isinstance(parts, _Body)
     instruments = {instrument.id: instrument for instrument in parts.instruments}
     if len(instruments) != len(parts.instruments):
         return None
-    book = Rulebook(root, instruments, parts.subjects, parts.places, parts.facts)
-    if book.version != header.get("version"):
-        return None  # not the law that was checked when the file was written
-    return book
+    return Rulebook(root, instruments, parts.subjects, parts.places, parts.facts, version=version)
+
+
+def _mac(secret: bytes, key: str, version: str, body: bytes) -> str:
+    signed = b"\0".join([FORMAT.encode(), key.encode(), version.encode(), body])
+    return hmac.new(secret, signed, hashlib.sha256).hexdigest()
+
+
+def _construct(model: type[BaseModel], data: Any) -> BaseModel:
+    """`model` from the JSON its own `model_dump(mode="json", by_alias=True)` wrote, without validating it
+    (the file's signature says it was validated before it was written)."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{model.__name__}: not an object")
+    values = {
+        name: _value(info.annotation, data[info.alias or name])
+        for name, info in model.model_fields.items()
+        if (info.alias or name) in data
+    }
+    return model.model_construct(**values)
+
+
+def _value(annotation: Any, raw: Any) -> Any:
+    origin = get_origin(annotation)
+    if origin is list:
+        (item,) = get_args(annotation)
+        return [_value(item, element) for element in raw]
+    if origin is dict:
+        _, item = get_args(annotation)
+        return {name: _value(item, element) for name, element in raw.items()}
+    if origin is Union or origin is types.UnionType:
+        if raw is None:
+            return None
+        models = [arg for arg in get_args(annotation) if isinstance(arg, type) and issubclass(arg, BaseModel)]
+        return _construct(models[0], raw) if models else raw  # the schema's unions: X | None, bool | str
+    if isinstance(annotation, type):
+        if issubclass(annotation, BaseModel):
+            return _construct(annotation, raw)
+        if issubclass(annotation, enum.Enum):
+            return annotation(raw)
+        if annotation is dt.date:
+            return dt.date.fromisoformat(raw)
+    return raw  # str, bool and Literal values are written as they are
+
+
+def _secret(directory: Path, create: bool) -> bytes | None:
+    """This user's signing secret for compiled rulebooks, made on first use; None when there is none to trust.
+
+    A new secret is written to a private temporary file and linked to its name, so that a concurrent
+    reader or writer sees the whole secret or none, and the first writer's secret is the one kept."""
+    path = directory / _SIGNING_FILE
+    try:
+        secret = _read_private(path)
+        if secret is not None or not create:
+            return secret
+        fd, temporary = tempfile.mkstemp(prefix=".key-", suffix=".tmp", dir=directory)  # mode 0600
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(os.urandom(_SECRET_BYTES))
+            with contextlib.suppress(FileExistsError):
+                os.link(temporary, path)
+        finally:
+            os.unlink(temporary)
+        return _read_private(path)
+    except OSError:
+        return None
+
+
+def _read_private(path: Path) -> bytes | None:
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        return None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(handle.fileno())
+        readable_by_others = hasattr(os, "getuid") and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+        if not stat.S_ISREG(info.st_mode) or not _ours(info) or readable_by_others:
+            return None
+        secret = handle.read(_SECRET_BYTES + 1)
+    return secret if len(secret) == _SECRET_BYTES else None
 
 
 def store(book: Rulebook, key: str) -> None:
@@ -225,7 +317,10 @@ def store(book: Rulebook, key: str) -> None:
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode("utf-8")
-    header = {"format": FORMAT, "key": key, "version": book.version, "body_sha256": hashlib.sha256(body).hexdigest()}
+    secret = _secret(directory, create=True)
+    if secret is None:
+        return
+    header = {"format": FORMAT, "key": key, "version": book.version, "mac": _mac(secret, key, book.version, body)}
     target = _path(directory, key)
     try:
         fd, temporary = tempfile.mkstemp(prefix=".rulebook-", suffix=".tmp", dir=directory)  # mode 0600

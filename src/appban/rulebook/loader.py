@@ -190,7 +190,8 @@ class Rulebook:
         for subject_id, subject in self.subjects.subjects.items():
             for name in (subject_id, subject.name, *subject.aliases):
                 self._aliases.setdefault(_fold(name), subject_id)
-        self.version = "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
+        if not self.version:  # given only by the compiled cache, which recorded it when it wrote the file
+            self.version = "sha256:" + hashlib.sha256(self.canonical_json().encode()).hexdigest()[:16]
 
     def canonical_json(self) -> str:
         content = {
