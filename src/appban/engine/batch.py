@@ -27,7 +27,7 @@ from appban.engine.decide import (
     resolve_place,
     resolve_subject,
 )
-from appban.engine.instants import InstantError, parse_instant
+from appban.engine.instants import ROW_ZONE_FIX, InstantError, parse_instant
 from appban.engine.law import Law, resolve
 from appban.engine.rowfacts import fact_from_cell, facts_from_text
 from appban.rulebook.loader import Rulebook
@@ -177,7 +177,7 @@ def _seconds(column: pa.ChunkedArray | pa.Array, tz: str | None, errors: list[Ro
         stamps = column
         if kind.tz is None:
             if tz is None:
-                errors.append(RowError(0, "at", None, "timestamps have no time zone; give the time zone explicitly"))
+                errors.append(RowError(0, "at", None, f"timestamps have no time zone; {ROW_ZONE_FIX}"))
                 return np.zeros(len(column), dtype=np.int64)
             try:
                 stamps = pc.assume_timezone(column, timezone=tz)
@@ -312,7 +312,7 @@ def _seconds_slow(column: pa.Array, tz: str | None, errors: list[RowError]) -> n
     parsed = np.zeros(len(values) + 1, dtype=np.int64)  # the last entry stands for a missing value
     for index, value in enumerate(values):
         try:
-            parsed[index] = int(np.floor(parse_instant(value, tz).timestamp()))
+            parsed[index] = int(np.floor(parse_instant(value, tz, zone_fix=ROW_ZONE_FIX).timestamp()))
         except InstantError as exc:
             bad = np.flatnonzero(codes == index)
             more = f" ({len(bad)} rows)" if len(bad) > 1 else ""

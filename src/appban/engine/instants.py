@@ -18,8 +18,15 @@ class InstantError(ValueError):
     pass
 
 
-def parse_instant(value: str | dt.datetime, tz: str | None = None) -> dt.datetime:
-    """An exact UTC instant. A value without an offset is an error unless `tz` names its zone.
+#: How to give the zone of an instant written without an offset, named as the command line and the API name it.
+ZONE_FIX = "name its zone with --tz ZONE (tz in the API), e.g. --tz America/New_York"
+#: The same for a file's rows, which may also carry the zone in a column of their own.
+ROW_ZONE_FIX = "name its zone in a tz column or with --tz ZONE (tz in the API), e.g. --tz America/New_York"
+
+
+def parse_instant(value: str | dt.datetime, tz: str | None = None, *, zone_fix: str = ZONE_FIX) -> dt.datetime:
+    """An exact UTC instant. A value without an offset is an error unless `tz` names its zone; the error says
+    how (`zone_fix`) and does not repeat the value, which every caller shows beside it (a file's row, a field).
 
     Instants are those of Python's calendar in UTC (years 1 to 9999): `0001-01-01T00:00:00+14:00`, which
     falls before it, is an InstantError like any other malformed text, never an OverflowError.
@@ -40,9 +47,7 @@ def parse_instant(value: str | dt.datetime, tz: str | None = None) -> dt.datetim
             raise InstantError(f"{value!r} is not an ISO 8601 instant (e.g. 2020-11-12T23:59:00-05:00)") from exc
     if stamp.tzinfo is None or stamp.utcoffset() is None:
         if tz is None:
-            raise InstantError(
-                f"{value!s} has no UTC offset; add one (e.g. -05:00 or Z) or give the time zone explicitly"
-            )
+            raise InstantError(f"has no UTC offset; add one (e.g. -05:00 or Z) or {zone_fix}")
         try:
             zone = zone_from_name(tz)
         except ValueError as exc:
