@@ -96,9 +96,13 @@ def test_a_recorded_reason_passes_the_gate_and_a_new_sdk_fails_it(repo: Path) ->
     assert accepted["suppression"]["reason"].startswith("WeChat share button")
     assert accepted["suppression"]["until"] == "2999-12-31"
     assert accepted["suppression"]["source"] == "appban.toml:5"
-    assert "1 findings suppressed" in err
+    assert "1 finding suppressed" in err
     table = _scan()
-    assert table[0] == 0 and "1 findings suppressed by" in table[2]
+    assert table[0] == 0 and "1 finding suppressed by" in table[2] and "listed with their reasons" in table[2]
+    # The table lists the accepted finding under its own title, with the reason, the date and the entry.
+    listed = " ".join(table[1].split())
+    assert "1 suppressed by the configuration" in listed and "APP-123" in listed
+    assert "2999-12-31" in listed and "appban.toml:5" in listed
 
     _add_tiktok(repo)
     code, document, err = _json()
@@ -144,7 +148,7 @@ def test_a_baseline_reports_and_gates_only_what_is_new(repo: Path, tmp_path: Pat
     code, document, err = _json("--baseline", str(baseline))
     assert code == 0, err
     assert document["findings"] == [] and document["baseline"] == {"unchanged": 1}
-    assert "1 findings already in the baseline" in err
+    assert "1 finding already in the baseline" in err
 
     # Lines added above the import move its line: still the same finding.
     (repo / "app" / "src" / "Share.java").write_text("// header\n\n" + WECHAT, encoding="utf-8")
@@ -222,3 +226,90 @@ def test_review_orders_suppression_before_the_baseline() -> None:
     late = review(facts, lambda f: f, [entry], None, dt.date(2030, 1, 2))
     assert not late.suppressed and len(late.active) == 3 and "expired on 2030-01-01" in late.warnings[0]
     assert review(facts, lambda f: f, [entry], None, dt.date(2030, 1, 1)).suppressed  # through its day
+
+
+def test_markdown_lists_suppressed_findings_and_expired_entries(repo: Path) -> None:
+    _config(repo)
+    code, out, _ = _scan("--format", "markdown")
+    assert code == 0
+    suppressed = out.split("### Suppressed", 1)[1]
+    assert "wechat-opensdk-android" in suppressed and "APP-123" in suppressed and "appban.toml:5" in suppressed
+    _config(repo, until="2000-01-01")
+    code, out, _ = _scan("--format", "markdown")
+    assert code == 1
+    assert "### Suppressed" not in out
+    warnings = out.split("### Warnings", 1)[1]
+    assert "appban.toml:5: suppression expired on 2000-01-01" in " ".join(warnings.split())
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_csv_and_parquet_hold_every_finding_with_its_suppression(repo: Path, tmp_path: Path, fmt: str) -> None:
+    import csv
+    import io
+
+    import pyarrow.parquet as pq
+
+    _config(repo)
+    _add_tiktok(repo)
+    target = tmp_path / f"findings.{fmt}"
+    code, _, err = _scan("--format", fmt, "-o", str(target))
+    assert code == 1, err  # the TikTok SDK is not accepted
+    if fmt == "csv":
+        rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    else:
+        rows = [{k: "" if v is None else str(v) for k, v in row.items()} for row in pq.read_table(target).to_pylist()]
+    by_signature = {row["signature"]: row for row in rows}
+    assert set(by_signature) == {"wechat-opensdk-android", "tiktok-opensdk-android"}
+    wechat, tiktok = by_signature["wechat-opensdk-android"], by_signature["tiktok-opensdk-android"]
+    assert wechat["suppressed"] in {"true", "True"} and "APP-123" in wechat["suppression_reason"]
+    assert wechat["suppression_until"] == "2999-12-31" and wechat["suppression_source"] == "appban.toml:5"
+    assert tiktok["suppressed"] in {"false", "False"} and tiktok["suppression_reason"] == ""
+    assert tiktok["file"] == "app/src/Clip.java" and tiktok["at"] == AT and len(tiktok["fingerprint"]) == 32
+    assert "constituent_code_use=" in tiktok["verdicts"]
+    assert runner.invoke(app, ["scan", ".", "--format", "parquet"]).exit_code == 2  # binary: needs -o
+
+
+def _git_init(folder: Path) -> None:
+    import subprocess
+
+    git = shutil.which("git")
+    if git is None:
+        pytest.skip("git is not installed")
+    subprocess.run([git, "init", "-q", str(folder)], check=True)
+
+
+@pytest.mark.parametrize("around", ["nothing", "git", "config"])
+def test_a_baseline_matches_from_the_parent_and_from_a_subfolder(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, around: str
+) -> None:
+    """Recorded in the repository, the baseline still matches when appban runs from the parent folder or from
+    a subfolder: paths are taken relative to the configuration's folder, the git top level or the scan root,
+    not to the folder appban happens to run in."""
+    if around == "git":
+        _git_init(repo)
+    elif around == "config":
+        (repo / "appban.toml").write_text('[scan]\nwhere = "US"\n', encoding="utf-8")
+    baseline = repo / "appban-baseline.json"
+    assert runner.invoke(app, ["scan", ".", "--at", AT, "--format", "json", "-o", str(baseline)]).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    from_parent = runner.invoke(app, ["scan", "repo", "--at", AT, "--fail-on", "any", "--baseline", str(baseline)])
+    assert from_parent.exit_code == 0, from_parent.output
+    assert "1 finding already in the baseline" in from_parent.stderr
+    monkeypatch.chdir(repo / "app")
+    below = ".." if around == "nothing" else "."  # a scan root above the file; git and config reach up
+    from_below = runner.invoke(app, ["scan", below, "--at", AT, "--fail-on", "any", "--baseline", str(baseline)])
+    assert from_below.exit_code == 0, from_below.output
+    assert "warning" not in from_below.stderr
+
+
+def test_a_baseline_that_matches_nothing_is_warned_about(repo: Path, tmp_path: Path) -> None:
+    baseline = tmp_path / "baseline.json"
+    assert runner.invoke(app, ["scan", ".", "--at", AT, "--format", "json", "-o", str(baseline)]).exit_code == 0
+    (repo / "app" / "src" / "Share.java").rename(repo / "app" / "Share.java")  # same SDK, another file
+    code, _, err = _scan("--baseline", str(baseline))
+    assert code == 1
+    message = " ".join(err.split())
+    assert "none of its 1 finding is in this run" in message and "relative to the scan root" in message
+    (repo / "app" / "Share.java").unlink()
+    code, _, err = _scan("--baseline", str(baseline))  # nothing found at all: good news, no warning
+    assert code == 0 and "warning" not in err

@@ -187,3 +187,20 @@ def test_every_option_a_section_may_set_is_an_option_of_its_command() -> None:
             assert f"--{key}" in flags, f"[{section}] {key}: `appban {' '.join(names)}` has no --{key}"
     for key in config.GLOBAL_OPTIONS:
         assert all(key in keys for section, keys in config.SECTION_OPTIONS.items() if section in {"check", "scan"})
+
+
+def test_config_help_shows_the_pyproject_table_name() -> None:
+    """Rich markup would read `[tool.appban]` as a tag and drop it from the help."""
+    done = runner.invoke(app, ["--help"], terminal_width=200)
+    assert done.exit_code == 0
+    assert "pyproject.toml with [tool.appban]" in " ".join(done.stdout.replace("│", " ").split())
+
+
+def test_a_validator_message_comes_without_pydantic_prefix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = _repo(tmp_path)
+    _write(repo / "appban.toml", "[[ignore]]\napp = 'wechat'\nreason = '  '\nuntil = 2999-01-01\n")
+    monkeypatch.chdir(repo)
+    done = runner.invoke(app, ["scan", ".", "--at", AT])
+    message = " ".join(done.output.split())
+    assert done.exit_code == 2 and "ignore[0].reason: say why the finding is accepted" in message, message
+    assert "Value error" not in message

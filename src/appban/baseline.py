@@ -1,9 +1,15 @@
 """Finding identities that survive across runs, and baselines made of earlier results.
 
 A finding is known again in a later run by what it is, not where the scan happened to start or on which line
-it was seen: the command, the file (relative to where appban runs, archive members after "!/"), the app and
-the rule (for `scan`, the signature). `scan` makes one finding per file and signature already; its first
-matched text and its line move when lines are added above them, so neither is part of the identity.
+it was seen: the command, the file (relative to the identity root, archive members after "!/"), the app and
+the rule (for `scan`, the signature).
+
+The identity root is a folder that does not move when appban is run from elsewhere (`appban scan repo` from
+the parent, `appban scan ..` from a subfolder): the configuration file's folder, else the git working tree's
+top level, else the scan root, the first of them that holds every path scanned (`identity_root`).
+
+`scan` makes one finding per file and signature already; its first matched text and its line move when lines
+are added above them, so neither is part of the identity.
 
 `--baseline FILE` takes an earlier result of the same command, as JSON (each finding's `fingerprint`) or SARIF
 (each result's `partialFingerprints`), and the run then reports and gates on what is not in it.
@@ -49,12 +55,47 @@ def absolute(path: str) -> str:
     return PurePath(os.path.abspath(file)).as_posix() + sep + member
 
 
+@dataclass(frozen=True)
+class IdentityRoot:
+    """The folder finding paths are taken relative to for their fingerprints, and what it is (for messages)."""
+
+    path: Path
+    kind: str  # "the configuration file's folder", "the git top level", "the scan root", "the current folder"
+
+
+def identity_root(scanned: str | None, config_file: Path | None) -> IdentityRoot:
+    """The first of the configuration file's folder, the git top level above the scan root and the scan root
+    itself that holds `scanned` (the folder every scanned path lies in); the current folder when there is
+    no scan root (paths on different drives). Links are resolved, so that a path reached through a linked
+    folder is the same path."""
+    if scanned is None:
+        return IdentityRoot(Path(os.path.realpath(os.curdir)), "the current folder")
+    inside = Path(os.path.realpath(scanned))
+    if config_file is not None:
+        folder = Path(os.path.realpath(config_file)).parent
+        if inside == folder or folder in inside.parents:
+            return IdentityRoot(folder, "the configuration file's folder")
+    top = git_top(inside)
+    if top is not None:
+        return IdentityRoot(top, "the git top level")
+    return IdentityRoot(inside, "the scan root")
+
+
+def git_top(start: Path) -> Path | None:
+    """The closest folder at or above `start` holding `.git` (a folder, or the file a worktree or submodule
+    has): the top of the working tree, found without running git."""
+    for folder in (start, *start.parents):
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
 def relative(path: str, base: Path) -> str:
     """`path` (a file, perhaps with "!/member" after it) relative to `base` when inside it, "/"-separated."""
     file, sep, member = path.partition("!/")
-    absolute = os.path.abspath(file)
+    absolute = os.path.realpath(file)  # links resolved on both sides, as identity_root resolves them
     try:
-        inside = os.path.relpath(absolute, os.path.abspath(base))
+        inside = os.path.relpath(absolute, os.path.realpath(base))
     except ValueError:  # another drive
         inside = absolute
     if inside == ".." or inside.startswith(".." + os.sep):

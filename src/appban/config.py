@@ -234,7 +234,12 @@ def _reason(problem: Mapping[str, Any]) -> str:
         return "unknown key"
     if problem.get("type") == "missing":
         return "required"
-    return str(problem.get("msg", "invalid"))
+    message = str(problem.get("msg", "invalid"))
+    # pydantic puts "Value error, " before the message a validator raised: the message alone says it.
+    if problem.get("type") == "value_error":
+        context = problem.get("ctx") or {}
+        return str(context.get("error") or message.removeprefix("Value error, "))
+    return message
 
 
 # --- where a key is: file:line ----------------------------------------------------------------------------

@@ -82,6 +82,7 @@ class Review(Generic[T]):
     active: list[T] = field(default_factory=list)
     suppressed: list[tuple[T, Suppression]] = field(default_factory=list)
     unchanged: int = 0  # in the baseline, so not reported
+    known: int = 0  # in the baseline, suppressed or not: 0 with a non-empty baseline suggests another root
     warnings: list[str] = field(default_factory=list)
 
 
@@ -105,9 +106,11 @@ def review(
     for item in items:
         facts = facts_of(item)
         entry = next((s for s in live if s.matches(facts)), None)
+        in_baseline = baseline is not None and facts.fingerprint in baseline
+        outcome.known += in_baseline
         if entry is not None:
             outcome.suppressed.append((item, entry))
-        elif baseline is not None and facts.fingerprint in baseline:
+        elif in_baseline:
             outcome.unchanged += 1
         else:
             outcome.active.append(item)
@@ -115,7 +118,7 @@ def review(
 
 
 def scan_facts(result: ScanResult, base: Path) -> Callable[[Any], Facts]:
-    """How a `scan` finding is identified, its path taken relative to where appban runs (`base`)."""
+    """How a `scan` finding is identified, its path taken relative to `base` (appban.baseline.identity_root)."""
     from appban.report.cyclonedx import purl_of
 
     def facts(finding: Any) -> Facts:
@@ -135,9 +138,9 @@ def scan_facts(result: ScanResult, base: Path) -> Callable[[Any], Facts]:
 
 def apply_to_scan(
     result: ScanResult, base: Path, suppressions: Sequence[Suppression], baseline: set[str] | None
-) -> list[str]:
+) -> Review[Any]:
     """Give every finding its fingerprint, move the suppressed ones to `result.suppressed`, drop those the
-    baseline knows (counted in `result.unchanged`); the warnings to print are returned."""
+    baseline knows (counted in `result.unchanged`); the review is returned for its counts and warnings."""
     facts_of = scan_facts(result, base)
     for finding in result.findings:
         finding.fingerprint = facts_of(finding).fingerprint
@@ -147,4 +150,4 @@ def apply_to_scan(
     for finding, entry in outcome.suppressed:
         finding.suppression = entry
     result.unchanged = outcome.unchanged if baseline is not None else None
-    return outcome.warnings
+    return outcome

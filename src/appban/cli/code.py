@@ -17,6 +17,7 @@ from appban.cli.common import (
     OutputOption,
     RulebookOption,
     TzOption,
+    emit,
     emit_text,
     err,
     fail,
@@ -25,7 +26,18 @@ from appban.cli.common import (
     verdict_style,
 )
 from appban.cli.configure import BaselineOption, review_scan
-from appban.cli.conventions import INSTANT, PLACE, JsonAlias, chosen_format, dumps, flag_message, instant_option
+from appban.cli.conventions import (
+    INSTANT,
+    PLACE,
+    JsonAlias,
+    chosen_format,
+    csv_rows,
+    dumps,
+    flag_message,
+    instant_option,
+    needs_file,
+    parquet_rows,
+)
 from appban.vocabulary import Verdict
 
 # The scanner, its signatures and the report writers are imported when `scan` runs, not at every start.
@@ -39,6 +51,8 @@ class ScanFormat(StrEnum):
     markdown = "markdown"
     sarif = "sarif"
     cyclonedx = "cyclonedx"
+    csv = "csv"
+    parquet = "parquet"
 
 
 class FailOn(StrEnum):
@@ -80,6 +94,7 @@ def scan_command(
     from appban.report.sarif import to_sarif
 
     fmt = ScanFormat(chosen_format(fmt, as_json))
+    needs_file(fmt.value, output)
     book = load_book(rulebook)
     instant = instant_option(at, tz)
     try:
@@ -93,10 +108,19 @@ def scan_command(
     signatures = default_signatures(book)
     with err.status("scanning…"):
         result = code_scan(paths, at=instant, where=place, rulebook=book, signatures=signatures)
-    base = Path.cwd()
-    review_scan(result, base, baseline)  # suppressions and --baseline: `findings` keeps what the gate judges
+    base = Path.cwd()  # locations are shown relative to it (fingerprints have their own root)
+    # Suppressions and --baseline: `findings` keeps what the gate judges.
+    review_warnings = review_scan(result, baseline, listed=fmt is not ScanFormat.cyclonedx)
     if fmt is ScanFormat.table and output is None:
         _print_scan(result, base)
+    elif fmt in (ScanFormat.csv, ScanFormat.parquet):
+        rows = _scan_rows(result)
+        if fmt is ScanFormat.csv:
+            emit(lambda stream: stream.write(csv_rows(rows, ROW_COLUMNS)), output)
+        else:
+            emit(parquet_rows(rows, ROW_COLUMNS), output)
+        if output is not None:
+            err.print(f"wrote {len(rows)} findings ({len(result.suppressed)} suppressed) to {output}")
     else:
         urls = {f.signature.id: signatures.source_urls(f.signature) for f in result.findings}
         if fmt is ScanFormat.sarif:
@@ -104,7 +128,7 @@ def scan_command(
         elif fmt is ScanFormat.cyclonedx:
             text = to_cyclonedx(result)
         elif fmt is ScanFormat.markdown:
-            text = _scan_markdown(result, base, fail_on).rstrip("\n")
+            text = _scan_markdown(result, base, fail_on, review_warnings).rstrip("\n")
         else:
             text = dumps(_scan_json(result))
         emit_text(text + "\n", output)
@@ -127,6 +151,45 @@ def _scan_json(result: ScanResult) -> dict[str, Any]:
     return result.to_json_dict()
 
 
+# One row per finding, suppressed ones included (marked by their suppression), as JSON names the fields.
+ROW_COLUMNS = [
+    "path", "file", "member", "line", "signature", "app", "kind", "confidence", "observation", "matched",
+    "count", "verdict", "verdicts", "at", "where", "fingerprint", "suppressed", "suppression_reason",
+    "suppression_until", "suppression_source",
+]  # fmt: skip
+
+
+def _scan_rows(result: ScanResult) -> list[dict[str, Any]]:
+    rows = []
+    for finding in [*result.findings, *result.suppressed]:
+        entry = finding.suppression
+        rows.append(
+            {
+                "path": finding.path,
+                "file": finding.file,
+                "member": finding.member,
+                "line": finding.line,
+                "signature": finding.signature.id,
+                "app": finding.signature.app,
+                "kind": finding.signature.kind,
+                "confidence": finding.signature.confidence,
+                "observation": finding.observation,
+                "matched": finding.matched,
+                "count": finding.count,
+                "verdict": finding.worst.verdict.value,
+                "verdicts": [f"{category}={d.verdict.value}" for category, d in finding.decisions.items()],
+                "at": result.at,
+                "where": result.where,
+                "fingerprint": finding.fingerprint,
+                "suppressed": entry is not None,
+                "suppression_reason": entry.reason if entry else None,
+                "suppression_until": entry.until if entry else None,
+                "suppression_source": entry.source if entry else None,
+            }
+        )
+    return rows
+
+
 def _location(finding: Any, base: Path) -> str:
     location: str = os.path.relpath(finding.file, base) if not finding.file.startswith("..") else finding.file
     if finding.member:
@@ -136,7 +199,7 @@ def _location(finding: Any, base: Path) -> str:
     return location
 
 
-def _scan_markdown(result: ScanResult, base: Path, fail_on: FailOn) -> str:
+def _scan_markdown(result: ScanResult, base: Path, fail_on: FailOn, review_warnings: list[str]) -> str:
     from appban.report import markdown as md
 
     rows = [
@@ -154,13 +217,28 @@ def _scan_markdown(result: ScanResult, base: Path, fail_on: FailOn) -> str:
     sections = [
         ("", md.facts(facts)),
         ("Findings", md.table(["where", "signature", "app", "kind", "confidence", "evidence", "verdict"], rows)
-         if rows else "No covered app's code was found."),
+         if rows else _nothing_new(result)),
     ]  # fmt: skip
+    if result.suppressed:
+        accepted = [
+            [_location(f, base), f.signature.id, f.signature.app, f.suppression.reason,
+             f.suppression.until.isoformat(), f.suppression.source]
+            for f in result.suppressed if f.suppression is not None
+        ]  # fmt: skip
+        sections.append(("Suppressed", md.table(["where", "signature", "app", "reason", "until", "entry"], accepted)))
+    if review_warnings:  # expired suppressions, a baseline that matches nothing: a reviewer should see them
+        sections.append(("Warnings", "\n".join(f"- {md.cell(w)}" for w in review_warnings)))
     if result.warnings:
         sections.append(("Not scanned", "\n".join(f"- {md.cell(f'{w.path}: {w.message}')}"
                                                    for w in result.warnings[:50])))  # fmt: skip
     sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
     return md.document(f"appban scan: {len(result.findings)} findings", sections)
+
+
+def _nothing_new(result: ScanResult) -> str:
+    if result.suppressed or result.unchanged:
+        return "Nothing beyond the suppressed findings and those in the baseline."
+    return "No covered app's code was found."
 
 
 def _print_scan(result: ScanResult, base: Path) -> None:
@@ -181,7 +259,29 @@ def _print_scan(result: ScanResult, base: Path) -> None:
             Text(verdict.value, style=verdict_style(verdict)),
         )
     out.print(grid)
+    if result.suppressed:
+        _print_suppressed(result, base)
     out.print(
         f"[dim]decided for constituent_code_use in {result.where} at {result.at}; "
         f"rulebook {result.rulebook_version}[/dim]"
     )
+
+
+def _print_suppressed(result: ScanResult, base: Path) -> None:
+    """Accepted findings under their own title: out of the gate, but in sight with the reason and the date."""
+    grid = Table(title=f"{len(result.suppressed)} suppressed by the configuration", title_justify="left")
+    for name in ("where", "signature", "app", "reason", "until", "entry"):
+        grid.add_column(name, overflow="fold")
+    for finding in result.suppressed:
+        entry = finding.suppression
+        if entry is None:
+            continue
+        grid.add_row(
+            _location(finding, base),
+            finding.signature.id,
+            finding.signature.app,
+            entry.reason,
+            entry.until.isoformat(),
+            entry.source,
+        )
+    out.print(grid)

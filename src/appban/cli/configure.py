@@ -21,8 +21,9 @@ ConfigOption = Annotated[
     typer.Option(
         "--config",
         metavar="FILE",
+        # Rich reads "[tool.appban]" as a markup tag and drops it: escaped, it is printed as written.
         help="Read defaults and suppressions from FILE (default: the closest appban.toml, or pyproject.toml "
-        "with [tool.appban], in this directory or above; or $APPBAN_CONFIG).",
+        "with \\[tool.appban], in this directory or above; or $APPBAN_CONFIG).",
         show_default=False,
     ),
 ]
@@ -69,10 +70,12 @@ def loaded() -> Config | None:
     return _loaded[0]
 
 
-def review_scan(result: ScanResult, base: Path, baseline: Path | None) -> None:
+def review_scan(result: ScanResult, baseline: Path | None, listed: bool = True) -> list[str]:
     """Fingerprint the findings, set aside what the configuration suppresses and what `baseline` held, and
-    say so on standard error. What stays in `result.findings` is what the gate judges."""
-    from appban.baseline import BaselineError, read
+    say so on standard error. What stays in `result.findings` is what the gate judges. `listed`: the output
+    lists suppressed findings (CycloneDX, an inventory of SDKs, does not). The warnings said are returned,
+    for reports that repeat them."""
+    from appban.baseline import BaselineError, identity_root, read
     from appban.suppress import apply_to_scan
 
     known: set[str] | None = None
@@ -82,11 +85,27 @@ def review_scan(result: ScanResult, base: Path, baseline: Path | None) -> None:
         except BaselineError as exc:
             fail(str(exc))
     config = loaded()
-    warnings = apply_to_scan(result, base, config.suppressions if config else [], known)
+    root = identity_root(result.scan_root(), config.path if config else None)
+    outcome = apply_to_scan(result, root.path, config.suppressions if config else [], known)
+    warnings = list(outcome.warnings)
+    if known and not outcome.known and (result.findings or result.suppressed):
+        # Every finding "new" against a baseline of the same repository means it names other files.
+        warnings.append(
+            f"--baseline {baseline}: none of its {_count(len(known))} is in this run, so every finding counts as "
+            f"new. Fingerprints take file paths relative to {root.kind} ({root.path}), and a baseline recorded "
+            "from another root names other paths: record it from a scan of the same folder, or scan inside a "
+            "git working tree or below appban.toml, whose folder is then the root"
+        )
     for warning in warnings:
         err.print(Text(f"appban: warning: {warning}", style="yellow"))
     if result.suppressed:
         assert config is not None
-        err.print(f"appban: {len(result.suppressed)} findings suppressed by {config.path} (listed with their reasons)")
+        where = "listed with their reasons" if listed else "not in this output: --format json lists them"
+        err.print(f"appban: {_count(len(result.suppressed))} suppressed by {config.path} ({where})")
     if result.unchanged is not None:
-        err.print(f"appban: {result.unchanged} findings already in the baseline {baseline}, not reported")
+        err.print(f"appban: {_count(result.unchanged)} already in the baseline {baseline}, not reported")
+    return warnings
+
+
+def _count(number: int) -> str:
+    return f"{number} finding" if number == 1 else f"{number} findings"
