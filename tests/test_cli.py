@@ -67,7 +67,7 @@ def test_check_readable_output_explains_the_verdict() -> None:
     ("args", "message"),
     [
         (["--at", "2020-11-12T23:59:00"], "has no UTC offset"),
-        (["--at", "next tuesday"], "not an ISO 8601 instant"),
+        (["--at", "next tuesday"], "is neither now nor an ISO 8601 instant"),
         (["--where", "USA"], "where: 'USA' is not an ISO 3166-1"),
         (["--app", "tiktokk"], "app: unknown app 'tiktokk'"),
         (["--transaction", "streaming"], "transaction: unknown category 'streaming'"),

@@ -22,6 +22,9 @@ from typer.core import TyperArgument, TyperGroup, TyperOption
 from typer.testing import CliRunner
 
 from appban.cli import app
+from appban.cli.code import ScanFormat
+from appban.cli.conventions import counted
+from appban.cli.network import LOG_FAMILIES, LOG_FORMATS
 from appban.report import markdown as md
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -113,7 +116,7 @@ def test_inventory_at_now_decides_every_row_now() -> None:
     [
         (["--at", "2020-11-12T23:59:00"], "use --tz ZONE"),
         (["--at", "2020-11-12T23:59:00", "--tz", "Mars/Base"], "--tz: unknown time zone"),
-        (["--at", "next tuesday"], "--at: 'next tuesday' is not an ISO 8601 instant"),
+        (["--at", "next tuesday"], "--at: 'next tuesday' is neither now nor an ISO 8601 instant"),
         (["--app", "com.example.nothing"], "--app: unknown app"),
         (["--transaction", "streaming"], "--transaction: unknown category 'streaming'"),
         (["--fact", "color=blue"], "--fact: unknown fact 'color'"),
@@ -362,7 +365,9 @@ def test_shell_completion_script_and_protocol() -> None:
                             check=False)  # fmt: skip
     assert script.returncode == 0 and "_APPBAN_COMPLETE=complete_bash" in script.stdout
     assert "complete -o default -F _appban_completion appban" in script.stdout
-    assert _complete("appban scan --format ") == ["table", "json", "markdown", "sarif", "cyclonedx"]
+    assert _complete("appban scan --format ") == [f.value for f in ScanFormat]
+    assert _complete("appban screen network --role c") == ["cdn"]  # a role and its category, offered once
+    assert _complete("appban screen network --log-format zeek") == ["zeek-dns", "zeek-ssl", "zeek-http", "zeek"]
     assert _complete("appban check --transaction app_store") == ["app_store_distribution", "app_store_update"]
     assert "check" in _complete("appban ch")
     refused = subprocess.run([SCRIPT, "--show-completion", "tcsh"], capture_output=True, text=True, timeout=120,
@@ -381,3 +386,142 @@ def test_a_reader_that_stops_early_ends_appban_quietly() -> None:
         check=False,
     )
     assert done.stdout.strip() in {"0", "141"} and done.stderr == "", done.stderr
+
+
+# --- the acceptance audit's follow-up: errors, help, exports and machine output --------------------------------
+
+
+def test_a_file_row_without_an_offset_names_the_zone_flag_and_shows_its_value_once(tmp_path: Path) -> None:
+    inventory = tmp_path / "naive.csv"
+    inventory.write_text("name,last_updated\nTikTok,2020-11-20 10:00\n", encoding="utf-8")
+    screened = cli("screen", "inventory", inventory)
+    assert "naive.csv:2: last_updated: '2020-11-20 10:00' has no UTC offset" in screened.output
+    assert "--tz ZONE" in screened.output and screened.output.count("2020-11-20 10:00") == 1
+    questions = tmp_path / "questions.csv"
+    questions.write_text("app,transaction,where,at\ntiktok,cdn,US,2020-11-20 10:00\n", encoding="utf-8")
+    decided = cli("decide", questions)
+    assert decided.exit_code == 2
+    assert "questions.csv:2: at: '2020-11-20 10:00' has no UTC offset" in decided.output
+    assert "a tz column or with --tz ZONE" in decided.output and decided.output.count("2020-11-20 10:00") == 1
+    assert ok("decide", questions, "--tz", "America/New_York", "--json").output  # the fix it names works
+
+
+def test_log_format_lists_its_choices_once_and_its_error_names_the_flag(dns_log: Path) -> None:
+    from appban.network.readers import FAMILIES, make_readers
+
+    # The list --help shows without importing the readers is the readers' own.
+    assert list(LOG_FORMATS) == [reader.name for reader in make_readers()]
+    assert list(LOG_FAMILIES) == list(FAMILIES)
+    helped = " ".join(ok("screen", "network", "--help").output.split())
+    assert all(name in helped for name in (*LOG_FORMATS, *LOG_FAMILIES))
+    refused = cli("screen", "network", dns_log, "--role", "cdn", "--log-format", "bogus")
+    assert refused.exit_code == 2
+    message = " ".join(refused.output.split())
+    assert message.startswith("appban: error: --log-format: unknown log format 'bogus'")
+    assert message.count("generic") == 1
+    assert ok("screen", "network", dns_log, "--role", "cdn", "--log-format", "BIND", "--json").output
+
+
+def test_an_empty_mdm_export_names_the_enjoined_apps_it_left_out(tmp_path: Path) -> None:
+    profile = tmp_path / "blocked.mobileconfig"
+    args = ["export", "mdm", "--where", "US", "--at", "2020-11-20T00:00:00Z", "--transaction", "cdn"]
+    done = ok(*args, "--format", "jamf", "-o", profile)
+    stated = "enjoined, not listed (--include-enjoined lists them): TikTok, WeChat"
+    assert "0 apps" in done.output and stated in " ".join(done.output.split())
+    assert stated in profile.read_text(encoding="utf-8")
+    listed = ok(*args, "--format", "jamf", "--include-enjoined", "-o", profile)
+    assert "2 apps" in listed.output and "not listed" not in listed.output
+
+
+@pytest.mark.parametrize("args", [["--help"], ["rules", "--help"], ["export", "mdm", "--help"]])
+def test_help_into_a_closed_pipe_ends_with_141(args: list[str]) -> None:
+    # The reading end is closed before appban starts, so its first write fails however fast it is.
+    reading, writing = os.pipe()
+    os.close(reading)
+    try:
+        done = subprocess.run([SCRIPT, *args], stdout=writing, stderr=subprocess.PIPE, timeout=120, check=False)
+    finally:
+        os.close(writing)
+    assert done.returncode == 141 and done.stderr == b"", done.stderr
+
+
+def test_check_decides_in_the_us_unless_told_and_says_so() -> None:
+    table = ok("check", "--app", "tiktok", "--transaction", "cdn", "--at", "2020-11-12T23:59:00-05:00")
+    assert "· in US · at 2020-11-13T04:59:00Z" in table.output
+    answer = json.loads(ok("check", "--app", "tiktok", "--transaction", "cdn", "--json").output)
+    assert answer["where"] == "US"
+    assert json.loads(ok(*CHECK[:-2], "--where", "IN", "--json").output)["where"] == "IN"
+
+
+def test_instants_in_reasons_and_rules_show_are_iso_with_z(tmp_path: Path) -> None:
+    inventory = tmp_path / "old.csv"
+    inventory.write_text("name,last_updated\nTikTok,2019-01-01T00:00:00Z\n", encoding="utf-8")
+    (finding,) = json.loads(ok("screen", "inventory", inventory, "--json").output)["findings"]
+    assert "made 2020-09-18T04:00:00Z)" in finding["reason"] and "+00:00" not in finding["reason"]
+    shown = json.loads(ok("rules", "show", "eo-13942", "--json").output)
+    assert shown["made"]["instant"] == "2020-08-07T01:57:00Z"  # 21:57 EDT on 6 August
+    assert all(ISO_Z.match(reading["instant"]) for reading in shown["made"]["readings"])
+
+
+def test_parquet_writes_instants_as_timestamps(tmp_path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    ok("timeline", "--app", "tiktok", "--format", "parquet", "-o", tmp_path / "timeline.parquet")
+    ok("rules", "list", "--format", "parquet", "-o", tmp_path / "rules.parquet")
+    changes = pq.read_table(tmp_path / "timeline.parquet")
+    assert pa.types.is_timestamp(changes.schema.field("at").type) and changes.schema.field("at").type.tz == "UTC"
+    assert dt.datetime(2020, 9, 18, 4, tzinfo=dt.UTC) in changes.column("at").to_pylist()  # the first listed
+    made = pq.read_table(tmp_path / "rules.parquet").schema.field("made").type
+    assert pa.types.is_timestamp(made) and made.tz == "UTC"
+
+
+def test_no_stray_newline_on_standard_error_when_it_is_not_a_terminal(dns_log: Path) -> None:
+    done = subprocess.run([SCRIPT, "screen", "network", dns_log, "--role", "cdn", "--json"], capture_output=True,
+                          text=True, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert not done.stderr.startswith("\n") and "\n\n" not in done.stderr
+
+
+def test_intune_summary_counts_and_names_only_the_apps_in_the_file(tmp_path: Path) -> None:
+    done = ok("export", "mdm", "--where", "US", "--at", "2025-03-01T00:00:00Z", "--format", "intune",
+              "-o", tmp_path / "intune.json")  # fmt: skip
+    summary = " ".join(done.output.split())
+    assert "1 app government_device in US at 2025-03-01T00:00:00Z: TikTok enforcement:" in summary
+    assert "not in this list (no known iOS bundle ID): TikTok Lite" in summary
+
+
+def test_intune_entries_carry_each_apps_own_publisher(tmp_path: Path) -> None:
+    policy = tmp_path / "report.json"
+    ok("export", "mdm", "--where", "US", "--at", "2025-03-01T00:00:00Z", "--transaction", "app_store_distribution",
+       "--format", "intune", "--intune-mode", "report", "-o", policy)  # fmt: skip
+    items = json.loads(policy.read_text(encoding="utf-8"))["compliantAppsList"]
+    publishers = {item["name"]: item["publisher"] for item in items}
+    assert publishers["TikTok"] == "TikTok Pte. Ltd."
+    assert publishers["CapCut"] == "Bytedance Pte. Ltd"  # its Google Play developer account
+    assert publishers["Douyin"] == "ByteDance Ltd." != publishers["TikTok"]  # no account of its own listed
+
+
+def test_counts_take_the_number_of_their_noun(tmp_path: Path) -> None:
+    assert [counted(n, "finding") for n in (0, 1, 2, 1500)] == ["0 findings", "1 finding", "2 findings",
+                                                                 "1,500 findings"]  # fmt: skip
+    inventory = tmp_path / "one.csv"
+    inventory.write_text("name,last_updated\nTikTok,2024-01-01T00:00:00Z\n", encoding="utf-8")
+    shown = ok("screen", "inventory", inventory).output
+    assert re.search(r"^1 finding\b", shown, re.M) and "1 findings" not in shown and "1 row," in shown
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["export", "mdm", "--where", "US", "--format", "Intune", "--intune-mode", "REPORT"],
+        ["check", "--app", "tiktok", "--transaction", "cdn", "--format", "JSON"],
+        ["rules", "list", "--format", "Json"],
+    ],
+)
+def test_choice_values_are_case_insensitive(args: list[str]) -> None:
+    ok(*args)
+
+
+def test_fleet_is_case_insensitive(tmp_path: Path) -> None:
+    ok("screen", "inventory", JAMF, "--fleet", "Personal", "--json")

@@ -188,7 +188,7 @@ def test_2025_exports_state_suspended_and_exclude_suspended_leaves_it_out() -> N
         left_text, left_stderr = excluded[name]
         assert "com.zhiliaoapp.musically" not in left_text, name
         assert "Enforcement: nothing listed; left out on request as not enforced by the executive: TikTok" in left_text
-        assert "0 app(s)" in left_stderr and "left out on request" in left_stderr, name
+        assert "0 apps" in left_stderr and "left out on request" in left_stderr, name
     assert blocked_bundles(json.loads(plain["intune-ios"][0]))
     assert json.loads(excluded["intune-ios"][0])["settings"] == []
 

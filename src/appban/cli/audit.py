@@ -19,7 +19,7 @@ from rich.text import Text
 
 from appban.cli.apps import app
 from appban.cli.common import OutputOption, TzOption, emit, emit_text, err, fail, out
-from appban.cli.conventions import FILE, INSTANT, Fmt, JsonAlias, chosen_format, csv_rows, dumps
+from appban.cli.conventions import FILE, INSTANT, Fmt, JsonAlias, chosen_format, counted, csv_rows, dumps
 
 # SQLAlchemy, Alembic and the audit store are imported by the commands that open a store, not by every
 # `appban` command at start-up.
@@ -149,7 +149,9 @@ def export_command(
         str | None,
         typer.Option("--to", metavar=INSTANT, help="Last instant asked at (exclusive), ISO 8601.", show_default=False),
     ] = None,
-    format: Annotated[ExportFormat, typer.Option("--format", help="jsonl or csv.")] = ExportFormat.jsonl,
+    format: Annotated[
+        ExportFormat, typer.Option("--format", case_sensitive=False, help="jsonl or csv.")
+    ] = ExportFormat.jsonl,
     output: OutputOption = None,
     tz: TzOption = None,
     db: DbOption = None,
@@ -177,7 +179,7 @@ def export_command(
 
             emit(write, output)
     if output is not None:
-        err.print(f"{count} decisions written to {escape(str(output))}")
+        err.print(f"{counted(count, 'decision')} written to {escape(str(output))}")
 
 
 @audit_app.command("replay")
@@ -186,7 +188,9 @@ def replay_command(
         str, typer.Argument(metavar="ID", help="The id of a recorded decision.", show_default=False)
     ],
     db: DbOption = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = ReportFormat.table,
     json_out: JsonAlias = False,
 ) -> None:
     """Ask a recorded question again under the rulebook version it was answered under.
@@ -251,7 +255,9 @@ AppendOption = Annotated[
 def verify_command(
     db: DbOption = None,
     checkpoint: CheckpointOption = None,
-    fmt: Annotated[ReportFormat, typer.Option("--format", help="Output format.")] = ReportFormat.table,
+    fmt: Annotated[
+        ReportFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = ReportFormat.table,
     json_out: JsonAlias = False,
 ) -> None:
     """Check the hash chain of the recorded decisions: each record's content and link, the chain's head,
@@ -279,7 +285,7 @@ def verify_command(
     if json_out:
         sys.stdout.write(dumps(report.to_json_dict()) + "\n")
     elif report.problem is None:
-        out.print(Text(f"intact: {report.count} records, head {report.head}", style="green"))
+        out.print(Text(f"intact: {counted(report.count, 'record')}, head {report.head}", style="green"))
         out.print(f"store {report.store}; {report.checkpoints} checkpoints and {report.snapshots} rulebook "
                   "snapshots checked")  # fmt: skip
     else:
@@ -287,7 +293,7 @@ def verify_command(
         where = "" if problem.seq is None else f" at seq {problem.seq}"
         out.print(Text(f"BROKEN{where}: {problem.kind}", style="bold red"))
         out.print(escape(problem.detail))
-        out.print(f"{report.count} records verified before it (store {report.store})")
+        out.print(f"{counted(report.count, 'record')} verified before it (store {report.store})")
     if report.problem is not None:
         raise typer.Exit(1)
 
@@ -326,7 +332,7 @@ def checkpoint_command(output: AppendOption = None, db: DbOption = None) -> None
         append_checkpoint(output, checkpoint)
     except OSError as exc:
         fail(f"cannot append to {output}: {exc}")
-    err.print(f"checkpoint of {checkpoint.count} records appended to {escape(str(output))}")
+    err.print(f"checkpoint of {counted(checkpoint.count, 'record')} appended to {escape(str(output))}")
 
 
 @tokens_app.command("create")
@@ -360,7 +366,9 @@ def tokens_create(
 @tokens_app.command("list")
 def tokens_list(
     db: DbOption = None,
-    fmt: Annotated[TokensFormat, typer.Option("--format", help="Output format.")] = TokensFormat.table,
+    fmt: Annotated[
+        TokensFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = TokensFormat.table,
     json_out: JsonAlias = False,
     output: OutputOption = None,
 ) -> None:

@@ -115,7 +115,7 @@ class CommandGroup(TyperGroup):
             _settle_stdout()
             fail(str(exc))
         except BrokenPipeError:
-            _quiet_stdout()
+            quiet_stdout()
             # 128 + SIGPIPE: what a shell reports for `grep ... | head`, so `set -o pipefail` treats appban alike.
             raise typer.Exit(CLOSED_PIPE) from None
         except OSError as exc:
@@ -127,10 +127,10 @@ def _settle_stdout() -> None:
     try:
         sys.stdout.flush()
     except OSError:
-        _quiet_stdout()
+        quiet_stdout()
 
 
-def _quiet_stdout() -> None:
+def quiet_stdout() -> None:
     """What is still buffered for a standard output that cannot take it goes nowhere, silently."""
     try:
         fd = sys.stdout.fileno()
@@ -166,7 +166,11 @@ def verdict_style(verdict: Verdict) -> str:
 
 @contextmanager
 def counting_rows(starting: str, done: str) -> Iterator[Callable[[int], None]]:
-    """A transient spinner on standard error; the callable it yields adds rows and shows "<done> N"."""
+    """A transient spinner on standard error; the callable it yields adds rows and shows "<done> N". Only on a
+    terminal: into a log or a pipe a transient display writes nothing useful but a stray newline at its end."""
+    if not err.is_terminal:
+        yield lambda rows: None
+        return
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err, transient=True) as bar:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 import os
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from enum import StrEnum
 from typing import TYPE_CHECKING, Annotated, Any
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from appban.cli.common import CommandGroup, fail
+from appban.cli.common import CLOSED_PIPE, CommandGroup, fail, quiet_stdout
 from appban.vocabulary import Category
 
 if TYPE_CHECKING:
@@ -84,7 +85,8 @@ def instant_error(flag: str, value: str, tz: str | None, exc: Exception) -> str:
                 "(e.g. --tz America/New_York)"
             )
         return f"--tz: {exc}"
-    return f"{flag}: {exc}"
+    # Every instant flag also takes `now`: say so where the value was neither.
+    return f"{flag}: {str(exc).replace('is not an ISO 8601 instant', 'is neither now nor an ISO 8601 instant')}"
 
 
 def _has_no_offset(value: str) -> bool:
@@ -93,6 +95,11 @@ def _has_no_offset(value: str) -> bool:
     except ValueError:
         return False
     return stamp.tzinfo is None
+
+
+def counted(number: int, noun: str) -> str:
+    """`1 finding`, `2 findings`, `1,000 decisions`: a count with its noun in the number it takes."""
+    return f"{number:,} {noun}" if number == 1 else f"{number:,} {noun}s"
 
 
 def iso_z(instant: dt.datetime) -> str:
@@ -240,22 +247,38 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def parquet_rows(rows: Sequence[Mapping[str, Any]], columns: list[str]) -> Callable[[Any], None]:
-    """A writer of rows of plain values as a Parquet table (lists joined with ";", as in CSV)."""
+def parquet_rows(
+    rows: Sequence[Mapping[str, Any]], columns: list[str], instants: Sequence[str] = ()
+) -> Callable[[Any], None]:
+    """A writer of rows of plain values as a Parquet table (lists joined with ";", as in CSV). The `instants`
+    columns (ISO 8601 text with an offset, or aware datetimes) are written as UTC timestamps, which Parquet
+    readers compare and filter as instants, not as text."""
 
     def write(stream: Any) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         plain = [machine(dict(row)) for row in rows]
-        table = pa.table(
-            {name: pa.array([_parquet_cell(row.get(name)) for row in plain]) for name in columns}
-            if plain
-            else {name: pa.array([], pa.string()) for name in columns}
-        )
-        pq.write_table(table, stream)
+        arrays = {}
+        for name in columns:
+            if name in instants:
+                stamps = [None if row.get(name) is None else _utc(row[name]) for row in plain]
+                arrays[name] = pa.array(stamps, pa.timestamp("s", tz="UTC"))
+            elif plain:
+                arrays[name] = pa.array([_parquet_cell(row.get(name)) for row in plain])
+            else:
+                arrays[name] = pa.array([], pa.string())
+        pq.write_table(pa.table(arrays), stream)
 
     return write
+
+
+def _utc(value: Any) -> dt.datetime:
+    """An instant a command wrote as ISO 8601 with an offset (`machine` gives `Z`), as an aware datetime."""
+    stamp = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(stamp, dt.datetime) or stamp.tzinfo is None:
+        raise ValueError(f"{value!r} is not an instant with an offset")
+    return stamp.astimezone(dt.UTC)
 
 
 def _parquet_cell(value: Any) -> Any:
@@ -294,13 +317,43 @@ class Root(CommandGroup):
     """The root command: its help, and every command's, names values rather than Python types; a shell asking
     for completions (`_APPBAN_COMPLETE=...`) is answered in typer's protocol, which its scripts speak."""
 
-    def main(self, *args: Any, **kwargs: Any) -> Any:
+    def main(self, args: Sequence[str] | None = None, *rest: Any, **kwargs: Any) -> Any:
         name_values(self)
         if any(name.startswith("_") and name.endswith("_COMPLETE") for name in os.environ):
             from typer._completion_classes import completion_init
 
             completion_init()
-        return super().main(*args, **kwargs)
+        if "--help" in (sys.argv[1:] if args is None else args):
+            _help_pipe_closes_quietly()
+        try:
+            return super().main(args, *rest, **kwargs)
+        except BrokenPipeError:
+            # The root's own --help is printed while its arguments are parsed, before invoke() could catch this.
+            quiet_stdout()
+            sys.exit(CLOSED_PIPE)
+
+
+def _help_pipe_closes_quietly() -> None:
+    """typer prints --help on a rich console of its own, which exits 1 when the reader has gone (`appban --help
+    | head -1`); the consoles it makes raise BrokenPipeError instead, which ends the command with 141 as any
+    other closed pipe. typer.rich_utils is imported only for a help (it costs tens of milliseconds)."""
+    from typer import rich_utils
+
+    make = rich_utils._get_rich_console
+    if getattr(make, "closes_quietly", False):
+        return
+
+    def console(stderr: bool = False) -> Any:
+        made = make(stderr=stderr)
+        made.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign]  # this console only
+        return made
+
+    console.closes_quietly = True  # type: ignore[attr-defined]
+    rich_utils._get_rich_console = console
+
+
+def _raise_broken_pipe() -> None:
+    raise BrokenPipeError
 
 
 # --- shell completion -------------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from appban.cli.conventions import (
     category_option,
     chosen_format,
     complete_categories,
+    counted,
     dumps,
     flag_message,
     instant_option,
@@ -87,13 +88,16 @@ def screen_inventory(
     ] = None,
     at_column: Annotated[str | None, typer.Option(metavar="COLUMN", help="Column holding each row's instant.")] = None,
     fleet: Annotated[
-        FleetOption, typer.Option(help="Device inventories: government devices, corporate or personal ones.")
+        FleetOption,
+        typer.Option(case_sensitive=False, help="Device inventories: government devices, corporate or personal ones."),
     ] = FleetOption.corporate,
     mapping: Annotated[
         str | None,
         typer.Option("--map", metavar="ROLE=COLUMN,...", help="Column roles, e.g. name=AppName,id=BundleId."),
     ] = None,
-    fmt: Annotated[ScreenFormat, typer.Option("--format", help="Output format.")] = ScreenFormat.table,
+    fmt: Annotated[
+        ScreenFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = ScreenFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     tz: TzOption = None,
@@ -172,11 +176,11 @@ def screen_inventory(
         }
         emit(render[fmt], output)
         if output is not None:
-            err.print(f"wrote {findings.num_rows} findings to {output}")
+            err.print(f"wrote {counted(findings.num_rows, 'finding')} to {output}")
     for error in errors[:50]:
         err.print(Text(f"appban: row error: {error}", style="red"))
     if len(errors) > 50:
-        err.print(f"... and {len(errors) - 50} more row errors")
+        err.print(f"... and {counted(len(errors) - 50, 'more row error')}")
     if errors:
         raise typer.Exit(1)
 
@@ -185,8 +189,9 @@ def _print_inventory(
     findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook
 ) -> None:
     for info in files_info:
-        out.print(f"[bold]{escape(info['file'])}[/bold]: {info['rows']} rows, format {info['format']} ({info['kind']})")
-    grid = Table(title=f"{findings.num_rows} findings", title_justify="left")
+        rows = counted(info["rows"], "row")
+        out.print(f"[bold]{escape(info['file'])}[/bold]: {rows}, format {info['format']} ({info['kind']})")
+    grid = Table(title=counted(findings.num_rows, "finding"), title_justify="left")
     columns = ["line", "record_name", "record_id", "app_name", "match", "transaction", "where", "at", "verdict"]
     for name in ("file:line", *columns[1:]):
         grid.add_column(name, overflow="fold")
@@ -232,7 +237,8 @@ def _inventory_markdown(
     rows = [[Path(str(row["file"])).name if c == "file" else row[c] for c in columns] for row in to_records(findings)]
     sections = [
         ("", md.facts({"findings": findings.num_rows, "row errors": len(errors),
-                       "files": ", ".join(f"{Path(f['file']).name} ({f['rows']} rows)" for f in files_info)})),
+                       "files": ", ".join(f"{Path(f['file']).name} ({counted(f['rows'], 'row')})"
+                                          for f in files_info)})),
         ("By app", md.table(["app", *verdicts], [[name, *(counts.get(v, 0) for v in verdicts)]
                                                  for name, counts in summary["by_app"].items()])),
         ("Findings", md.table(columns, rows)),
@@ -240,7 +246,7 @@ def _inventory_markdown(
     if errors:
         sections.append(("Row errors", "\n".join(f"- {md.cell(e)}" for e in errors[:50])))
     sections.append(("", f"rulebook {md.code(book.version)}"))
-    return md.document(f"appban screen inventory: {findings.num_rows:,} findings", sections)
+    return md.document(f"appban screen inventory: {counted(findings.num_rows, 'finding')}", sections)
 
 
 def _inventory_html(
@@ -286,7 +292,7 @@ class IntuneModeOption(StrEnum):
 @export_app.command("mdm")
 def export_mdm(
     where: Annotated[str, typer.Option(metavar=PLACE, help="ISO 3166 code of the fleet's location.")],
-    fmt: Annotated[MdmFormat, typer.Option("--format", help="Import shape.")],
+    fmt: Annotated[MdmFormat, typer.Option("--format", case_sensitive=False, help="Import shape.")],
     at: Annotated[
         str | None,
         typer.Option(
@@ -302,13 +308,16 @@ def export_mdm(
             help=f"Category the block follows from (government_device for agency fleets): {CATEGORIES}.",
         ),
     ] = "government_device",
-    platform: Annotated[Platform, typer.Option(help="Intune only: iOS or Android profile.")] = Platform.ios,
+    platform: Annotated[
+        Platform, typer.Option(case_sensitive=False, help="Intune only: iOS or Android profile.")
+    ] = Platform.ios,
     intune_mode: Annotated[
         IntuneModeOption,
         typer.Option(
+            case_sensitive=False,
             help="Intune only: block (settings catalog Blocked App Bundle IDs on supervised iOS; Android "
             "Enterprise personal-profile blocked apps) or report (Restricted apps: reports non-compliance, "
-            "blocks nothing)."
+            "blocks nothing).",
         ),
     ] = IntuneModeOption.block,
     include_enjoined: Annotated[bool, typer.Option(help="Also block apps whose prohibition is enjoined.")] = False,
@@ -358,14 +367,17 @@ def export_mdm(
             side = output.with_suffix(".citations.json")
             emit_text(json.dumps(citations, ensure_ascii=False, indent=2) + "\n", side)
             err.print(f"citations and enforcement status (the policy format has no comment field) in {side}")
-    names = ", ".join(a.name for a in selection.apps) or "none"
-    err.print(f"{shape}: {len(selection.apps)} app(s) {category.value} in {place} at {iso(instant)}: {names}")
-    err.print(f"enforcement: {selection.enforcement}")
     ids: mdm.Identifiers = "bundle"
     if fmt is MdmFormat.android or (fmt is MdmFormat.intune and platform is Platform.android):
         ids = "package"
     elif fmt is MdmFormat.intune and intune_mode is IntuneModeOption.report:
         ids = "listing"
-    if missing := mdm.not_listable(selection, ids):
+    missing = mdm.not_listable(selection, ids)
+    # The count and the names are of the apps the file lists: one with no identifier of this kind is not in it.
+    listed = list(dict.fromkeys(a.name for a in selection.apps if a.name not in missing))
+    names = ", ".join(listed) or "none"
+    err.print(f"{shape}: {counted(len(listed), 'app')} {category.value} in {place} at {iso(instant)}: {names}")
+    err.print(f"enforcement: {selection.enforcement}")
+    if missing:
         kind = {"bundle": "iOS bundle ID", "package": "Android package", "listing": "bundle ID or App Store ID"}[ids]
         err.print(f"not in this list (no known {kind}): {', '.join(missing)}")

@@ -40,6 +40,7 @@ from appban.cli.conventions import (
     category_option,
     chosen_format,
     complete_categories,
+    counted,
     csv_rows,
     dumps,
     flag_message,
@@ -62,7 +63,8 @@ if TYPE_CHECKING:
 def _print_decision(decision: Decision) -> None:
     head = Text()
     head.append(decision.verdict.value.upper().replace("_", " "), style=verdict_style(decision.verdict))
-    head.append(f"   {decision.subject_name} · {decision.transaction.value} · {decision.where} · {decision.at}\n")
+    # The place and the instant are named, since either may be a default (US, now) the user did not type.
+    head.append(f"   {decision.subject_name} · {decision.transaction.value} · in {decision.where} · at {decision.at}\n")
     head.append(f"as written: {decision.as_written.value}   enforcement: {decision.enforcement.value}")
     out.print(Panel(head, title="appban check", expand=False))
     covering = [line for line in decision.rules if line.status.value not in {"not_covered", "authority_only"}]
@@ -159,8 +161,15 @@ def check(
         ),
     ],
     where: Annotated[
-        str, typer.Option("--where", metavar=PLACE, help="ISO 3166-1 alpha-2 or ISO 3166-2 code (US, US-MT, IN).")
-    ],
+        str,
+        typer.Option(
+            "--where",
+            metavar=PLACE,
+            show_default=False,
+            help="ISO 3166-1 alpha-2 or ISO 3166-2 code (US, US-MT, IN). Default: US, as for scan and timeline; "
+            "the place used is stated in the output.",
+        ),
+    ] = "US",
     at: Annotated[
         str | None,
         typer.Option(
@@ -172,7 +181,9 @@ def check(
     ] = None,
     fact: FactOption = None,
     tz: TzOption = None,
-    fmt: Annotated[CheckFormat, typer.Option("--format", help="Output format.")] = CheckFormat.table,
+    fmt: Annotated[
+        CheckFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = CheckFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
@@ -258,7 +269,9 @@ def timeline_command(
     ] = None,
     fact: FactOption = None,
     tz: TzOption = None,
-    fmt: Annotated[TimelineFormat, typer.Option("--format", help="Output format.")] = TimelineFormat.table,
+    fmt: Annotated[
+        TimelineFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = TimelineFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
@@ -285,7 +298,7 @@ def timeline_command(
         emit(lambda f: f.write(csv_rows(rows, TIMELINE_COLUMNS)), output)
         return
     if chosen == Fmt.parquet:
-        emit(parquet_rows(rows, TIMELINE_COLUMNS), output)
+        emit(parquet_rows(rows, TIMELINE_COLUMNS, instants=["at"]), output)
         return
     table = Table(title=f"{book.subjects.subjects[result.subject].name} in {result.where}", title_justify="left")
     for name in ("at (UTC)", "category", "verdict", "as written", "enforcement", "changed by"):
@@ -327,7 +340,10 @@ def decide_command(
         ),
     ],
     fmt: Annotated[
-        OutputFormat, typer.Option("--format", help="Output format (markdown: the summary and the first rows).")
+        OutputFormat,
+        typer.Option(
+            "--format", case_sensitive=False, help="Output format (markdown: the summary and the first rows)."
+        ),
     ] = OutputFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
@@ -387,7 +403,7 @@ def decide_command(
             OutputFormat.table: lambda f: write_csv(decided, f),
         }
         emit(writers[chosen], output)
-        err.print(f"wrote {decided.num_rows} decisions to {output}")
+        err.print(f"wrote {counted(decided.num_rows, 'decision')} to {output}")
         _print_summary(decided, book)
         return
     if chosen is OutputFormat.json:
@@ -434,7 +450,7 @@ def _decide_markdown(table: pa.Table, book: Rulebook, limit: int) -> str:
          md.table(columns, rows, limit=limit)),
         ("", f"rulebook {md.code(book.version)}"),
     ]  # fmt: skip
-    return md.document(f"appban decide: {summary['rows']:,} decisions", sections)
+    return md.document(f"appban decide: {counted(summary['rows'], 'decision')}", sections)
 
 
 def _print_rows(table: pa.Table, limit: int) -> None:
@@ -464,7 +480,7 @@ def _print_rows(table: pa.Table, limit: int) -> None:
 
 def _print_summary(table: pa.Table, book: Rulebook) -> None:
     summary = _summary(table, book)
-    grid = Table(title=f"Summary of {summary['rows']} decisions", title_justify="left")
+    grid = Table(title=f"Summary of {counted(summary['rows'], 'decision')}", title_justify="left")
     grid.add_column("app")
     verdicts = [v for v in Verdict if v.value in summary["by_verdict"]]
     for verdict in verdicts:
@@ -489,6 +505,7 @@ class ItemFormat(StrEnum):
 
 RULE_COLUMNS = ["id", "kind", "made", "made_event", "made_hour_known", "short_title", "title", "cite", "url", "items"]
 UNCERTAIN_COLUMNS = ["instrument", "item", "uncertain"]
+INSTANT_COLUMNS = {"made"}  # written to Parquet as timestamps
 
 
 def _rows_out(chosen: str, rows: list[dict[str, Any]], columns: list[str], output: Path | None) -> None:
@@ -496,12 +513,14 @@ def _rows_out(chosen: str, rows: list[dict[str, Any]], columns: list[str], outpu
     if chosen == Fmt.csv:
         emit(lambda f: f.write(csv_rows(rows, columns)), output)
     else:
-        emit(parquet_rows(rows, columns), output)
+        emit(parquet_rows(rows, columns, instants=[name for name in columns if name in INSTANT_COLUMNS]), output)
 
 
 @rules_app.command("list")
 def rules_list(
-    fmt: Annotated[RowsFormat, typer.Option("--format", help="Output format.")] = RowsFormat.table,
+    fmt: Annotated[
+        RowsFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = RowsFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
@@ -536,7 +555,9 @@ def rules_show(
     item_id: Annotated[
         str, typer.Argument(metavar="ID", help="An instrument id or the id of an item inside one.", show_default=False)
     ],
-    fmt: Annotated[ItemFormat, typer.Option("--format", help="Output format.")] = ItemFormat.table,
+    fmt: Annotated[
+        ItemFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = ItemFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
@@ -550,16 +571,34 @@ def rules_show(
     if data is None:
         fail(f"no instrument or item {item_id!r} (see `appban rules list`)")
     if chosen == Fmt.json or output is not None:
-        emit_text(dumps(data) + "\n", output)
+        emit_text(dumps(_with_instants(data)) + "\n", output)
         return
     import yaml
 
     out.print(Panel(yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100).rstrip(), title=item_id))
 
 
+def _with_instants(value: Any) -> Any:
+    """Each date, time and zone the rulebook writes (`made`, `effective`, a reading) with the UTC instant it
+    stands for beside it, as `instant` in ISO 8601 with a Z: what machine output gives for every instant."""
+    from appban.rulebook.schema import Clock
+
+    if isinstance(value, list):
+        return [_with_instants(item) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out = {key: _with_instants(item) for key, item in value.items()}
+    if {"date", "zone"} <= out.keys() and "instant" not in out:
+        clock = Clock.model_validate({key: out[key] for key in ("date", "time", "zone") if key in out})
+        out["instant"] = clock.instant
+    return out
+
+
 @rules_app.command("uncertain")
 def rules_uncertain(
-    fmt: Annotated[RowsFormat, typer.Option("--format", help="Output format.")] = RowsFormat.table,
+    fmt: Annotated[
+        RowsFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = RowsFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
@@ -592,7 +631,9 @@ def rules_validate(
             metavar="PATH", help="A rulebook directory, or one instrument file to check against it.", show_default=False
         ),
     ],
-    fmt: Annotated[ItemFormat, typer.Option("--format", help="Output format.")] = ItemFormat.table,
+    fmt: Annotated[
+        ItemFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = ItemFormat.table,
     as_json: JsonAlias = False,
     rulebook: RulebookOption = None,
 ) -> None:

@@ -33,6 +33,7 @@ from appban.cli.conventions import (
     JsonAlias,
     category_name,
     chosen_format,
+    counted,
     dumps,
     flag_message,
     instant_option,
@@ -87,7 +88,34 @@ def _role(value: str | None) -> str | None:
 
 
 def _complete_role(incomplete: str) -> list[str]:
-    return [name for name in (*RoleOption, *ROLE_OF_CATEGORY) if str(name).startswith(incomplete)]
+    # A role and its category may share a name (cdn): offered once.
+    names = dict.fromkeys(str(name) for name in (*RoleOption, *ROLE_OF_CATEGORY))
+    return [name for name in names if name.startswith(incomplete)]
+
+
+# The log readers' names and the families detected within (appban.network.readers), written out here so that
+# --help lists them without importing the readers (and pyarrow); a test holds the two lists to each other.
+LOG_FORMATS = (
+    "zeek-dns", "zeek-ssl", "zeek-http", "suricata", "nfdump", "aws-vpc", "gcp-vpc", "azure-flow", "pihole", "bind",
+    "dnsmasq", "unbound", "coredns", "windows-dns", "windows-dns-mdy", "windows-dns-dmy", "generic",
+)  # fmt: skip
+LOG_FAMILIES = ("zeek", "flows")
+
+
+def _log_format(value: str | None) -> str | None:
+    if value is None:
+        return None
+    name = value.strip().lower()
+    if name not in (*LOG_FORMATS, *LOG_FAMILIES):
+        fail(
+            f"--log-format: unknown log format {value!r} (one of: {', '.join(LOG_FORMATS)}; or a family detected "
+            f"within: {', '.join(LOG_FAMILIES)})"
+        )
+    return name
+
+
+def _complete_log_format(incomplete: str) -> list[str]:
+    return [name for name in (*LOG_FORMATS, *LOG_FAMILIES) if name.startswith(incomplete.lower())]
 
 
 def _read_lines(path: Path | None, what: str) -> list[str]:
@@ -123,11 +151,18 @@ def screen_network_command(
         Path | None, typer.Option(metavar=FILE, help="File of 'PREFIX ASN' lines (a routing-table dump).")
     ] = None,
     where: Annotated[str, typer.Option(metavar=PLACE, help="Where the service is provided (ISO 3166).")] = "US",
-    scope: Annotated[ScopeOption, typer.Option(help="Indicators: app-specific, company-wide too, or all.")] = (
-        ScopeOption.all
-    ),
+    scope: Annotated[
+        ScopeOption, typer.Option(case_sensitive=False, help="Indicators: app-specific, company-wide too, or all.")
+    ] = (ScopeOption.all),
     log_format: Annotated[
-        str | None, typer.Option(metavar="FORMAT", help="Force a log format (default: detected).")
+        str | None,
+        typer.Option(
+            metavar="FORMAT",
+            callback=_log_format,
+            autocompletion=_complete_log_format,
+            help=f"Force a log format (default: detected): {', '.join(LOG_FORMATS)}; or detect within a family: "
+            f"{', '.join(LOG_FAMILIES)}.",
+        ),
     ] = None,
     log_tz: Annotated[
         str | None, typer.Option(metavar=ZONE, help="Zone of log timestamps written without one (default UTC).")
@@ -139,7 +174,9 @@ def screen_network_command(
         str | None,
         typer.Option("--map", metavar="ROLE=COLUMN,...", help="Generic logs: host=Col,ts=Col,client=Col,..."),
     ] = None,
-    fmt: Annotated[NetworkFormat, typer.Option("--format", help="Output format.")] = NetworkFormat.table,
+    fmt: Annotated[
+        NetworkFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = NetworkFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
@@ -207,14 +244,18 @@ def screen_network_command(
             if written == "file":
                 side = output.with_name(output.stem + ".exposure" + output.suffix)
                 emit(lambda f: pq.write_table(flat, f) if fmt is NetworkFormat.parquet else write_csv(flat, f), side)
-                err.print(f"wrote {records.num_rows} records to {output} and per-customer exposure to {side}")
+                err.print(
+                    f"wrote {counted(records.num_rows, 'record')} to {output} and per-customer exposure to {side}"
+                )
             else:
                 # Beside a device or FIFO there is no place for a second file (nor should one appear in /dev).
-                err.print(f"wrote {records.num_rows} records to {output}; per-customer exposure not written there")
+                err.print(
+                    f"wrote {counted(records.num_rows, 'record')} to {output}; per-customer exposure not written there"
+                )
     for note in result.notes:
         err.print(Text(f"appban: note: {note}", style="yellow"))
     if result.malformed:
-        err.print(Text(f"appban: {result.malformed:,} malformed lines skipped", style="yellow"))
+        err.print(Text(f"appban: {counted(result.malformed, 'malformed line')} skipped", style="yellow"))
         for line in result.errors[:20]:
             err.print(Text(f"  {line}", style="yellow"))
         raise typer.Exit(1)
@@ -326,16 +367,16 @@ class ListScopeOption(StrEnum):
 @export_app.command("blocklist")
 def export_blocklist(
     where: Annotated[str, typer.Option(metavar=PLACE, help="ISO 3166 code of where the network serves.")],
-    fmt: Annotated[BlocklistFormat, typer.Option("--format", help="What to load it into.")],
+    fmt: Annotated[BlocklistFormat, typer.Option("--format", case_sensitive=False, help="What to load it into.")],
     at: Annotated[
         str | None,
         typer.Option(
             metavar=INSTANT, show_default=False, help="ISO 8601 instant with an offset, or now. Default: now."
         ),
     ] = None,
-    scope: Annotated[ListScopeOption, typer.Option(help="App-specific names only, or company-wide too.")] = (
-        ListScopeOption.app
-    ),
+    scope: Annotated[
+        ListScopeOption, typer.Option(case_sensitive=False, help="App-specific names only, or company-wide too.")
+    ] = (ListScopeOption.app),
     include_enjoined: Annotated[bool, typer.Option(help="Also list apps whose prohibition is enjoined.")] = False,
     exclude_suspended: Annotated[
         bool, typer.Option(help="Leave out apps whose prohibition the executive does not enforce (2025: EO 14166).")

@@ -99,7 +99,9 @@ def screen_payments_command(
             metavar="<dmy|mdy>", help="Order of dates written with slashes, dmy or mdy; without it, as each file shows."
         ),
     ] = None,
-    fmt: Annotated[PaymentFormat, typer.Option("--format", help="Output format.")] = PaymentFormat.table,
+    fmt: Annotated[
+        PaymentFormat, typer.Option("--format", case_sensitive=False, help="Output format.")
+    ] = PaymentFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
     tz: TzOption = None,

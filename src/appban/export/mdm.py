@@ -38,7 +38,7 @@ from appban.engine.decide import Decision, evaluate
 from appban.engine.instants import iso
 from appban.engine.law import resolve
 from appban.export.status import Listed, enforcement_line, status_of, wording
-from appban.identity.registry import RegistryFile
+from appban.identity.registry import AppIdentity, RegistryFile
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category, Enforcement, Verdict
 
@@ -83,10 +83,15 @@ class Selection:
     category: Category
     rulebook_version: str
     left_out_suspended: list[BlockedApp] = field(default_factory=list)
+    left_out_enjoined: list[str] = field(default_factory=list)  # names of apps enjoined and not asked for
 
     @property
     def enforcement(self) -> str:
-        return enforcement_line([a.listed for a in self.apps], [a.name for a in self.left_out_suspended])
+        line = enforcement_line([a.listed for a in self.apps], [a.name for a in self.left_out_suspended])
+        if self.left_out_enjoined:
+            # As the blocklists do: an empty list at a time of injunctions says which apps a court kept out.
+            line += f"; enjoined, not listed (--include-enjoined lists them): {', '.join(self.left_out_enjoined)}"
+        return line
 
     @property
     def title(self) -> str:
@@ -119,12 +124,13 @@ def select(
     wanted = {Verdict.PROHIBITED} | ({Verdict.ENJOINED} if include_enjoined else set())
     apps: list[BlockedApp] = []
     left_out: list[BlockedApp] = []
+    enjoined: list[str] = []
     for app, identity in registry.apps.items():
         decision = evaluate(law, app, category, where, at, {}, later=False)  # an export is a snapshot at `at`
         if decision.verdict not in wanted:
+            if decision.verdict is Verdict.ENJOINED:
+                enjoined.append(rulebook.subjects.subjects[app].name)
             continue
-        company = rulebook.company_of(app)
-        publishers = registry.publishers.get(company, [])
         blocked = BlockedApp(
             app=app,
             name=rulebook.subjects.subjects[app].name,
@@ -132,11 +138,28 @@ def select(
             android_packages=[i.value for i in identity.android_package],
             ios_bundles=[i.value for i in identity.ios_bundle],
             app_store_ids=[i.value for i in identity.app_store_id],
-            publisher=publishers[0].value if publishers else rulebook.subjects.companies[company].name,
+            publisher=_publisher(rulebook, registry, app, identity),
         )
         suspended = status_of(decision.verdict.value, decision.enforcement.value) == "suspended"
         (left_out if exclude_suspended and suspended else apps).append(blocked)
-    return Selection(apps, where, at, category, rulebook.version, left_out)
+    return Selection(apps, where, at, category, rulebook.version, left_out, enjoined)
+
+
+def _publisher(rulebook: Rulebook, registry: RegistryFile, app: str, identity: AppIdentity) -> str:
+    """The developer account a store shows for `app`: a publisher of its company read from one of the app's
+    own listings (the same source as one of its identifiers or titles), else the company's name. The registry
+    lists a company's accounts, not which app each publishes, and one account is not every app's (Douyin and
+    CapCut are not published by TikTok Pte. Ltd.)."""
+    company = rulebook.company_of(app)
+    own_sources = {
+        entry.source
+        for entries in (identity.android_package, identity.ios_bundle, identity.app_store_id, identity.titles)
+        for entry in entries
+    }
+    for publisher in registry.publishers.get(company, []):
+        if publisher.source in own_sources:
+            return publisher.value
+    return rulebook.subjects.companies[company].name
 
 
 def blocked_apps(

@@ -29,6 +29,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from appban.engine.instants import iso
 from appban.engine.law import resolve as resolve_law
 from appban.identity.normalize import (
     disguise_key,
@@ -247,9 +248,7 @@ class Resolver:
             if match.kind in (MatchKind.EXACT, MatchKind.STRONG) and first is not None and first > segment:
                 made, instrument = self.covered_since[match.app]
                 where = f" in {self.where}" if self.where else ""
-                why = (
-                    f"; no prohibition{where} named this app or its company yet ({instrument}, made {made.isoformat()})"
-                )
+                why = f"; no prohibition{where} named this app or its company yet ({instrument}, made {iso(made)})"
                 match = replace(match, kind=MatchKind.RELATED_NOT_COVERED, reason=match.reason + why)
             matches.append(match)
         return tuple(matches)
