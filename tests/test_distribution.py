@@ -527,10 +527,11 @@ def test_the_actions_steps_scan_a_repository_and_gate_on_fail_on(overlay: Path, 
     assert runner.run(by_name["scan"], inputs) == 2
     assert runner.outputs["scan"] == {"exit-code": "2"} and runner.summary == ""
 
-    # fail-on left empty (the default): the repository's appban.toml decides, else appban's default (none).
+    # fail-on left empty (the default): the repository's appban.toml decides, else the Action gates on prohibited
+    # (the WeChat client found is not prohibited today, so the gate passes).
     assert defaults["fail-on"] == ""
     assert runner.run(by_name["scan"], defaults) == 0, runner.log
-    assert runner.outputs["scan"]["exit-code"] == "0" and "**fail on**: none" in runner.summary
+    assert runner.outputs["scan"]["exit-code"] == "0" and "**fail on**: prohibited" in runner.summary
     (workspace / "appban.toml").write_text('[scan]\nfail-on = "any"\n')
     assert runner.run(by_name["scan"], defaults) == 0, runner.log
     assert runner.outputs["scan"]["exit-code"] == "1" and "**fail on**: any" in runner.summary
