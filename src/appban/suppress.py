@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from appban.baseline import Facts, absolute, relative
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from appban.code.scan import ScanResult
     from appban.configschema import IgnoreEntry
 
@@ -48,7 +50,8 @@ class Suppression:
         for name, wanted in self.match.items():
             if name == "id" and wanted != facts.fingerprint:
                 return False
-            if name == "command" and " ".join(wanted.split()) != facts.command:
+            # "screen.inventory" (the configuration's section name) and "screen inventory" are one command.
+            if name == "command" and " ".join(wanted.replace(".", " ").split()) != facts.command:
                 return False
             if name == "app" and wanted.casefold() != facts.app.casefold():
                 return False
@@ -151,3 +154,60 @@ def apply_to_scan(
         finding.suppression = entry
     result.unchanged = outcome.unchanged if baseline is not None else None
     return outcome
+
+
+# The columns a screen's findings table gains: its identity and, for an accepted finding, the entry accepting it.
+REVIEW_COLUMNS = ("fingerprint", "suppressed", "suppression_reason", "suppression_until", "suppression_source")
+
+
+@dataclass
+class TableReview:
+    """A screen's findings table split by the review: `active` is what is counted and summarised."""
+
+    active: pa.Table
+    suppressed: pa.Table
+    outcome: Review[int]
+
+
+def table_facts(command: str, row: dict[str, Any], fields: Sequence[str], base: Path) -> Facts:
+    """A screen finding's identity: the command, its file relative to `base`, the app, and the record's own
+    identifying fields (never its line, which moves when rows are added above it)."""
+    file = str(row.get("file") or "")
+    rule = "\x1f".join("" if row.get(name) is None else str(row.get(name)) for name in fields)
+    category = row.get("transaction") or row.get("category")
+    categories = (str(category).casefold().replace("-", "_"),) if category else ()
+    return Facts(command, relative(file, base), str(row.get("app") or ""), rule, categories, (), absolute(file))
+
+
+def apply_to_table(
+    command: str,
+    table: pa.Table,
+    fields: Sequence[str],
+    base: Path,
+    suppressions: Sequence[Suppression],
+    baseline: set[str] | None,
+) -> TableReview:
+    """Fingerprint every row of a screen's findings, mark the suppressed ones with their entry and drop the
+    rows the baseline knows. Both tables returned carry REVIEW_COLUMNS."""
+    import pyarrow as pa
+
+    rows = table.select([name for name in ("file", "app", "transaction", *fields) if name in table.column_names])
+    facts = [table_facts(command, row, fields, base) for row in rows.to_pylist()]
+    outcome = review(range(table.num_rows), lambda index: facts[index], suppressions, baseline)
+    entries: dict[int, Suppression] = dict(outcome.suppressed)
+
+    def part(indices: list[int]) -> pa.Table:
+        chosen = table.take(pa.array(indices, type=pa.int64()))
+        given = [entries.get(index) for index in indices]
+        columns = {
+            "fingerprint": pa.array([facts[index].fingerprint for index in indices], type=pa.string()),
+            "suppressed": pa.array([entry is not None for entry in given], type=pa.bool_()),
+            "suppression_reason": pa.array([e.reason if e else None for e in given], type=pa.string()),
+            "suppression_until": pa.array([e.until if e else None for e in given], type=pa.date32()),
+            "suppression_source": pa.array([e.source if e else None for e in given], type=pa.string()),
+        }
+        for name, values in columns.items():
+            chosen = chosen.append_column(name, values)
+        return chosen
+
+    return TableReview(part(outcome.active), part(list(entries)), outcome)

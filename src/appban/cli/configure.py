@@ -13,8 +13,11 @@ from rich.text import Text
 from appban.cli.common import err, fail
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from appban.code.scan import ScanResult
     from appban.config import Config
+    from appban.suppress import TableReview
 
 ConfigOption = Annotated[
     Path | None,
@@ -105,6 +108,51 @@ def review_scan(result: ScanResult, baseline: Path | None, listed: bool = True) 
     if result.unchanged is not None:
         err.print(f"appban: {_count(result.unchanged)} already in the baseline {baseline}, not reported")
     return warnings
+
+
+def review_screen(
+    command: str, table: pa.Table, fields: list[str], files: list[Path], baseline: Path | None
+) -> tuple[TableReview, list[str]]:
+    """A screen's `review_scan`: fingerprint the findings (the file relative to the same root as scan's, the
+    app, the category and the record's identifying `fields`), set aside what the configuration suppresses and
+    what `baseline` held, and say so on standard error. The warnings said are returned for Markdown."""
+    import os
+
+    from appban.baseline import BaselineError, identity_root, read
+    from appban.suppress import apply_to_table
+
+    known: set[str] | None = None
+    if baseline is not None:
+        try:
+            known = read(baseline)
+        except BaselineError as exc:
+            fail(str(exc))
+    config = loaded()
+    folders = [os.path.dirname(os.path.realpath(file)) for file in files]
+    try:
+        scanned: str | None = os.path.commonpath(folders) if folders else None
+    except ValueError:  # files on different drives
+        scanned = None
+    root = identity_root(scanned, config.path if config else None)
+    screened = apply_to_table(command, table, fields, root.path, config.suppressions if config else [], known)
+    outcome = screened.outcome
+    warnings = list(outcome.warnings)
+    if known and not outcome.known and table.num_rows:
+        warnings.append(
+            f"--baseline {baseline}: none of its {_count(len(known))} is in this run, so every finding counts as "
+            f"new. Fingerprints take file paths relative to {root.kind} ({root.path}): record the baseline from "
+            f"the same files, screened from the same root"
+        )
+    for warning in warnings:
+        err.print(Text(f"appban: warning: {warning}", style="yellow"))
+    if screened.suppressed.num_rows:
+        assert config is not None
+        err.print(
+            f"appban: {_count(screened.suppressed.num_rows)} suppressed by {config.path} (listed with their reasons)"
+        )
+    if known is not None:
+        err.print(f"appban: {_count(outcome.unchanged)} already in the baseline {baseline}, not reported")
+    return screened, warnings
 
 
 def _count(number: int) -> str:

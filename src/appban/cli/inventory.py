@@ -25,6 +25,7 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.configure import BaselineOption, review_screen
 from appban.cli.conventions import (
     CATEGORIES,
     CATEGORY,
@@ -102,6 +103,7 @@ def screen_inventory(
     output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
+    baseline: BaselineOption = None,
 ) -> None:
     """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
     import pyarrow as pa
@@ -140,8 +142,11 @@ def screen_inventory(
             fail(str(exc))  # it names the file already
         except (ColumnMapError, ValueError) as exc:
             fail(f"{file}: {exc}")
-    findings = pa.concat_tables([r.findings for _, r in results]) if results else None
-    assert findings is not None
+    everything = pa.concat_tables([r.findings for _, r in results]) if results else None
+    assert everything is not None
+    # Suppressions and --baseline: `findings` keeps what is counted and summarised, `suppressed` is listed apart.
+    screened, review_warnings = review_screen("screen inventory", everything, INVENTORY_IDENTITY, files, baseline)
+    findings, suppressed = screened.active, screened.suppressed
     errors = [e for _, r in results for e in r.errors]
     files_info = [
         {"file": str(f), "rows": r.rows, "format": r.columns.format, "kind": r.columns.kind, "columns": r.columns.roles}
@@ -150,6 +155,8 @@ def screen_inventory(
     summary = inventory_summary(findings)
     if fmt is ScreenFormat.table and output is None:
         _print_inventory(findings, summary, files_info, book)
+        if suppressed.num_rows:
+            _print_suppressed(suppressed)
     else:
 
         def json_document(stream: BinaryIO) -> None:
@@ -158,20 +165,24 @@ def screen_inventory(
                 "files": files_info,
                 "summary": summary,
                 "findings": to_records(findings),
+                "suppressed": to_records(suppressed),
                 "errors": [vars(e) for e in errors],
             }
+            if baseline is not None:
+                document["baseline"] = {"file": str(baseline), "unchanged": screened.outcome.unchanged}
             stream.write((dumps(document) + "\n").encode("utf-8"))
 
+        every_row = pa.concat_tables([findings, suppressed])  # CSV and Parquet mark the suppressed rows
         render: dict[ScreenFormat, Sink] = {
             ScreenFormat.json: json_document,
-            ScreenFormat.csv: lambda f: write_csv(findings, f),
-            ScreenFormat.parquet: lambda f: pq.write_table(findings, f),
+            ScreenFormat.csv: lambda f: write_csv(every_row, f),
+            ScreenFormat.parquet: lambda f: pq.write_table(every_row, f),
             ScreenFormat.markdown: lambda f: f.write(
-                _inventory_markdown(findings, summary, files_info, book, errors).encode("utf-8")
+                _inventory_markdown(findings, summary, files_info, book, errors, suppressed, review_warnings).encode()
             ),
-            ScreenFormat.table: lambda f: write_csv(findings, f),
+            ScreenFormat.table: lambda f: write_csv(every_row, f),
             ScreenFormat.html: lambda f: f.write(
-                _inventory_html(findings, summary, files_info, book, errors).encode("utf-8")
+                _inventory_html(findings, summary, files_info, book, errors, suppressed).encode("utf-8")
             ),
         }
         emit(render[fmt], output)
@@ -183,6 +194,31 @@ def screen_inventory(
         err.print(f"... and {counted(len(errors) - 50, 'more row error')}")
     if errors:
         raise typer.Exit(1)
+
+
+# What identifies an inventory finding besides its file and app: the record, its storefront or fleet, and the
+# category decided. Not the line, which moves when rows are added above it.
+INVENTORY_IDENTITY = ["record_id", "record_name", "listing_or_device", "transaction", "where"]
+
+
+def _print_suppressed(suppressed: pa.Table) -> None:
+    """Accepted findings under their own title: out of the counts, in sight with the reason and the date."""
+    grid = Table(
+        title=f"{counted(suppressed.num_rows, 'finding')} suppressed by the configuration", title_justify="left"
+    )
+    for name in ("file:line", "record_name", "record_id", "app_name", "reason", "until", "entry"):
+        grid.add_column(name, overflow="fold")
+    for row in suppressed.to_pylist():
+        grid.add_row(
+            f"{Path(row['file']).name}:{row['line']}",
+            str(row["record_name"] or ""),
+            str(row["record_id"] or ""),
+            row["app_name"],
+            row["suppression_reason"],
+            str(row["suppression_until"]),
+            row["suppression_source"],
+        )
+    out.print(grid)
 
 
 def _print_inventory(
@@ -226,7 +262,13 @@ def _print_inventory(
 
 
 def _inventory_markdown(
-    findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook, errors: list[Any]
+    findings: pa.Table,
+    summary: dict[str, Any],
+    files_info: list[dict[str, Any]],
+    book: Rulebook,
+    errors: list[Any],
+    suppressed: pa.Table,
+    review_warnings: list[str],
 ) -> str:
     from appban.report import markdown as md
     from appban.tables import to_records
@@ -243,6 +285,14 @@ def _inventory_markdown(
                                                  for name, counts in summary["by_app"].items()])),
         ("Findings", md.table(columns, rows)),
     ]  # fmt: skip
+    if suppressed.num_rows:
+        accepted = [[Path(str(row["file"])).name, row["line"], row["record_name"], row["record_id"], row["app_name"],
+                     row["suppression_reason"], str(row["suppression_until"]), row["suppression_source"]]
+                    for row in suppressed.to_pylist()]  # fmt: skip
+        sections.append(("Suppressed", md.table(["file", "line", "record_name", "record_id", "app_name", "reason",
+                                                 "until", "entry"], accepted)))  # fmt: skip
+    if review_warnings:  # expired suppressions, a baseline that matches nothing
+        sections.append(("Warnings", "\n".join(f"- {md.cell(w)}" for w in review_warnings)))
     if errors:
         sections.append(("Row errors", "\n".join(f"- {md.cell(e)}" for e in errors[:50])))
     sections.append(("", f"rulebook {md.code(book.version)}"))
@@ -250,7 +300,12 @@ def _inventory_markdown(
 
 
 def _inventory_html(
-    findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook, errors: list[Any]
+    findings: pa.Table,
+    summary: dict[str, Any],
+    files_info: list[dict[str, Any]],
+    book: Rulebook,
+    errors: list[Any],
+    suppressed: pa.Table,
 ) -> str:
     from appban.report import html as html_report
 
@@ -267,6 +322,12 @@ def _inventory_html(
         ("Summary by storefront", html_report.table(["where", "findings"], list(summary["by_where"].items()))),
         ("Findings", html_report.table(columns, rows, verdict_column="verdict")),
     ]  # fmt: skip
+    if suppressed.num_rows:
+        kept = ["file", "line", "record_name", "record_id", "app_name", "verdict", "suppression_reason",
+                "suppression_until", "suppression_source"]  # fmt: skip
+        sections.append(
+            ("Suppressed", html_report.table(kept, [[row[c] for c in kept] for row in suppressed.to_pylist()]))
+        )
     if errors:
         sections.append(("Row errors", html_report.table(["error"], [[str(e)] for e in errors])))
     meta = {"rulebook": book.version, "findings": findings.num_rows}
