@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import os
 
-import pyarrow as pa
-
 
 def pin_to_one_cpu() -> int:
     """Run this process, and pyarrow's thread pools, on one CPU; returns which."""
+    import pyarrow as pa  # here, not at the top: bench/startup.py prints with this module and must stay small
+
     cpu = min(os.sched_getaffinity(0))
     os.sched_setaffinity(0, {cpu})
     pa.set_cpu_count(1)

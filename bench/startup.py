@@ -26,6 +26,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+# report.py imports pyarrow only to pin threads: a child forked from a large parent would report the parent's
+# resident size as its own peak, so this benchmark stays small.
+from report import print_report
+
 SOURCE = Path(__file__).resolve().parent.parent / "src"
 CHECK = ["check", "--app", "tiktok", "--transaction", "internet_hosting", "--where", "US",
          "--at", "2020-11-12T23:59:00-05:00"]  # fmt: skip
@@ -94,18 +98,6 @@ def cases(source: Path, label: str, cache_dir: str) -> list[Case]:
         Case(f"{label}{name}", [sys.executable, "-m", "appban", *argv], {**env, **extra})
         for name, argv, extra in COMMANDS
     ]
-
-
-def print_report(rows: list[tuple[str, str]], markdown: bool) -> None:
-    # Not bench/report.py's: that one imports pyarrow, and a child forked from a large parent reports the
-    # parent's resident size as its own peak.
-    width = max(len(key) for key, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    if markdown:
-        print("\n| measure | value |\n|---|---|")
-        for key, value in rows:
-            print(f"| {key} | {value} |")
 
 
 def main() -> None:
