@@ -62,6 +62,13 @@ questions = st.tuples(
 )
 
 
+def _table(batch: list[tuple]) -> pa.Table:
+    """The questions as decide_table() reads them."""
+    names = ("app", "transaction", "where", "at")
+    columns = {name: [q[i] for q in batch] for i, name in enumerate(names)}
+    return pa.table(columns | {"facts": [json.dumps(q[4]) for q in batch]})
+
+
 def _outcome(decision: dict) -> tuple:
     return (decision["verdict"], decision["as_written"], decision["enforcement"], sorted(decision["rule_ids"]))
 
@@ -70,15 +77,7 @@ def _outcome(decision: dict) -> tuple:
 @given(st.lists(questions, min_size=200, max_size=200))
 def test_the_engine_agrees_with_the_reference_evaluator(batch: list[tuple]) -> None:
     """50 runs of 200 questions: 10,000 questions through decide(), decide_table() and the reference."""
-    table = pa.table(
-        {
-            "app": [q[0] for q in batch],
-            "transaction": [q[1] for q in batch],
-            "where": [q[2] for q in batch],
-            "at": [q[3] for q in batch],
-            "facts": [json.dumps(q[4]) for q in batch],
-        }
-    )
+    table = _table(batch)
     rows = decide_table(table).to_pylist()
     for (app, category, where, at, known_facts), row in zip(batch, rows, strict=True):
         expected = reference_decision(BOOK, app, category, where, parse_instant(at), known_facts)
@@ -117,15 +116,7 @@ def test_instruments_made_after_the_instant_change_nothing_in_the_answer(questio
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.lists(questions, min_size=50, max_size=50))
 def test_decide_table_lists_the_coming_changes_decide_lists(batch: list[tuple]) -> None:
-    table = pa.table(
-        {
-            "app": [q[0] for q in batch],
-            "transaction": [q[1] for q in batch],
-            "where": [q[2] for q in batch],
-            "at": [q[3] for q in batch],
-            "facts": [json.dumps(q[4]) for q in batch],
-        }
-    )
+    table = _table(batch)
     with_later = decide_table(table, later=True)
     assert with_later.drop_columns(["later"]).equals(decide_table(table))  # it changes nothing else
     for question, coming in zip(batch, with_later.column("later").to_pylist(), strict=True):
