@@ -177,7 +177,9 @@ def load(root: Path, key: str) -> Rulebook | None:
     return _decode(data, root, key)
 
 
-def _read_ours(path: Path) -> bytes | None:
+def _read_ours(path: Path, limit: int = MAX_BYTES, private: bool = False) -> bytes | None:
+    """The file's first `limit` + 1 bytes, if it is a regular file (no link followed) of ours, at most `limit`
+    bytes long and, when `private`, readable by no one else; else None."""
     flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
     try:
         fd = os.open(path, flags)
@@ -185,9 +187,10 @@ def _read_ours(path: Path) -> bytes | None:
         return None
     with os.fdopen(fd, "rb") as handle:
         info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode) or not _ours(info) or info.st_size > MAX_BYTES:
+        shared = private and hasattr(os, "getuid") and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
+        if not stat.S_ISREG(info.st_mode) or not _ours(info) or shared or info.st_size > limit:
             return None
-        return handle.read(MAX_BYTES + 1)
+        return handle.read(limit + 1)
 
 
 def _decode(data: bytes, root: Path, key: str) -> Rulebook | None:
@@ -286,18 +289,8 @@ def _secret(directory: Path, create: bool) -> bytes | None:
 
 
 def _read_private(path: Path) -> bytes | None:
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_BINARY", 0)
-    try:
-        fd = os.open(path, flags)
-    except FileNotFoundError:
-        return None
-    with os.fdopen(fd, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        readable_by_others = hasattr(os, "getuid") and info.st_mode & (stat.S_IRWXG | stat.S_IRWXO)
-        if not stat.S_ISREG(info.st_mode) or not _ours(info) or readable_by_others:
-            return None
-        secret = handle.read(_SECRET_BYTES + 1)
-    return secret if len(secret) == _SECRET_BYTES else None
+    secret = _read_ours(path, limit=_SECRET_BYTES, private=True)
+    return secret if secret is not None and len(secret) == _SECRET_BYTES else None
 
 
 def store(book: Rulebook, key: str) -> None:
