@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, cast
 
@@ -198,7 +197,9 @@ def _url_needle(needle: str) -> str:
 
 
 def default_signature_path() -> Path:
-    return Path(str(resources.files("appban.code") / "data" / "signatures.yaml"))
+    from appban.knowledge.layout import active_root
+
+    return active_root().path("code/signatures.yaml")
 
 
 def load_signatures(rulebook: Rulebook, path: Path | None = None) -> SignatureSet:

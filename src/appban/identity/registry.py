@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 from typing import Literal
 
@@ -47,7 +46,9 @@ ID_FIELDS = ("android_package", "ios_bundle", "app_store_id")
 
 
 def default_registry_path() -> Path:
-    return Path(str(resources.files("appban.identity") / "data" / "apps.yaml"))
+    from appban.knowledge.layout import active_root
+
+    return active_root().path("identity") / "apps.yaml"
 
 
 def _read(path: Path) -> RegistryFile:

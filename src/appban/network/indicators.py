@@ -10,7 +10,6 @@ so a reader can tell a deliberate omission from an overlooked one.
 from __future__ import annotations
 
 import ipaddress
-from importlib import resources
 from pathlib import Path
 from typing import Literal, cast
 
@@ -126,7 +125,9 @@ class IndicatorSet(Strict):
 
 
 def default_indicator_path() -> Path:
-    return Path(str(resources.files("appban.network") / "data" / "indicators.yaml"))
+    from appban.knowledge.layout import active_root
+
+    return active_root().path("network/indicators.yaml")
 
 
 def load_indicators(rulebook: Rulebook, path: Path | None = None) -> IndicatorSet:

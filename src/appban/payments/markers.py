@@ -28,7 +28,13 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from appban.rulebook.loader import Problem, Rulebook, RulebookError, parse_yaml
 
-MARKERS_FILE = Path(__file__).with_name("markers.yaml")
+MARKERS_FILE = Path(__file__).with_name("markers.yaml")  # the packaged list; default_markers_path() is the one in force
+
+
+def default_markers_path() -> Path:
+    from appban.knowledge.layout import active_root
+
+    return active_root().path("payments/markers.yaml")
 
 
 class _Strict(BaseModel):
@@ -124,11 +130,12 @@ class MarkerSet(_Strict):
     gateways: dict[str, Gateway] = {}
 
 
-def load_markers(path: Path = MARKERS_FILE, rulebook: Rulebook | None = None) -> MarkerSet:
+def load_markers(path: Path | None = None, rulebook: Rulebook | None = None) -> MarkerSet:
     """The marker set, validated: every marker names a listed service, and with a rulebook, every service
     is one of its subjects. RulebookError (a ValueError) lists each problem with its file and line."""
+    path = Path(path) if path is not None else default_markers_path()
     problems: list[Problem] = []
-    markers, source = parse_yaml(Path(path), MarkerSet, problems, str(path))
+    markers, source = parse_yaml(path, MarkerSet, problems, str(path))
     if markers is not None:
         for section in ("methods", "names", "institutions"):
             for i, marker in enumerate(getattr(markers, section)):

@@ -11,7 +11,6 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -167,7 +166,9 @@ def parse_yaml(path: Path, model: type[M], problems: list[Problem], label: str) 
 
 
 def default_rulebook_path() -> Path:
-    return Path(str(resources.files("appban.rulebook") / "data"))
+    from appban.knowledge.layout import active_root
+
+    return active_root().path("rulebook")
 
 
 @dataclass(eq=False)  # identity semantics: engines cache per loaded rulebook
