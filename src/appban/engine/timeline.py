@@ -8,10 +8,11 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict, Field
 
 from appban.engine.decide import (
-    Decision,
     DecisionInputError,
+    Outcome,
+    covering_rules,
     default_rulebook,
-    evaluate,
+    outcome,
     parse_facts,
     resolve_place,
     resolve_subject,
@@ -26,7 +27,7 @@ _BEFORE = dt.timedelta(seconds=1)
 
 
 class VerdictChange(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     at: str
     category: Category
@@ -42,7 +43,7 @@ class VerdictChange(BaseModel):
 
 
 class Timeline(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     app: str
     subject: str
@@ -117,8 +118,10 @@ def timeline(
     instants = [t for t in law.instants_for(subject) if (low is None or t > low) and (high is None or t <= high)]
     origin = low if low is not None else (instants[0] - _BEFORE if instants else dt.datetime.now(dt.UTC))
 
-    def at(t: dt.datetime) -> dict[Category, Decision]:
-        return {c: evaluate(law, subject, c, place, t, known, later=False) for c in cats}
+    covering = {c: covering_rules(law, subject, c, place, known) for c in cats}
+
+    def at(t: dt.datetime) -> dict[Category, Outcome]:
+        return {c: outcome(law, covering[c], subject, c, place, t, known, known=t) for c in cats}
 
     previous = at(origin)
     initial = {c: d.verdict for c, d in previous.items()}
@@ -128,11 +131,7 @@ def timeline(
         movers: tuple[list[str], list[str]] | None = None
         for category in cats:
             before, after = previous[category], current[category]
-            if (before.verdict, before.as_written, before.enforcement) == (
-                after.verdict,
-                after.as_written,
-                after.enforcement,
-            ):
+            if before.key == after.key:
                 continue
             movers = movers or _movers(law, subject, instant)
             changes.append(
@@ -147,7 +146,7 @@ def timeline(
                     enforcement_after=after.enforcement,
                     instruments=movers[0],
                     items=movers[1],
-                    rule_ids=after.rule_ids,
+                    rule_ids=list(after.rule_ids),
                 )
             )
         previous = current
