@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import pickle
 import subprocess
 import sys
 import textwrap
@@ -212,7 +213,7 @@ def yaml_reads(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
 
 
 def _files(directory: Path) -> list[Path]:
-    return sorted(directory.glob("rulebook-*.json"))
+    return sorted(directory.glob(f"rulebook-*{compiled.SUFFIX}"))
 
 
 def _same(a: Rulebook, b: Rulebook) -> None:
@@ -269,7 +270,8 @@ def test_a_damaged_cache_is_ignored_and_rebuilt(
     elif damage == "truncated":
         path.write_bytes(data[: len(data) // 2])
     elif damage == "body edited":
-        path.write_bytes(head + b"\n" + body.replace(b'"title":"', b'"title":"X', 1))
+        middle = len(body) // 2
+        path.write_bytes(head + b"\n" + body[:middle] + bytes([body[middle] ^ 1]) + body[middle + 1 :])
     elif damage == "header edited":
         header = json.loads(head)
         header["version"] = "sha256:0000000000000000"
@@ -292,14 +294,43 @@ def test_an_edit_with_a_new_checksum_is_refused(cache: Path, yaml_reads: list[Pa
     load_rulebook(rulebook_copy)
     [path] = _files(cache)
     head, _, body = path.read_bytes().partition(b"\n")
-    document = json.loads(body)
-    document["instruments"][0]["made"]["zone"] = "Not/AZone"
-    forged = json.dumps(document).encode()
+    forged = body.replace(b"Executive Order", b"Executive Ordex", 1)
+    assert forged != body
     header = json.loads(head)
     header["body_sha256"] = hashlib.sha256(forged).hexdigest()  # what the unsigned format of old checked
     path.write_bytes(json.dumps(header).encode() + b"\n" + forged)
     load_rulebook(rulebook_copy)
     assert len(yaml_reads) == 2
+
+
+class _Planted:
+    """An object whose unpickling writes a file: what a planted cache file would try."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[Path, str]]:
+        return (Path.write_text, (self.marker, "ran"))
+
+
+def test_a_planted_pickle_is_never_unpickled(
+    cache: Path, yaml_reads: list[Path], rulebook_copy: Path, tmp_path: Path
+) -> None:
+    """The body is unpickled only after its HMAC verifies: a file written without the secret runs nothing."""
+    good = load_rulebook(rulebook_copy)
+    [path] = _files(cache)
+    head, _, _ = path.read_bytes().partition(b"\n")
+    live = tmp_path / "live"
+    pickle.loads(pickle.dumps(_Planted(live)))  # the payload does run when unpickled
+    assert live.read_text() == "ran"
+    marker = tmp_path / "planted-ran"
+    header = json.loads(head)
+    header.pop("mac")
+    header["mac"] = hashlib.sha256(b"guess").hexdigest()
+    path.write_bytes(json.dumps(header).encode() + b"\n" + pickle.dumps(_Planted(marker)))
+    _same(load_rulebook(rulebook_copy), good)
+    assert len(yaml_reads) == 2
+    assert not marker.exists()
 
 
 @pytest.mark.parametrize("damage", ["another secret", "secret readable by others", "secret cut short", "no secret"])
