@@ -29,7 +29,7 @@ __all__ = ["app", "main", "narrowed"]
 # those commands, and `appban NAME` imports only the modules that register NAME (HOMES), so that starting
 # `appban` stays quick; tests/test_startup.py holds both to it, and checks HOMES against what each module
 # registers. The order is the order in which the full app imports them, so a group lists its commands alike.
-COMMAND_MODULES = ("audit", "impact", "code", "inventory", "law", "network", "payments", "serve")
+COMMAND_MODULES = ("audit", "impact", "code", "inventory", "law", "rulestest", "rulesdiff", "network", "payments", "serve")
 HOMES: dict[str, tuple[str, ...]] = {
     "audit": ("audit", "impact"),
     "tokens": ("audit",),
@@ -39,7 +39,7 @@ HOMES: dict[str, tuple[str, ...]] = {
     "check": ("law",),
     "timeline": ("law",),
     "decide": ("law",),
-    "rules": ("law",),
+    "rules": ("law", "rulestest", "rulesdiff"),
     "serve": ("serve",),
 }
 

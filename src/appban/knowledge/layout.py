@@ -32,6 +32,8 @@ PARTS: tuple[Part, ...] = (
     Part("network/indicators.yaml", "appban.network", "data/indicators.yaml", "network indicators"),
     Part("code/signatures.yaml", "appban.code", "data/signatures.yaml", "code signatures"),
     Part("payments/markers.yaml", "appban.payments", "markers.yaml", "payment markers"),
+    # Beside the rulebook, not inside its directory: parts never overlap, so each file belongs to one part.
+    Part("cases.yaml", "appban.rulebook", "cases.yaml", "questions with their expected answers (rules test)"),
 )
 BY_NAME = {part.name: part for part in PARTS}
 
