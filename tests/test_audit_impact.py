@@ -229,3 +229,27 @@ def test_streams_a_larger_store_in_pages(tmp_path: Path) -> None:
     assert report.most_held == 250
     # Twenty pages of decisions, each reported as it was settled, then the (empty) findings.
     assert seen == [*range(250, 5001, 250), 5000]
+
+
+def test_service_route_reports_under_the_packaged_knowledge(
+    recorded: tuple[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    """GET /v1/audit/impact: read-scoped like the other audit routes; B named, never a server path."""
+    url, ids = recorded
+    store = AuditStore(url)
+    reader = store.create_token(name="reader", scope="read")[1]
+    store.close()
+    with client_for(url, tmp_path) as api:
+        assert api.get("/v1/audit/impact", params={"rules": "packaged"}).status_code == 401
+        answer = api.get("/v1/audit/impact", params={"rules": "packaged", "examples": 1}, headers=auth(reader))
+        assert answer.status_code == 200, answer.text
+        document = answer.json()
+        assert document["changed"] == 0 and document["answers"] == 7 + len(ids["findings"])
+        assert document["rulebook_version"] == api.get("/healthz").json()["rulebook_version"]
+        elsewhere = api.get("/v1/audit/impact", params={"rules": str(tmp_path)}, headers=auth(reader))
+        assert elsewhere.status_code == 422
+        late = api.get("/v1/audit/impact", params={"rules": "packaged", "since": "2999-01-01T00:00:00Z"},
+                       headers=auth(reader))  # fmt: skip
+        assert late.status_code == 200 and late.json()["answers"] == 0
+        bad = api.get("/v1/audit/impact", params={"rules": "packaged", "until": "yesterday"}, headers=auth(reader))
+        assert bad.status_code == 400

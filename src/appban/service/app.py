@@ -11,6 +11,7 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 import unicodedata
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -390,6 +391,34 @@ def _routes(app: FastAPI) -> None:
             recorded=done.decision.result,
             replayed=done.replayed,
         )
+
+    impact_turn = threading.Lock()  # one impact report at a time: each reads the whole store
+
+    @app.get("/v1/audit/impact", tags=["audit"])
+    def audit_impact(
+        office: DeskDep,
+        caller: ReadCaller,
+        rules: Annotated[Literal["installed", "packaged"], Query(description="the knowledge B to decide under")],
+        since: Annotated[str | None, Query(max_length=64, description="records asked (runs created) from")] = None,
+        until: Annotated[str | None, Query(max_length=64, description="records asked (runs created) before")] = None,
+        examples: Annotated[int, Query(ge=0, le=20)] = 3,
+    ) -> dict[str, Any]:
+        """Every recorded decision and finding decided again under B (the installed knowledge, or the packaged
+        one); the answers that would change, grouped by app, category and change (`appban audit impact`).
+        One report is worked out at a time (429 while another is); it reads the whole store."""
+        from appban.engine.instants import parse_instant
+        from appban.store.impact import impact, rules_from
+
+        first = parse_instant(since, "UTC") if since else None
+        last = parse_instant(until, "UTC") if until else None
+        if not impact_turn.acquire(blocking=False):
+            raise HTTPException(429, "another impact report is being worked out; try again when it is done")
+        try:
+            with rules_from(rules) as (book, label):
+                report = impact(office.store, book, knowledge=label, since=first, until=last, examples=examples)
+        finally:
+            impact_turn.release()
+        return report.to_json_dict()
 
     @app.get("/", include_in_schema=False)
     def dashboard() -> Response:

@@ -1,15 +1,16 @@
-// The appban dashboard: a hash router over four views, the API token, and the service's health.
+// The appban dashboard: a hash router over five views, the API token, and the service's health.
 
 import * as api from "./api.js";
 import * as audit from "./audit.js";
 import * as check from "./check.js";
+import * as impact from "./impact.js";
 import { closePanel } from "./panel.js";
 import * as screen from "./screen.js";
 import * as timeline from "./timeline.js";
 import { hideTooltip } from "./tooltip.js";
 
-const VIEWS = { timeline, check, screen, audit };
-const TITLES = { timeline: "Timeline", check: "Check a transaction", screen: "Screen a file", audit: "Audit log" };
+const VIEWS = { timeline, check, screen, audit, impact };
+const TITLES = { timeline: "Timeline", check: "Check a transaction", screen: "Screen a file", audit: "Audit log", impact: "Impact" };
 const mounted = new Set();
 let currentView = null;
 
