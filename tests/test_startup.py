@@ -493,3 +493,28 @@ def test_concurrent_writers_leave_one_whole_file(cache: Path, yaml_reads: list[P
     assert not list(cache.glob(".rulebook-*"))  # no temporary file left
     load_rulebook(rulebook_copy)
     assert yaml_reads == []  # the file left is whole and used
+
+
+def test_new_iso_3166_lists_are_a_new_key(rulebook_copy: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Which places are valid comes from pycountry's ISO 3166 lists: another pycountry's lists, another key."""
+    import importlib.machinery
+    import importlib.util
+
+    fake = tmp_path / "pycountry"
+    (fake / "databases").mkdir(parents=True)
+    (fake / "__init__.py").write_text("", encoding="utf-8")
+    lists = fake / "databases" / "iso3166-2.json"
+    lists.write_text('{"3166-2": []}', encoding="utf-8")
+    (fake / "databases" / "iso3166-1.json").write_text('{"3166-1": []}', encoding="utf-8")
+    real = importlib.util.find_spec
+
+    def find_spec(name: str, package: str | None = None) -> importlib.machinery.ModuleSpec | None:
+        if name == "pycountry":
+            return importlib.util.spec_from_file_location("pycountry", fake / "__init__.py")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib.util, "find_spec", find_spec)
+    before = compiled.cache_key(rulebook_copy)
+    assert before == compiled.cache_key(rulebook_copy)
+    lists.write_text('{"3166-2": [{"code": "US-ZZ"}]}', encoding="utf-8")
+    assert compiled.cache_key(rulebook_copy) != before

@@ -217,6 +217,8 @@ def _has_tool_table(path: Path) -> bool:
         return False
     if _TOOL_TABLE.search(text):
         return True
+    if "appban" not in text:  # every spelling of the table names it; most pyproject.toml files never do
+        return False
     import tomllib
 
     try:  # `tool = { appban = {...} }` and other spellings the header test misses

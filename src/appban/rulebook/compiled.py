@@ -3,8 +3,8 @@ not parse and cross-check the YAML on every run.
 
 - **Key.** A file is used only for the very rulebook, code and interpreter that wrote it: its name and
   header carry a SHA-256 over the rulebook's files (names and bytes), this module's, the loader's and the
-  schema's source, the Python version and the versions of pydantic and pycountry (whose code lists decide
-  which places are valid). Any change is a new key, so the cache is rebuilt.
+  schema's source, the Python version, the versions of pydantic and the size and modification time of
+  pycountry's ISO 3166 lists (which decide which places are valid). Any change is a new key, so the cache is rebuilt.
 - **Signed, and only then read.** Each file is a JSON header line and a body; the header carries an
   HMAC-SHA256 of the key, version and body under a per-user secret (`key` in the cache directory, 32 random
   bytes, mode 0600, held to the same ownership rule). The body is the rulebook's models as `pickle` wrote
@@ -120,13 +120,34 @@ def _environment() -> Iterable[str]:
     yield sys.version
     yield pydantic.VERSION
     yield pydantic_core.__version__
-    yield _distribution_version("pycountry")
+    yield from _pycountry_databases()
     here = Path(__file__).parent
     for name in ("compiled.py", "loader.py", "schema.py"):
         try:
             yield hashlib.sha256((here / name).read_bytes()).hexdigest()
         except OSError:  # installed without sources: the package version stands in
             yield _distribution_version("appban")
+
+
+def _pycountry_databases() -> Iterable[str]:
+    """pycountry's ISO 3166 code lists (which decide which places are valid) by name, size and modification
+    time: a new pycountry writes new files. Found without importing pycountry, whose import reads every
+    installed package's metadata to learn its own version, which a command answering from the cache would
+    otherwise wait for."""
+    from importlib.util import find_spec
+
+    spec = find_spec("pycountry")
+    origin = spec.origin if spec is not None else None
+    if origin is None:
+        yield "pycountry missing"
+        return
+    for name in ("iso3166-1.json", "iso3166-2.json"):
+        try:
+            info = (Path(origin).parent / "databases" / name).stat()
+        except OSError:
+            yield f"{name} missing"
+            continue
+        yield f"{name}:{info.st_size}:{info.st_mtime_ns}"
 
 
 def _distribution_version(name: str) -> str:
