@@ -19,7 +19,7 @@ import datetime as dt
 import json
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -159,19 +159,18 @@ def rules_from(knowledge: str) -> Iterator[tuple[Rulebook, str]]:
     from appban.rulebook.loader import RulebookError, load_rulebook
 
     resolve = getattr(layout, "resolve_knowledge", None)
-    opened = resolve(knowledge) if resolve is not None else _knowledge_root(knowledge)
-    try:
-        with opened as root:
-            path = root.path("rulebook")
-            try:
-                book = load_rulebook(path)
-            except RulebookError as exc:
-                raise ImpactError(f"{knowledge}: not a readable rulebook: {exc}") from exc
-            yield book, knowledge
-    except (OSError, ValueError) as exc:
-        if isinstance(exc, ImpactError):
+    with ExitStack() as stack:
+        # Only opening B is B's problem: an error raised by the caller's work inside the block is left alone.
+        try:
+            root = stack.enter_context(resolve(knowledge) if resolve is not None else _knowledge_root(knowledge))
+            book = load_rulebook(root.path("rulebook"))
+        except RulebookError as exc:
+            raise ImpactError(f"{knowledge}: not a readable rulebook: {exc}") from exc
+        except ImpactError:
             raise
-        raise ImpactError(f"{knowledge}: {exc}") from exc
+        except (OSError, ValueError) as exc:
+            raise ImpactError(f"{knowledge}: {exc}") from exc
+        yield book, knowledge
 
 
 @contextmanager
