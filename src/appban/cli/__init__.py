@@ -29,7 +29,18 @@ __all__ = ["app", "main", "narrowed"]
 # those commands, and `appban NAME` imports only the modules that register NAME (HOMES), so that starting
 # `appban` stays quick; tests/test_startup.py holds both to it, and checks HOMES against what each module
 # registers. The order is the order in which the full app imports them, so a group lists its commands alike.
-COMMAND_MODULES = ("audit", "impact", "code", "inventory", "law", "rulestest", "rulesdiff", "network", "payments", "serve")
+COMMAND_MODULES = (
+    "audit",
+    "impact",
+    "code",
+    "inventory",
+    "law",
+    "rulestest",
+    "rulesdiff",
+    "network",
+    "payments",
+    "serve",
+)
 HOMES: dict[str, tuple[str, ...]] = {
     "audit": ("audit", "impact"),
     "tokens": ("audit",),
