@@ -7,6 +7,9 @@ module for its default path, so that which root is in force is decided in one pl
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -54,6 +57,67 @@ class KnowledgeRoot:
 PACKAGED = KnowledgeRoot()
 
 
+# A root set for the current context (install proves a bundle readable with the loaders' own defaults).
+_reading: ContextVar[KnowledgeRoot | None] = ContextVar("appban_knowledge_reading", default=None)
+
+
 def active_root() -> KnowledgeRoot:
-    """The root in force for this process. The package's data until knowledge bundles can be installed."""
-    return PACKAGED
+    """The root in force: the installed bundle `appban rules use` pinned, else the newest installed one,
+    else the package's data (see `knowledge.install`; reading that state costs a directory listing)."""
+    chosen = _reading.get()
+    if chosen is not None:
+        return chosen
+    from appban.knowledge.install import installed_root
+
+    return installed_root()
+
+
+def active_bundle() -> str | None:
+    """The bundle in force, as answers name it ("2026.02.20-1 sha256:0123456789ab"); None for the package's
+    own data."""
+    if _reading.get() is not None:
+        return None
+    from appban.knowledge.install import active_bundle as installed_bundle
+
+    return installed_bundle()
+
+
+@contextmanager
+def reading(root: KnowledgeRoot) -> Iterator[KnowledgeRoot]:
+    """Within the block, `active_root()` (so every loader's default path) is `root`."""
+    token = _reading.set(root)
+    try:
+        yield root
+    finally:
+        _reading.reset(token)
+
+
+@contextmanager
+def resolve_knowledge(arg: str, *, trusted: bool = True) -> Iterator[KnowledgeRoot]:
+    """The knowledge a command-line argument names: a bundle file (verified, extracted while the block
+    runs), a knowledge directory (or an installed version's directory), an installed version, `installed`
+    (the root in force) or `packaged`. Raises ValueError saying what the argument can be."""
+    from appban.knowledge.install import data_dir, installed_versions, is_version, version_root
+
+    if arg == "packaged":
+        yield PACKAGED
+        return
+    if arg == "installed":
+        yield active_root()
+        return
+    path = Path(arg)
+    if path.is_dir():
+        yield KnowledgeRoot(path / "data" if (path / "manifest.json").is_file() else path)
+        return
+    if path.is_file():
+        from appban.knowledge.bundle import open_bundle
+
+        with open_bundle(path, trusted=trusted) as opened:
+            yield opened.root
+        return
+    if is_version(arg) and arg in installed_versions(data_dir()):
+        yield version_root(arg)
+        return
+    raise ValueError(
+        f"{arg}: not a bundle file, a knowledge directory, an installed version, `installed` or `packaged`"
+    )
