@@ -187,13 +187,13 @@ def load_everything(root: KnowledgeRoot) -> str:
 
 
 def failed_cases(root: KnowledgeRoot) -> list[str] | None:
-    """The names of the bundle's own cases that fail (None when it carries none)."""
+    """Each of the bundle's own cases that fails, with why (None when it carries none)."""
     from appban.knowledge.cases import run_cases
 
     if not root.path("cases.yaml").is_file():
         return None
     report = run_cases(root)
-    return [getattr(case, "name", str(case)) for case in report.failed]
+    return [f"{result.name}: {result.error or '; '.join(result.differences)}" for result in report.failed]
 
 
 def install(source: Path, *, allow_downgrade: bool = False) -> Installed:
