@@ -37,6 +37,7 @@ COMMAND_MODULES = (
     "law",
     "rulestest",
     "rulesdiff",
+    "knowledge",
     "network",
     "payments",
     "serve",
@@ -50,7 +51,8 @@ HOMES: dict[str, tuple[str, ...]] = {
     "check": ("law",),
     "timeline": ("law",),
     "decide": ("law",),
-    "rules": ("law", "rulestest", "rulesdiff"),
+    "rules": ("law", "rulestest", "rulesdiff", "knowledge"),
+    "keys": ("knowledge",),
     "serve": ("serve",),
 }
 
