@@ -115,7 +115,8 @@ def test_a_new_instrument_is_added_and_flips_exactly_its_stretch(tmp_path: Path)
     assert diff_json("packaged", str(root.directory), "--where", "US")["flips"] == []
     assert diff_json("packaged", str(root.directory), "--app", "tiktok")["flips"] == []
     assert diff_json("packaged", str(root.directory), "--category", "App-Store-Update")["flips"] == []
-    assert len(diff_json("packaged", str(root.directory), "--app", "SHAREit", "--where", "in")["flips"]) == 1  # type: ignore[arg-type]
+    assert len(diff_json("packaged", str(root.directory), "--app", "SHAREit", "--where", "in")["flips"]) == 1
+    assert len(diff_json("packaged", str(root.directory), "--app", "com.lenovo.anyshare.gps")["flips"]) == 1  # type: ignore[arg-type]
 
     # Markdown for a pull request, and --fail-on-change as a gate.
     markdown = runner.invoke(app, ["rules", "diff", "packaged", str(root.directory), "--format", "markdown"])

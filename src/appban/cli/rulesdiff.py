@@ -23,6 +23,7 @@ from appban.cli.conventions import (
     PLACE,
     Fmt,
     JsonAlias,
+    app_subject,
     category_name,
     chosen_format,
     counted,
@@ -193,11 +194,9 @@ def _resolved(arg: str) -> AbstractContextManager[KnowledgeRoot]:
 
 
 def _subject(a: Rulebook, b: Rulebook, value: str) -> str:
+    """`--app` as an id, name or alias in A or B, else a store identifier the registry knows (conventions)."""
     subject = a.subject_id(value) or b.subject_id(value)
-    if subject is None:
-        known = ", ".join(sorted(set(a.subjects.subjects) | set(b.subjects.subjects)))
-        fail(f"--app: unknown app {value!r} in A and in B (known apps: {known}; names and aliases also work)")
-    return subject
+    return subject if subject is not None else app_subject(b, value)
 
 
 def _category(value: str) -> Any:
