@@ -214,7 +214,7 @@ def test_parquet_rows_and_bad_arguments(tmp_path: Path) -> None:
     ]
 
     missing = runner.invoke(app, ["rules", "diff", "packaged", str(tmp_path / "nowhere")])
-    assert missing.exit_code == 2 and "B (" in missing.output
+    assert missing.exit_code == 2 and "B: " in missing.output and "nowhere" in missing.output
     unknown = runner.invoke(app, ["rules", "diff", "packaged", "packaged", "--app", "no-such-app"])
     assert unknown.exit_code == 2 and "--app" in unknown.output
     bad_place = runner.invoke(app, ["rules", "diff", "packaged", "packaged", "--where", "XX"])

@@ -171,7 +171,8 @@ def _opened(arg: str, name: str) -> Iterator[KnowledgeRoot]:
     try:
         root = stack.enter_context(_resolved(arg))
     except (OSError, ValueError) as exc:  # a bundle that cannot be opened or verified, or no such directory
-        fail(f"{name} ({arg}): {exc}")
+        message = str(exc)
+        fail(f"{name}: {message}" if message.startswith(arg) else f"{name} ({arg}): {message}")
     with stack:
         yield root
 
