@@ -100,13 +100,14 @@ class Desk:
         An `at` of `now`, or none, is this instant (`clock`): the answer's `at` states it, and the record keeps
         it as the instant asked about (with `at_given`, what was sent), so a replay decides the same instant."""
         when: str | dt.datetime = at if at is not None and not means_now(at) else self.clock()
+        book = self.rulebook  # one rulebook for the answer and its record, whatever a reload swaps in meanwhile
         # The answer as its segment's template and the values of its gaps: the store keeps each template once.
-        answer, instant = decide_filled(app, transaction, where, when, facts, tz=tz, rulebook=self.rulebook)
+        answer, instant = decide_filled(app, transaction, where, when, facts, tz=tz, rulebook=book)
         asked = {"app": app, "transaction": transaction, "where": where, "at": at, "facts": facts, "tz": tz}
         if isinstance(when, dt.datetime):
             asked |= {"at": iso(instant), "at_given": at}  # at_given: "now" as sent, or null when none was sent
         prepared = self.store.prepare_decision(
-            kind="decide", input=asked, result=answer, rulebook=self.rulebook, instant=instant, caller=caller
+            kind="decide", input=asked, result=answer, rulebook=book, instant=instant, caller=caller
         )
         await self._commits.commit(prepared)
         return prepared.id, answer
@@ -115,7 +116,8 @@ class Desk:
         self, table: pa.Table, caller: str, tz: str | None = None, max_questions: int | None = None
     ) -> tuple[str, pa.Table]:
         """decide_table(), recorded as one batch: its id, and the table with the decision columns."""
-        decided = decide_table(table, tz=tz, rulebook=self.rulebook, max_questions=max_questions)
+        book = self.rulebook  # one rulebook for the answers and their record, whatever a reload swaps in meanwhile
+        decided = decide_table(table, tz=tz, rulebook=book, max_questions=max_questions)
         verdicts = decided.column("verdict").combine_chunks()
         counts = pc.value_counts(verdicts.cast(pa.string()) if pa.types.is_dictionary(verdicts.type) else verdicts)
         summary = {"by_verdict": {str(c["values"]): int(c["counts"]) for c in counts.to_pylist()}}
@@ -125,7 +127,7 @@ class Desk:
             answers=arrow_bytes(answers),
             rows=table.num_rows,
             summary=summary,
-            rulebook=self.rulebook,
+            rulebook=book,
             caller=caller,
         )
         return batch_id, decided
@@ -135,6 +137,15 @@ class Desk:
         since = self.clock() if means_now(start) else start
         until = self.clock() if means_now(end) else end
         return timeline(app, where, since, until, tz=tz, rulebook=self.rulebook)
+
+    def use_rulebook(self, book: Rulebook) -> Rulebook:
+        """Answer from now on under `book` (with the lists bound to it); the rulebook it replaces.
+
+        One assignment, so a request sees the old rulebook or the new one, never a mix: each question reads
+        `self.rulebook` once and keeps that one to its record. Old records replay under their own version (the
+        store's snapshots); the new version is snapshotted with the first record made under it."""
+        previous, self.rulebook = self.rulebook, book
+        return previous
 
     def replay(self, decision_id: str) -> Any:
         return replay(self.store, decision_id)
@@ -171,18 +182,21 @@ class Desk:
         An `at` of `now` is this instant, written into the options the run is recorded with."""
         check_options(kind, options)
         options = with_now_resolved(options, self.clock())
+        book = self.rulebook  # the run screens under the rulebook it was queued with, even after a reload
         run_id = self.store.create_run(
             kind=kind,
             filename=filename,
             caller=caller,
-            rulebook_version=self.rulebook.version,
+            rulebook_version=book.version,
             options=options,
             owner=OWNER,
         )
-        self._pool.submit(self._run, run_id, kind, upload, filename, options, caller)
+        self._pool.submit(self._run, book, run_id, kind, upload, filename, options, caller)
         return run_id
 
-    def _run(self, run_id: str, kind: str, upload: Path, filename: str, options: dict[str, str], caller: str) -> None:
+    def _run(
+        self, book: Rulebook, run_id: str, kind: str, upload: Path, filename: str, options: dict[str, str], caller: str
+    ) -> None:
         store = self.store
         last = [0.0]
 
@@ -198,7 +212,7 @@ class Desk:
             named = upload.parent / Path(filename).name
             upload.rename(named)
             upload = named
-            outcome = run_screen(kind, upload, options, self.rulebook, _counting(progress), hide_folder=upload.parent)
+            outcome = run_screen(kind, upload, options, book, _counting(progress), hide_folder=upload.parent)
             for start in range(0, len(outcome.findings), _FINDINGS_PER_WRITE):
                 store.add_findings(run_id, outcome.findings[start : start + _FINDINGS_PER_WRITE])
             summary = {**outcome.summary, "findings": len(outcome.findings), "errors": outcome.errors[:100]}
@@ -206,7 +220,7 @@ class Desk:
                 kind="screen",
                 input={"kind": kind, "filename": filename, "options": options},
                 result=summary,
-                rulebook=self.rulebook,
+                rulebook=book,
                 instant=options_instant(options),  # the instant the run decided at, when one was given
                 caller=caller,
                 run_id=run_id,

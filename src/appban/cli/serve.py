@@ -160,6 +160,9 @@ def _run(host: str, port: int, workers: int, access_log: bool, open_reads: bool)
         **uvicorn_http_options(),  # caps on the request line and headers, enforced as they arrive
     )
     if workers == 1:
+        # SIGHUP reloads the knowledge once the app has started (appban.service.reload); before that it has
+        # nothing to reload, since the app loads the knowledge as it starts, and must not end the server.
+        signal.signal(signal.SIGHUP, signal.SIG_IGN)
         try:
             uvicorn.Server(config).run()
         except SystemExit as exc:

@@ -33,10 +33,9 @@ from starlette.exceptions import HTTPException
 
 from appban.audited import Desk, arrow_bytes
 from appban.engine.batch import TableInputError
-from appban.engine.decide import DecisionInputError, default_rulebook
+from appban.engine.decide import DecisionInputError
 from appban.engine.instants import InstantError
 from appban.engine.timeline import Timeline
-from appban.rulebook.loader import load_rulebook
 from appban.rulebook.views import instrument_summaries, item_view
 from appban.screen.jobs import ScreenOptionError, check_options, describe_screens, option_parameters
 from appban.service.audit_view import overview
@@ -44,6 +43,7 @@ from appban.service.auth import Caller, read_caller, reader, writer
 from appban.service.bodies import JSONLines, lines_named, read_arrow_stream, rows_as_json_lines
 from appban.service.findings import FindingsQuery, FindingsView, FindingsViews, Order, csv_chunks, json_chunks
 from appban.service.limits import BodyLimit, Turns
+from appban.service.reload import install_sighup, load_knowledge, reload_routes, remove_sighup
 from appban.service.schemas import (
     BATCH_ARROW,
     BATCH_LINES,
@@ -87,9 +87,10 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        book = load_rulebook(settings.rulebook) if settings.rulebook else default_rulebook()
+        book = load_knowledge(settings)  # and again on SIGHUP or POST /v1/admin/reload (appban.service.reload)
         store = AuditStore(settings.db_url)
         app.state.desk = Desk(store, book, settings.screen_workers)
+        install_sighup(app)
         app.state.store = store
         app.state.findings_views = FindingsViews(store)
         app.state.batch_turns = Turns(settings.batch_workers, settings.batch_queue)
@@ -100,6 +101,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
         gc.collect()
         gc.freeze()
         yield
+        remove_sighup()
         app.state.desk.close()
         store.close()
 
@@ -120,6 +122,7 @@ def create_app(settings: ServiceSettings | None = None) -> FastAPI:
     app.add_middleware(BodyLimit, settings=settings)
     _errors(app)
     _routes(app)
+    reload_routes(app)
     _docs_pages(app)
     _describe_undeclared_models(app, DecideRequest)
     if STATIC.is_dir():

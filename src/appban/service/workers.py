@@ -13,7 +13,8 @@ message per connection, not per request. A worker that cannot take a connection 
 is skipped.
 
 A worker that dies is started again; one that dies within seconds of starting stops the server (its app
-cannot start, and would fail the same way again). SIGINT or SIGTERM stops every worker.
+cannot start, and would fail the same way again). SIGINT or SIGTERM stops every worker; SIGHUP is passed on
+to every worker, which loads the knowledge again (appban.service.reload).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import ctypes
 import ctypes.util
 import logging
 import multiprocessing
+import os
 import signal
 import socket
 import sys
@@ -39,6 +41,8 @@ log = logging.getLogger("appban.workers")
 _QUICK_DEATH = 10.0  # seconds: a worker dying sooner than this after its start failed to start
 _PR_SET_PDEATHSIG = 1
 _ACCEPT_WAKE = 0.2  # seconds between the accepting thread's checks for a stop
+# Set in each worker: the supervisor's pid, so that a reload asked of one worker can reach them all.
+SUPERVISOR_ENV = "APPBAN_SUPERVISOR_PID"
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
@@ -101,6 +105,10 @@ def _serve(config: uvicorn.Config, channel: socket.socket) -> None:
         # Stop with the supervisor even if it is killed outright, rather than serve on as an orphan.
         libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # A SIGHUP passed on while this worker starts must not end it: its app loads the knowledge as it starts,
+    # and handles SIGHUP itself once it has.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    os.environ[SUPERVISOR_ENV] = str(os.getppid())
     config.configure_logging()
     _HandedConnections(config, channel).run()
 
@@ -160,6 +168,15 @@ def run_workers(config: uvicorn.Config, count: int) -> int:
         return _Worker(process, time.monotonic(), ours)
 
     workers = [start(slot) for slot in range(count)]
+
+    def relay(signum: int, _frame: FrameType | None) -> None:
+        for worker in workers:
+            pid = worker.process.pid
+            if pid is not None and worker.process.is_alive():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGHUP)
+
+    previous[signal.SIGHUP] = signal.signal(signal.SIGHUP, relay)
     dealer = threading.Thread(target=_deal, args=(listener, workers, stopping), name="appban-accept", daemon=True)
     dealer.start()
     try:
