@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -18,7 +16,6 @@ from appban.cli.conventions import FILE, Fmt, JsonAlias, chosen_format, counted,
 
 if TYPE_CHECKING:
     from appban.knowledge.cases import CaseReport, CaseResult
-    from appban.knowledge.layout import KnowledgeRoot
 
 
 class TestFormat(StrEnum):
@@ -58,17 +55,18 @@ def rules_test(
     be read.
     """
     from appban.knowledge.cases import CasesError, RulebookError, run_cases
+    from appban.knowledge.layout import resolve_knowledge
 
     chosen = chosen_format(fmt, as_json)
     try:
-        with _knowledge(rules) as root:
+        with resolve_knowledge(rules) as root:
             report = run_cases(root, cases)
     except CasesError as exc:
         fail(f"{len(exc.problems)} problem(s) in the cases file:\n{exc}")
     except RulebookError as exc:
         fail(f"--rules {rules}: the rulebook cannot be read:\n{exc}")
-    except (OSError, ValueError) as exc:  # a bundle that cannot be opened or verified
-        fail(f"--rules {rules}: {exc}")
+    except (OSError, ValueError) as exc:  # resolve_knowledge's message starts with the argument it names
+        fail(str(exc))
     if chosen == Fmt.json:
         emit_text(dumps(report.to_json_dict()) + "\n", output)
     elif chosen == Fmt.markdown:
@@ -82,27 +80,6 @@ def rules_test(
         out.print(_summary(report))
     if report.failed:
         raise typer.Exit(1)
-
-
-@contextmanager
-def _knowledge(arg: str) -> Iterator[KnowledgeRoot]:
-    """The knowledge root `--rules` names. The shared `resolve_knowledge` (bundle files too) once it exists;
-    until then directories, `installed` (the root in force) and `packaged`."""
-    from appban.knowledge import layout
-
-    shared = getattr(layout, "resolve_knowledge", None)
-    if shared is not None:
-        with shared(arg) as root:
-            yield root
-        return
-    if arg == "packaged":
-        yield layout.PACKAGED
-    elif arg == "installed":
-        yield layout.active_root()
-    elif Path(arg).is_dir():
-        yield layout.KnowledgeRoot(Path(arg))
-    else:
-        raise ValueError("not a knowledge directory, `installed` or `packaged`")
 
 
 def _why(result: CaseResult) -> str:
