@@ -75,10 +75,16 @@ def _version(value: bool) -> None:
     if value:
         from importlib.metadata import version as package_version
 
+        from appban.knowledge.install import bundle_of
         from appban.rulebook.loader import load_rulebook
 
         book = load_rulebook()
-        print(f"appban {package_version('appban')}, rulebook {book.version} ({len(book.instruments)} instruments)")
+        bundle = bundle_of(book)
+        knowledge = f"bundle {bundle}" if bundle else "packaged"
+        print(
+            f"appban {package_version('appban')}, rulebook {book.version} ({len(book.instruments)} instruments, "
+            f"{knowledge})"
+        )
         raise typer.Exit(0)
 
 

@@ -124,7 +124,11 @@ def _print_decision(decision: Decision) -> None:
             out.print(f"    {escape(change.effect)}", style="dim")
             if change.made_doubt:
                 out.print(f"    made: {escape(change.made_doubt)}", style="dim yellow")
-    out.print(f"[dim]rulebook {decision.rulebook_version}[/dim]")
+    out.print(f"[dim]rulebook {decision.rulebook_version}{_from_bundle(decision.bundle)}[/dim]")
+
+
+def _from_bundle(bundle: str | None) -> str:
+    return f", bundle {escape(bundle)}" if bundle else ""
 
 
 class CheckFormat(StrEnum):
@@ -242,7 +246,8 @@ def _decision_markdown(decision: Decision) -> str:
         lines = [f"- {md.cell(c.cite)}: <{c.url}>" if c.url.startswith("https://") else f"- {md.cell(c.cite)}"
                  for c in decision.citations]  # fmt: skip
         sections.append(("Citations", "\n".join(lines)))
-    sections.append(("", f"rulebook {md.code(decision.rulebook_version)}"))
+    bundle = f", bundle {md.code(decision.bundle)}" if decision.bundle else ""
+    sections.append(("", f"rulebook {md.code(decision.rulebook_version)}{bundle}"))
     return md.document(f"appban check: {decision.verdict.value}", sections)
 
 
@@ -317,7 +322,7 @@ def timeline_command(
     out.print(table)
     if not result.changes:
         out.print("No change in this range.")
-    out.print(f"[dim]rulebook {result.rulebook_version}[/dim]")
+    out.print(f"[dim]rulebook {result.rulebook_version}{_from_bundle(result.bundle)}[/dim]")
 
 
 class OutputFormat(StrEnum):
@@ -527,6 +532,7 @@ def rules_list(
 ) -> None:
     """Every instrument in the rulebook, oldest first."""
     from appban.engine.instants import iso
+    from appban.knowledge.install import bundle_of
     from appban.rulebook.views import instrument_summaries
 
     chosen = chosen_format(fmt, as_json)
@@ -535,12 +541,14 @@ def rules_list(
     instruments = sorted(book.instruments.values(), key=lambda i: (i.made.instant, i.id))
     if chosen == Fmt.json or (chosen == Fmt.table and output is not None):
         rows = instrument_summaries(book)
-        emit_text(dumps({"rulebook_version": book.version, "instruments": rows}) + "\n", output)
+        document = {"rulebook_version": book.version, "bundle": bundle_of(book), "instruments": rows}
+        emit_text(dumps(document) + "\n", output)
         return
     if chosen != Fmt.table:
         _rows_out(chosen, instrument_summaries(book), RULE_COLUMNS, output)
         return
-    table = Table(title=f"Rulebook {book.version}: {len(instruments)} instruments", title_justify="left")
+    bundle = f" (bundle {bundle_of(book)})" if bundle_of(book) else ""
+    table = Table(title=f"Rulebook {book.version}{bundle}: {len(instruments)} instruments", title_justify="left")
     for name in ("made", "id", "kind", "instrument", "items"):
         table.add_column(name, overflow="fold")
     for i in instruments:

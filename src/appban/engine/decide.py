@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.law import Applied, Law, ResolvedRule, exists, resolve
 from appban.jsontemplate import FilledJSON, JSONTemplate, gap
+from appban.knowledge.install import bundle_of
 from appban.rulebook.loader import Rulebook, load_rulebook, valid_place_code
 from appban.rulebook.schema import Change, Citation, InstantSpec, Instrument, LawException, Prohibition
 from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict, combine
@@ -104,6 +105,7 @@ class Decision(Model):
     uncertainties: list[str]
     later: list[LaterChange]
     rulebook_version: str
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
     @property
     def rule_ids(self) -> list[str]:
@@ -755,6 +757,7 @@ def _judge(
         uncertainties=list(dict.fromkeys(uncertainties)),
         later=[],
         rulebook_version=rulebook.version,
+        bundle=bundle_of(rulebook),
     )
 
 

@@ -19,6 +19,7 @@ from appban.engine.decide import (
 )
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.law import Law, resolve
+from appban.knowledge.install import bundle_of
 from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import Change
 from appban.vocabulary import Category, Enforcement, Verdict
@@ -53,6 +54,7 @@ class Timeline(BaseModel):
     initial: dict[Category, Verdict]
     changes: list[VerdictChange]
     rulebook_version: str
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
 
 def _movers(law: Law, subject: str, instant: dt.datetime) -> tuple[list[str], list[str]]:
@@ -159,4 +161,5 @@ def timeline(
         initial=initial,
         changes=changes,
         rulebook_version=rulebook.version,
+        bundle=bundle_of(rulebook),
     )

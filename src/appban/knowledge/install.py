@@ -24,6 +24,7 @@ from appban.knowledge.layout import PACKAGED, KnowledgeRoot
 
 if TYPE_CHECKING:
     from appban.knowledge.bundle import Manifest, OpenedBundle
+    from appban.rulebook.loader import Rulebook
 
 PIN = "pinned"
 LOCK = ".lock"
@@ -31,6 +32,7 @@ PACKAGED_NAME = "packaged"
 MANIFEST = "manifest.json"
 _VERSION = re.compile(r"(\d{4})\.(\d{2})\.(\d{2})-(\d{1,6})")
 MAX_PIN_BYTES = 256
+MAX_MANIFEST_READ = 16 << 20  # as bundle.MAX_MANIFEST_BYTES
 
 
 class InstallError(ValueError):
@@ -106,6 +108,36 @@ def installed_bundle_id(version: str, base: Path | None = None) -> str | None:
         with open((base or data_dir()) / version / MANIFEST, "rb") as stream:
             raw = stream.read()
     except OSError:
+        return None
+    return f"{version} sha256:{hashlib.sha256(raw).hexdigest()[:12]}"
+
+
+def bundle_of(book: Rulebook) -> str | None:
+    """The bundle a loaded rulebook came from ("VERSION sha256:…"), None for a rulebook read from anywhere
+    else (the package's data, a plain directory). A bundle's rulebook is `data/rulebook` beside its
+    manifest.json, installed or just extracted; the answer is kept with the rulebook, so a batch of answers
+    reads the manifest once."""
+    if "bundle" not in book.derived:
+        book.derived["bundle"] = _bundle_at(book.root)
+    found = book.derived["bundle"]
+    return found if isinstance(found, str) else None
+
+
+def _bundle_at(rulebook_dir: Path) -> str | None:
+    if rulebook_dir.name != "rulebook" or rulebook_dir.parent.name != "data":
+        return None
+    try:
+        with open(rulebook_dir.parent.parent / MANIFEST, "rb") as stream:
+            raw = stream.read(MAX_MANIFEST_READ + 1)
+    except OSError:
+        return None
+    from appban import safejson
+
+    try:
+        version = safejson.loads(raw).get("version") if len(raw) <= MAX_MANIFEST_READ else None
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(version, str) or not is_version(version):
         return None
     return f"{version} sha256:{hashlib.sha256(raw).hexdigest()[:12]}"
 
