@@ -297,6 +297,8 @@ def _download(url: str, directory: Path) -> Path:
                 sink.write(chunk)
     except BaseException as exc:
         path.unlink(missing_ok=True)
+        if isinstance(exc, urllib.error.HTTPError):
+            fail(f"{url}: cannot download: HTTP {exc.code} {exc.reason}")
         if isinstance(exc, urllib.error.URLError | OSError | ValueError):
             fail(f"{url}: cannot download: {getattr(exc, 'reason', None) or exc}")
         raise

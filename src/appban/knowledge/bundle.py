@@ -200,7 +200,7 @@ class _Capped(io.RawIOBase):
         data = self.inner.read(want)
         self.read_so_far += len(data)
         if self.read_so_far > self.limit:
-            raise BundleError(f"{self.name}: expands to more than {self.limit >> 20} MiB; refused")
+            raise BundleError(f"{self.name}: expands to more than {self.limit:,} bytes; refused")
         view[: len(data)] = data
         return len(data)
 
