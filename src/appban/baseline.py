@@ -12,7 +12,8 @@ top level, else the scan root, the first of them that holds every path scanned (
 are added above them, so neither is part of the identity.
 
 `--baseline FILE` takes an earlier result of the same command, as JSON (each finding's `fingerprint`) or SARIF
-(each result's `partialFingerprints`), and the run then reports and gates on what is not in it.
+(each result's `partialFingerprints`), and the run then reports and gates on what is not in it. A result of
+another command is refused: its fingerprints could never match, and every finding would pass for new.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -43,7 +45,7 @@ class Facts:
     packages: tuple[str, ...] = ()  # package URLs, with the version where one is pinned
     origin: str = ""  # the file as an absolute path (members after "!/"): what path globs are matched against
 
-    @property
+    @cached_property  # asked for by every suppression and the baseline
     def fingerprint(self) -> str:
         text = "\x1f".join(("v2", self.command, self.path, self.app.casefold(), self.rule))
         return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -103,8 +105,17 @@ def relative(path: str, base: Path) -> str:
     return PurePath(inside).as_posix() + sep + member
 
 
-def read(path: Path) -> set[str]:
-    """The fingerprints of every finding an earlier JSON or SARIF result holds (suppressed ones included)."""
+# Where each command's JSON output lists its findings (suppressed ones are under `suppressed` in every one), and
+# what tells its output apart from the others': the keys only it writes at the top.
+FINDINGS_KEY = {"scan": "findings", "screen inventory": "findings", "screen network": "records",
+                "screen payments": "payments"}  # fmt: skip
+_MARKS = (("screen network", ("records", "exposure")), ("screen payments", ("payments", "totals")),
+          ("screen inventory", ("findings", "summary", "files")), ("scan", ("findings",)))  # fmt: skip
+
+
+def read(path: Path, command: str = "scan") -> set[str]:
+    """The fingerprints of every finding an earlier JSON or SARIF result of `command` holds (suppressed ones
+    included). A result of another command is refused, naming it."""
     from appban import safejson
 
     try:
@@ -118,16 +129,39 @@ def read(path: Path) -> set[str]:
         document = safejson.loads(data)
     except ValueError as exc:
         raise BaselineError(f"--baseline {path}: not JSON: {exc}") from None
-    if isinstance(document, dict) and isinstance(document.get("runs"), list):
+    sarif = isinstance(document, dict) and isinstance(document.get("runs"), list)
+    made_by = "scan" if sarif else written_by(document)
+    if made_by is None:
+        raise BaselineError(
+            f"--baseline {path}: neither a JSON result of `appban {command}` "
+            f"(`{FINDINGS_KEY.get(command, 'findings')}`) nor SARIF (`runs`)"
+        )
+    if made_by != command:
+        kind = "SARIF" if sarif else "JSON"
+        raise BaselineError(
+            f"--baseline {path}: a {kind} result of `appban {made_by}`, not of `appban {command}`: record the "
+            f"baseline with `appban {command} … --format json -o FILE`"
+        )
+    if sarif:
         return _from_sarif(document, path)
-    if isinstance(document, dict) and isinstance(document.get("findings"), list):
-        return _from_json(document, path)
-    raise BaselineError(f"--baseline {path}: neither appban's JSON output (`findings`) nor SARIF (`runs`)")
+    return _from_json(document, path, FINDINGS_KEY[command])
 
 
-def _from_json(document: dict[str, Any], path: Path) -> set[str]:
+def written_by(document: object) -> str | None:
+    """The command whose JSON output `document` is, by the keys at its top; None when it is none of them."""
+    if not isinstance(document, dict):
+        return None
+    for command, keys in _MARKS:
+        if all(isinstance(document.get(key), list | dict) for key in keys) and isinstance(
+            document.get(FINDINGS_KEY[command]), list
+        ):
+            return command
+    return None
+
+
+def _from_json(document: dict[str, Any], path: Path, listed: str = "findings") -> set[str]:
     found: set[str] = set()
-    for field in ("findings", "suppressed"):
+    for field in (listed, "suppressed"):
         items = document.get(field) or []
         if not isinstance(items, list):
             raise BaselineError(f"--baseline {path}: `{field}` is not a list")

@@ -47,9 +47,9 @@ SECTION_OPTIONS: dict[str, tuple[str, ...]] = {
     "timeline": ("where", "tz", "format"),
     "decide": ("tz", "format"),
     "scan": ("where", "tz", "fail-on", "format"),
-    "screen.inventory": ("where", "fleet", "tz", "format"),
-    "screen.network": ("where", "role", "scope", "format", "log-tz"),
-    "screen.payments": ("tz", "format"),
+    "screen.inventory": ("where", "fleet", "tz", "fail-on", "format"),
+    "screen.network": ("where", "role", "scope", "fail-on", "format", "log-tz"),
+    "screen.payments": ("tz", "fail-on", "format"),
     "export.mdm": ("where", "format"),
     "export.blocklist": ("where", "format"),
 }

@@ -160,54 +160,163 @@ def apply_to_scan(
 REVIEW_COLUMNS = ("fingerprint", "suppressed", "suppression_reason", "suppression_until", "suppression_source")
 
 
+@dataclass(frozen=True)
+class Identity:
+    """What a screen's finding is known by in a later run, besides its command and app. Never its line, which
+    moves when rows are added above it.
+
+    `parts` are the record's fields, in order; a part "customer|client" is the first of those fields with a
+    value (written with its name, so that a customer and a client address never read alike). `fallback`
+    stands in when every part is empty (a payment without an id: its time, amount and parties). `by_file`:
+    whether the file is part of it; a rotated log or a re-exported report holds the same findings under
+    another name, so network and payments leave it out.
+    """
+
+    parts: tuple[str, ...]
+    app: str = "app"
+    by_file: bool = True
+    fallback: tuple[str, ...] = ()
+
+    def columns(self, table: pa.Table) -> pa.Table:
+        """The columns of `table` a fingerprint or a suppression looks at, a part of alternatives resolved into
+        one column named by the part ("client=10.0.0.5"): rows that differ only in what is not part of the
+        identity (the client of a known customer) then read alike."""
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        names = table.column_names
+        chosen = {name: table.column(name) for name in ("file", self.app, "transaction", "category") if name in names}
+        for part in (*self.parts, *self.fallback):
+            alternatives = part.split("|")
+            if len(alternatives) == 1:
+                if part in names:
+                    chosen[part] = table.column(part)
+                continue
+            resolved = pa.nulls(table.num_rows, pa.string())
+            for name in reversed(alternatives):  # the first with a value wins
+                if name not in names:
+                    continue
+                values = pc.cast(table.column(name), pa.string())
+                given = pc.fill_null(pc.not_equal(values, ""), False)
+                resolved = pc.if_else(given, pc.binary_join_element_wise(f"{name}=", values, ""), resolved)
+            chosen[part] = resolved
+        return pa.table(chosen) if chosen else pa.table({"": pa.nulls(table.num_rows)})
+
+    def rule(self, row: dict[str, Any]) -> str:
+        """The record's part of the fingerprint, from a row of `columns`."""
+        values = [_text(row.get(part)) for part in self.parts]
+        if self.fallback and not any(values):
+            return "\x1e" + "\x1f".join(f"{name}={_text(row.get(name))}" for name in self.fallback)
+        return "\x1f".join(values)
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
 @dataclass
 class TableReview:
-    """A screen's findings table split by the review: `active` is what is counted and summarised."""
+    """A screen's findings table split by the review: `active` is what is counted, summarised and gated on.
+    Counts are of rows."""
 
     active: pa.Table
     suppressed: pa.Table
-    outcome: Review[int]
+    unchanged: int = 0  # rows in the baseline, so not reported
+    known: int = 0  # rows in the baseline, suppressed or not
+    warnings: list[str] = field(default_factory=list)
 
 
-def table_facts(command: str, row: dict[str, Any], fields: Sequence[str], base: Path) -> Facts:
-    """A screen finding's identity: the command, its file relative to `base`, the app, and the record's own
-    identifying fields (never its line, which moves when rows are added above it)."""
+def table_facts(
+    command: str, row: dict[str, Any], identity: Identity, base: Path, paths: dict[str, tuple[str, str]] | None = None
+) -> Facts:
+    """A screen finding's identity: the command, its file relative to `base` (when the identity holds the file),
+    the app, and the record's own identifying fields. `paths` keeps each file's two forms for the next row."""
     file = str(row.get("file") or "")
-    rule = "\x1f".join("" if row.get(name) is None else str(row.get(name)) for name in fields)
+    known = paths.get(file) if paths is not None else None
+    if known is None:
+        known = (relative(file, base) if file else "", absolute(file) if file else "")
+        if paths is not None:
+            paths[file] = known
     category = row.get("transaction") or row.get("category")
     categories = (str(category).casefold().replace("-", "_"),) if category else ()
-    return Facts(command, relative(file, base), str(row.get("app") or ""), rule, categories, (), absolute(file))
+    app = str(row.get(identity.app) or "")
+    return Facts(command, known[0] if identity.by_file else "", app, identity.rule(row), categories, (), known[1])
 
 
 def apply_to_table(
     command: str,
     table: pa.Table,
-    fields: Sequence[str],
+    identity: Identity,
     base: Path,
     suppressions: Sequence[Suppression],
     baseline: set[str] | None,
 ) -> TableReview:
     """Fingerprint every row of a screen's findings, mark the suppressed ones with their entry and drop the
-    rows the baseline knows. Both tables returned carry REVIEW_COLUMNS."""
+    rows the baseline knows. Both tables returned carry REVIEW_COLUMNS.
+
+    Rows alike in every field a fingerprint or a suppression looks at (a host seen a million times by one
+    customer) are reviewed once: the work grows with the distinct findings, not with the log."""
+    import numpy as np
     import pyarrow as pa
 
-    rows = table.select([name for name in ("file", "app", "transaction", *fields) if name in table.column_names])
-    facts = [table_facts(command, row, fields, base) for row in rows.to_pylist()]
-    outcome = review(range(table.num_rows), lambda index: facts[index], suppressions, baseline)
+    keys = identity.columns(table)
+    groups, first = _row_groups(keys)
+    paths: dict[str, tuple[str, str]] = {}
+    facts = [table_facts(command, row, identity, base, paths) for row in keys.take(pa.array(first)).to_pylist()]
+    outcome = review(range(len(facts)), lambda group: facts[group], suppressions, baseline)
     entries: dict[int, Suppression] = dict(outcome.suppressed)
+    active_groups = np.zeros(len(facts), dtype=np.bool_)
+    active_groups[np.asarray(outcome.active, dtype=np.int64)] = True
+    suppressed_groups = np.zeros(len(facts), dtype=np.bool_)
+    suppressed_groups[np.fromiter(entries, dtype=np.int64, count=len(entries))] = True
+    known_groups = np.array([baseline is not None and f.fingerprint in baseline for f in facts], dtype=np.bool_)
+    listed = [entries.get(group) for group in range(len(facts))]
+    per_group = {
+        "fingerprint": pa.array([f.fingerprint for f in facts], type=pa.string()),
+        "suppressed": pa.array(suppressed_groups, type=pa.bool_()),
+        "suppression_reason": pa.array([e.reason if e else None for e in listed], type=pa.string()),
+        "suppression_until": pa.array([e.until if e else None for e in listed], type=pa.date32()),
+        "suppression_source": pa.array([e.source if e else None for e in listed], type=pa.string()),
+    }
 
-    def part(indices: list[int]) -> pa.Table:
-        chosen = table.take(pa.array(indices, type=pa.int64()))
-        given = [entries.get(index) for index in indices]
-        columns = {
-            "fingerprint": pa.array([facts[index].fingerprint for index in indices], type=pa.string()),
-            "suppressed": pa.array([entry is not None for entry in given], type=pa.bool_()),
-            "suppression_reason": pa.array([e.reason if e else None for e in given], type=pa.string()),
-            "suppression_until": pa.array([e.until if e else None for e in given], type=pa.date32()),
-            "suppression_source": pa.array([e.source if e else None for e in given], type=pa.string()),
-        }
-        for name, values in columns.items():
-            chosen = chosen.append_column(name, values)
+    def part(rows: Any) -> pa.Table:
+        chosen = table.take(pa.array(rows, type=pa.int64()))
+        of_rows = pa.array(groups[rows], type=pa.int64())
+        for name, values in per_group.items():
+            chosen = chosen.append_column(name, values.take(of_rows))
         return chosen
 
-    return TableReview(part(outcome.active), part(list(entries)), outcome)
+    unchanged = ~active_groups & ~suppressed_groups
+    return TableReview(
+        part(np.flatnonzero(active_groups[groups])),
+        part(np.flatnonzero(suppressed_groups[groups])),
+        int(unchanged[groups].sum()),
+        int(known_groups[groups].sum()),
+        outcome.warnings,
+    )
+
+
+def _row_groups(keys: pa.Table) -> tuple[Any, Any]:
+    """Per row, the number of its group of rows equal in every column of `keys`; per group, its first row.
+    Each column's values are coded (a null is a value of its own) and the codes combined into one integer per
+    row, so that one sort of integers finds the groups."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    key = np.zeros(keys.num_rows, dtype=np.int64)
+    size = 1  # key < size
+    for column in keys.columns:
+        values = column.combine_chunks()
+        if pa.types.is_dictionary(values.type):
+            values = values.cast(values.type.value_type)
+        encoded = pc.dictionary_encode(values)
+        width = len(encoded.dictionary) + 1
+        codes = np.asarray(pc.fill_null(encoded.indices.cast(pa.int64()), -1)) + 1
+        if size * width >= 1 << 62:  # renumber the groups so far before the product could overflow
+            _, key = np.unique(key, return_inverse=True)
+            size = int(key.max()) + 1 if len(key) else 1
+        key = key * width + codes
+        size *= width
+    _, first, inverse = np.unique(key, return_index=True, return_inverse=True)
+    return np.asarray(inverse, dtype=np.int64).reshape(-1), np.asarray(first, dtype=np.int64)

@@ -25,7 +25,7 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.cli.configure import BaselineOption, review_scan
+from appban.cli.configure import BaselineOption, FailOn, FailOnOption, review_scan
 from appban.cli.conventions import (
     INSTANT,
     PLACE,
@@ -55,12 +55,6 @@ class ScanFormat(StrEnum):
     parquet = "parquet"
 
 
-class FailOn(StrEnum):
-    none = "none"
-    prohibited = "prohibited"
-    any = "any"
-
-
 @app.command("scan")
 def scan_command(
     paths: Annotated[
@@ -79,9 +73,7 @@ def scan_command(
     fmt: Annotated[ScanFormat, typer.Option("--format", help="Output format.")] = ScanFormat.table,
     as_json: JsonAlias = False,
     output: OutputOption = None,
-    fail_on: Annotated[
-        FailOn, typer.Option(help="Also exit 1 when a finding is prohibited, or when there is any (see Exit codes).")
-    ] = FailOn.none,
+    fail_on: FailOnOption = FailOn.none,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
     baseline: BaselineOption = None,

@@ -4,6 +4,7 @@ makes findings adds. Nothing here imports more than the standard library until a
 
 from __future__ import annotations
 
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,7 +18,7 @@ if TYPE_CHECKING:
 
     from appban.code.scan import ScanResult
     from appban.config import Config
-    from appban.suppress import TableReview
+    from appban.suppress import Identity, TableReview
 
 ConfigOption = Annotated[
     Path | None,
@@ -84,7 +85,7 @@ def review_scan(result: ScanResult, baseline: Path | None, listed: bool = True) 
     known: set[str] | None = None
     if baseline is not None:
         try:
-            known = read(baseline)
+            known = read(baseline, "scan")
         except BaselineError as exc:
             fail(str(exc))
     config = loaded()
@@ -111,11 +112,12 @@ def review_scan(result: ScanResult, baseline: Path | None, listed: bool = True) 
 
 
 def review_screen(
-    command: str, table: pa.Table, fields: list[str], files: list[Path], baseline: Path | None
-) -> tuple[TableReview, list[str]]:
-    """A screen's `review_scan`: fingerprint the findings (the file relative to the same root as scan's, the
-    app, the category and the record's identifying `fields`), set aside what the configuration suppresses and
-    what `baseline` held, and say so on standard error. The warnings said are returned for Markdown."""
+    command: str, table: pa.Table, identity: Identity, files: list[Path], baseline: Path | None
+) -> TableReview:
+    """A screen's `review_scan`: fingerprint the findings (by `identity`: for inventory the file relative to the
+    same root as scan's, the app and the record's identifying fields), set aside what the configuration
+    suppresses and what `baseline` held, and say so on standard error. The review's warnings are also for
+    Markdown."""
     import os
 
     from appban.baseline import BaselineError, identity_root, read
@@ -124,7 +126,7 @@ def review_screen(
     known: set[str] | None = None
     if baseline is not None:
         try:
-            known = read(baseline)
+            known = read(baseline, command)
         except BaselineError as exc:
             fail(str(exc))
     config = loaded()
@@ -134,16 +136,18 @@ def review_screen(
     except ValueError:  # files on different drives
         scanned = None
     root = identity_root(scanned, config.path if config else None)
-    screened = apply_to_table(command, table, fields, root.path, config.suppressions if config else [], known)
-    outcome = screened.outcome
-    warnings = list(outcome.warnings)
-    if known and not outcome.known and table.num_rows:
-        warnings.append(
+    screened = apply_to_table(command, table, identity, root.path, config.suppressions if config else [], known)
+    if known and not screened.known and table.num_rows:
+        if identity.by_file:
+            why = (f"Fingerprints take file paths relative to {root.kind} ({root.path}): record the baseline "
+                   "from the same files, screened from the same root")  # fmt: skip
+        else:
+            why = "Was it recorded from other logs or exports, or with other options (--role, --customer-table)?"
+        screened.warnings.append(
             f"--baseline {baseline}: none of its {_count(len(known))} is in this run, so every finding counts as "
-            f"new. Fingerprints take file paths relative to {root.kind} ({root.path}): record the baseline from "
-            f"the same files, screened from the same root"
+            f"new. {why}"
         )
-    for warning in warnings:
+    for warning in screened.warnings:
         err.print(Text(f"appban: warning: {warning}", style="yellow"))
     if screened.suppressed.num_rows:
         assert config is not None
@@ -151,8 +155,126 @@ def review_screen(
             f"appban: {_count(screened.suppressed.num_rows)} suppressed by {config.path} (listed with their reasons)"
         )
     if known is not None:
-        err.print(f"appban: {_count(outcome.unchanged)} already in the baseline {baseline}, not reported")
-    return screened, warnings
+        err.print(f"appban: {_count(screened.unchanged)} already in the baseline {baseline}, not reported")
+    return screened
+
+
+class FailOn(StrEnum):
+    none = "none"
+    prohibited = "prohibited"
+    any = "any"
+
+
+FailOnOption = Annotated[
+    FailOn,
+    typer.Option(
+        case_sensitive=False,
+        help="Also exit 1 when a finding is prohibited, or when there is any (see Exit codes); suppressed "
+        "findings and those in --baseline are not judged.",
+    ),
+]
+
+
+def crossed(fail_on: FailOn, findings: pa.Table, what: str = "finding") -> bool:
+    """Whether a screen's reviewed findings (suppressed and known ones already set aside) cross --fail-on;
+    standard error says how many did."""
+    import pyarrow.compute as pc
+
+    if fail_on is FailOn.none or findings.num_rows == 0:
+        return False
+    if fail_on is FailOn.any:
+        over = findings.num_rows
+    elif "verdict" in findings.column_names:
+        verdicts = pc.cast(findings.column("verdict"), "string")
+        over = pc.sum(pc.equal(verdicts, "prohibited")).as_py() or 0
+    else:
+        over = 0
+    if over:
+        counted = f"1 {what} crosses" if over == 1 else f"{over:,} {what}s cross"
+        err.print(f"appban: {counted} --fail-on {fail_on.value}")
+    return bool(over)
+
+
+# Suppressed findings are listed in every output under their own title, with the entry that accepts them.
+ACCEPTED = {"suppression_reason": "reason", "suppression_until": "until", "suppression_source": "entry"}
+
+
+# A log screened whole may have a million suppressed records: the reports list the first ones and say how many.
+SHOWN_ROWS = 200
+HTML_ROWS = 5000
+
+
+def _accepted_rows(suppressed: pa.Table, shown: list[str], file_name: bool, limit: int) -> list[list[Any]]:
+    """The first `limit` rows of `suppressed` as `shown` columns and the entry's; "file:line" is one column."""
+    import datetime as dt
+
+    from appban.tables import instant_text
+
+    rows = []
+    for row in suppressed.slice(0, limit).to_pylist():
+        values: list[Any] = []
+        for name in (*shown, *ACCEPTED):
+            if name == "file:line":
+                values.append(f"{Path(str(row.get('file'))).name}:{row.get('line')}")
+            elif name == "file" and file_name:
+                values.append(Path(str(row.get("file"))).name)
+            else:
+                value = row.get(name)
+                if isinstance(value, dt.date):  # an instant as every output writes it, with its Z
+                    value = instant_text(value)
+                values.append(value)
+        rows.append(values)
+    return rows
+
+
+def print_suppressed(suppressed: pa.Table, shown: list[str]) -> None:
+    """The terminal's list of accepted findings: out of the counts, in sight with the reason and the date."""
+    from rich.table import Table
+
+    from appban.cli.common import out
+    from appban.cli.conventions import counted
+
+    if not suppressed.num_rows:
+        return
+    grid = Table(
+        title=f"{counted(suppressed.num_rows, 'finding')} suppressed by the configuration", title_justify="left"
+    )
+    for name in (*shown, *ACCEPTED.values()):
+        grid.add_column(name, overflow="fold")
+    for row in _accepted_rows(suppressed, shown, file_name=True, limit=SHOWN_ROWS):
+        grid.add_row(*("" if value is None else str(value) for value in row))
+    out.print(grid)
+    if suppressed.num_rows > SHOWN_ROWS:
+        out.print(f"… and {suppressed.num_rows - SHOWN_ROWS:,} more suppressed (see --format json or csv)")
+
+
+def suppressed_markdown(suppressed: pa.Table, shown: list[str], warnings: list[str]) -> list[tuple[str, str]]:
+    """Markdown sections: the suppressed findings, and the review's warnings (expired entries, a baseline
+    that matches nothing)."""
+    from appban.report import markdown as md
+
+    sections = []
+    if suppressed.num_rows:
+        headers = [*shown, *ACCEPTED.values()]
+        rows = _accepted_rows(suppressed, shown, file_name=True, limit=md.MAX_ROWS)
+        more = suppressed.num_rows - len(rows)
+        tail = f"\n\n… and {more:,} more suppressed (see the JSON or CSV output for all)." if more else ""
+        sections.append(("Suppressed", md.table(headers, rows) + tail))
+    if warnings:
+        sections.append(("Warnings", "\n".join(f"- {md.cell(warning)}" for warning in warnings)))
+    return sections
+
+
+def suppressed_html(suppressed: pa.Table, shown: list[str]) -> list[tuple[str, str]]:
+    """The HTML report's section of suppressed findings (none when there are none)."""
+    from appban.report import html as html_report
+
+    if not suppressed.num_rows:
+        return []
+    headers = [*shown, *ACCEPTED]
+    rows = _accepted_rows(suppressed, shown, file_name=False, limit=HTML_ROWS)
+    title = "Suppressed" if len(rows) == suppressed.num_rows else f"Suppressed (first {HTML_ROWS:,})"
+    return [(title, html_report.table(headers, rows))]
 
 
 def _count(number: int) -> str:

@@ -25,7 +25,16 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
-from appban.cli.configure import BaselineOption, review_screen
+from appban.cli.configure import (
+    BaselineOption,
+    FailOn,
+    FailOnOption,
+    crossed,
+    print_suppressed,
+    review_screen,
+    suppressed_html,
+    suppressed_markdown,
+)
 from appban.cli.conventions import (
     CATEGORIES,
     CATEGORY,
@@ -42,6 +51,7 @@ from appban.cli.conventions import (
     iso_z,
     needs_file,
 )
+from appban.suppress import Identity
 from appban.vocabulary import Verdict
 
 # pyarrow, the screener, the registry and the exporters are imported by the commands that use them, not at
@@ -104,6 +114,7 @@ def screen_inventory(
     tz: TzOption = None,
     rulebook: RulebookOption = None,
     baseline: BaselineOption = None,
+    fail_on: FailOnOption = FailOn.none,
 ) -> None:
     """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
     import pyarrow as pa
@@ -145,8 +156,8 @@ def screen_inventory(
     everything = pa.concat_tables([r.findings for _, r in results]) if results else None
     assert everything is not None
     # Suppressions and --baseline: `findings` keeps what is counted and summarised, `suppressed` is listed apart.
-    screened, review_warnings = review_screen("screen inventory", everything, INVENTORY_IDENTITY, files, baseline)
-    findings, suppressed = screened.active, screened.suppressed
+    screened = review_screen("screen inventory", everything, INVENTORY_IDENTITY, files, baseline)
+    findings, suppressed, review_warnings = screened.active, screened.suppressed, screened.warnings
     errors = [e for _, r in results for e in r.errors]
     files_info = [
         {"file": str(f), "rows": r.rows, "format": r.columns.format, "kind": r.columns.kind, "columns": r.columns.roles}
@@ -155,8 +166,7 @@ def screen_inventory(
     summary = inventory_summary(findings)
     if fmt is ScreenFormat.table and output is None:
         _print_inventory(findings, summary, files_info, book)
-        if suppressed.num_rows:
-            _print_suppressed(suppressed)
+        print_suppressed(suppressed, SUPPRESSED_SHOWN)
     else:
 
         def json_document(stream: BinaryIO) -> None:
@@ -169,7 +179,7 @@ def screen_inventory(
                 "errors": [vars(e) for e in errors],
             }
             if baseline is not None:
-                document["baseline"] = {"file": str(baseline), "unchanged": screened.outcome.unchanged}
+                document["baseline"] = {"file": str(baseline), "unchanged": screened.unchanged}
             stream.write((dumps(document) + "\n").encode("utf-8"))
 
         every_row = pa.concat_tables([findings, suppressed])  # CSV and Parquet mark the suppressed rows
@@ -192,33 +202,15 @@ def screen_inventory(
         err.print(Text(f"appban: row error: {error}", style="red"))
     if len(errors) > 50:
         err.print(f"... and {counted(len(errors) - 50, 'more row error')}")
-    if errors:
+    if crossed(fail_on, findings) or errors:
         raise typer.Exit(1)
 
 
 # What identifies an inventory finding besides its file and app: the record, its storefront or fleet, and the
 # category decided. Not the line, which moves when rows are added above it.
-INVENTORY_IDENTITY = ["record_id", "record_name", "listing_or_device", "transaction", "where"]
-
-
-def _print_suppressed(suppressed: pa.Table) -> None:
-    """Accepted findings under their own title: out of the counts, in sight with the reason and the date."""
-    grid = Table(
-        title=f"{counted(suppressed.num_rows, 'finding')} suppressed by the configuration", title_justify="left"
-    )
-    for name in ("file:line", "record_name", "record_id", "app_name", "reason", "until", "entry"):
-        grid.add_column(name, overflow="fold")
-    for row in suppressed.to_pylist():
-        grid.add_row(
-            f"{Path(row['file']).name}:{row['line']}",
-            str(row["record_name"] or ""),
-            str(row["record_id"] or ""),
-            row["app_name"],
-            row["suppression_reason"],
-            str(row["suppression_until"]),
-            row["suppression_source"],
-        )
-    out.print(grid)
+INVENTORY_IDENTITY = Identity(("record_id", "record_name", "listing_or_device", "transaction", "where"))
+# What the table, Markdown and HTML show of a suppressed row, before its reason, date and entry.
+SUPPRESSED_SHOWN = ["file:line", "record_name", "record_id", "app_name", "verdict"]
 
 
 def _print_inventory(
@@ -285,14 +277,7 @@ def _inventory_markdown(
                                                  for name, counts in summary["by_app"].items()])),
         ("Findings", md.table(columns, rows)),
     ]  # fmt: skip
-    if suppressed.num_rows:
-        accepted = [[Path(str(row["file"])).name, row["line"], row["record_name"], row["record_id"], row["app_name"],
-                     row["suppression_reason"], str(row["suppression_until"]), row["suppression_source"]]
-                    for row in suppressed.to_pylist()]  # fmt: skip
-        sections.append(("Suppressed", md.table(["file", "line", "record_name", "record_id", "app_name", "reason",
-                                                 "until", "entry"], accepted)))  # fmt: skip
-    if review_warnings:  # expired suppressions, a baseline that matches nothing
-        sections.append(("Warnings", "\n".join(f"- {md.cell(w)}" for w in review_warnings)))
+    sections += suppressed_markdown(suppressed, SUPPRESSED_SHOWN, review_warnings)
     if errors:
         sections.append(("Row errors", "\n".join(f"- {md.cell(e)}" for e in errors[:50])))
     sections.append(("", f"rulebook {md.code(book.version)}"))
@@ -322,12 +307,7 @@ def _inventory_html(
         ("Summary by storefront", html_report.table(["where", "findings"], list(summary["by_where"].items()))),
         ("Findings", html_report.table(columns, rows, verdict_column="verdict")),
     ]  # fmt: skip
-    if suppressed.num_rows:
-        kept = ["file", "line", "record_name", "record_id", "app_name", "verdict", "suppression_reason",
-                "suppression_until", "suppression_source"]  # fmt: skip
-        sections.append(
-            ("Suppressed", html_report.table(kept, [[row[c] for c in kept] for row in suppressed.to_pylist()]))
-        )
+    sections += suppressed_html(suppressed, SUPPRESSED_SHOWN)
     if errors:
         sections.append(("Row errors", html_report.table(["error"], [[str(e)] for e in errors])))
     meta = {"rulebook": book.version, "findings": findings.num_rows}

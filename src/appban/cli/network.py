@@ -25,6 +25,16 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.configure import (
+    BaselineOption,
+    FailOn,
+    FailOnOption,
+    crossed,
+    print_suppressed,
+    review_screen,
+    suppressed_html,
+    suppressed_markdown,
+)
 from appban.cli.conventions import (
     FILE,
     INSTANT,
@@ -39,13 +49,25 @@ from appban.cli.conventions import (
     instant_option,
     needs_file,
 )
+from appban.suppress import Identity
 from appban.vocabulary import Verdict
 
 # The log readers, pyarrow and the blocklist writers are imported by the commands that use them, not at every
 # start of `appban`.
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from appban.outputs import Sink
     from appban.screen.network import NetworkOptions, NetworkResult, Role
+
+
+# What identifies a matched record in a later run (suppressions' `id`, --baseline): who (the customer, else the
+# client address), what it reached (the host, else the server address), the category of the role, and the app.
+# Not the file (logs rotate: tomorrow's query.log.1 holds today's exposure again), the line or the time, so
+# that a customer's known exposure stays known in every later log, however often it recurs.
+NETWORK_IDENTITY = Identity(("customer|client|src_ip", "host|dst_ip", "transaction"), by_file=False)
+# What the table, Markdown and HTML show of a suppressed record, before its reason, date and entry.
+SUPPRESSED_SHOWN = ["file:line", "customer", "client", "host", "dst_ip", "app", "verdict"]
 
 
 class RoleOption(StrEnum):
@@ -180,14 +202,17 @@ def screen_network_command(
     as_json: JsonAlias = False,
     output: OutputOption = None,
     rulebook: RulebookOption = None,
+    baseline: BaselineOption = None,
+    fail_on: FailOnOption = FailOn.none,
 ) -> None:
     """Which customers and flows serve or carry a covered app, and what the law says for your role."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from appban.engine.decide import DecisionInputError, resolve_place
     from appban.network.classify import parse_asn_table
     from appban.screen.columns import ColumnMapError, parse_map
-    from appban.screen.network import NetworkOptions, parse_customer_table, screen_network
+    from appban.screen.network import NetworkOptions, exposure, parse_customer_table, screen_network
     from appban.tables import to_records, write_csv
 
     fmt = NetworkFormat(chosen_format(fmt, as_json))
@@ -213,9 +238,15 @@ def screen_network_command(
             result = screen_network(files, options, book, advance)
         except (ValueError, OSError) as exc:
             fail(str(exc))
+    # Suppressions and --baseline: `result.records` keeps what is counted, summarised by customer and gated on.
+    screened = review_screen("screen network", result.records, NETWORK_IDENTITY, files, baseline)
+    result.records, suppressed = screened.active, screened.suppressed
+    result.exposure = exposure(result.records)
     records, exposure_table = result.records, result.exposure
+    every_record = pa.concat_tables([records, suppressed])  # CSV and Parquet mark the suppressed records
     if fmt is NetworkFormat.table and output is None:
         _print_network(result, options)
+        print_suppressed(suppressed, SUPPRESSED_SHOWN)
     else:
         document = {
             "rulebook_version": result.rulebook_version,
@@ -227,14 +258,19 @@ def screen_network_command(
             "notes": result.notes,
             "exposure": to_records(exposure_table),
             "records": to_records(records),
+            "suppressed": to_records(suppressed),
         }
+        if baseline is not None:
+            document["baseline"] = {"file": str(baseline), "unchanged": screened.unchanged}
         writers: dict[NetworkFormat, Sink] = {
             NetworkFormat.json: lambda f: f.write((dumps(document) + "\n").encode("utf-8")),
-            NetworkFormat.markdown: lambda f: f.write(_network_markdown(result, options).encode("utf-8")),
-            NetworkFormat.csv: lambda f: write_csv(records, f),
-            NetworkFormat.table: lambda f: write_csv(records, f),
-            NetworkFormat.parquet: lambda f: pq.write_table(records, f),
-            NetworkFormat.html: lambda f: f.write(_network_html(result, options).encode("utf-8")),
+            NetworkFormat.markdown: lambda f: f.write(
+                _network_markdown(result, options, suppressed, screened.warnings).encode("utf-8")
+            ),
+            NetworkFormat.csv: lambda f: write_csv(every_record, f),
+            NetworkFormat.table: lambda f: write_csv(every_record, f),
+            NetworkFormat.parquet: lambda f: pq.write_table(every_record, f),
+            NetworkFormat.html: lambda f: f.write(_network_html(result, options, suppressed).encode("utf-8")),
         }
         written = emit(writers[fmt], output)
         if output is not None and fmt in (NetworkFormat.csv, NetworkFormat.parquet, NetworkFormat.table):
@@ -258,6 +294,7 @@ def screen_network_command(
         err.print(Text(f"appban: {counted(result.malformed, 'malformed line')} skipped", style="yellow"))
         for line in result.errors[:20]:
             err.print(Text(f"  {line}", style="yellow"))
+    if crossed(fail_on, records, "record") or result.malformed:
         raise typer.Exit(1)
 
 
@@ -295,7 +332,9 @@ def _when(value: object) -> object:
     return instant_text(value) if isinstance(value, dt.date) else value
 
 
-def _network_markdown(result: NetworkResult, options: NetworkOptions) -> str:
+def _network_markdown(
+    result: NetworkResult, options: NetworkOptions, suppressed: pa.Table, review_warnings: list[str]
+) -> str:
     from appban.report import markdown as md
     from appban.tables import to_records
 
@@ -316,13 +355,14 @@ def _network_markdown(result: NetworkResult, options: NetworkOptions) -> str:
                                            "apps", "verdicts over time"], exposure)),
         ("Matched records", md.table(present, rows)),
     ]  # fmt: skip
+    sections += suppressed_markdown(suppressed, SUPPRESSED_SHOWN, review_warnings)
     if result.notes:
         sections.append(("Notes", "\n".join(f"- {md.cell(note)}" for note in result.notes)))
     sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
     return md.document(f"appban screen network: {result.records.num_rows:,} matched records", sections)
 
 
-def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
+def _network_html(result: NetworkResult, options: NetworkOptions, suppressed: pa.Table) -> str:
     from appban.report import html as html_report
 
     exposure_rows = [
@@ -338,6 +378,7 @@ def _network_html(result: NetworkResult, options: NetworkOptions) -> str:
         ("Exposure by customer", html_report.table(
             ["customer", "records", "bytes", "hosts", "first seen", "last seen", "apps", "verdicts"], exposure_rows)),
         ("Matched records (first 5,000)", html_report.table(present, rows, verdict_column="verdict")),
+        *suppressed_html(suppressed, SUPPRESSED_SHOWN),
     ]  # fmt: skip
     meta = {
         "role": options.role,

@@ -24,7 +24,18 @@ from appban.cli.common import (
     out,
     verdict_style,
 )
+from appban.cli.configure import (
+    BaselineOption,
+    FailOn,
+    FailOnOption,
+    crossed,
+    print_suppressed,
+    review_screen,
+    suppressed_html,
+    suppressed_markdown,
+)
 from appban.cli.conventions import FILE, JsonAlias, chosen_format, dumps, needs_file
+from appban.suppress import Identity, TableReview
 from appban.vocabulary import Verdict
 
 # The payment readers and pyarrow are imported when `screen payments` runs, not at every start of `appban`.
@@ -53,6 +64,15 @@ class PaymentFormat(StrEnum):
 # What the terminal and HTML tables show of each flagged payment.
 SHOWN = ["file", "line", "id", "ts", "amount", "currency", "service", "marker", "marker_field", "nexus",
          "transaction", "verdict"]  # fmt: skip
+# What identifies a flagged payment in a later run (suppressions' `id`, --baseline): the service and the
+# payment's own id (a charge, PSP reference or end-to-end id), the same in every export that holds it. A record
+# without one is known by its time, amount, currency and parties. Not the file (a monthly report and a full
+# export hold the same payment) nor the line.
+PAYMENT_IDENTITY = Identity(
+    ("id",), app="service", by_file=False, fallback=("ts", "amount", "currency", "payer", "payee", "merchant")
+)
+# What the table, Markdown and HTML show of a suppressed payment, before its reason, date and entry.
+SUPPRESSED_SHOWN = ["file:line", "id", "ts", "amount", "currency", "service", "verdict"]
 
 
 @screen_app.command("payments")
@@ -106,15 +126,18 @@ def screen_payments_command(
     output: OutputOption = None,
     tz: TzOption = None,
     rulebook: RulebookOption = None,
+    baseline: BaselineOption = None,
+    fail_on: FailOnOption = FailOn.none,
 ) -> None:
     """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     from appban.payments.dates import DateOrder
     from appban.payments.markers import load_markers
     from appban.reading.values import check_zone
     from appban.screen.columns import ColumnMapError, parse_map
-    from appban.screen.payments import PaymentOptions, check_decimal, parse_constants, screen_payments
+    from appban.screen.payments import PaymentOptions, check_decimal, parse_constants, screen_payments, totals
     from appban.tables import write_csv
 
     fmt = PaymentFormat(chosen_format(fmt, as_json))
@@ -140,16 +163,22 @@ def screen_payments_command(
             result = screen_payments(files, options, book, marker_set, advance)
         except (ValueError, OSError) as exc:
             fail(str(exc))
+    # Suppressions and --baseline: `result.payments` keeps what is counted, totalled and gated on.
+    screened = review_screen("screen payments", result.payments, PAYMENT_IDENTITY, files, baseline)
+    result.payments, suppressed = screened.active, screened.suppressed
+    result.totals = totals(result.payments)
+    every_payment = pa.concat_tables([result.payments, suppressed])  # CSV and Parquet mark the suppressed ones
     if fmt is PaymentFormat.table and output is None:
         _print(result)
+        print_suppressed(suppressed, SUPPRESSED_SHOWN)
     else:
         writers: dict[PaymentFormat, Sink] = {
-            PaymentFormat.json: lambda f: f.write((dumps(_document(result)) + "\n").encode("utf-8")),
-            PaymentFormat.markdown: lambda f: f.write(_markdown(result).encode("utf-8")),
-            PaymentFormat.parquet: lambda f: pq.write_table(result.payments, f),
-            PaymentFormat.csv: lambda f: write_csv(result.payments, f),
-            PaymentFormat.table: lambda f: write_csv(result.payments, f),
-            PaymentFormat.html: lambda f: f.write(_html(result).encode("utf-8")),
+            PaymentFormat.json: lambda f: f.write((dumps(_document(result, screened, baseline)) + "\n").encode()),
+            PaymentFormat.markdown: lambda f: f.write(_markdown(result, screened).encode("utf-8")),
+            PaymentFormat.parquet: lambda f: pq.write_table(every_payment, f),
+            PaymentFormat.csv: lambda f: write_csv(every_payment, f),
+            PaymentFormat.table: lambda f: write_csv(every_payment, f),
+            PaymentFormat.html: lambda f: f.write(_html(result, suppressed).encode("utf-8")),
         }
         written = emit(writers[fmt], output)
         # One table per CSV file: the rows reported apart go beside the flagged ones, as network's exposure does.
@@ -172,14 +201,14 @@ def screen_payments_command(
         err.print(Text(f"appban: {result.malformed:,} payment records could not be read", style="yellow"))
         for line in result.errors[:20]:
             err.print(Text(f"  {line}", style="yellow"))
-    if result.malformed or result.file_errors:
+    if crossed(fail_on, result.payments, "payment") or result.malformed or result.file_errors:
         raise typer.Exit(1)
 
 
-def _document(result: PaymentResult) -> dict[str, Any]:
+def _document(result: PaymentResult, screened: TableReview, baseline: Path | None) -> dict[str, Any]:
     from appban.tables import to_records
 
-    return {
+    document = {
         "rulebook_version": result.rulebook_version,
         "payments_read": result.rows,
         "malformed": result.malformed,
@@ -191,7 +220,11 @@ def _document(result: PaymentResult) -> dict[str, Any]:
         "apart": to_records(_apart(result)),
         "apart_by_reason": result.apart_counts(),
         "notes": result.notes,
+        "suppressed": to_records(screened.suppressed),
     }
+    if baseline is not None:
+        document["baseline"] = {"file": str(baseline), "unchanged": screened.unchanged}
+    return document
 
 
 def _apart(result: PaymentResult) -> pa.Table:
@@ -245,7 +278,7 @@ def _money(amount: Decimal) -> str:
     return f"{amount:,.2f}" if amount == round(amount, 2) else f"{amount.normalize():,}"
 
 
-def _markdown(result: PaymentResult) -> str:
+def _markdown(result: PaymentResult, screened: TableReview) -> str:
     from appban.report import markdown as md
     from appban.tables import to_records
 
@@ -261,6 +294,7 @@ def _markdown(result: PaymentResult) -> str:
         ("Totals by service, verdict and month", md.table(result.totals.schema.names,
                                                           [list(row.values()) for row in totals])),
         ("Flagged payments", md.table(present, rows)),
+        *suppressed_markdown(screened.suppressed, SUPPRESSED_SHOWN, screened.warnings),
     ]  # fmt: skip
     if result.notes:
         sections.append(("Notes", "\n".join(f"- {md.cell(note)}" for note in result.notes)))
@@ -268,7 +302,7 @@ def _markdown(result: PaymentResult) -> str:
     return md.document(f"appban screen payments: {result.payments.num_rows:,} flagged", sections)
 
 
-def _html(result: PaymentResult) -> str:
+def _html(result: PaymentResult, suppressed: pa.Table) -> str:
     from appban.report import html as html_report
 
     present = [name for name in SHOWN if name in result.payments.schema.names]
@@ -285,6 +319,7 @@ def _html(result: PaymentResult) -> str:
                  if name in apart.schema.names]  # fmt: skip
         kept = [[row.get(name) for name in shown] for row in apart.slice(0, 5000).to_pylist()]
         sections.append(("Reported apart, not in the totals (first 5,000)", html_report.table(shown, kept)))
+    sections += suppressed_html(suppressed, SUPPRESSED_SHOWN)
     meta: dict[str, Any] = {"payments read": result.rows, "unreadable": result.malformed,
                             "rulebook": result.rulebook_version}  # fmt: skip
     if result.skipped:
