@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/code.py --markdown
 	$(BIN)/python bench/network.py --markdown
 	$(BIN)/python bench/payments.py --markdown
+	$(BIN)/python bench/review.py --markdown
 	$(BIN)/python bench/service.py --markdown
 
 # The long fuzzing campaign (FUZZING.md): FUZZ_INPUTS new inputs per target (8 targets) after replaying the
