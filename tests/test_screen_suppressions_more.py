@@ -280,6 +280,19 @@ def test_a_baseline_of_another_command_is_refused(tmp_path: Path) -> None:
     assert code == 2 and "a SARIF result of `appban scan`, not of `appban screen network`" in stderr
 
 
+# --- screen inventory's gate ------------------------------------------------------------------------------
+
+
+def test_inventory_takes_the_same_gate_and_a_suppressed_row_does_not_cross_it(tmp_path: Path) -> None:
+    _write(tmp_path / "catalog.csv", "name,bundle_id,country\nTikTok,com.zhiliaoapp.musically,US\n")
+    args = ("screen", "inventory", "catalog.csv", "--at", "2025-01-20T12:00:00Z", "--fail-on", "prohibited")
+    code, _, stderr = _run(*args)
+    assert code == 1 and "1 finding crosses --fail-on prohibited" in stderr
+    _config(tmp_path, '[[ignore]]\napp = "tiktok"\nreason = "delisting filed"\nuntil = 2099-01-01\n')
+    code, stdout, _ = _run(*args)
+    assert code == 0 and "1 finding suppressed by the configuration" in stdout
+
+
 # --- rows reviewed once per distinct finding ---------------------------------------------------------------
 
 
