@@ -483,3 +483,49 @@ def test_update_from_a_url(home: Home, tmp_path: Path, served: str) -> None:
     assert home.versions() == ["2026.03.01-1"] and home.leftovers() == []
     code, output = cli("rules", "update", "ftp://example.org/b.tar.gz")
     assert code == 2 and "only http:// and https://" in output
+
+
+# --- the audit store -------------------------------------------------------------------------------------------
+
+
+def test_audit_records_name_their_bundle_and_older_records_read_as_before(home: Home, tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+    from sqlalchemy import create_engine
+
+    from appban.engine.decide import decide
+    from appban.store import AuditStore
+    from appban.store.audit import MIGRATIONS
+    from appban.store.verify import verify_store
+
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    packaged = load_rulebook(PACKAGED.path("rulebook"))
+    question = ("tiktok", "internet_hosting", "US", "2020-11-12T23:59:00-05:00")
+    with AuditStore(url) as store:  # a store as it was before bundles: the column is not there yet
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS))
+        engine = create_engine(url)
+        with engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.downgrade(config, "0004")
+        engine.dispose()
+    with AuditStore(url) as store:  # opened again: migrated to the head
+        answer = decide(*question, rulebook=packaged).to_json_dict()
+        old = store.record_decision(kind="decide", input={}, result=answer, rulebook=packaged, instant=None, caller="x")
+    made = make(home, tmp_path / "b.tar.gz", "2026.03.02-1", amended(tmp_path / "k"))
+    assert cli("rules", "update", str(made))[0] == 0
+    installed = load_rulebook(home.installed / "2026.03.02-1" / "data" / "rulebook")
+    bundle_id = json.loads(cli("rules", "versions", "--json")[1])["versions"][0]["bundle"]
+    with AuditStore(url) as store:
+        answer = decide(*question, rulebook=installed).to_json_dict()
+        new = store.record_decision(kind="decide", input={}, result=answer, rulebook=installed, instant=None, caller="")
+        run = store.create_run(kind="network", filename="f", caller="x", rulebook_version=installed.version,
+                               options={}, owner="o", bundle=bundle_id)  # fmt: skip
+        first, second = store.decision(old), store.decision(new)
+        assert first is not None and second is not None
+        assert (first.bundle, first.result["bundle"]) == (None, None)
+        assert (second.bundle, second.result["bundle"]) == (bundle_id, bundle_id)
+        assert second.rulebook_version == installed.version != packaged.version
+        recorded_run = store.run(run)
+        assert recorded_run is not None and recorded_run.to_json_dict()["bundle"] == bundle_id
+    assert verify_store(url).problem is None

@@ -98,7 +98,7 @@ def test_migrations_create_the_tables_and_are_idempotent(store: AuditStore, stor
     head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
     with raw.connect() as connection:
         context = MigrationContext.configure(connection)
-        assert context.get_current_revision() == head == "0004"
+        assert context.get_current_revision() == head == "0005"
         # The models describe exactly what the migrations built.
         assert compare_metadata(context, Base.metadata) == []
     indexes = {index["name"] for index in inspect(raw).get_indexes("decisions")}
@@ -681,11 +681,13 @@ def test_cli_export(store: AuditStore, store_url: str, rulebook: Rulebook, tmp_p
         "asked_at",
         "caller",
         "rulebook_version",
+        "bundle",
         "instant",
         "input",
         "result",
         "run_id",
     }
+    assert first["bundle"] is None and first["result"]["bundle"] is None  # the package's own data
     assert first["input"]["app"] == "wechat" and first["result"]["app"] == "wechat"
     assert first["instant"] == "2020-11-13T00:00:00Z" and first["asked_at"].endswith("Z")
 

@@ -31,6 +31,7 @@ from appban.engine.decide import decide_filled
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.timeline import Timeline, timeline
 from appban.jsontemplate import FilledJSON
+from appban.knowledge.install import bundle_of
 from appban.rulebook.loader import Rulebook
 from appban.screen.jobs import (
     check_options,
@@ -190,6 +191,7 @@ class Desk:
             rulebook_version=book.version,
             options=options,
             owner=OWNER,
+            bundle=bundle_of(book),
         )
         self._pool.submit(self._run, book, run_id, kind, upload, filename, options, caller)
         return run_id

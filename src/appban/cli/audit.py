@@ -41,7 +41,8 @@ DbOption = Annotated[
     ),
 ]
 
-CSV_COLUMNS = ("id", "kind", "asked_at", "caller", "rulebook_version", "instant", "run_id", "input", "result")
+CSV_COLUMNS = ("id", "kind", "asked_at", "caller", "rulebook_version", "bundle", "instant", "run_id", "input",
+               "result")  # fmt: skip
 
 
 class ExportFormat(StrEnum):

@@ -75,6 +75,7 @@ class RunOut(BaseModel):
     filename: str
     caller: str
     rulebook_version: str
+    bundle: str | None = Field(None, description="the knowledge bundle screened under; null: the package's own data")
     options: dict[str, Any]
     created_at: str
     started_at: str | None
@@ -130,6 +131,7 @@ class AuditRecordOut(BaseModel):
     asked_at: str
     caller: str
     rulebook_version: str
+    bundle: str | None = Field(None, description="the knowledge bundle answered under; null: the package's own data")
     instant: str | None
     input: dict[str, Any]
     result: dict[str, Any]

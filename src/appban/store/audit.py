@@ -59,6 +59,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.pool import StaticPool
 
 from appban.jsontemplate import FilledJSON, JSONTemplate
+from appban.knowledge.install import bundle_of
 from appban.rulebook.loader import Rulebook
 from appban.store import chain
 from appban.store.chain import TemplateForms
@@ -188,6 +189,7 @@ def _prepared(
         "result": result,
         "run_id": run_id,
         "answer_template": template.digest if template is not None else None,
+        "bundle": bundle_of(rulebook),
         **_UNLINKED,
     }
     return PreparedDecision(values, rulebook, _content(values, template), template)
@@ -285,6 +287,7 @@ class DecisionRecord:
     input: dict[str, Any]
     result: dict[str, Any]
     run_id: str | None
+    bundle: str | None = None  # the knowledge bundle answered under; None: the package's own data
 
     def to_json_dict(self) -> dict[str, Any]:
         """Every column, instants as ISO 8601 UTC strings."""
@@ -294,6 +297,7 @@ class DecisionRecord:
             "asked_at": _stamp(self.asked_at),
             "caller": self.caller,
             "rulebook_version": self.rulebook_version,
+            "bundle": self.bundle,
             "instant": _stamp(self.instant),
             "input": self.input,
             "result": self.result,
@@ -319,6 +323,7 @@ class RunRecord:
     error: str | None
     summary: dict[str, Any] | None
     owner: str
+    bundle: str | None = None  # the knowledge bundle screened under; None: the package's own data
 
     @property
     def finished(self) -> bool:
@@ -333,6 +338,7 @@ class RunRecord:
             "filename": self.filename,
             "caller": self.caller,
             "rulebook_version": self.rulebook_version,
+            "bundle": self.bundle,
             "options": self.options,
             "created_at": _stamp(self.created_at),
             "started_at": _stamp(self.started_at),
@@ -722,7 +728,7 @@ class AuditStore:
         decision = {"id": batch_id, "kind": "batch", "asked_at": asked_at, "caller": caller,
                     "rulebook_version": rulebook.version, "instant": None,
                     "input": {"rows": rows, "format": "arrow-ipc"}, "result": summary, "run_id": None,
-                    "answer_template": None, **_UNLINKED}  # fmt: skip
+                    "answer_template": None, "bundle": bundle_of(rulebook), **_UNLINKED}  # fmt: skip
         content = _content(decision, None, chain.batch_content(rows, questions, answers))
 
         def work(connection: Connection) -> None:
@@ -885,7 +891,15 @@ class AuditStore:
     # --- runs -----------------------------------------------------------------------------------
 
     def create_run(
-        self, *, kind: str, filename: str, caller: str, rulebook_version: str, options: dict[str, Any], owner: str
+        self,
+        *,
+        kind: str,
+        filename: str,
+        caller: str,
+        rulebook_version: str,
+        options: dict[str, Any],
+        owner: str,
+        bundle: str | None = None,
     ) -> str:
         """A new queued run; returns its id."""
         _check(kind, RUN_KINDS, "kind")
@@ -905,6 +919,7 @@ class AuditStore:
             "error": None,
             "summary": None,
             "owner": owner,
+            "bundle": bundle,
         }
         self._write(lambda c: c.execute(insert(RUNS).values(values)))
         return run_id

@@ -80,6 +80,8 @@ class RunRow(Base):
     error: Mapped[str | None] = mapped_column(Text)
     summary: Mapped[dict[str, Any] | None]
     owner: Mapped[str] = mapped_column(String(200))
+    # The knowledge bundle the run screens under (appban.knowledge); NULL: the package's own data.
+    bundle: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         Index("ix_runs_created_at", "created_at"),
@@ -110,6 +112,9 @@ class DecisionRow(Base):
     seq: Mapped[int | None] = mapped_column(BigInteger)
     prev_hash: Mapped[str | None] = mapped_column(String(64))
     chain_hash: Mapped[str | None] = mapped_column(String(64))
+    # The knowledge bundle answered under (appban.knowledge); NULL: the package's own data. Not chained: a
+    # single answer names it inside `result` too, which is (see migration 0005).
+    bundle: Mapped[str | None] = mapped_column(String(80))
 
     __table_args__ = (
         Index("ix_decisions_asked_at", "asked_at"),
