@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,21 @@ from appban.rulebook.loader import default_rulebook_path
 from tests.postgres import PostgresCluster, postgres_cluster_fixture  # noqa: F401 - registers the fixture
 
 EASTERN = dt.timezone(dt.timedelta(hours=-5))
+
+
+_DATA_HOME = pytest.StashKey[str]()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # The knowledge in force is the newest bundle installed in the user's data directory (appban.knowledge):
+    # the tests ask the packaged data, whatever the person running them installed. Subprocesses inherit it.
+    config.stash[_DATA_HOME] = os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="appban-tests-data-")
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    home = config.stash.get(_DATA_HOME, None)
+    if home:
+        shutil.rmtree(home, ignore_errors=True)
 
 
 @pytest.fixture()
