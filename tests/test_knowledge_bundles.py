@@ -529,3 +529,29 @@ def test_audit_records_name_their_bundle_and_older_records_read_as_before(home: 
         recorded_run = store.run(run)
         assert recorded_run is not None and recorded_run.to_json_dict()["bundle"] == bundle_id
     assert verify_store(url).problem is None
+
+
+# --- start-up --------------------------------------------------------------------------------------------------
+
+PROBE = (
+    "import atexit, sys\n"
+    "atexit.register(lambda: sys.stderr.write('\\nMODULES ' + ' '.join(sorted(sys.modules)) + '\\n'))\n"
+    "sys.argv = ['appban', *sys.argv[1:]]\n"
+    "from appban.cli import main\n"
+    "main()\n"
+)
+
+
+@pytest.mark.parametrize("args", [CHECK, ["rules", "list", "--json"], ["--version"]], ids=" ".join)
+def test_reading_the_installed_state_imports_no_cryptography_or_archive_code(
+    args: list[str], home: Home, tmp_path: Path
+) -> None:
+    assert cli("rules", "update", str(make(home, tmp_path / "b.tar.gz", "2026.03.01-1")))[0] == 0
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], env=home.env, capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "2026.03.01-1 sha256:" in done.stdout  # answered under the installed bundle
+    line = next(line for line in done.stderr.splitlines() if line.startswith("MODULES "))
+    loaded = set(line.split()[1:])
+    heavy = {"cryptography", "tarfile", "gzip", "appban.knowledge.bundle", "appban.knowledge.keys"}
+    assert not loaded & heavy, sorted(loaded & heavy)
