@@ -131,12 +131,14 @@ def _bundle_at(rulebook_dir: Path) -> str | None:
             raw = stream.read(MAX_MANIFEST_READ + 1)
     except OSError:
         return None
-    from appban import safejson
+    version: object = rulebook_dir.parent.parent.name  # an installed version's directory is named after it
+    if not is_version(str(version)):  # an extracted bundle's temporary directory: the manifest says
+        from appban import safejson
 
-    try:
-        version = safejson.loads(raw).get("version") if len(raw) <= MAX_MANIFEST_READ else None
-    except (ValueError, AttributeError):
-        return None
+        try:
+            version = safejson.loads(raw).get("version") if len(raw) <= MAX_MANIFEST_READ else None
+        except (ValueError, AttributeError):
+            return None
     if not isinstance(version, str) or not is_version(version):
         return None
     return f"{version} sha256:{hashlib.sha256(raw).hexdigest()[:12]}"
