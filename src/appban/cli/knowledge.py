@@ -49,6 +49,10 @@ def keys_generate(
             show_default=False,
         ),
     ] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", case_sensitive=False, help="Output format.")] = (
+        ListFormat.table
+    ),
+    as_json: JsonAlias = False,
 ) -> None:
     """Make an Ed25519 key pair for signing bundles; print the public key as one line.
 
@@ -57,11 +61,17 @@ def keys_generate(
     """
     from appban.knowledge import keys
 
+    chosen = chosen_format(fmt, as_json)
     target = directory if directory is not None else keys.config_dir() / "keys"
     try:
         made = keys.generate(target)
     except (keys.KeyProblem, OSError) as exc:
         fail(f"-o {target}: {exc}")
+    if chosen == Fmt.json:
+        print(
+            dumps({"public_key": made.text, "private_key_file": str(made.private), "public_key_file": str(made.public)})
+        )
+        return
     err.print(f"private key: {escape(str(made.private))} (keep it secret; sign with --key)")
     err.print(f"public key:  {escape(str(made.public))}")
     print(made.text)
@@ -72,14 +82,22 @@ def keys_trust(
     public_key: Annotated[
         str, typer.Argument(metavar="PUBKEY", help="A public key as keys generate prints it.", show_default=False)
     ],
+    fmt: Annotated[ListFormat, typer.Option("--format", case_sensitive=False, help="Output format.")] = (
+        ListFormat.table
+    ),
+    as_json: JsonAlias = False,
 ) -> None:
     """Trust bundles signed by this public key (`appban rules update` accepts only trusted signers)."""
     from appban.knowledge import keys
 
+    chosen = chosen_format(fmt, as_json)
     try:
         added = keys.trust(public_key)
     except (keys.KeyProblem, OSError) as exc:
         fail(f"PUBKEY: {exc}")
+    if chosen == Fmt.json:
+        print(dumps({"key": public_key.strip(), "added": added, "file": str(keys.trusted_path())}))
+        return
     state = "trusted now" if added else "trusted already"
     err.print(f"{state}: {escape(public_key.strip())} ({escape(str(keys.trusted_path()))})")
 
@@ -208,6 +226,10 @@ def rules_bundle(
             show_default=False,
         ),
     ] = None,
+    fmt: Annotated[ListFormat, typer.Option("--format", case_sensitive=False, help="Output format.")] = (
+        ListFormat.table
+    ),
+    as_json: JsonAlias = False,
 ) -> None:  # fmt: skip
     """Pack the knowledge into one signed, versioned bundle file (rulebook, identity registry, indicators,
     code signatures, payment markers and cases), with a manifest of every file's sha256 and a changelog.
@@ -220,6 +242,7 @@ def rules_bundle(
     from appban.knowledge.layout import KnowledgeRoot, active_root
     from appban.rulebook.loader import RulebookError
 
+    chosen = chosen_format(fmt, as_json)
     if output is None:
         fail("-o FILE is needed: a bundle is a binary archive")
     if key is None:
@@ -259,6 +282,19 @@ def rules_bundle(
         fail(f"{where}: {exc}")
     emit(lambda stream: stream.write(data), output)
     manifest = packed.manifest
+    if chosen == Fmt.json:
+        described = {
+            "bundle": manifest.id,
+            "version": manifest.version,
+            "rulebook_version": manifest.rulebook_version,
+            "made": manifest.made,
+            "key": manifest.key,
+            "files": len(manifest.files),
+            "changes": changelog.get("counts") if changelog else None,
+            "left_out": list(packed.left_out),
+        }
+        print(dumps(described))
+        return
     summary = f"bundle {manifest.id}: {len(manifest.files)} files, rulebook {manifest.rulebook_version}"
     if changelog is not None:
         counts = changelog.get("counts", {})
@@ -314,7 +350,10 @@ def rules_update(
     allow_downgrade: Annotated[
         bool, typer.Option("--allow-downgrade", help="Install a version not newer than the newest installed.")
     ] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Say what was installed as one JSON object.")] = False,
+    fmt: Annotated[ListFormat, typer.Option("--format", case_sensitive=False, help="Output format.")] = (
+        ListFormat.table
+    ),
+    as_json: JsonAlias = False,
 ) -> None:
     """Verify a knowledge bundle and install it; it is then the knowledge in force.
 
@@ -325,6 +364,7 @@ def rules_update(
     """
     from appban.knowledge.install import InstallError, data_dir, install
 
+    chosen = chosen_format(fmt, as_json)
     downloaded: Path | None = None
     if source.startswith(("http://", "https://")):
         base = data_dir()
@@ -347,7 +387,7 @@ def rules_update(
     finally:
         if downloaded is not None:
             downloaded.unlink(missing_ok=True)
-    if as_json:
+    if chosen == Fmt.json:
         print(dumps({"version": done.version, "bundle": done.bundle, "directory": str(done.directory),
                      "installed": not done.already, "pinned": done.pinned}))  # fmt: skip
         return
@@ -371,16 +411,24 @@ def rules_use(
             show_default=False,
         ),
     ],
+    fmt: Annotated[ListFormat, typer.Option("--format", case_sensitive=False, help="Output format.")] = (
+        ListFormat.table
+    ),
+    as_json: JsonAlias = False,
 ) -> None:
     """Choose the knowledge in force: an installed bundle version, or the package's own data."""
-    from appban.knowledge.install import InstallError, pin
+    from appban.knowledge.install import InstallError, active_bundle, pin
 
+    chosen = chosen_format(fmt, as_json)
     try:
         now = pin(choice)
     except InstallError as exc:
         fail(str(exc))
     except OSError as exc:
         fail(f"cannot write the pin: {exc.strerror or exc}")
+    if chosen == Fmt.json:
+        print(dumps({"in_force": now, "bundle": active_bundle(), "pinned": choice != "newest"}))
+        return
     err.print(f"in force: {escape(now)}")
 
 
