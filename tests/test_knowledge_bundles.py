@@ -339,6 +339,15 @@ def test_a_refused_bundle_installs_nothing(damage: str, home: Home, tmp_path: Pa
     assert home.versions() == ["2026.03.01-1"] and home.leftovers() == []
 
 
+def test_an_unreadable_trusted_keys_file_refuses_with_its_line(home: Home, tmp_path: Path) -> None:
+    good = make(home, tmp_path / "good.tar.gz", "2026.03.01-1")
+    trusted = home.base / "config" / "appban" / "trusted-keys"
+    trusted.write_text(trusted.read_text() + "not a key\n")
+    code, output = cli("rules", "update", str(good))
+    assert code == 2 and f"{trusted}:2: not a public key" in " ".join(output.split())
+    assert home.versions() == [] and home.leftovers() == []
+
+
 def test_an_archive_expanding_past_the_cap_is_refused(
     home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -363,6 +372,16 @@ def test_a_downgrade_is_refused_unless_allowed(home: Home, tmp_path: Path) -> No
     assert [(v["version"], v["active"], v["pinned"]) for v in versions] == [
         ("2026.03.01-2", False, False), ("2026.03.01-1", True, True), ("packaged", False, False)
     ]  # fmt: skip
+
+
+def test_what_a_killed_install_left_is_swept_once_stale(home: Home, tmp_path: Path) -> None:
+    home.installed.mkdir(parents=True)
+    stale, fresh = home.installed / ".appban-bundle-stale", home.installed / ".appban-bundle-fresh"
+    for left in (stale, fresh):
+        (left / "data").mkdir(parents=True)
+    os.utime(stale, (0, 0))
+    assert cli("rules", "update", str(make(home, tmp_path / "a.tar.gz", "2026.03.01-1")))[0] == 0
+    assert not stale.exists() and fresh.exists()  # one a day old goes; one that may be in use stays
 
 
 def test_a_version_is_never_replaced_by_other_contents(home: Home, tmp_path: Path) -> None:

@@ -339,7 +339,10 @@ def _verify(manifest_raw: bytes, signature_text: bytes, name: str, trusted: bool
     if not isinstance(signer, str) or not signer:
         raise BundleError(f"{name}: {MANIFEST}: key: names no signer")
     if trusted:
-        allowed = keys.trusted_keys()
+        try:
+            allowed = keys.trusted_keys()
+        except keys.KeyProblem as exc:
+            raise BundleError(f"{name}: cannot tell whether its signer is trusted: {exc}") from exc
         if signer not in allowed:
             raise BundleError(
                 f"{name}: signed by {signer[:80]}, which is not among the trusted keys ({keys.trusted_path()}); "

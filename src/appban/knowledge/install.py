@@ -289,6 +289,28 @@ def _check_order(base: Path, version: str, allow_downgrade: bool, source: Path) 
         )
 
 
+STALE_SECONDS = 24 * 3600  # far longer than any extraction or download takes
+
+
+def _sweep(base: Path) -> None:
+    """Remove what an install or download killed midway left behind (temporary names, a day old)."""
+    import shutil
+    import time
+
+    for entry in os.scandir(base):
+        if not entry.name.startswith((".appban-bundle-", ".appban-download-")):
+            continue
+        try:
+            if time.time() - entry.stat(follow_symlinks=False).st_mtime < STALE_SECONDS:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                shutil.rmtree(entry.path, ignore_errors=True)
+            else:
+                os.unlink(entry.path)
+        except OSError:
+            continue
+
+
 def _commit(base: Path, opened: OpenedBundle, allow_downgrade: bool, source: Path) -> Installed:
     import fcntl
 
@@ -300,6 +322,7 @@ def _commit(base: Path, opened: OpenedBundle, allow_downgrade: bool, source: Pat
         if existing is not None:
             return existing
         _check_order(base, manifest.version, allow_downgrade, source)
+        _sweep(base)
         newest = installed_versions(base)
         target = base / manifest.version
         os.rename(opened.directory, target)
