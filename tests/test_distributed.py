@@ -20,7 +20,8 @@ import pyarrow as pa
 import pytest
 
 from appban.distributed import core
-from appban.distributed.core import OUTPUT_FIELDS, builds, classify_batches, output_schema
+from appban.distributed.core import KNOWLEDGE_NAMES, Knowledge, builds
+from appban.distributed.network import OUTPUT_FIELDS, NetworkFactory, classify_batches, output_schema
 from appban.engine.decide import default_rulebook
 from appban.network.classify import Classifier
 from appban.network.indicators import default_indicators
@@ -99,6 +100,10 @@ def expected(sample: pa.Table) -> pa.Table:
     """The reference: one Classifier over the whole table in this process."""
     classifier = Classifier(default_indicators(default_rulebook()), ASN_TABLE)
     table = pa.Table.from_batches([classifier.classify(sample.combine_chunks().to_batches()[0])])
+    knowledge = Knowledge.current()  # every output says what it was screened under
+    for field, column in zip(core.KNOWLEDGE_FIELDS, knowledge.columns(table.num_rows), strict=True):
+        table = table.append_column(field, column)
+    assert knowledge.rulebook_version
     # Guard against a vacuous comparison: every way of matching, and not matching, occurs.
     assert set(table.column("indicator_kind").to_pylist()) == {"domain", "ip", "asn", None}
     return table
@@ -119,7 +124,7 @@ def _assert_same(actual: pa.Table, expected: pa.Table) -> None:
 
 def test_output_schema_appends_class_fields_and_refuses_a_second_pass(sample: pa.Table) -> None:
     schema = output_schema(sample.schema)
-    assert schema.names == sample.column_names + [f.name for f in OUTPUT_FIELDS]
+    assert schema.names == sample.column_names + [f.name for f in OUTPUT_FIELDS] + list(KNOWLEDGE_NAMES)
     with pytest.raises(ValueError, match="app"):
         output_schema(schema)
 
@@ -133,10 +138,17 @@ def test_classify_batches_equals_the_classifier(sample: pa.Table, expected: pa.T
 
 def test_classify_batches_empty_input(sample: pa.Table) -> None:
     assert list(classify_batches(iter([]), ASN_TABLE)) == []
-    before = builds()
-    (out,) = classify_batches([pa.RecordBatch.from_pylist([], schema=sample.schema)], [("192.0.2.0/24", 1)])
+    (out,) = classify_batches([pa.RecordBatch.from_pylist([], schema=sample.schema)], ASN_TABLE)
     assert out.num_rows == 0
     assert out.schema.equals(output_schema(sample.schema))
+
+
+def test_a_task_of_empty_batches_builds_nothing(sample: pa.Table) -> None:
+    factory = NetworkFactory.of([("192.0.2.0/24", 1)])  # a table no other test uses
+    schema = output_schema(sample.schema)
+    before = builds()
+    (out,) = core.screen_batches([pa.RecordBatch.from_pylist([], schema=sample.schema)], factory, schema, Knowledge.current())
+    assert out.num_rows == 0 and out.schema.equals(schema)
     assert builds() == before  # no classifier for nothing to classify
 
 
@@ -147,7 +159,7 @@ def test_classifier_built_once_per_process_and_table(sample: pa.Table) -> None:
     for _ in range(3):
         list(classify_batches([batch, batch], list(table)))  # a fresh copy each time, as a worker unpickles
     assert builds() == before + 1
-    assert core.classifier(table) is core.classifier(list(table))  # same contents, same classifier
+    assert core.cached(NetworkFactory.of(table)) is core.cached(NetworkFactory.of(list(table)))  # same contents
 
 
 def test_package_imports_without_pyspark_dask_or_pandas() -> None:

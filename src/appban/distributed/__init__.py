@@ -1,18 +1,18 @@
-"""Network classification scaled out over Spark and Dask.
+"""Every screener scaled out over Spark and Dask, answering row for row as one process would.
 
-The same `appban.network.classify.Classifier` runs inside each worker process, built once per process and
-reused across tasks, so a cluster gives row-for-row the result one process would:
+- `appban.distributed.core`: the `Screener` (table work) and `PathScreener` (one file per task) protocols,
+  the per-worker-process cache of built screeners (`cached`, `builds`), and what each task runs
+  (`screen_batches`, `screen_paths`), stamping every output with rulebook_version and bundle.
+- `appban.distributed.spark`: `run_spark(df, factory)` through `DataFrame.mapInArrow`.
+- `appban.distributed.dask`: `run_dask(ddf_or_bag, factory)` through `map_partitions` or a bag of paths.
+- one module per screener defining its Screener and thin public functions: `network` (`classify_batches`,
+  `classify_spark`, `classify_dask`), `decide` (`decide_spark`, `decide_dask`), ...
 
-- `appban.distributed.core`: `classify_batches` (an iterator of Arrow record batches in, the batches with
-  the classification columns appended out), `output_schema`, `OUTPUT_FIELDS`, and `builds` (how many
-  classifiers this process has built).
-- `appban.distributed.spark`: `classify_spark(df)` through `DataFrame.mapInArrow`, and
-  `arrow_to_spark_schema`.
-- `appban.distributed.dask`: `classify_dask(ddf)` through `DataFrame.map_partitions`.
-
-Neither pyspark nor dask is a dependency of appban: each is imported only when its function is called.
+Neither pyspark nor dask (nor pandas) is a dependency of the core install: each is imported only when its
+function is called (`pip install 'appban[spark]'` or `'appban[dask]'` brings them).
 """
 
-from appban.distributed.core import OUTPUT_FIELDS, builds, classify_batches, output_schema
+from appban.distributed.core import KNOWLEDGE_FIELDS, builds
+from appban.distributed.network import OUTPUT_FIELDS, classify_batches, output_schema
 
-__all__ = ["OUTPUT_FIELDS", "builds", "classify_batches", "output_schema"]
+__all__ = ["KNOWLEDGE_FIELDS", "OUTPUT_FIELDS", "builds", "classify_batches", "output_schema"]

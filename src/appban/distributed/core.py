@@ -1,95 +1,211 @@
-"""What every worker runs: Arrow record batches in, the same batches with the classification columns out.
+"""What every screener shares on a cluster: the protocols, the per-worker-process cache, and the Arrow work
+each task does whatever the engine (`spark.run_spark`, `dask.run_dask`).
 
-The classifier (the indicator set's suffix dict and prefix tables, plus its per-value caches) is costly to
-build and is pure apart from those caches, so each process builds it once per ASN table and keeps it:
-a Spark Python worker (reused across tasks by default) or a Dask worker process then pays for it once,
-however many partitions it classifies.
+A screener comes in two kinds:
+
+- `Screener` works on tables: `output_schema(input_schema)` says what `screen_batch(batch)` returns for a
+  batch of that schema (network classification, decide_table, payment exports, inventories);
+- `PathScreener` works on one file or artefact at a time: `screen_path(path)` streams it and returns its rows
+  in `output_schema()` (ISO 20022 files, APKs, wheels), so a task's memory is bounded by one artefact.
+
+Engines ship a *factory*, not a screener: a frozen (hashable, picklable) dataclass holding the parameters,
+whose call builds the screener. Each process builds a screener once per (factory, rulebook version) and keeps
+it (`cached`), so a Spark Python worker, reused across tasks, or a Dask worker pays for building the matchers
+once however many partitions it screens. The driver builds one too, to declare the output schema and to check
+the parameters there, with clear messages, rather than inside executors.
+
+Every output row carries `rulebook_version` and `bundle` (the knowledge bundle in force, null for the package's
+own data), as the driver saw them; a worker whose knowledge differs refuses to screen rather than answer under
+another law.
 """
 
 from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Hashable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
 from appban.engine.decide import default_rulebook
-from appban.network.classify import CLASS_FIELDS, Classifier
-from appban.network.indicators import default_indicators
+from appban.knowledge.layout import active_bundle
 
-OUTPUT_FIELDS: list[pa.Field] = CLASS_FIELDS
-OUTPUT_NAMES: tuple[str, ...] = tuple(field.name for field in OUTPUT_FIELDS)
-# The columns Classifier.hit_indices reads; the Dask wrapper converts only these to Arrow.
-CLASSIFIER_INPUTS: tuple[str, ...] = ("host", "dst_ip", "src_ip")
+KNOWLEDGE_FIELDS: list[pa.Field] = [pa.field("rulebook_version", pa.string()), pa.field("bundle", pa.string())]
+KNOWLEDGE_NAMES: tuple[str, ...] = tuple(field.name for field in KNOWLEDGE_FIELDS)
 
-AsnKey = tuple[tuple[str, int], ...]
 
-# A few tables at most: each classifier's caches may grow to millions of entries.
-_CACHE_SIZE = 4
+@runtime_checkable
+class Screener(Protocol):
+    """Table work: each batch in, its rows (or its findings) out, in `output_schema(batch.schema)`.
+
+    A screener may also set `keeps_rows = True` when its output is its input row for row with columns
+    appended (network, decide): Dask then keeps the partition's index, divisions and column dtypes."""
+
+    @property
+    def name(self) -> str: ...
+
+    def output_schema(self, input_schema: pa.Schema) -> pa.Schema: ...
+
+    def screen_batch(self, batch: pa.RecordBatch) -> pa.RecordBatch: ...
+
+
+@runtime_checkable
+class PathScreener(Protocol):
+    """Per-file work: one path (any path the worker can open) in, its rows out, in `output_schema()`."""
+
+    @property
+    def name(self) -> str: ...
+
+    def output_schema(self) -> pa.Schema: ...
+
+    def screen_path(self, path: str) -> pa.Table: ...
+
+
+AnyScreener = Screener | PathScreener
+# A frozen dataclass in practice: hashable (the cache key) and picklable by reference to its module.
+Factory = Callable[[], AnyScreener]
+
+
+@dataclass(frozen=True)
+class Knowledge:
+    """The rulebook version and knowledge bundle an output was screened under."""
+
+    rulebook_version: str
+    bundle: str | None
+
+    @classmethod
+    def current(cls) -> Knowledge:
+        return cls(default_rulebook().version, active_bundle())
+
+    def columns(self, rows: int) -> list[pa.Array]:
+        return [pa.array([self.rulebook_version] * rows, pa.string()), pa.array([self.bundle] * rows, pa.string())]
+
+
+class KnowledgeMismatch(RuntimeError):
+    """A worker's installed rulebook (or bundle) is not the driver's."""
+
+
+# A few screeners at most: a classifier's per-value caches may grow to millions of entries.
+_CACHE_SIZE = 8
 _lock = threading.Lock()
-_classifiers: OrderedDict[AsnKey, Classifier] = OrderedDict()
-_builds = 0
+_screeners: OrderedDict[tuple[Hashable, Knowledge], AnyScreener] = OrderedDict()
+_builds: dict[str, int] = {}
 
 
-def builds() -> int:
-    """How many classifiers this process has built (once per distinct ASN table, unless evicted)."""
-    return _builds
+def builds(name: str | None = None) -> int:
+    """How many screeners (named `name`, or of any name) this process has built."""
+    return sum(count for key, count in _builds.items() if name is None or key == name)
 
 
-def check_columns(names: Iterable[str]) -> None:
-    """Raise ValueError if the input already has a column the classification would append."""
-    clash = sorted(set(names) & set(OUTPUT_NAMES))
-    if clash:
-        raise ValueError(f"input already has column(s) {', '.join(clash)}: was it classified already?")
-
-
-def output_schema(input_schema: pa.Schema) -> pa.Schema:
-    """The input fields followed by OUTPUT_FIELDS (schema metadata is not carried, as Classifier drops it)."""
-    check_columns(input_schema.names)
-    return pa.schema(list(input_schema) + OUTPUT_FIELDS)
-
-
-def _key(asn_table: Iterable[tuple[str, int]] | None) -> AsnKey:
-    # By contents, not identity: Spark and Dask unpickle a fresh copy of the table for every task.
-    # None and [] give the same classifier, as they do in Classifier itself.
-    return tuple((str(prefix), int(asn)) for prefix, asn in asn_table or ())
-
-
-def classifier(asn_table: list[tuple[str, int]] | None = None) -> Classifier:
-    """This process's classifier for the ASN table, built on first use."""
-    global _builds
-    key = _key(asn_table)
-    # Building under the lock: a second thread of the same worker waits for this build instead of
-    # making its own, so a process builds once per table even with several task threads.
+def cached(factory: Factory, knowledge: Knowledge | None = None) -> AnyScreener:
+    """This process's screener for `factory`, built on first use. With `knowledge` (what the driver
+    screens under), a process whose own knowledge differs raises KnowledgeMismatch instead of building."""
+    # Building under the lock: a second task thread of the same worker waits for this build instead of
+    # making its own, so a process builds once per key even with several task threads.
     with _lock:
-        found = _classifiers.get(key)
+        here = Knowledge.current()
+        if knowledge is not None and knowledge != here:
+            raise KnowledgeMismatch(
+                f"this worker has rulebook {here.rulebook_version} (bundle {here.bundle}), the driver "
+                f"{knowledge.rulebook_version} (bundle {knowledge.bundle}): install the same appban wheel "
+                "and knowledge bundle on the driver and every worker"
+            )
+        key = (factory, here)  # by value: Spark and Dask unpickle a fresh copy of the factory for every task
+        found = _screeners.get(key)
         if found is None:
-            found = Classifier(default_indicators(default_rulebook()), list(key))
-            _builds += 1
-            _classifiers[key] = found
-            while len(_classifiers) > _CACHE_SIZE:
-                _classifiers.popitem(last=False)
+            found = factory()
+            _builds[found.name] = _builds.get(found.name, 0) + 1
+            _screeners[key] = found
+            while len(_screeners) > _CACHE_SIZE:
+                _screeners.popitem(last=False)
         else:
-            _classifiers.move_to_end(key)
+            _screeners.move_to_end(key)
         return found
 
 
-def classify_batches(
-    batches: Iterable[pa.RecordBatch], asn_table: list[tuple[str, int]] | None = None
+def check_clash(names: Iterable[str], added: Iterable[str], what: str = "screened") -> None:
+    """Raise ValueError if the input already has a column the screening would append."""
+    clash = [name for name in added if name in set(names)]
+    if clash:
+        raise ValueError(f"input already has column(s) {', '.join(clash)}: was it {what} already?")
+
+
+def stamped(schema: pa.Schema) -> pa.Schema:
+    """`schema` with rulebook_version and bundle appended."""
+    check_clash(schema.names, KNOWLEDGE_NAMES)
+    return pa.schema(list(schema) + KNOWLEDGE_FIELDS)
+
+
+def table_schema(factory: Factory, input_schema: pa.Schema) -> pa.Schema:
+    """The declared output (stamped) of a table screener over `input_schema`; its errors are the driver's
+    checks of the input (missing or mistyped columns, bad parameters)."""
+    screener = cached(factory)
+    if not isinstance(screener, Screener):
+        raise TypeError(f"{screener.name} screens files, not tables: give it a column of paths")
+    # The screener's own checks first: its message says more than a clash with the stamp would.
+    return stamped(screener.output_schema(input_schema))
+
+
+def path_schema(factory: Factory) -> pa.Schema:
+    """The declared output (stamped) of a path screener."""
+    screener = cached(factory)
+    if not isinstance(screener, PathScreener):
+        raise TypeError(f"{screener.name} screens tables, not files")
+    return stamped(screener.output_schema())
+
+
+def keeps_rows(factory: Factory) -> bool:
+    return bool(getattr(cached(factory), "keeps_rows", False))
+
+
+def _finish(out: pa.RecordBatch, schema: pa.Schema, knowledge: Knowledge) -> pa.RecordBatch:
+    batch = pa.RecordBatch.from_arrays([*out.columns, *knowledge.columns(out.num_rows)], names=schema.names)
+    if not batch.schema.equals(schema):
+        # Engines check what comes back against the schema declared up front; keep that promise even if
+        # a screener's types drift (a dictionary for a string, large_string for string).
+        batch = batch.cast(schema)
+    return batch
+
+
+def single_batches(table: pa.Table) -> Iterator[pa.RecordBatch]:
+    """A table's rows as batches, whatever its chunking: zero chunks (an empty Parquet file) or several
+    (a concat, a repartition) give what one contiguous chunk would."""
+    if table.num_rows == 0:
+        return
+    yield from table.combine_chunks().to_batches()
+
+
+def screen_batches(
+    batches: Iterable[pa.RecordBatch], factory: Factory, schema: pa.Schema, knowledge: Knowledge
 ) -> Iterator[pa.RecordBatch]:
-    """Each batch with app, scope, indicator, indicator_kind and confidence appended (null where nothing
-    matches), in `output_schema(batch.schema)`. A zero-row batch gives a zero-row batch; no batches give none."""
+    """What a task runs for table work: each batch screened, stamped and in `schema` (the driver's
+    `table_schema`). Zero-row batches give zero-row batches without building a screener."""
     for batch in batches:
-        schema = output_schema(batch.schema)
         if batch.num_rows == 0:
-            # No classifier needed, so a worker that only sees empty partitions never builds one.
-            empty = [pa.array([], type=field.type) for field in OUTPUT_FIELDS]
-            yield pa.RecordBatch.from_arrays([*batch.columns, *empty], schema=schema)
+            yield pa.RecordBatch.from_pylist([], schema=schema)
             continue
-        out = classifier(asn_table).classify(batch)
-        if not out.schema.equals(schema):
-            # Engines check what comes back against the schema declared up front; keep that promise
-            # even if Classifier's output types drift.
-            out = out.cast(schema)
-        yield out
+        screener = cached(factory, knowledge)
+        assert isinstance(screener, Screener)
+        yield _finish(screener.screen_batch(batch), schema, knowledge)
+
+
+def screen_paths(
+    paths: Iterable[str | None], factory: Factory, schema: pa.Schema, knowledge: Knowledge
+) -> Iterator[pa.RecordBatch]:
+    """What a task runs for per-file work: each path's rows, stamped, in `schema` (`path_schema`); one file
+    at a time, so a task holds one file's output at most. Null paths are skipped."""
+    for path in paths:
+        if path is None:
+            continue
+        screener = cached(factory, knowledge)
+        assert isinstance(screener, PathScreener)
+        for batch in single_batches(screener.screen_path(path)):
+            yield _finish(batch, schema, knowledge)
+
+
+def screen_table(table: pa.Table, factory: Factory) -> pa.Table:
+    """In process, what the engines give: the whole table through one screener, stamped."""
+    schema = table_schema(factory, table.schema)
+    return pa.Table.from_batches(screen_batches(single_batches(table), factory, schema, Knowledge.current()), schema)
