@@ -48,7 +48,7 @@ FINDINGS_SCHEMA = pa.schema(
         pa.field("label", pa.string()),
         pa.field("app", pa.string()),
         pa.field("kind", pa.string()),
-        pa.field("confidence", pa.string()),
+        pa.field("confidence", pa.float64()),
         pa.field("observation", pa.string()),
         pa.field("matched", pa.string()),
         pa.field("count", pa.int64()),
@@ -63,7 +63,7 @@ FINDINGS_SCHEMA = pa.schema(
         pa.field("where", pa.string()),
     ]
 )
-OUTPUT_SCHEMA = pa.schema(list(FINDINGS_SCHEMA) + [pa.field("error", pa.string())])
+OUTPUT_SCHEMA = pa.schema([*FINDINGS_SCHEMA, pa.field("error", pa.string())])
 
 
 @dataclass(frozen=True)
@@ -176,9 +176,9 @@ def result_rows(result: ScanResult, artifact: str, scanned: str | None = None, s
     rows += [_warning_row(warning, result, artifact) for warning in result.warnings]
     if scanned is not None:
         for row in rows:
-            row["path"] = _shown(row["path"], scanned, shown)
+            row["path"] = _shown(str(row["path"]), scanned, shown)
             if row["file"] is not None:
-                row["file"] = _shown(row["file"], scanned, shown)
+                row["file"] = _shown(str(row["file"]), scanned, shown)
     return pa.Table.from_pylist(rows, schema=OUTPUT_SCHEMA)
 
 
@@ -188,8 +188,7 @@ def _finding_row(finding: CodeFinding, result: ScanResult, artifact: str) -> dic
     return {
         "artifact": artifact,
         **{name: found[name] for name in ("path", "file", "member", "line", "signature", "label", "app", "kind")},
-        "confidence": None if found["confidence"] is None else str(found["confidence"]),
-        **{name: found[name] for name in ("observation", "matched", "count", "examples")},
+        **{name: found[name] for name in ("confidence", "observation", "matched", "count", "examples")},
         "packages": json.dumps(found["packages"], sort_keys=True),
         Category.CONSTITUENT_CODE_USE.value: _verdict(decisions, Category.CONSTITUENT_CODE_USE),
         Category.APP_STORE_DISTRIBUTION.value: _verdict(decisions, Category.APP_STORE_DISTRIBUTION),
