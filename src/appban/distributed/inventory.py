@@ -149,7 +149,7 @@ def _line_of(rows: list[int], lines: list[Any] | None) -> Callable[[int], int]:
         if lines is None:
             return _NO_LINE
         line = lines[rows[row]]
-        return _NO_LINE if line is None else int(line)
+        return _NO_LINE if line is None or line != line else int(line)  # None, or NaN from a pandas column
 
     return line_of
 
@@ -218,3 +218,19 @@ def inventory_rows(path: Path | str, name: str | None = None) -> pa.Table:
     lines = pa.array([line_of(row) for row in range(table.num_rows)], pa.int64())
     file = pa.repeat(pa.scalar(name or str(path), pa.string()), table.num_rows)
     return table.append_column(FILE_COLUMN, file).append_column(LINE_COLUMN, lines)
+
+
+def screen_inventory_spark(df: Any, options: InventoryOptions | None = None) -> Any:
+    """Findings and row errors (OUTPUT_SCHEMA, then rulebook_version and bundle) of a pyspark DataFrame of
+    inventory rows (text columns, and `file` and `line` where known). Lazy; the columns are checked now."""
+    from appban.distributed.spark import run_spark
+
+    return run_spark(df, InventoryParams.of(options or InventoryOptions()))
+
+
+def screen_inventory_dask(ddf: Any, options: InventoryOptions | None = None) -> Any:
+    """The same for a dask DataFrame: a new frame (default index, unknown divisions) of ArrowDtype
+    columns, null where a value is missing. Lazy; the columns are checked now."""
+    from appban.distributed.dask import run_dask
+
+    return run_dask(ddf, InventoryParams.of(options or InventoryOptions()))

@@ -30,6 +30,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -86,7 +87,7 @@ class PaymentParams:
     date_order: str | None = None
 
     @classmethod
-    def of(cls, options: PaymentOptions) -> PaymentParams:
+    def of(cls, options: PaymentOptions) -> Self:
         column_map = None if options.column_map is None else tuple(sorted(options.column_map.items()))
         constants = tuple(sorted((options.constants or {}).items()))
         return cls(options.input_format, column_map, options.tz, constants, options.decimal, options.date_order)
@@ -124,17 +125,13 @@ class PaymentTableScreener(_Screening):
     name = "payments"
 
     def output_schema(self, input_schema: pa.Schema) -> pa.Schema:
-        """OUTPUT_SCHEMA; ValueError naming the record fields the input lacks or holds as another type."""
-        problems = []
-        for field in RECORD_SCHEMA:
-            if field.name not in input_schema.names:
-                problems.append(f"{field.name} (missing)")
-            elif not input_schema.field(field.name).type.equals(field.type):
-                problems.append(f"{field.name} ({input_schema.field(field.name).type}, expected {field.type})")
-        if problems:
+        """OUTPUT_SCHEMA; ValueError naming the record fields the input lacks. Types are not checked here
+        (a Dask frame's may not be known until its values are): each batch is cast to the records' types."""
+        missing = [name for name in RECORD_SCHEMA.names if name not in input_schema.names]
+        if missing:
             raise ValueError(
-                "payment records need the readers' columns (appban.payments.records.RECORD_SCHEMA): "
-                + ", ".join(problems)
+                "payment records need the readers' columns (appban.payments.records.RECORD_SCHEMA); missing: "
+                + ", ".join(missing)
             )
         return OUTPUT_SCHEMA
 
@@ -143,7 +140,7 @@ class PaymentTableScreener(_Screening):
         files = ["-"] * table.num_rows
         if FILE_COLUMN in table.column_names:
             files = ["-" if f is None else str(f) for f in table.column(FILE_COLUMN).to_pylist()]
-        records = table.select(RECORD_SCHEMA.names)
+        records = table.select(RECORD_SCHEMA.names).cast(RECORD_SCHEMA)
         pieces = []
         for file in dict.fromkeys(files):  # each file's records as a group of that file, as in process
             rows = pa.array([i for i, name in enumerate(files) if name == file], pa.int64())
@@ -229,3 +226,33 @@ def _conform(table: pa.Table) -> pa.Table:
         else:
             columns.append(pa.nulls(table.num_rows, field.type))
     return pa.table(columns, schema=OUTPUT_SCHEMA)
+
+
+def screen_payments_spark(df: Any, options: PaymentOptions | None = None) -> Any:
+    """Payments, payments set aside and their errors (OUTPUT_SCHEMA, then rulebook_version and bundle) of a
+    pyspark DataFrame of payment records (RECORD_SCHEMA columns, and `file`). Lazy; columns checked now."""
+    from appban.distributed.spark import run_spark
+
+    return run_spark(df, TableFactory.of(options or PaymentOptions()))
+
+
+def screen_payments_dask(ddf: Any, options: PaymentOptions | None = None) -> Any:
+    """The same for a dask DataFrame of payment records: a new frame of ArrowDtype columns."""
+    from appban.distributed.dask import run_dask
+
+    return run_dask(ddf, TableFactory.of(options or PaymentOptions()))
+
+
+def screen_iso20022_files_spark(df: Any, options: PaymentOptions | None = None, path_column: str = "path") -> Any:
+    """Each payment file named in `df`'s `path_column` read and screened by one task (ISO 20022 messages;
+    exports too: the format is detected per file unless `options.input_format` names it). Lazy."""
+    from appban.distributed.spark import run_spark
+
+    return run_spark(df, FileFactory.of(options or PaymentOptions()), path_column=path_column)
+
+
+def screen_iso20022_files_dask(paths: Any, options: PaymentOptions | None = None) -> Any:
+    """The same for a dask bag of paths: one frame partition per bag partition."""
+    from appban.distributed.dask import run_dask
+
+    return run_dask(paths, FileFactory.of(options or PaymentOptions()))
