@@ -434,9 +434,12 @@ def _summary(table: pa.Table, book: Rulebook) -> dict[str, Any]:
 
 
 def _json_document(table: pa.Table, book: Rulebook) -> str:
+    from appban.knowledge.install import bundle_of
     from appban.tables import to_records
 
-    return dumps({"rulebook_version": book.version, "summary": _summary(table, book), "rows": to_records(table)})
+    summary = _summary(table, book)
+    return dumps({"rulebook_version": book.version, "bundle": bundle_of(book), "summary": summary,
+                  "rows": to_records(table)})  # fmt: skip
 
 
 def _decide_markdown(table: pa.Table, book: Rulebook, limit: int) -> str:
