@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -147,7 +149,8 @@ def test_a_task_of_empty_batches_builds_nothing(sample: pa.Table) -> None:
     factory = NetworkFactory.of([("192.0.2.0/24", 1)])  # a table no other test uses
     schema = output_schema(sample.schema)
     before = builds()
-    (out,) = core.screen_batches([pa.RecordBatch.from_pylist([], schema=sample.schema)], factory, schema, Knowledge.current())
+    empty = pa.RecordBatch.from_pylist([], schema=sample.schema)
+    (out,) = core.screen_batches([empty], factory, schema, Knowledge.current())
     assert out.num_rows == 0 and out.schema.equals(schema)
     assert builds() == before  # no classifier for nothing to classify
 
@@ -317,3 +320,101 @@ def test_dask_builds_one_classifier_per_worker(dask_client: Any, sample: pa.Tabl
     # Every Dask test here uses ASN_TABLE, so however tests are ordered, no worker may have built twice.
     assert all(count <= 1 for count in per_worker.values()), per_worker
     assert sum(per_worker.values()) >= 1, per_worker
+
+
+def test_dask_reads_empty_files_and_many_chunks(
+    dask_client: Any, sample: pa.Table, expected: pa.Table, tmp_path: Any
+) -> None:
+    """Partitions whose columns have zero chunks (an empty Parquet file in the directory) or several (after
+    a concat or repartition) are classified as one contiguous chunk would be."""
+    import dask.dataframe as dd
+    import pyarrow.parquet as pq
+
+    from appban.distributed.dask import classify_dask
+
+    half = ROWS // 2
+    pq.write_table(sample.slice(0, half), tmp_path / "part-0.parquet")
+    pq.write_table(sample.slice(0, 0), tmp_path / "part-1.parquet")  # Spark and Hadoop jobs write these
+    pq.write_table(sample.slice(half), tmp_path / "part-2.parquet", row_group_size=900)
+    frame = dd.read_parquet(str(tmp_path), dtype_backend="pyarrow")
+    frames = {
+        "directory": frame,
+        "repartition": frame.repartition(npartitions=5),
+        "concat": dd.concat([frame.partitions[0], frame.partitions[1], frame.partitions[2]]).repartition(npartitions=2),
+    }
+    for how, ddf in frames.items():
+        out = classify_dask(ddf, ASN_TABLE).compute()
+        try:
+            _assert_same(pa.Table.from_pandas(out, preserve_index=False), expected)
+        except AssertionError as error:
+            raise AssertionError(f"{how}: {error}") from None
+
+
+def test_dask_no_match_is_null_not_nan(dask_client: Any, sample: pa.Table) -> None:
+    from appban.distributed.dask import classify_dask
+
+    out = classify_dask(_dask_frame(sample.slice(0, 200), 2), ASN_TABLE).compute()
+    unmatched = out[out["app"].isna()]
+    assert len(unmatched) > 0
+    assert unmatched["confidence"].isna().all()
+    assert str(out["confidence"].dtype) == "float[pyarrow]"  # a null, not a NaN standing in for one
+    assert (
+        out["rulebook_version"].notna().all()
+        and out["rulebook_version"].iloc[0] == Knowledge.current().rulebook_version
+    )
+
+
+def test_column_map_and_driver_checks(dask_client: Any, sample: pa.Table, expected: pa.Table) -> None:
+    from appban.distributed.dask import classify_dask
+
+    zeek = sample.rename_columns(["id", "ts", "query", "id.resp_h", "bytes", "rtt"])
+    out = classify_dask(_dask_frame(zeek, 3), ASN_TABLE, columns={"host": "query", "dst_ip": "id.resp_h"}).compute()
+    renamed = pa.Table.from_pandas(out, preserve_index=False).rename_columns(expected.column_names)
+    _assert_same(renamed, expected)
+    # Each mistake is named on the driver, before any task runs.
+    with pytest.raises(ValueError, match=r"none of host, dst_ip, src_ip; map yours, e.g. columns=\{'host': 'query'\}"):
+        classify_dask(_dask_frame(zeek, 1))
+    cased = sample.rename_columns(["id", "ts", "Host", "dst", "bytes", "rtt"])
+    with pytest.raises(ValueError, match="'Host'"):
+        classify_dask(_dask_frame(cased, 1))
+    with pytest.raises(ValueError, match=r"host is mapped to 'qeury', which the input lacks"):
+        classify_dask(_dask_frame(zeek, 1), columns={"host": "qeury"})
+    with pytest.raises(ValueError, match=r"column 'bytes' \(host\) is int32, not text"):
+        classify_dask(_dask_frame(zeek, 1), columns={"host": "bytes"})
+    with pytest.raises(ValueError, match="unknown role"):
+        classify_dask(_dask_frame(zeek, 1), columns={"hostname": "query"})
+    with pytest.raises(ValueError, match=r"asn_table entry 1: '10.0.0/33' is not an IP prefix"):
+        classify_dask(_dask_frame(sample, 1), [("192.0.2.0/24", 1), ("10.0.0/33", 2)])
+    with pytest.raises(ValueError, match=r"asn_table entry 0: AS number '64496'"):
+        classify_dask(_dask_frame(sample, 1), [("192.0.2.0/24", "64496")])
+
+
+def _readme_block(marker: str) -> str:
+    """The README's python code block whose text contains `marker`."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.DOTALL)
+    (block,) = [block for block in blocks if marker in block]
+    return block
+
+
+def test_readme_dask_recipe_runs(dask_client: Any, sample: pa.Table, tmp_path: Any) -> None:
+    import pyarrow.parquet as pq
+
+    logs, out = tmp_path / "logs", tmp_path / "out"
+    logs.mkdir()
+    zeek = sample.rename_columns(["id", "ts", "query", "id.resp_h", "bytes", "rtt"])
+    pq.write_table(zeek.slice(0, 1000), logs / "part-0.parquet")
+    pq.write_table(zeek.slice(0, 0), logs / "part-1.parquet")
+    code = _readme_block("classify_dask")
+    for written, here in (("s3://logs/dns/", str(logs)), ("s3://out/classified/", str(out))):
+        assert written in code
+        code = code.replace(written, here)
+    code = code.replace('Client("tcp://scheduler:8786")', f"Client({dask_client.scheduler.address!r})")
+    namespace: dict[str, Any] = {}
+    try:
+        exec(compile(code, "README.md", "exec"), namespace)
+    finally:
+        if "client" in namespace:
+            namespace["client"].close()  # the recipe's own client, beside the fixture's
+    written = pq.read_table(out)
+    assert written.num_rows > 0 and written.column("app").null_count == 0
