@@ -244,7 +244,7 @@ def open_bundle(
     """
     name = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        fd = os.open(path, os.O_RDONLY)  # the file the user named, through a link if it is one
     except OSError as exc:
         raise BundleError(f"{name}: cannot open: {exc.strerror or exc}") from exc
     with os.fdopen(fd, "rb") as raw:
