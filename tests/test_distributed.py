@@ -243,7 +243,7 @@ def test_arrow_to_spark_schema() -> None:
         ]
     )
     with pytest.raises(TypeError, match="decimal"):
-        arrow_to_spark_schema(pa.schema([pa.field("x", pa.decimal128(10, 2))]))
+        arrow_to_spark_schema(pa.schema([pa.field("x", pa.decimal256(50, 2))]))  # over Spark's 38 digits
 
 
 def test_spark_equals_in_process(spark: Any, sample: pa.Table, expected: pa.Table) -> None:

@@ -43,6 +43,8 @@ def _spark_type(arrow_type: pa.DataType, types: Any) -> Any:
     }
     if arrow_type in simple:
         return simple[arrow_type]()
+    if pa.types.is_decimal128(arrow_type):  # payment amounts; Spark's decimals go to 38 digits, as decimal128
+        return types.DecimalType(arrow_type.precision, arrow_type.scale)
     # Spark keeps timestamps in microseconds; other units would not convert back from the workers.
     if pa.types.is_timestamp(arrow_type) and arrow_type.unit == "us":
         return types.TimestampType() if arrow_type.tz is not None else types.TimestampNTZType()
