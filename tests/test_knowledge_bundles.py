@@ -348,6 +348,19 @@ def test_an_unreadable_trusted_keys_file_refuses_with_its_line(home: Home, tmp_p
     assert home.versions() == [] and home.leftovers() == []
 
 
+@pytest.mark.parametrize("kind", ["directory", "FIFO", "missing"])
+def test_a_bundle_path_that_is_no_file_is_refused(kind: str, home: Home, tmp_path: Path) -> None:
+    path = tmp_path / "not-a-bundle"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "FIFO":
+        os.mkfifo(path)  # opening it must not wait for a writer
+    code, output = cli("rules", "update", str(path))
+    expected = "cannot open: No such file or directory" if kind == "missing" else "not a regular file"
+    assert code == 2 and f"{path}: {expected}" in " ".join(output.split())
+    assert home.versions() == [] and home.leftovers() == []
+
+
 def test_an_archive_expanding_past_the_cap_is_refused(
     home: Home, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -244,13 +244,16 @@ def open_bundle(
     """
     name = str(path)
     try:
-        fd = os.open(path, os.O_RDONLY)  # the file the user named, through a link if it is one
+        # The file the user named, through a link if it is one; O_NONBLOCK so a FIFO does not hang the open.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as exc:
         raise BundleError(f"{name}: cannot open: {exc.strerror or exc}") from exc
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise BundleError(f"{name}: not a regular file")
+    os.set_blocking(fd, True)
     with os.fdopen(fd, "rb") as raw:
-        info = os.fstat(fd)
-        if not stat.S_ISREG(info.st_mode):
-            raise BundleError(f"{name}: not a regular file")
         if info.st_size > MAX_ARCHIVE_BYTES:
             raise BundleError(f"{name}: {info.st_size} bytes; a bundle is at most {MAX_ARCHIVE_BYTES >> 20} MiB")
         directory = Path(tempfile.mkdtemp(prefix=".appban-bundle-", dir=workdir))  # mode 0700
