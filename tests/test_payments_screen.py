@@ -369,3 +369,24 @@ def test_cli_errors_exit_non_zero(tmp_path: Path) -> None:
     assert bad_map.exit_code != 0 and "cannot map colour" in bad_map.output
     missing = runner.invoke(app, ["screen", "payments", str(tmp_path / "nope.csv")])
     assert missing.exit_code != 0 and "nope.csv" in missing.output
+
+
+def test_the_markers_in_force_follow_the_knowledge_in_force(tmp_path: Path) -> None:
+    """A service reload or `rules use` changes the knowledge in force: the markers read are its markers, not
+    the first ones a process read."""
+    from appban.knowledge.layout import KnowledgeRoot, reading
+    from appban.payments.markers import MARKERS_FILE
+
+    packaged = default_markers()
+    assert any(marker.value == "wechatpayQR" for marker in packaged.methods)
+    root = tmp_path / "knowledge"
+    (root / "payments").mkdir(parents=True)
+    edited = root / "payments" / "markers.yaml"
+    text = MARKERS_FILE.read_text(encoding="utf-8")
+    edited.write_text(text.replace("wechatpayQR", "wechatpayQRCode"), encoding="utf-8")
+    with reading(KnowledgeRoot(root)):
+        values = {marker.value for marker in default_markers().methods}
+        assert "wechatpayQRCode" in values and "wechatpayQR" not in values
+        edited.write_text(edited.read_text(encoding="utf-8").replace("wechatpayQRCode", "wechatpayQRv2"), "utf-8")
+        assert "wechatpayQRv2" in {marker.value for marker in default_markers().methods}
+    assert default_markers() is packaged

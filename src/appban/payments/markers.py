@@ -160,9 +160,20 @@ def load_markers(path: Path | None = None, rulebook: Rulebook | None = None) -> 
     return markers
 
 
-@cache
 def default_markers() -> MarkerSet:
-    return load_markers()
+    """The marker set in force: read again when the knowledge in force changes (an installed bundle, `rules
+    use`, a file edited before a service reload), else the copy already read."""
+    path = default_markers_path()
+    try:
+        info = path.stat()
+    except OSError:
+        return load_markers(path)  # reports the missing file as load_markers does
+    return _markers_at(path, info.st_mtime_ns, info.st_size)
+
+
+@cache
+def _markers_at(path: Path, modified: int, size: int) -> MarkerSet:
+    return load_markers(path)
 
 
 @dataclass(frozen=True)
