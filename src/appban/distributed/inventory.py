@@ -11,6 +11,11 @@ saying where each row came from: `file` (the input file's name) and `line` (its 
 and a null line. List and struct columns (a Spark or Parquet read of nested JSON) are searched as JSON
 text, as the in-process read does.
 
+Rows are screened file by file under the columns of the table they come in (as in process, where a file's
+columns say which holds the name, the identifiers, the instant): give a table of one layout (one catalog
+export, one MDM report) per call. Files of several layouts or formats go one file per task instead
+(`InventoryFileScreener`, `screen_inventory_files_spark/_dask`), each read on the worker as the CLI reads it.
+
 Output: one row per finding (FINDING columns, then the decision's verdict, as_written, enforcement,
 rule_ids) and one row per row error. Error rows have `error` set (the message), with `file`, `line`,
 `error_column` (the column at fault, "-" for the whole line) and `error_value`; every finding column is
@@ -23,7 +28,7 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -69,7 +74,7 @@ class InventoryParams:
     kind: str | None = None
 
     @classmethod
-    def of(cls, options: InventoryOptions) -> InventoryParams:
+    def of(cls, options: InventoryOptions) -> Self:
         return cls(options.where, options.at, options.at_column, options.tz, options.fleet,
                    tuple(sorted(options.mapping.items())), options.kind)  # fmt: skip
 
@@ -107,6 +112,40 @@ class InventoryScreener:
             return _empty_batch()
         out = screen_inventory_table(pa.Table.from_batches([batch]), self.screener).combine_chunks()
         return out.to_batches()[0] if out.num_rows else _empty_batch()
+
+
+class InventoryFileScreener:
+    """A PathScreener: one inventory file (CSV, JSON, JSON Lines, Parquet) read on the worker and screened
+    whole, exactly as `appban screen inventory` screens it: for files of several layouts, whose union of
+    columns a table screener would read every row under. A file that cannot be read or screened at all is
+    one error row (line null)."""
+
+    name = "inventory-files"
+
+    def __init__(self, params: InventoryFiles) -> None:
+        self.params = params
+        self.screener = Screener(None, params.options())
+
+    def output_schema(self) -> pa.Schema:
+        return OUTPUT_SCHEMA
+
+    def screen_path(self, path: str) -> pa.Table:
+        try:
+            table = read_table(Path(path), all_text=True)
+            result = self.screener.screen(table, path, line_mapper(Path(path)))
+        except ValueError as exc:  # TableReadError and ColumnMapError among them: the file, not a row
+            message = str(exc)
+            return _errors([RowError(path, _NO_LINE, "-", None, message if path in message else f"{path}: {message}")])
+        pieces = [_findings(result.findings)] + ([_errors(result.errors)] if result.errors else [])
+        return pa.concat_tables(pieces)
+
+
+@dataclass(frozen=True)
+class InventoryFiles(InventoryParams):
+    """InventoryParams whose call builds the per-file screener."""
+
+    def __call__(self) -> InventoryFileScreener:  # type: ignore[override]
+        return InventoryFileScreener(self)
 
 
 def _empty_batch() -> pa.RecordBatch:
@@ -234,3 +273,18 @@ def screen_inventory_dask(ddf: Any, options: InventoryOptions | None = None) -> 
     from appban.distributed.dask import run_dask
 
     return run_dask(ddf, InventoryParams.of(options or InventoryOptions()))
+
+
+def screen_inventory_files_spark(df: Any, options: InventoryOptions | None = None, path_column: str = "path") -> Any:
+    """Each inventory file named in `df`'s `path_column` read and screened whole by one task, in any format
+    and layout (OUTPUT_SCHEMA, then rulebook_version and bundle). Lazy."""
+    from appban.distributed.spark import run_spark
+
+    return run_spark(df, InventoryFiles.of(options or InventoryOptions()), path_column=path_column)
+
+
+def screen_inventory_files_dask(paths: Any, options: InventoryOptions | None = None) -> Any:
+    """The same for a dask bag of paths."""
+    from appban.distributed.dask import run_dask
+
+    return run_dask(paths, InventoryFiles.of(options or InventoryOptions()))

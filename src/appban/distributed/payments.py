@@ -201,13 +201,17 @@ def _error(file: str, line: int | None, message: str) -> pa.RecordBatch:
     return pa.RecordBatch.from_pydict(columns, schema=OUTPUT_SCHEMA)
 
 
+# How split_payments orders its tables; sort an in-process result by it to compare the two.
+ORDER = [(FILE_COLUMN, "ascending"), ("line", "ascending"), ("id", "ascending")]
+
+
 def split_payments(output: pa.Table) -> tuple[pa.Table, pa.Table, list[str]]:
     """An output's payments (PAYMENTS_SCHEMA), payments set aside (the apart columns) and errors (as the
-    in-process run words them), each ordered by file and line."""
+    in-process run words them), each ordered by file, line and id (ORDER)."""
     is_error = pc.is_valid(output.column("error"))
     is_apart = pc.and_(pc.invert(is_error), pc.is_valid(output.column("reason")))
     is_payment = pc.invert(pc.or_(is_error, is_apart))
-    order = [(FILE_COLUMN, "ascending"), ("line", "ascending")]
+    order = ORDER
     payments = output.filter(is_payment).select(PAYMENTS_SCHEMA.names).sort_by(order)
     apart = output.filter(is_apart).select(list(APART_COLUMNS)).sort_by(order)
     errors = output.filter(is_error).sort_by(order).column("error").to_pylist()
