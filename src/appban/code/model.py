@@ -31,8 +31,35 @@ class Package:
     url: str | None = None  # the repository a Swift package comes from (its package URL's namespace)
 
 
+@dataclass(frozen=True)
+class FileNames:
+    """The file names (lower-cased base names) an extractor reads, declared rather than only tested, so
+    that a walk can sort many thousands of names a second in a few set look-ups (filenames.py) instead of
+    calling every extractor for every name. An extractor that declares `names` wants exactly the names
+    `match` accepts, whatever the file's first bytes; one that tells formats by their bytes declares none.
+    """
+
+    exact: frozenset[str] = frozenset()
+    suffixes: tuple[str, ...] = ()
+    # Names starting with one of these are not read, whatever suffix they end with.
+    not_prefixes: tuple[str, ...] = ()
+    # (prefix, suffixes): names that start with the prefix and end with one of the suffixes.
+    prefixed: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def match(self, name: str) -> bool:
+        if name in self.exact:
+            return True
+        if name.endswith(self.suffixes) and not name.startswith(self.not_prefixes):
+            return True
+        for prefix, ends in self.prefixed:  # noqa: SIM110 - no generator for each of many thousand names
+            if name.startswith(prefix) and name.endswith(ends):
+                return True
+        return False
+
+
 class Extractor(Protocol):
-    """One input format. `wants` sees the file's base name (lower-cased) and its first bytes."""
+    """One input format. `wants` sees the file's base name (lower-cased) and its first bytes. An extractor
+    that reads files by name alone also has a `names` attribute (FileNames) that `wants` is made from."""
 
     name: str
 

@@ -17,7 +17,9 @@ from typing import TYPE_CHECKING, Any
 from appban.code.catalogs import CatalogRoots
 from appban.code.extractors import all_extractors
 from appban.code.extractors._linear import linear
+from appban.code.extractors.source import Source
 from appban.code.model import Limits, Observation, Package, Warning_
+from appban.code.prefilter import Prefilter
 from appban.code.signatures import EXACT_KINDS, PREFIX_KINDS, Hit, Signature, SignatureSet, default_signatures
 from appban.code.walk import MEMBER_SEP, Walker
 from appban.engine.decide import Decision, default_rulebook, evaluate
@@ -244,7 +246,10 @@ def scan(
         if observation.kind in PACKAGE_KINDS:
             finding.add_package(package_of(observation))
 
-    walker = Walker(all_extractors(signature_set), emit, warnings.append, limits)
+    extractors = all_extractors(signature_set)
+    reader = next((e for e in extractors if isinstance(e, Source)), None)
+    prefilter = None if reader is None else Prefilter(signature_set, reader)
+    walker = Walker(extractors, emit, warnings.append, limits, prefilter)
     for path in paths:
         walker.scan(Path(path))
     # A multi-provider login library's own provider table is an offer, not a use (code/catalogs.py).

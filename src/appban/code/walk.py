@@ -19,12 +19,18 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from appban.code import budget
 from appban.code.binary import Certificate, signer_certificates, signing_block_certificates
 from appban.code.budget import OutOfTime
+from appban.code.extractors._text import MAX_TEXT_BYTES
+from appban.code.filenames import NameTable
 from appban.code.model import Extractor, Limits, Observation, Skipped, Warning_
 from appban.code.ziparchive import open_zip
+
+if TYPE_CHECKING:
+    from appban.code.prefilter import Prefilter
 
 __all__ = ["MAX_WARNINGS_PER_FILE", "MEMBER_SEP", "TAR_SUFFIXES", "ZIP_SUFFIXES", "OutOfTime", "Walker"]
 
@@ -37,6 +43,15 @@ MAX_WARNINGS_PER_FILE = 200
 _ZIP_CENTRAL_HEADER = b"PK\x01\x02"
 _CHUNK = 1 << 20  # decompression step between two looks at the clock
 _SMALL = 1 << 20  # below this many bytes, any compression ratio is allowed
+
+_CONTAINER_SUFFIXES = ZIP_SUFFIXES + TAR_SUFFIXES
+_BINARY_SUFFIXES = (*_CONTAINER_SUFFIXES, ".gz", ".dex", ".dylib", ".so", ".o", ".a")
+# The first read of a file: all of almost every source file. A larger file is read on in chunks, which is
+# how the prefilter reads it: it is never held whole unless the prefilter finds something in it.
+_FIRST_READ = 64 << 10
+_READ_CHUNK = 1 << 20
+# Opening a FIFO for reading would wait for a writer: without blocking, its read fails or ends at once.
+_READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
 
 Emit = Callable[[str, Observation], None]
 Warn = Callable[[Warning_], None]
@@ -69,8 +84,19 @@ def _path_observations(member: str) -> Iterable[tuple[str, Observation]]:
 
 
 class Walker:
-    def __init__(self, extractors: list[Extractor], emit: Emit, warn: Warn, limits: Limits | None = None):
+    def __init__(
+        self,
+        extractors: list[Extractor],
+        emit: Emit,
+        warn: Warn,
+        limits: Limits | None = None,
+        prefilter: Prefilter | None = None,
+    ):
         self.extractors = extractors
+        self._names = NameTable(extractors)
+        # Files the prefilter may pass over are those its reader alone wants, so the others are kept apart.
+        self.prefilter = prefilter
+        self._others = NameTable(e for e in extractors if prefilter is None or e is not prefilter.reader)
         self.emit = emit
         self.warn = warn
         self.limits = limits or Limits()
@@ -87,40 +113,142 @@ class Walker:
             self.warn(Warning_(str(root), "symbolic link to a directory, not followed"))
             return
         if root.is_dir():
-            for folder, dirs, files in os.walk(root, followlinks=False):
-                dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not Path(folder, d).is_symlink())
-                for file in sorted(files):
-                    self._scan_file(Path(folder, file), root)
+            self._walk(os.fspath(root), root)
         elif root.exists():
             self._scan_file(root, root.parent)
         else:
             self.warn(Warning_(str(root), "no such file or directory"))
 
+    def _walk(self, top: str, base: Path) -> None:
+        """Every file under `top` in the order os.walk gave (a folder's files by name, then its folders by
+        name, depth first), from os.scandir's entries: no Path and no stat for a folder's entries, files
+        opened relative to their folder, and a stack rather than recursion, so that however deep the tree,
+        the walk goes on."""
+        folders = [top]
+        while folders:
+            folder = folders.pop()
+            try:
+                with os.scandir(folder) as listing:
+                    entries = sorted(listing, key=_entry_name)
+            except OSError:
+                continue  # as os.walk: a folder that cannot be listed is passed over
+            # Display paths as str(Path(folder, name)) wrote them: "." drops out, "/" is not doubled.
+            shown = str(Path(folder))
+            prefix = "" if shown == "." else shown if shown.endswith("/") else shown + "/"
+            below: list[str] = []
+            folder_fd = _open_folder(folder)
+            try:
+                for entry in entries:
+                    if _is_dir(entry):
+                        if entry.name not in _SKIP_DIRS and not _is_link(entry):
+                            below.append(entry.path)
+                    elif _is_link(entry):
+                        self._scan_file(Path(prefix + entry.name), base)
+                    elif folder_fd is None:
+                        self._scan_named(prefix + entry.name, entry.name, prefix + entry.name, None)
+                    else:
+                        self._scan_named(prefix + entry.name, entry.name, entry.name, folder_fd)
+            finally:
+                if folder_fd is not None:
+                    os.close(folder_fd)
+            folders += reversed(below)
+
     def _scan_file(self, path: Path, base: Path) -> None:
+        """A file given as a root, or a symbolic link met in a walk: followed only inside the scanned tree."""
         display = str(path)
         self._top, self._expanded, self._warned = display, 0, 0
         try:
             if path.is_symlink() and not path.resolve().is_relative_to(base.resolve()):
                 self._report(Warning_(display, "symbolic link leading outside the scanned tree, not followed"))
                 return
-            size = path.stat().st_size
-            if size > self.limits.max_file:
-                limit = self.limits.max_file
-                self._report(Warning_(display, f"{size:,} bytes is over the {limit:,}-byte limit; skipped"))
-                return
-            if not self._interesting(path.name.lower(), path.as_posix().lower()):
-                return
-            data = path.read_bytes()
         except OSError as exc:
             self._report(Warning_(display, f"cannot read: {exc.strerror or exc}"))
             return
-        self.files += 1
+        self._scan_named(display, path.name, display, None)
+
+    def _scan_named(self, display: str, base_name: str, where: str, folder_fd: int | None) -> None:
+        """One file (`where`, in the folder open as `folder_fd` if any): its size against the limit, then,
+        if a reader may want it, its bytes."""
+        self._top, self._expanded, self._warned = display, 0, 0
+        name = base_name.lower()
+        if not self._interesting(name, display.lower()):
+            self._check_size(display, where, folder_fd, None)  # only the warning that names an over-large file
+            return
+        try:
+            descriptor = os.open(where, _READ_FLAGS, dir_fd=folder_fd)
+        except OSError as exc:
+            self._check_size(display, where, folder_fd, exc)  # the size is looked at first, as it always was
+            return
+        try:
+            data = self._read_file(descriptor, display, name)
+        except OSError as exc:
+            self._report(Warning_(display, f"cannot read: {exc.strerror or exc}"))
+            return
+        finally:
+            os.close(descriptor)
+        if data is None:
+            return
         try:
             with budget.deadline(self.limits.seconds_per_file):
-                self.visit(display, data, path.name, 0)
+                self.visit(display, data, base_name, 0)
         except OutOfTime:
             seconds = self.limits.seconds_per_file
             self.warn(Warning_(display, f"time budget of {seconds:.0f} s used up; rest skipped"))
+
+    def _check_size(self, display: str, where: str, folder_fd: int | None, error: OSError | None) -> None:
+        """Warn of a file over the size limit, else of `error`, if any (or of the size's own error)."""
+        try:
+            size = os.stat(where, dir_fd=folder_fd).st_size
+        except OSError as exc:
+            error = exc
+        else:
+            if size > self.limits.max_file:
+                self._over_limit(display, size)
+                return
+        if error is not None:
+            self._report(Warning_(display, f"cannot read: {error.strerror or error}"))
+
+    def _over_limit(self, display: str, size: int) -> None:
+        limit = self.limits.max_file
+        self._report(Warning_(display, f"{size:,} bytes is over the {limit:,}-byte limit; skipped"))
+
+    def _read_file(self, descriptor: int, display: str, name: str) -> bytes | None:
+        """The file's bytes for the readers; None when it is over the size limit (warned) or when the
+        prefilter finds nothing the source reader could report in it (counted as scanned, never held whole)."""
+        first = os.read(descriptor, _FIRST_READ + 1)
+        # A read of a regular file returns less than asked only at its end: then the file is all there, and
+        # its size is known without asking.
+        whole = len(first) <= _FIRST_READ
+        size = len(first) if whole else os.fstat(descriptor).st_size
+        if size > self.limits.max_file:
+            self._over_limit(display, size)
+            return None
+        if self.prefilter is not None and size <= MAX_TEXT_BYTES and self._source_only(name, first):
+            if whole:
+                found = self.prefilter.found(first)
+            else:
+                found = self.prefilter.found_in_chunks(first, _chunks(descriptor))
+                if found:
+                    os.lseek(descriptor, 0, os.SEEK_SET)
+                    first = b""
+            if not found:
+                self.files += 1
+                return None
+        data = first if whole else first + b"".join(_chunks(descriptor))
+        self.files += 1
+        return data
+
+    def _source_only(self, name: str, first: bytes) -> bool:
+        """Whether the source reader is all that would read these bytes, and reads them only for words the
+        prefilter knows: no other extractor wants them, and they are no archive and no compressed data."""
+        assert self.prefilter is not None
+        reader = self.prefilter.reader
+        if not reader.names.match(name) or name.endswith(_CONTAINER_SUFFIXES) or reader.reads_any_text(name):
+            return False
+        head = first[:64]
+        if head.startswith((b"PK", b"\x1f\x8b")) or first[257:262] == b"ustar":
+            return False
+        return not self._others.wanted(name, head)
 
     def _report(self, warning: Warning_) -> None:
         self._warned += 1
@@ -132,11 +260,11 @@ class Walker:
     # --- one file or member --------------------------------------------------------------------------
 
     def _interesting(self, name: str, path: str) -> bool:
-        if name.endswith(ZIP_SUFFIXES + TAR_SUFFIXES + (".gz", ".dex", ".dylib", ".so", ".o", ".a")):
+        if name.endswith(_BINARY_SUFFIXES):
             return True
         if ".app/" in path or ".framework/" in path or "/payload/" in path:
             return True  # executables inside bundles have no suffix
-        return any(extractor.wants(name, b"") for extractor in self.extractors) or "." not in name
+        return self._names.wanted(name, b"") or "." not in name
 
     def visit(self, display: str, data: bytes, member: str, depth: int) -> None:
         budget.check()
@@ -362,6 +490,41 @@ class Walker:
         self._expanded += len(content)
         inner = name.removesuffix(".gz")
         self.visit(f"{display}{MEMBER_SEP}{inner}", content, inner, depth + 1)
+
+
+def _entry_name(entry: os.DirEntry[str]) -> str:
+    return entry.name
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    """As os.walk tells folders: following links, and a folder that cannot be looked at is none."""
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_link(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_symlink()
+    except OSError:
+        return False
+
+
+def _open_folder(folder: str) -> int | None:
+    """The folder, open for opening its files by name alone (None where that cannot be done)."""
+    if os.open not in os.supports_dir_fd or os.stat not in os.supports_dir_fd:
+        return None
+    try:
+        return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError:
+        return None
+
+
+def _chunks(descriptor: int) -> Iterator[bytes]:
+    """The rest of an open file, chunk by chunk, to its end."""
+    while chunk := os.read(descriptor, _READ_CHUNK):
+        yield chunk
 
 
 def _reason(exc: BaseException) -> str:

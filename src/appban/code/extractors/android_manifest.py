@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 if TYPE_CHECKING:
     from appban.code.binary.protoxml import ProtoElement
@@ -24,9 +24,11 @@ _AXML_MAGIC = b"\x03\x00\x08\x00"
 class AndroidManifest:
     name = "android-manifest"
 
+    # Build variants keep extra manifests beside the main one (AndroidManifestNew.xml, ...).
+    names = FileNames(prefixed=(("androidmanifest", (".xml",)),))
+
     def wants(self, name: str, head: bytes) -> bool:
-        # Build variants keep extra manifests beside the main one (AndroidManifestNew.xml, ...).
-        return name.startswith("androidmanifest") and name.endswith(".xml")
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if data.startswith(_AXML_MAGIC):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from appban import safejson
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, QuotedTokens, lines, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 _POD = linear(r"""^\s*pod\s+['"]([^'"/]+)""")
 _LOCK = linear(r"""^\s*-\s+"?([A-Za-z0-9_+\-.]+)(?:/[^\s(]+)?\s*(?:\(([^)]*)\))?""")
@@ -23,9 +23,10 @@ _JSON_DEPENDENCY = linear(r""""([A-Za-z0-9_+\-.]+)(?:/[^"]*)?"\s*:\s*\[""")
 
 class CocoaPods:
     name = "cocoapods"
+    names = FileNames(frozenset({"podfile", "podfile.lock"}), (".podspec", ".podspec.json"))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name in {"podfile", "podfile.lock"} or name.endswith((".podspec", ".podspec.json"))
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if name.endswith(".podspec.json"):

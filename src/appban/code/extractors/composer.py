@@ -16,7 +16,7 @@ from typing import Any
 from appban import safejson
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import QuotedTokens, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 KIND = "composer"
 _NAME = linear(r"^[a-z0-9]([_.\-]?[a-z0-9]+)*/[a-z0-9](([_.]|-{1,2})?[a-z0-9]+)*$")  # the schema's name pattern
@@ -41,9 +41,10 @@ def _package(name: Any) -> str | None:
 
 class Composer:
     name = "composer"
+    names = FileNames(frozenset({"composer.json", "composer.lock", "installed.json"}))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name in {"composer.json", "composer.lock", "installed.json"}
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         text = text_of(data)

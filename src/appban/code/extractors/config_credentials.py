@@ -50,8 +50,18 @@ _WXJAVA = {"mp": "wechat-config", "miniapp": "wechat-config", "open": "wechat-co
 _EMPTY = {"", "''", '""', "~", "null", "none", "[]", "{}"}
 
 
+# A file not named after an app is read only when its (case-folded) text holds one of these; the scan's
+# prefilter looks for them too.
+WORDS = ("wechat", "weixin", "tiktok", "wx.", "wx:")
+
+
 def wants(name: str) -> bool:
     return name.endswith(SUFFIXES)
+
+
+def named_after_app(name: str) -> bool:
+    """A configuration file named after an app (config/wechat.yml) is read whatever its text holds."""
+    return wants(name) and name.rsplit("/", 1)[-1].split(".", 1)[0] in _FILES
 
 
 def _norm(key: str) -> str:
@@ -91,7 +101,7 @@ def config_credentials(text: str, name: str) -> Iterator[Observation]:
     stem = name.rsplit("/", 1)[-1].split(".", 1)[0]
     root = [_FILE_ROOT + stem] if stem in _FILES else []
     lowered = text.casefold()
-    if not root and not any(word in lowered for word in ("wechat", "weixin", "tiktok", "wx.", "wx:")):
+    if not root and not any(word in lowered for word in WORDS):
         return
     found = _properties(text, root) if name.endswith(".properties") else _yaml(text, root)
     seen: set[str] = set()

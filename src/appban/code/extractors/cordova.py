@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 _FRAMEWORK = linear(r"""<framework\s[^>]*src\s*=\s*["']([^"']+)["']""")
 _POD = linear(r"""<pod\s[^>]*name\s*=\s*["']([^"']+)["']""")
@@ -19,9 +19,10 @@ _ANDROID_SCHEME = linear(r"""<data\s[^>]*android:scheme\s*=\s*["']([^"']+)["']""
 
 class Cordova:
     name = "cordova"
+    names = FileNames(frozenset({"plugin.xml"}))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name == "plugin.xml"
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         text = text_of(data, MAX_MANIFEST_BYTES)

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, lines
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 _COORDINATE = linear(r"""["']([A-Za-z0-9_.\-]+):([A-Za-z0-9_.\-]+)(?::([^"'@\s]+))?(?:@\w+)?["']""")
 _GROUP_NAME = linear(r"""group\s*[=:]\s*["']([\w.\-]+)["']\s*,\s*name\s*[=:]\s*["']([\w.\-]+)["']""")
@@ -15,9 +15,10 @@ _MODULE = linear(r"""module\s*=\s*["']([\w.\-]+):([\w.\-]+)["']""")
 
 class Gradle:
     name = "gradle"
+    names = FileNames(suffixes=(".gradle", ".gradle.kts", ".versions.toml"))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name.endswith((".gradle", ".gradle.kts", ".versions.toml"))
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         for number, line in lines(data, MAX_MANIFEST_BYTES):

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 from appban.code.extractors._linear import Match, linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, LineIndex, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 # RE2 has no backreferences, so each element is its own alternative: (name, body) is groups (1, 2),
 # (3, 4) or (5, 6), whichever matched.
@@ -26,9 +26,10 @@ def _alternative(match: Match) -> tuple[str, str]:
 
 class Maven:
     name = "maven"
+    names = FileNames(frozenset({"pom.xml"}), (".pom",))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name == "pom.xml" or name.endswith(".pom")
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         text = text_of(data, MAX_MANIFEST_BYTES)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from appban import safejson
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import QuotedTokens, lines, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 _SECTIONS = ("dependencies", "devDependencies", "peerDependencies", "optionalDependencies", "bundledDependencies")
 _YARN = linear(r"""^"?((?:@[^@/"\s]+/)?[^@/"\s,]+)@""")
@@ -16,9 +16,12 @@ _PNPM = linear(r"""^\s{2}['"]?/?((?:@[^@/'"\s]+/)?[^@/'"\s(]+)@""")
 
 class Npm:
     name = "npm"
+    names = FileNames(
+        frozenset({"package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"})
+    )
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name in {"package.json", "package-lock.json", "npm-shrinkwrap.json", "yarn.lock", "pnpm-lock.yaml"}
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if name == "yarn.lock":

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from appban.code.extractors._text import MAX_TEXT_BYTES
-from appban.code.model import Observation, Skipped
+from appban.code.model import FileNames, Observation, Skipped
 
 # plistlib parses XML with expat, which fetches no external DTD or entity, and refuses entity
 # declarations itself; the byte search only names the refusal. A DOCTYPE alone is allowed: every
@@ -17,9 +17,10 @@ _ENTITY = b"<!ENTITY"
 
 class InfoPlist:
     name = "info-plist"
+    names = FileNames(frozenset({"info.plist"}))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name == "info.plist"
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if len(data) > MAX_TEXT_BYTES:

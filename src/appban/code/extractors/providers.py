@@ -35,11 +35,13 @@ _CONFIGURED = linear(
 )
 
 
+# Every configured provider names one of these (case-folded); the scan's prefilter looks for them too.
+NAMES = ("wechat", "weixin", "tiktok")
+
+
 def worth_searching(lowered: str) -> bool:
     """Whether a (case-folded) text can hold a configured provider at all: most texts cannot."""
-    return ("wechat" in lowered or "weixin" in lowered or "tiktok" in lowered) and (
-        "secret" in lowered or "auth_" in lowered
-    )
+    return any(name in lowered for name in NAMES) and ("secret" in lowered or "auth_" in lowered)
 
 
 def configured_providers(text: str) -> Iterator[Observation]:

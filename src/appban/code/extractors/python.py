@@ -10,7 +10,7 @@ from typing import Any
 from appban import safejson
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, FirstFind, lines, text_of
-from appban.code.model import Observation, Skipped
+from appban.code.model import FileNames, Observation, Skipped
 
 _REQUIREMENT = linear(r"^\s*([A-Za-z0-9][A-Za-z0-9._\-]*)")
 _LOCK_NAME = linear(r'^name\s*=\s*"([^"]+)"')
@@ -37,12 +37,15 @@ def normalise(name: str) -> str:
 class Python:
     name = "python"
 
+    # METADATA / PKG-INFO: an installed or packaged distribution's own name.
+    names = FileNames(
+        frozenset({"pyproject.toml", "pipfile", "pipfile.lock", "poetry.lock", "uv.lock", "constraints.txt",
+                   "metadata", "pkg-info"}),
+        prefixed=(("requirements", (".txt", ".in")),),
+    )  # fmt: skip
+
     def wants(self, name: str, head: bytes) -> bool:
-        if name.startswith("requirements") and name.endswith((".txt", ".in")):
-            return True
-        # METADATA / PKG-INFO: an installed or packaged distribution's own name.
-        return name in {"pyproject.toml", "pipfile", "pipfile.lock", "poetry.lock", "uv.lock", "constraints.txt",
-                        "metadata", "pkg-info"}  # fmt: skip
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if name in {"metadata", "pkg-info"}:

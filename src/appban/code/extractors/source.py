@@ -10,7 +10,7 @@ from appban.code import budget
 from appban.code.extractors import config_credentials, providers
 from appban.code.extractors._linear import Match, linear
 from appban.code.extractors._text import text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 _JAVA_IMPORT = linear(r"^\s*import\s+(?:static\s+)?([A-Za-z_][\w.]*)")
 _QUALIFIED_ROOTS = ("com.", "cn.", "net.", "org.", "io.")
@@ -70,15 +70,28 @@ def _js_module(spec: str) -> str | None:
 
 class Source:
     name = "source"
+    # What this reader reports. Every observation of these kinds is a piece of the text (imports, dotted
+    # names, URLs, calls), or, for configured providers, found only in a text holding one of WORDS: so a
+    # file holding neither a signature's name of these kinds nor one of WORDS gives nothing a signature
+    # matches. The scan's prefilter (code/prefilter.py) skips such files on this ground alone.
+    KINDS = frozenset({"url", "calls", "java", "android_packages", "modules", "headers", "objc_classes",
+                       "npm", "npm_modules", "pypi", "python_modules", "pub", providers.KIND,
+                       config_credentials.KIND})  # fmt: skip
+    WORDS = providers.NAMES + config_credentials.WORDS
+    names = FileNames(
+        suffixes=JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP + OTHER, not_prefixes=("androidmanifest",)
+    )
 
     def __init__(self, url_needles: list[str], calls: Iterable[str] = ()):
         self.needles = [needle.casefold() for needle in url_needles]
         self.calls = sorted(calls)
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name.endswith(JAVA_LIKE + SWIFT + OBJC + JS + PY + DART + MARKUP + OTHER) and not name.startswith(
-            "androidmanifest"
-        )
+        return self.names.match(name)
+
+    def reads_any_text(self, name: str) -> bool:
+        """Whether a file of this name can give observations without any word of KINDS or WORDS in it."""
+        return config_credentials.named_after_app(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         text = text_of(data)

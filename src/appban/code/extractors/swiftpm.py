@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from appban import safejson
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, FirstFind, lines, text_of
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 _PACKAGE_URL = linear(r"""\.package\s*\(\s*(?:name:\s*"[^"]*"\s*,\s*)?url:\s*"([^"]+)\"""")
 _PRODUCT = linear(r"""\.product\s*\(\s*name:\s*"([^"]+)"\s*,\s*package:\s*"([^"]+)\"""")
@@ -19,9 +19,10 @@ def _repo(url: str) -> str:
 
 class SwiftPM:
     name = "swiftpm"
+    names = FileNames(frozenset({"package.swift", "package.resolved"}))
 
     def wants(self, name: str, head: bytes) -> bool:
-        return name in {"package.swift", "package.resolved"}
+        return self.names.match(name)
 
     def extract(self, data: bytes, name: str) -> Iterator[Observation]:
         if name == "package.resolved":
