@@ -6,6 +6,7 @@ version while a record made before replays under the version it was recorded wit
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,9 +19,12 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from appban.knowledge.layout import PACKAGED
 from appban.store import AuditStore
+from tests.test_knowledge_bundles import Home, cli, knowledge_copy, make
+from tests.test_knowledge_bundles import home as home  # the fixture
 from tests.test_service_process import free_port
 
 # Enjoined on every reading while the injunction of 19 September 2020 stands; prohibited without it.
@@ -30,20 +34,25 @@ DEADLINE = 60.0  # seconds for a server to start or to report a reload; the wait
 
 
 class Server:
-    def __init__(self, folder: Path, workers: int) -> None:
+    def __init__(self, folder: Path, workers: int, *, installed: dict[str, str] | None = None) -> None:
+        """A server reading `folder/rulebook`, or with `installed` (an environment), the knowledge installed."""
         self.folder = folder
         self.db_url = f"sqlite:///{folder / 'audit.db'}"
         self.rulebook = folder / "rulebook"
         self.workers = workers
         self.base = f"http://127.0.0.1:{free_port()}"
         self.process: subprocess.Popen[bytes] | None = None
+        self.env = installed
 
     def start(self) -> None:
         port = self.base.rsplit(":", 1)[1]
         command = [sys.executable, "-m", "appban", "serve", "--db", self.db_url, "--port", port, "--upload-dir",
-                   str(self.folder), "--rulebook", str(self.rulebook), "--workers", str(self.workers)]  # fmt: skip
+                   str(self.folder), "--workers", str(self.workers)]  # fmt: skip
+        if self.env is None:
+            command += ["--rulebook", str(self.rulebook)]
         log = (self.folder / "server.log").open("wb")
-        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        env = self.env if self.env is not None else os.environ.copy()
+        self.process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         self.wait_for(lambda health: True, "start")
 
     def health(self) -> dict[str, Any] | None:
@@ -157,3 +166,47 @@ def test_sighup_and_the_admin_route_load_new_knowledge_and_old_records_replay_un
     server.wait_for_version(old_version)
     for _ in range(2 * server.workers):
         assert decide(server, tokens["read"])["verdict"] == "enjoined"
+
+
+def test_a_bundle_installed_while_serving_is_answered_under_after_sighup(
+    home: Home, tokens: dict[str, dict[str, str]], tmp_path: Path
+) -> None:
+    """`rules update` beside a running server, then SIGHUP: answers, the rules listing and a batch's header
+    name the new version and its bundle; a record made before still replays under the package's version."""
+    server = Server(tmp_path, 1, installed=home.env)
+    try:
+        server.start()
+        old = decide(server, tokens["read"])
+        assert (old["verdict"], old["bundle"]) == ("enjoined", None)
+
+        knowledge = knowledge_copy(tmp_path / "knowledge")
+        (knowledge / "rulebook" / INJUNCTION).unlink()
+        cases = knowledge / "cases.yaml"  # the bundle's own cases say the new law, or it would not install
+        book = yaml.safe_load(cases.read_text(encoding="utf-8"))
+        book["cases"] = [case for case in book["cases"] if "-enjoined-2020-09-2" not in case["name"]]
+        cases.write_text(yaml.safe_dump(book, allow_unicode=True), encoding="utf-8")
+        code, output = cli("rules", "update", str(make(home, tmp_path / "new.tar.gz", "2027.01.01-1", knowledge)))
+        assert code == 0, output
+        assert server.process is not None
+        os.kill(server.process.pid, signal.SIGHUP)
+        health = server.wait_for(lambda h: h["rulebook_version"] != old["rulebook_version"], "reload the bundle")
+
+        new = decide(server, tokens["read"])
+        assert (new["verdict"], new["rulebook_version"]) == ("prohibited", health["rulebook_version"])
+        assert new["bundle"].startswith("2027.01.01-1 sha256:")
+        listing = httpx.get(f"{server.base}/v1/rules", headers=tokens["read"], timeout=30).json()
+        assert (listing["rulebook_version"], listing["bundle"]) == (new["rulebook_version"], new["bundle"])
+        batch = httpx.post(
+            f"{server.base}/v1/decide/batch",
+            content=json.dumps(QUESTION) + "\n",
+            headers={**tokens["read"], "Content-Type": "application/x-ndjson"},
+            timeout=30,
+        )
+        assert batch.status_code == 200, batch.text
+        assert batch.headers["X-Appban-Rulebook"] == new["rulebook_version"]
+        assert json.loads(batch.text.splitlines()[0])["verdict"] == "prohibited"
+
+        replayed = httpx.get(f"{server.base}/v1/audit/{old['decision_id']}/replay", headers=tokens["read"], timeout=30)
+        assert (replayed.json()["recorded_version"], replayed.json()["identical"]) == (old["rulebook_version"], True)
+    finally:
+        server.stop()

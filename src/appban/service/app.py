@@ -36,6 +36,7 @@ from appban.engine.batch import TableInputError
 from appban.engine.decide import DecisionInputError
 from appban.engine.instants import InstantError
 from appban.engine.timeline import Timeline
+from appban.knowledge.install import bundle_of
 from appban.rulebook.views import instrument_summaries, item_view
 from appban.screen.jobs import ScreenOptionError, check_options, describe_screens, option_parameters
 from appban.service.audit_view import overview
@@ -218,7 +219,10 @@ def _routes(app: FastAPI) -> None:
             batch_id, decided = await run_in_threadpool(
                 _decided, office, table, lines, caller.name, settings.max_batch_questions
             )
-            headers = {"X-Appban-Batch": batch_id, "X-Appban-Rulebook": office.rulebook.version}
+            # The version the batch was decided under (its table says so), not the one in force now: a reload
+            # may have swapped the rulebook while the batch was being decided.
+            version = (decided.schema.metadata or {}).get(b"appban.rulebook_version", b"").decode()
+            headers = {"X-Appban-Batch": batch_id, "X-Appban-Rulebook": version or office.rulebook.version}
             if kind == ARROW_STREAM:
                 answer = await run_in_threadpool(arrow_bytes, decided, None)
                 return Response(answer, media_type=ARROW_STREAM, headers=headers)
@@ -247,7 +251,8 @@ def _routes(app: FastAPI) -> None:
     @app.get("/v1/rules", tags=["rules"])
     def rules(office: DeskDep, caller: ReadCaller) -> dict[str, Any]:
         """Every instrument in the rulebook, oldest first."""
-        return {"rulebook_version": office.rulebook.version, "instruments": instrument_summaries(office.rulebook)}
+        book = office.rulebook  # one rulebook for the whole answer, whatever a reload swaps in meanwhile
+        return {"rulebook_version": book.version, "bundle": bundle_of(book), "instruments": instrument_summaries(book)}
 
     @app.get("/v1/rules/{item_id}", tags=["rules"])
     def rule(item_id: str, office: DeskDep, caller: ReadCaller) -> dict[str, Any]:
