@@ -215,10 +215,12 @@ class Walker:
     def _read_file(self, descriptor: int, display: str, name: str) -> bytes | None:
         """The file's bytes for the readers; None when it is over the size limit (warned) or when the
         prefilter finds nothing the source reader could report in it (counted as scanned, never held whole)."""
-        first = os.read(descriptor, _FIRST_READ + 1)
+        # At least as far as the tar magic (at 257), so that the first read shows what the file is.
+        asked = max(_FIRST_READ, 262) + 1
+        first = os.read(descriptor, asked)
         # A read of a regular file returns less than asked only at its end: then the file is all there, and
         # its size is known without asking.
-        whole = len(first) <= _FIRST_READ
+        whole = len(first) < asked
         size = len(first) if whole else os.fstat(descriptor).st_size
         if size > self.limits.max_file:
             self._over_limit(display, size)
