@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 
@@ -25,8 +24,14 @@ class Part:
     what: str  # what it is, for people
 
     def packaged_path(self) -> Path:
-        return Path(str(resources.files(self.package) / self.packaged))
+        # appban is always installed as files (its loaders read their data by path), so the package's folder
+        # is found from appban's own; importlib.resources would cost a light command several milliseconds.
+        top, *inner = self.package.split(".")
+        assert top == "appban", self.package
+        return _APPBAN.joinpath(*inner, self.packaged)
 
+
+_APPBAN = Path(__file__).resolve().parent.parent
 
 # The order is the order in which manifests and diffs list them.
 PARTS: tuple[Part, ...] = (
