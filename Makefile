@@ -45,6 +45,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/decide.py --markdown
 	$(BIN)/python bench/inventory.py --markdown
 	$(BIN)/python bench/code.py --markdown
+	$(BIN)/python bench/source_tree.py --markdown
 	$(BIN)/python bench/network.py --markdown
 	$(BIN)/python bench/payments.py --markdown
 	$(BIN)/python bench/review.py --markdown
