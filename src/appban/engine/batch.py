@@ -1,45 +1,40 @@
 """decide_table(): the same decisions as decide(), for millions of rows at once.
 
-The law for one (app, category, place, facts) is piecewise constant in time: it can only change at
-the instants the rulebook names (`Law.instants_for`). So each such key is compiled once into sorted
-breakpoints, with the scalar decision taken at each segment, and every row is answered by one
-vectorised binary search over all keys' breakpoints together. Because each segment's answer is
-computed by `evaluate()` itself, the batch form agrees with the scalar form by construction.
+The work is per distinct value and per distinct question, never per row in Python: each key column is
+dictionary-encoded and its distinct values resolved once; rows are numbered by their combination of codes
+(a mixed-radix number marked in a dense table, or sorted when the combinations are too many for one); each
+distinct question is looked up in the law compiled once per rulebook (`appban.engine.compiled`); and every
+row is answered by one binary search for its epoch and integer gathers of answer ids. The compiled answers
+come from `evaluate()` itself, so the batch form agrees with the scalar form by construction.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, cast
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from appban.engine.compiled import CATEGORIES, ENFORCEMENTS, VERDICTS, compiled
 from appban.engine.decide import (
     DecisionInputError,
     default_rulebook,
-    evaluate,
     resolve_category,
     resolve_place,
     resolve_subject,
 )
 from appban.engine.instants import ROW_ZONE_FIX, InstantError, parse_instant
-from appban.engine.law import Law, resolve
 from appban.engine.rowfacts import fact_from_cell, facts_from_text
 from appban.rulebook.loader import Rulebook
-from appban.vocabulary import Category, Enforcement, Verdict
 
 INPUT_COLUMNS = ("app", "transaction", "where", "at")
 OUTPUT_COLUMNS = ("verdict", "as_written", "enforcement", "rule_ids")
-_VERDICTS = list(Verdict)
-_ENFORCEMENTS = list(Enforcement)
-# Row keys and instants are packed into one int64: key in the high bits, seconds in the low 34.
-_SECONDS_BITS = 34
-_SECONDS_OFFSET = 1 << (_SECONDS_BITS - 1)  # covers 1970 ± 272 years
 # The instants parse_instant() accepts (years 0001 to 9999 in UTC), as seconds since 1970.
 _FIRST_SECOND = int(dt.datetime(1, 1, 1, tzinfo=dt.UTC).timestamp())
 _LAST_SECOND = int(dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC).timestamp())
@@ -49,7 +44,9 @@ _MAX_BAD_VALUES = 100  # distinct bad values reported per column; checking stops
 # own, and there are about 600 IANA zones; a column of a million made-up names is refused, not looked up.
 _MAX_ZONES = 1_000
 _SHOWN_CHARS = 300  # of one error line: a row's value came from outside and may be megabytes long
-_MAX_REMEMBERED = 65_536  # compiled keys kept between calls (each holds a few small arrays)
+# Combinations of key codes numbered through a dense table of this many entries at most (a byte and an int32
+# each); beyond it they are sorted instead.
+_DENSE_COMBINATIONS = 1 << 21
 
 
 @dataclass(frozen=True)
@@ -72,84 +69,6 @@ class TableInputError(ValueError):
 
 def _cut(line: str) -> str:
     return line if len(line) <= _SHOWN_CHARS else line[:_SHOWN_CHARS] + "…"
-
-
-@dataclass
-class _Segments:
-    breakpoints: np.ndarray  # int64 seconds, sorted; segment i starts at breakpoints[i-1]
-    verdict: np.ndarray  # int8 codes, len(breakpoints) + 1
-    as_written: np.ndarray
-    enforcement: np.ndarray
-    rule_ids: list[tuple[str, ...]]
-    probes: list[dt.datetime]  # an instant inside each segment
-    facts: dict[str, Any]
-    # Per segment, the instruments made after its instants that would change its answer: every instrument's
-    # instant of making is a breakpoint, so they are the same throughout a segment. Worked out when first asked.
-    later: list[tuple[str, ...]] | None = None
-
-
-@dataclass
-class _Compiled:
-    law: Law
-    segments: dict[tuple[str, Category, tuple[bool, ...], str], _Segments] = field(default_factory=dict)
-    place_classes: dict[str, tuple[bool, ...]] = field(default_factory=dict)
-    places_used: list[str] = field(default_factory=list)
-
-    def place_class(self, code: str) -> tuple[bool, ...]:
-        """Codes that fall in the same named places are decided alike (US-CA and US-TX, say)."""
-        found = self.place_classes.get(code)
-        if found is None:
-            found = tuple(self.law.rulebook.place_matches(code, place) for place in self.places_used)
-            self.place_classes[code] = found
-        return found
-
-    def get(self, subject: str, category: Category, where: str, facts_key: str) -> _Segments:
-        key = (subject, category, self.place_class(where), facts_key)
-        found = self.segments.get(key)
-        if found is None:
-            if len(self.segments) >= _MAX_REMEMBERED:
-                self.segments.clear()  # a long-lived server meets ever new keys: start again rather than grow
-            found = self._compile(subject, category, where, json.loads(facts_key))
-            self.segments[key] = found
-        return found
-
-    def _compile(self, subject: str, category: Category, where: str, facts: dict[str, Any]) -> _Segments:
-        instants = self.law.instants_for(subject)
-        seconds = np.array([int(t.timestamp()) for t in instants], dtype=np.int64)
-        probes = [instants[0] - dt.timedelta(seconds=1)] if instants else [dt.datetime(2000, 1, 1, tzinfo=dt.UTC)]
-        probes += instants
-        decisions = [evaluate(self.law, subject, category, where, t, facts, later=False) for t in probes]
-        return _Segments(
-            breakpoints=seconds,
-            verdict=np.array([_VERDICTS.index(d.verdict) for d in decisions], dtype=np.int8),
-            as_written=np.array([_VERDICTS.index(d.as_written) for d in decisions], dtype=np.int8),
-            enforcement=np.array([_ENFORCEMENTS.index(d.enforcement) for d in decisions], dtype=np.int8),
-            rule_ids=[tuple(d.rule_ids) for d in decisions],
-            probes=probes,
-            facts=facts,
-        )
-
-    def later(self, subject: str, category: Category, where: str, seg: _Segments) -> list[tuple[str, ...]]:
-        if seg.later is None:
-            seg.later = [
-                tuple(change.instrument for change in evaluate(self.law, subject, category, where, t, seg.facts).later)
-                for t in seg.probes
-            ]
-        return seg.later
-
-
-def _compiled(rulebook: Rulebook) -> _Compiled:
-    found = rulebook.derived.get("compiled")
-    if found is None:
-        law = resolve(rulebook)
-        places: list[str] = []
-        for rule in law.rules:
-            places.extend(rule.prohibition.places + rule.prohibition.not_places)
-        for applied, _ in law.exceptions:
-            places.extend(applied.item.places + applied.item.not_places)  # type: ignore[union-attr]
-        found = _Compiled(law, places_used=sorted(set(places)))
-        rulebook.derived["compiled"] = found
-    return cast(_Compiled, found)
 
 
 def _encode(column: pa.ChunkedArray | pa.Array) -> tuple[np.ndarray, list[Any]]:
@@ -383,6 +302,31 @@ def _dense(columns: list[tuple[np.ndarray, int]]) -> np.ndarray:
     return combined
 
 
+def _combinations(columns: list[tuple[np.ndarray, int]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Per row the number of its distinct combination of the columns' codes (each column with its count of
+    values, every code valid), and per combination each column's code; combinations are numbered in the
+    order np.unique would give them. When the combinations fit a dense table they are marked in it (two
+    passes over the rows, no sort); otherwise they are sorted."""
+    counts = [max(count, 1) for _, count in columns]
+    if math.prod(counts) <= _DENSE_COMBINATIONS:
+        combined = columns[0][0]
+        for codes, count in columns[1:]:
+            combined = combined * count + codes
+        present = np.zeros(math.prod(counts), dtype=bool)
+        present[combined] = True
+        found = np.flatnonzero(present)
+        number = np.zeros(len(present), dtype=np.int64)
+        number[found] = np.arange(len(found))
+        key_of_row: np.ndarray = number[combined]
+        per_key = []
+        for count in reversed(counts):  # the mixed-radix digits back, last column first
+            found, digit = np.divmod(found, count)
+            per_key.append(digit)
+        return key_of_row, per_key[::-1]
+    _, first_row, inverse = np.unique(_dense(columns), return_index=True, return_inverse=True)
+    return inverse.reshape(-1), [codes[first_row] for codes, _ in columns]
+
+
 def _row_facts(
     table: pa.Table, rulebook: Rulebook, fact_columns: list[str], errors: list[RowError]
 ) -> tuple[np.ndarray, list[str]]:
@@ -456,7 +400,7 @@ def decide_table(
     wrong = _check_types(table, fact_columns)
     if wrong:
         raise TableInputError(wrong, len(wrong))
-    compiled = _compiled(rulebook)
+    law = compiled(rulebook)
     errors: list[RowError] = []
 
     app_codes, subjects = _codes_for(table.column("app"), "app", lambda v: resolve_subject(rulebook, str(v)), errors)
@@ -469,57 +413,44 @@ def decide_table(
         errors.sort(key=lambda e: e.row)
         raise TableInputError(errors[:100], len(errors))
 
-    # One combined code per row, then the distinct combinations: work per key, not per row.
+    # One number per row for its combination of codes: work per distinct question, not per row.
     columns = [(app_codes, len(subjects)), (tx_codes, len(categories)), (where_codes, len(places))]
-    combined = _dense([*columns, (fact_codes, len(fact_keys))])
-    # Each key's first row is where its four codes are read back.
-    _, first_row, key_of_row = np.unique(combined, return_index=True, return_inverse=True)
-    key_of_row = key_of_row.reshape(-1)
-    if max_questions is not None and len(first_row) > max_questions:
+    key_of_row, key_codes = _combinations([*columns, (fact_codes, len(fact_keys))])
+    if max_questions is not None and len(key_codes[0]) > max_questions:
+        first_row = np.unique(key_of_row, return_index=True)[1]
         message = f"{len(first_row):,} distinct questions (app, transaction, where, facts); at most {max_questions:,}"
         raise TableInputError([RowError(int(np.sort(first_row)[max_questions]), "*", None, message)], 1)
-    boundaries: list[np.ndarray] = []
-    verdicts: list[np.ndarray] = []
-    as_written: list[np.ndarray] = []
-    enforcement: list[np.ndarray] = []
-    rule_sets: dict[tuple[str, ...], int] = {}
-    rule_codes: list[np.ndarray] = []
-    later_sets: dict[tuple[str, ...], int] = {}
-    later_codes: list[np.ndarray] = []
-    for k, row in enumerate(first_row.tolist()):
-        a, t, w, f = app_codes[row], tx_codes[row], where_codes[row], fact_codes[row]
-        seg = compiled.get(subjects[a], categories[t], places[w], fact_keys[f])
-        base = np.int64(k) << _SECONDS_BITS
-        boundaries.append(np.concatenate(([base], base + seg.breakpoints + _SECONDS_OFFSET)))
-        verdicts.append(seg.verdict)
-        as_written.append(seg.as_written)
-        enforcement.append(seg.enforcement)
-        rule_codes.append(np.array([rule_sets.setdefault(ids, len(rule_sets)) for ids in seg.rule_ids], np.int64))
-        if later:
-            coming = compiled.later(subjects[a], categories[t], places[w], seg)
-            later_codes.append(np.array([later_sets.setdefault(ids, len(later_sets)) for ids in coming], np.int64))
+    # Each distinct value resolved to the compiled law's ids once, then each question's ids by gathering.
+    subject_of_code = np.array([law.subject_id(s) for s in subjects], dtype=np.int64)
+    category_of_code = np.array([CATEGORIES.index(c) for c in categories], dtype=np.int64)
+    class_of_code = np.array([law.place_class(p) for p in places], dtype=np.int64)
+    facts_of_code = np.array([law.facts_id(f) for f in fact_keys], dtype=np.int64)
+    a, t, w, f = key_codes
+    found = law.lookup(
+        subject_of_code[a],
+        category_of_code[t],
+        class_of_code[w],
+        facts_of_code[f],
+        later=later,
+    )
+    # The row's epoch, then its cell in the (question, epoch) table of answer ids.
+    width = found.answers.shape[1]
+    epoch = np.searchsorted(found.epochs, seconds, side="right")
+    cell = (found.rows * width)[key_of_row] + epoch
+    answer = found.answers.reshape(-1)[cell]
 
-    flat = np.concatenate(boundaries) if boundaries else np.zeros(0, dtype=np.int64)
-    clipped = np.clip(seconds, -_SECONDS_OFFSET + 1, _SECONDS_OFFSET - 1)
-    probe = (key_of_row.astype(np.int64) << _SECONDS_BITS) + clipped + _SECONDS_OFFSET
-    segment = np.searchsorted(flat, probe, side="right") - 1
+    def dictionary(codes: np.ndarray, names: list[str]) -> pa.DictionaryArray:
+        return pa.DictionaryArray.from_arrays(pa.array(codes[answer]), pa.array(names))
 
-    def pick(codes: list[np.ndarray]) -> pa.Array:
-        return pa.array(np.concatenate(codes)[segment] if codes else np.zeros(0, dtype=np.int64))
-
-    def dictionary(codes: list[np.ndarray], names: list[str]) -> pa.DictionaryArray:
-        return pa.DictionaryArray.from_arrays(pick(codes), pa.array(names))
-
-    rule_lists = pa.array([list(ids) for ids in rule_sets], type=pa.list_(pa.string()))
     # A table decided before (e.g. a re-run over an earlier output) gets fresh decisions, not duplicates.
     out = table.drop_columns([name for name in (*OUTPUT_COLUMNS, "later") if name in table.column_names])
-    out = out.append_column("verdict", dictionary(verdicts, [v.value for v in _VERDICTS]))
-    out = out.append_column("as_written", dictionary(as_written, [v.value for v in _VERDICTS]))
-    out = out.append_column("enforcement", dictionary(enforcement, [e.value for e in _ENFORCEMENTS]))
-    out = out.append_column("rule_ids", rule_lists.take(pick(rule_codes)))
+    out = out.append_column("verdict", dictionary(found.verdict, [v.value for v in VERDICTS]))
+    out = out.append_column("as_written", dictionary(found.as_written, [v.value for v in VERDICTS]))
+    out = out.append_column("enforcement", dictionary(found.enforcement, [e.value for e in ENFORCEMENTS]))
+    out = out.append_column("rule_ids", found.rule_lists.take(pa.array(found.rules[answer])))
     if later:
-        later_lists = pa.array([list(ids) for ids in later_sets], type=pa.list_(pa.string()))
-        out = out.append_column("later", later_lists.take(pick(later_codes)))
+        assert found.later is not None and found.later_lists is not None
+        out = out.append_column("later", found.later_lists.take(pa.array(found.later.reshape(-1)[cell])))
     metadata = dict(out.schema.metadata or {})
     metadata[b"appban.rulebook_version"] = rulebook.version.encode()
     return out.replace_schema_metadata(metadata)
