@@ -10,15 +10,24 @@ The run is pinned to one CPU and pyarrow is limited to one thread, so the figure
 algorithms, not the machine's core count. A sample of rows is checked: the batch answer must equal
 the scalar one, or the script exits non-zero.
 
-    .venv/bin/python bench/decide.py [--rows N] [--baseline-rows N] [--scalar-rows N] [--seed S] [--markdown]
+`--baseline-src DIR` also times decide_table() from another source tree (for example `git archive` of an
+earlier commit unpacked, its `src/`), on the same generated rows, in a child process pinned the same way:
+the two are timed in alternating rounds, so a busy moment of the machine falls on both alike. Each is given
+as best and median wall time and best CPU time (the process's user + system time, which other processes on
+the machine disturb less).
+
+    .venv/bin/python bench/decide.py [--rows N] [--baseline-rows N] [--scalar-rows N] [--seed S]
+                                     [--baseline-src DIR] [--rounds N] [--markdown]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import time
@@ -71,6 +80,22 @@ class Workload:
 
     def rows(self, count: int) -> list[Row]:
         return [self.row(i) for i in range(min(count, self.table.num_rows))]
+
+
+@dataclass
+class Warm:
+    """Warm decide_table() runs over the same table: wall and CPU seconds of each."""
+
+    rows: int
+    walls: list[float]
+    cpus: list[float]
+
+    def describe(self) -> str:
+        best, median, cpu = min(self.walls), statistics.median(self.walls), min(self.cpus)
+        return (
+            f"{rate(self.rows / cpu)} by CPU ({cpu:.3f} s); wall best {best:.3f} s ({rate(self.rows / best)}), "
+            f"median {median:.3f} s, {len(self.walls)} runs"
+        )
 
 
 @dataclass(frozen=True)
@@ -154,16 +179,36 @@ def scalar(rows: list[Row], rulebook: appban.Rulebook) -> Measure:
     return Measure(len(rows), timed(run))
 
 
-def batched(table: pa.Table, rulebook: appban.Rulebook) -> tuple[Measure, pa.Table]:
-    """Warm best-of-N wall time, and the output of the last run (for the agreement check)."""
+def batched(table: pa.Table, rulebook: appban.Rulebook, into: Warm) -> pa.Table:
+    """REPEATS warm runs added to `into`, and the output of the last one (for the agreement check)."""
     appban.decide_table(table.slice(0, WARMUP_ROWS), rulebook=rulebook)
-    best = float("inf")
     out = table
     for _ in range(REPEATS):
-        start = time.perf_counter()
+        cpu, start = time.process_time(), time.perf_counter()
         out = appban.decide_table(table, rulebook=rulebook)
-        best = min(best, time.perf_counter() - start)
-    return Measure(table.num_rows, best), out
+        into.walls.append(time.perf_counter() - start)
+        into.cpus.append(time.process_time() - cpu)
+    return out
+
+
+def measure_only(rows: int, seed: int) -> None:
+    """The child's part with --baseline-src: warm runs of whatever appban is first on the path, as JSON."""
+    pin_to_one_cpu()
+    rulebook = appban.load_rulebook()
+    warm = Warm(rows, [], [])
+    batched(generate(rows, seed, rulebook).table, rulebook, warm)
+    print(json.dumps({"walls": warm.walls, "cpus": warm.cpus}))
+
+
+def baseline_round(source: Path, rows: int, seed: int, into: Warm) -> None:
+    env = {**os.environ, "PYTHONPATH": str(source)}
+    argv = [sys.executable, __file__, "--measure-only", "--rows", str(rows), "--seed", str(seed)]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"the baseline in {source} failed:\n{done.stderr}")
+    found = json.loads(done.stdout.strip().splitlines()[-1])
+    into.walls.extend(found["walls"])
+    into.cpus.extend(found["cpus"])
 
 
 def agreement(work: Workload, decided: pa.Table, rulebook: appban.Rulebook, seed: int) -> tuple[int, int, list[str]]:
@@ -199,8 +244,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-rows", type=int, default=20_000, help="rows for the per-row evaluate() baseline")
     parser.add_argument("--scalar-rows", type=int, default=20_000, help="rows for the per-row decide() run")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--baseline-src", type=Path, help="another tree's src/ directory, timed side by side")
+    parser.add_argument("--rounds", type=int, default=2, help=f"alternating rounds of {REPEATS} warm runs each")
+    parser.add_argument("--measure-only", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--markdown", action="store_true", help="also print the report as a markdown table")
     args = parser.parse_args(argv)
+    if args.measure_only:
+        measure_only(args.rows, args.seed)
+        return 0
 
     env = environment()
     cpu = pin_to_one_cpu()
@@ -217,23 +268,35 @@ def main(argv: list[str] | None = None) -> int:
 
     base = baseline(work.rows(args.baseline_rows), rulebook)
     one = scalar(work.rows(args.scalar_rows), rulebook)
-    batch, decided = batched(work.table, rulebook)
+    batch = Warm(work.table.num_rows, [], [])
+    before = Warm(work.table.num_rows, [], [])
+    decided = work.table
+    for _ in range(max(args.rounds, 1)):
+        decided = batched(work.table, rulebook, batch)
+        if args.baseline_src:
+            baseline_round(args.baseline_src.resolve(), args.rows, args.seed, before)
     agreed, checked, mismatches = agreement(work, decided, rulebook, args.seed)
 
     lines = [
         ("rows (batched)", f"{work.table.num_rows:,}"),
         ("baseline: evaluate() per row", f"{rate(base.rate)} ({base.rows:,} rows in {base.seconds:.2f} s)"),
         ("scalar: decide() per row", f"{rate(one.rate)} ({one.rows:,} rows in {one.seconds:.2f} s)"),
-        (
-            f"batched: decide_table(), warm, best of {REPEATS}",
-            f"{rate(batch.rate)} ({batch.rows:,} rows in {batch.seconds:.3f} s)",
+        ("batched: decide_table(), warm", batch.describe()),
+        *(
+            [
+                (f"baseline tree: decide_table(), warm ({args.baseline_src})", before.describe()),
+                ("now / baseline tree, by CPU", f"{min(before.cpus) / min(batch.cpus):.2f}x"),
+                ("now / baseline tree, by best wall", f"{min(before.walls) / min(batch.walls):.2f}x"),
+            ]
+            if args.baseline_src
+            else []
         ),
         (
             "batched: decide_table(), cold first call",
             f"{rate(cold.rate)} ({cold.rows:,} rows in {cold.seconds:.3f} s; load_rulebook() {load_seconds:.3f} s)",
         ),
-        ("batched / baseline", f"{batch.rate / base.rate:,.0f}x"),
-        ("batched / scalar", f"{batch.rate / one.rate:,.0f}x"),
+        ("batched / baseline", f"{base.seconds / base.rows * batch.rows / min(batch.walls):,.0f}x"),
+        ("batched / scalar", f"{one.seconds / one.rows * batch.rows / min(batch.walls):,.0f}x"),
         ("agreement", f"{agreed}/{checked}"),
         ("python / pyarrow / numpy", f"{env['python']} / {env['pyarrow']} / {env['numpy']}"),
         ("nproc", env["nproc"]),
