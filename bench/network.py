@@ -10,10 +10,15 @@ one run, on one core:
 (d) DuckDB: the same file joined in SQL against the suffix table (host = suffix or ends with
     '.' || suffix), whole file.
 
+(a), (b) and (d) run in alternating rounds, so a busy moment of the machine (it is shared) falls on all of
+them alike; each round's ratios are printed, and each run's user + system CPU time beside its wall time.
+DuckDB belongs to the `bench` extra (`make bench` installs it); without it the script says so and stops,
+unless --no-duckdb leaves (d) out.
+
 Also: classification alone on in-memory Arrow (target >= 5,000,000 rows/s), and the longest-prefix
 match rate on flow records (IPv4 and IPv6 addresses).
 
-    .venv/bin/python bench/network.py [--rows N] [--hosts N] [--sample N] [--markdown]
+    .venv/bin/python bench/network.py [--rows N] [--hosts N] [--sample N] [--repeat N] [--no-duckdb] [--markdown]
 """
 
 from __future__ import annotations
@@ -134,14 +139,26 @@ def python_walk(path: Path, suffixes: set[str], sample: int) -> tuple[float, int
     return sample / (time.perf_counter() - start), hits
 
 
-def duckdb_join(path: Path, suffixes: list[str]) -> tuple[float, int]:
+def duckdb_missing() -> str | None:
+    """Why DuckDB cannot run here, or None."""
+    try:
+        import duckdb  # noqa: F401
+    except ImportError as exc:
+        return (
+            f"DuckDB is not installed ({exc}); it is in the `bench` extra: "
+            "`.venv/bin/python -m pip install -e '.[dev,bench]'` (what `make bench` runs), "
+            "or pass --no-duckdb to leave out run (d)"
+        )
+    return None
+
+
+def duckdb_join(path: Path, suffixes: list[str]) -> int:
     import duckdb
 
     connection = duckdb.connect()
     connection.execute("SET threads TO 1")
     connection.execute("CREATE TABLE suffixes (suffix VARCHAR)")
     connection.executemany("INSERT INTO suffixes VALUES (?)", [(s,) for s in suffixes])
-    start = time.perf_counter()
     (count,) = connection.execute(
         f"""
         SELECT count(*) FROM read_csv('{path}', delim='\t', skip=8, header=false, columns={{
@@ -150,7 +167,7 @@ def duckdb_join(path: Path, suffixes: list[str]) -> tuple[float, int]:
                       WHERE logs.query = suffixes.suffix OR logs.query LIKE '%.' || suffixes.suffix)
         """
     ).fetchone()
-    return time.perf_counter() - start, count
+    return int(count)
 
 
 def flows_lpm(indicators: IndicatorSet, rows: int, rng: np.random.Generator) -> float:
@@ -166,6 +183,24 @@ def flows_lpm(indicators: IndicatorSet, rows: int, rng: np.random.Generator) -> 
     return rows / (time.perf_counter() - start)
 
 
+def cpu_of(timing: Timing) -> float:
+    return timing.user + timing.system
+
+
+def duck_lines(rows: int, ends: list[Timing], ducks: list[Timing], counts: list[int]) -> list[tuple[str, str]]:
+    if not ducks:
+        return [("(d) DuckDB SQL join", "left out (--no-duckdb)")]
+    best = min(ducks, key=lambda t: t.wall)
+    per_run = " ".join(f"{d.wall / e.wall:.2f}x" for e, d in zip(ends, ducks, strict=True))
+    return [
+        ("(d) DuckDB SQL join, whole file", f"{rows / best.wall:,.0f} rows/s ({best.wall:.2f} s, {counts[-1]:,} "
+                                             f"matches; CPU {best.user:.2f} + {best.system:.2f} s)"),
+        ("appban end to end / (d), best against best", f"{best.wall / min(e.wall for e in ends):.2f}x faster"),
+        ("appban end to end / (d) per run", per_run),
+        ("appban / (d) by CPU, best against best", f"{min(map(cpu_of, ducks)) / min(map(cpu_of, ends)):.2f}x"),
+    ]  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -173,9 +208,13 @@ def main() -> None:
     parser.add_argument("--sample", type=int, default=500_000)
     parser.add_argument("--flows", type=int, default=2_000_000)
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--repeat", type=int, default=5, help="alternating runs of (a) and (b); best of each")
+    parser.add_argument("--repeat", type=int, default=5, help="alternating runs of (a), (b) and (d); best of each")
+    parser.add_argument("--no-duckdb", action="store_true", help="leave out (d), DuckDB's SQL join")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
+    missing = None if args.no_duckdb else duckdb_missing()
+    if missing:
+        raise SystemExit(f"bench/network.py: {missing}")
     cpu = pin_to_one_cpu()
     rng = np.random.default_rng(args.seed)
     book = load_rulebook()
@@ -191,10 +230,14 @@ def main() -> None:
         # alternate, and each keeps its best time.
         floors: list[Timing] = []
         ends: list[Timing] = []
+        ducks: list[Timing] = []
         results = []
+        duck_counts: list[int] = []
         for _ in range(args.repeat):
             floors.append(timed(lambda: floor(path)))
             ends.append(timed(lambda: results.append(screen_network([path], NetworkOptions(role="hosting"), book))))
+            if not args.no_duckdb:
+                ducks.append(timed(lambda: duck_counts.append(duckdb_join(path, suffixes))))
         result = results[-1]
         best_floor, best_end = min(floors, key=lambda t: t.wall), min(ends, key=lambda t: t.wall)
         floor_seconds, end_to_end = best_floor.wall, best_end.wall
@@ -219,7 +262,6 @@ def main() -> None:
             classifier.classify(batch)
         warm_seconds = time.perf_counter() - start
         walk_rate, _ = python_walk(path, set(suffixes), args.sample)
-        duck_seconds, duck_count = duckdb_join(path, suffixes)
         lpm_rate = flows_lpm(indicators, args.flows, rng)
     rows = args.rows
     report = [
@@ -232,18 +274,17 @@ def main() -> None:
         ("(b) / (a) per run", " ".join(f"{e.wall / f.wall:.2f}x" for f, e in zip(floors, ends, strict=True))),
         ("CPU of the best runs, user + system", f"(a) {best_floor.user:.2f} + {best_floor.system:.2f} s, (b) "
                                                  f"{best_end.user:.2f} + {best_end.system:.2f} s"),
+        ("(b) / (a) CPU, best against best", f"{min(map(cpu_of, ends)) / min(map(cpu_of, floors)):.2f}x"),
         ("classification in memory, cold", f"{rows / classify_seconds:,.0f} rows/s ({classify_seconds:.2f} s)"),
         ("classification in memory, warm", f"{rows / warm_seconds:,.0f} rows/s ({warm_seconds:.2f} s)"),
         ("(c) pure-Python label walk per row", f"{walk_rate:,.0f} rows/s (sample of {args.sample:,})"),
-        ("(d) DuckDB SQL join, whole file", f"{rows / duck_seconds:,.0f} rows/s ({duck_seconds:.2f} s, {duck_count:,} "
-                                             "matches)"),
         ("appban end to end / (c)", f"{rows / end_to_end / walk_rate:.1f}x"),
-        ("appban end to end / (d)", f"{duck_seconds / end_to_end:.1f}x"),
+        *duck_lines(rows, ends, ducks, duck_counts),
         ("IP longest-prefix match on flows", f"{lpm_rate:,.0f} rows/s ({args.flows:,} records, 110,000 distinct "
                                               "IPv4/IPv6 addresses)"),
         ("python / pyarrow / numpy", f"{platform.python_version()} / {pa.__version__} / {np.__version__}"),
         ("pinned", f"cpu {cpu} (os.sched_setaffinity), pyarrow and DuckDB one thread"),
-        ("(a) and (b) timing", f"best of {args.repeat} alternating runs each"),
+        ("(a), (b) and (d) timing", f"best of {args.repeat} alternating runs each"),
     ]  # fmt: skip
     print_report(report, args.markdown)
 
