@@ -24,6 +24,7 @@ from appban.code.signatures import EXACT_KINDS, PREFIX_KINDS, Hit, Signature, Si
 from appban.code.walk import MEMBER_SEP, Walker
 from appban.engine.decide import Decision, default_rulebook, evaluate
 from appban.engine.law import resolve
+from appban.knowledge.install import bundle_of
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category
 
@@ -154,6 +155,7 @@ class ScanResult:
     # findings a --baseline already held (None without one).
     suppressed: list[CodeFinding] = field(default_factory=list)
     unchanged: int | None = None
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
     def scan_root(self) -> str | None:
         """The folder every scanned path lies in: the folder scanned, the folder of a file scanned, or
@@ -167,6 +169,7 @@ class ScanResult:
     def to_json_dict(self) -> dict[str, Any]:
         return {
             "rulebook_version": self.rulebook_version,
+            "bundle": self.bundle,
             "at": self.at,
             "where": self.where,
             "files": self.files,
@@ -268,4 +271,13 @@ def scan(
     ordered = sorted(findings.values(), key=lambda f: (f.path, f.line or 0, f.signature.id))
     from appban.engine.instants import iso
 
-    return ScanResult(ordered, warnings, walker.files, iso(instant), where, book.version, [str(p) for p in paths])
+    return ScanResult(
+        ordered,
+        warnings,
+        walker.files,
+        iso(instant),
+        where,
+        book.version,
+        [str(p) for p in paths],
+        bundle=bundle_of(book),
+    )

@@ -39,6 +39,7 @@ from appban.engine.instants import iso
 from appban.engine.law import resolve
 from appban.export.status import Listed, enforcement_line, status_of, wording
 from appban.identity.registry import AppIdentity, RegistryFile
+from appban.knowledge.install import bundle_of
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category, Enforcement, Verdict
 
@@ -84,6 +85,7 @@ class Selection:
     rulebook_version: str
     left_out_suspended: list[BlockedApp] = field(default_factory=list)
     left_out_enjoined: list[str] = field(default_factory=list)  # names of apps enjoined and not asked for
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
     @property
     def enforcement(self) -> str:
@@ -97,12 +99,17 @@ class Selection:
     def title(self) -> str:
         return f"appban: blocked apps ({self.category.value}, {self.where}, {self.at.date().isoformat()})"
 
+    @property
+    def from_bundle(self) -> str:
+        return f", bundle {self.bundle}" if self.bundle else ""
+
     def header(self, what: str, gaps: str = "") -> str:
         """One paragraph: what the file does (and cannot), for which law, its enforcement status, the citations."""
         cites = " | ".join(app.citation for app in self.apps)
         return (
             f"{what}.{gaps} Apps {self.category.value} in {self.where} at {iso(self.at)} "
-            f"(rulebook {self.rulebook_version}). Enforcement: {self.enforcement}." + (f" {cites}" if cites else "")
+            f"(rulebook {self.rulebook_version}{self.from_bundle}). Enforcement: {self.enforcement}."
+            + (f" {cites}" if cites else "")
         )
 
 
@@ -142,7 +149,7 @@ def select(
         )
         suspended = status_of(decision.verdict.value, decision.enforcement.value) == "suspended"
         (left_out if exclude_suspended and suspended else apps).append(blocked)
-    return Selection(apps, where, at, category, rulebook.version, left_out, enjoined)
+    return Selection(apps, where, at, category, rulebook.version, left_out, enjoined, bundle_of(rulebook))
 
 
 def _publisher(rulebook: Rulebook, registry: RegistryFile, app: str, identity: AppIdentity) -> str:
@@ -438,6 +445,8 @@ def android(selection: Selection) -> tuple[str, dict[str, Any]]:
     citations = {
         "summary": selection.header(_ANDROID, _without(selection.apps, packages, "Android package")),
         "enforcement": selection.enforcement,
+        "rulebook_version": selection.rulebook_version,
+        "bundle": selection.bundle,
         "citations": [
             {
                 "packageName": p,

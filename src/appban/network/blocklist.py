@@ -12,11 +12,11 @@ writer keeps the difference, with the construct its format has for it; where a f
 says what it does instead.
 
 The files are snapshots, not time-aware: each header states the place, instant, scope and rulebook version
-it was computed for, why the list is what it is, and its enforcement status (prohibited and enforceable, or
-prohibited with executive enforcement suspended, as for PAFACA in 2025), so an operator can tell a stale
-file from a current one and an enforced prohibition from one the executive has set aside. Every entry
-carries the instrument and citation of the rule that prohibits it, because an operator who blocks traffic
-must be able to say under which order.
+it was computed for (and the knowledge bundle the rulebook came from, when one is installed), why the list is
+what it is, and its enforcement status (prohibited and enforceable, or prohibited with executive enforcement
+suspended, as for PAFACA in 2025), so an operator can tell a stale file from a current one and an enforced
+prohibition from one the executive has set aside. Every entry carries the instrument and citation of the rule
+that prohibits it, because an operator who blocks traffic must be able to say under which order.
 
 Names and addresses are validated before they are written: the outputs are configuration files that
 daemons parse, and an indicator set is data, not trusted code (a quote or newline in a name would
@@ -38,6 +38,7 @@ from typing import Literal
 from appban.engine.decide import Decision, decide, resolve_category, resolve_place
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.export.status import Listed, enforcement_line
+from appban.knowledge.install import bundle_of
 from appban.network.indicators import IndicatorSet
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict
@@ -89,6 +90,7 @@ class Provenance:
     # is listed (appban.export.status): every header states both.
     exclude_suspended: bool = False
     enforcement: str = ""
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
 
 @dataclass(frozen=True)
@@ -253,6 +255,7 @@ def compile_blocklist(
         reason=reason,
         exclude_suspended=exclude_suspended,
         enforcement=enforcement_line(listed_status, suspended_left_out),
+        bundle=bundle_of(rulebook),
     )
     return Blocklist(entries=entries, reason=reason, provenance=provenance)
 
@@ -345,6 +348,7 @@ def _header(mark: str, title: str, provenance: Provenance | None, notes: Sequenc
             + (" (prohibitions the executive does not enforce left out)" if provenance.exclude_suspended else ""),
             f"enforcement: {provenance.enforcement or 'not stated'}",
             f"rulebook: {provenance.rulebook_version}",
+            *([f"bundle: {provenance.bundle}"] if provenance.bundle else []),
             f"reason: {provenance.reason}",
         ]
     lines += [

@@ -293,6 +293,8 @@ def to_cyclonedx(result: ScanResult) -> str:
             Property(name="appban:version", value=installed_version("appban")),
         ]
     )
+    if result.bundle:  # a property has a value or is left out: the package's own data names no bundle
+        bom.metadata.properties.add(Property(name="appban:knowledge-bundle", value=result.bundle))
     for component in components(result):
         bom.components.add(component)
     return JsonV1Dot6(bom).output_as_string(indent=2)

@@ -223,7 +223,12 @@ def to_sarif(result: ScanResult, base: Path, source_urls: dict[str, list[str]]) 
                 ],
                 "artifacts": artifacts.items,
                 "results": results,
-                "properties": {"at": result.at, "where": result.where, "rulebookVersion": result.rulebook_version},
+                "properties": {
+                    "at": result.at,
+                    "where": result.where,
+                    "rulebookVersion": result.rulebook_version,
+                    "bundle": result.bundle,
+                },
             }
         ],
     }

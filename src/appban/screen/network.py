@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
+from appban.knowledge.install import bundle_of
 from appban.network.classify import Classifier, PrefixTable, classify_matches
 from appban.network.indicators import default_indicators
 from appban.rulebook.loader import Rulebook
@@ -55,6 +56,7 @@ class NetworkResult:
     rulebook_version: str
     # What the reads assumed rather than found (the year of yearless syslog times), one line per file and kind.
     notes: list[str] = field(default_factory=list)
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
 
 def parse_customer_table(lines: Iterable[str]) -> list[tuple[str, str]]:
@@ -154,7 +156,7 @@ def screen_network(
         errors += [f"{e.path}:{e.line}: {e.message}" for e in stats.errors]
         notes += [str(note) for note in stats.notes]
     records = _decide(pa.concat_tables(pieces, promote_options="permissive") if pieces else None, options, book)
-    return NetworkResult(records, exposure(records), rows, malformed, errors, book.version, notes)
+    return NetworkResult(records, exposure(records), rows, malformed, errors, book.version, notes, bundle_of(book))
 
 
 def _decide(table: pa.Table | None, options: NetworkOptions, book: Rulebook) -> pa.Table:

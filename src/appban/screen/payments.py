@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from appban.engine.batch import decide_table
 from appban.engine.decide import default_rulebook
+from appban.knowledge.install import bundle_of
 from appban.payments.markers import (
     ASIDE_REASONS,
     METHOD_SAYS_OTHERWISE,
@@ -86,6 +87,7 @@ class PaymentResult:
     # Doubts of the markers that flagged or set aside a row here (markers.yaml `uncertain`): whether a judgement
     # the findings rest on holds (is AlipayHK the order's Alipay?). Only for markers a row of these files used.
     notes: list[str] = field(default_factory=list)
+    bundle: str | None = None  # the knowledge bundle the rulebook came from; None for the package's own data
 
     def apart_counts(self) -> dict[str, int]:
         """Rows reported apart, by reason (method_says_otherwise, not_completed, ...), in reason order."""
@@ -208,7 +210,7 @@ def screen_payments(
     payments = _decide(pa.concat_tables(pieces) if pieces else None, matcher, book)
     aside_table = pa.concat_tables(apart) if apart else _empty_apart()
     return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version, aside_table, file_errors,
-                         skipped, matcher.doubts(used))  # fmt: skip
+                         skipped, matcher.doubts(used), bundle_of(book))  # fmt: skip
 
 
 def _with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Table:
