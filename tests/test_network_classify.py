@@ -202,3 +202,49 @@ def test_the_row_prefilter_rules_out_unrelated_names_and_steps_aside_for_non_asc
     # The first "abc" ends before byte 8, where no word can be read: kept. The last is too short to match.
     assert kept.tolist() == [True, False, False, True, True, True, False]
     assert tails.may_match(pa.array(["www.example.org", "bücher.example"])) is None
+
+
+def _listed_v4() -> list[str]:
+    """An address inside each listed IPv4 network, as the property below draws them."""
+    table = Classifier(INDICATORS).prefixes
+    return [
+        ".".join(str(((key << (32 - length)) >> shift) & 255) for shift in (24, 16, 8, 0))
+        for length, keys in table.v4.items()
+        for key in keys
+    ]
+
+
+_v4 = st.builds(lambda *o: ".".join(map(str, o)), *[st.integers(0, 255)] * 4)
+_address_like = st.one_of(
+    _v4,
+    st.sampled_from(_listed_v4() or ["71.18.248.1"]),
+    st.builds(lambda a, pad: f"{pad}{a}{pad.strip()}", _v4, st.sampled_from([" ", "\t", ""])),
+    st.builds(lambda a: f"[{a}]", _v4),
+    st.builds(lambda a: f"{a}:443", _v4),
+    st.builds(lambda a: "0" + a, _v4),
+    st.sampled_from(["2404:9dc0:cd01::1", "::ffff:71.18.248.1", "2001:db8::1", "", "-", "1", "12", "999.1.1.1"]),
+    st.text(alphabet="0123456789.:abcdef[] ", max_size=16),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_address_like | st.none(), min_size=1, max_size=40), st.integers(min_value=0, max_value=5))
+def test_the_address_prefilter_never_drops_an_address_that_matches(addresses: list[str | None], skip: int) -> None:
+    # Sliced arrays start mid-buffer: the filter must read each value's own first bytes.
+    column = pa.array(["198.51.100.1", *addresses]).slice(1 + min(skip, len(addresses) - 1))
+    classifier = Classifier(INDICATORS)
+    walked = [-1 if a is None else classifier._address_hit(a) for a in column.to_pylist()]
+    kept = classifier._octets.may_match(column)
+    if kept is not None:
+        assert len(kept) == len(column)
+        assert all(keep for found, keep in zip(walked, kept, strict=True) if found >= 0)
+    assert classifier.hit_indices(pa.record_batch({"dst_ip": column})).tolist() == walked
+
+
+def test_the_address_prefilter_rules_out_unlisted_first_octets() -> None:
+    octets = Classifier(INDICATORS)._octets
+    inside = _listed_v4()[0]
+    kept = octets.may_match(pa.array(["198.51.100.53", inside, "2001:db8::1", " 10.0.0.1", "[10.0.0.1]", "10.0.0.1"]))
+    assert kept is not None
+    # Only plain IPv4 text with an unlisted first octet is ruled out; IPv6, padded and bracketed values stay.
+    assert kept.tolist() == [False, True, True, True, True, False]
