@@ -38,6 +38,7 @@ from appban.cli.conventions import (
     needs_file,
     parquet_rows,
 )
+from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
 from appban.vocabulary import Verdict
 
 # The scanner, its signatures and the report writers are imported when `scan` runs, not at every start.
@@ -77,6 +78,10 @@ def scan_command(
     tz: TzOption = None,
     rulebook: RulebookOption = None,
     baseline: BaselineOption = None,
+    engine: EngineOption = None,
+    master: MasterOption = None,
+    scheduler: SchedulerOption = None,
+    db: EngineDbOption = None,
 ) -> None:
     """Find covered apps' SDKs and code (constituent code) in manifests, sources and binaries."""
     from appban.code.scan import scan as code_scan
@@ -86,6 +91,7 @@ def scan_command(
     from appban.report.sarif import to_sarif
 
     fmt = ScanFormat(chosen_format(fmt, as_json))
+    directory = engine_output(engine, master, scheduler, db, fmt.value, output, baseline=baseline, rulebook=rulebook)
     needs_file(fmt.value, output)
     book = load_book(rulebook)
     instant = instant_option(at, tz)
@@ -93,6 +99,17 @@ def scan_command(
         place = resolve_place(where)
     except DecisionInputError as exc:
         fail(flag_message(exc))
+    if engine is not None and directory is not None:
+        from appban.cli import engine as on_engine
+        from appban.cli.conventions import iso_z
+        from appban.distributed.code import PathFactory
+
+        factory = PathFactory(iso_z(instant), place)  # the instant fixed here: workers would each take their "now"
+        job = on_engine.EngineJob("code", "scan", factory, {"at": factory.at, "where": place},
+                                  verdict_column="constituent_code_use", file_column="path", line_column=None,
+                                  entries=True)  # fmt: skip
+        on_engine.run(job, paths, engine, master, scheduler, directory, db, fmt is ScanFormat.json, fail_on.value)
+        return
     missing = [str(path) for path in paths if not os.path.lexists(path)]
     if missing:
         # A mistyped path must not pass a gate as "nothing found".

@@ -51,6 +51,7 @@ from appban.cli.conventions import (
     iso_z,
     needs_file,
 )
+from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
 from appban.suppress import Identity
 from appban.vocabulary import Verdict
 
@@ -115,6 +116,10 @@ def screen_inventory(
     rulebook: RulebookOption = None,
     baseline: BaselineOption = None,
     fail_on: FailOnOption = FailOn.none,
+    engine: EngineOption = None,
+    master: MasterOption = None,
+    scheduler: SchedulerOption = None,
+    db: EngineDbOption = None,
 ) -> None:
     """Which rows of an app-store catalog or MDM inventory are covered apps, and what the law says."""
     import pyarrow as pa
@@ -126,6 +131,7 @@ def screen_inventory(
     from appban.tables import TableReadError, line_mapper, read_table, to_records, write_csv
 
     fmt = ScreenFormat(chosen_format(fmt, as_json))
+    directory = engine_output(engine, master, scheduler, db, fmt.value, output, baseline=baseline, rulebook=rulebook)
     needs_file(fmt, output)
     book = load_book(rulebook)
     if at is not None and at_column is not None:
@@ -143,6 +149,14 @@ def screen_inventory(
         screener = Screener(book, options)
     except (DecisionInputError, ColumnMapError) as exc:
         fail(flag_message(exc))
+    if engine is not None and directory is not None:
+        from appban.cli import engine as on_engine
+        from appban.distributed.inventory import InventoryFiles
+
+        recorded = {"where": options.where, "at": options.at, "at_column": at_column, "fleet": fleet.value}
+        job = on_engine.EngineJob("inventory", "screen inventory", InventoryFiles.of(options), recorded)
+        on_engine.run(job, files, engine, master, scheduler, directory, db, fmt is ScreenFormat.json, fail_on.value)
+        return
     results = []
     for file in files:
         try:

@@ -48,6 +48,7 @@ from appban.cli.conventions import (
     needs_file,
     parquet_rows,
 )
+from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
 from appban.vocabulary import Verdict
 
 # Every command's module is imported at start-up: what only one command needs (pyarrow for batches, the
@@ -365,6 +366,10 @@ def decide_command(
         ),
     ] = False,
     rulebook: RulebookOption = None,
+    engine: EngineOption = None,
+    master: MasterOption = None,
+    scheduler: SchedulerOption = None,
+    db: EngineDbOption = None,
 ) -> None:
     """Batch decisions over a file of transactions.
 
@@ -378,6 +383,21 @@ def decide_command(
     from appban.tables import TableReadError, line_of_row, read_table, write_csv
 
     chosen = OutputFormat(chosen_format(fmt, as_json))
+    directory = engine_output(engine, master, scheduler, db, chosen.value, output, rulebook=rulebook)
+    if engine is not None and directory is not None:
+        from appban.cli import engine as on_engine
+        from appban.distributed.decide_files import DecideFiles
+
+        if tz is not None:
+            from appban.reading.values import check_zone
+
+            try:
+                check_zone(tz)
+            except ValueError as exc:
+                fail(f"--tz: {exc}")
+        job = on_engine.EngineJob("decide", "decide", DecideFiles(tz, later), {"tz": tz, "later": later})
+        on_engine.run(job, [file], engine, master, scheduler, directory, db, chosen is OutputFormat.json)
+        return
     book = load_book(rulebook)
     try:
         with err.status(f"reading {file}…"):

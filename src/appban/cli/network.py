@@ -49,6 +49,7 @@ from appban.cli.conventions import (
     instant_option,
     needs_file,
 )
+from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
 from appban.suppress import Identity
 from appban.vocabulary import Verdict
 
@@ -204,6 +205,10 @@ def screen_network_command(
     rulebook: RulebookOption = None,
     baseline: BaselineOption = None,
     fail_on: FailOnOption = FailOn.none,
+    engine: EngineOption = None,
+    master: MasterOption = None,
+    scheduler: SchedulerOption = None,
+    db: EngineDbOption = None,
 ) -> None:
     """Which customers and flows serve or carry a covered app, and what the law says for your role."""
     import pyarrow as pa
@@ -216,6 +221,7 @@ def screen_network_command(
     from appban.tables import to_records, write_csv
 
     fmt = NetworkFormat(chosen_format(fmt, as_json))
+    directory = engine_output(engine, master, scheduler, db, fmt.value, output, baseline=baseline, rulebook=rulebook)
     needs_file(fmt, output)
     book = load_book(rulebook)
     try:
@@ -233,6 +239,14 @@ def screen_network_command(
         )
     except (DecisionInputError, ColumnMapError, ValueError) as exc:
         fail(flag_message(exc))
+    if engine is not None and directory is not None:
+        from appban.cli import engine as on_engine
+        from appban.distributed.network_files import NetworkFiles
+
+        recorded = {"role": options.role, "where": options.where, "scope": options.scope}
+        job = on_engine.EngineJob("network", "screen network", NetworkFiles.of(options), recorded)
+        on_engine.run(job, files, engine, master, scheduler, directory, db, fmt is NetworkFormat.json, fail_on.value)
+        return
     with counting_rows("reading logs…", "classified records:") as advance:
         try:
             result = screen_network(files, options, book, advance)

@@ -35,6 +35,7 @@ from appban.cli.configure import (
     suppressed_markdown,
 )
 from appban.cli.conventions import FILE, JsonAlias, chosen_format, dumps, needs_file
+from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
 from appban.suppress import Identity, TableReview
 from appban.vocabulary import Verdict
 
@@ -128,6 +129,10 @@ def screen_payments_command(
     rulebook: RulebookOption = None,
     baseline: BaselineOption = None,
     fail_on: FailOnOption = FailOn.none,
+    engine: EngineOption = None,
+    master: MasterOption = None,
+    scheduler: SchedulerOption = None,
+    db: EngineDbOption = None,
 ) -> None:
     """Payments through WeChat Pay (and other covered services) with a U.S. nexus, decided at their own time."""
     import pyarrow as pa
@@ -141,6 +146,9 @@ def screen_payments_command(
     from appban.tables import write_csv
 
     fmt = PaymentFormat(chosen_format(fmt, as_json))
+    directory = engine_output(
+        engine, master, scheduler, db, fmt.value, output, baseline=baseline, rulebook=rulebook, markers=markers
+    )
     needs_file(fmt, output)
     book = load_book(rulebook)
     try:
@@ -155,6 +163,16 @@ def screen_payments_command(
         marker_set = load_markers(markers, book) if markers else load_markers(rulebook=book)
     except (ColumnMapError, ValueError) as exc:
         fail(str(exc))
+    if engine is not None and directory is not None:
+        from appban.cli import engine as on_engine
+        from appban.distributed.payments import FileFactory
+
+        recorded = {"input_format": input_format, "decimal": decimal, "date_order": date_order}
+        job = on_engine.EngineJob(
+            "payments", "screen payments", FileFactory.of(options), recorded, app_column="service"
+        )
+        on_engine.run(job, files, engine, master, scheduler, directory, db, fmt is PaymentFormat.json, fail_on.value)
+        return
     for path in files:  # a file named that is not there is a mistake in the command, not in the file
         if not path.exists():
             fail(f"{path}: no such file")

@@ -80,7 +80,7 @@ T = TypeVar("T")
 log = logging.getLogger("appban.store")
 
 DECISION_KINDS = ("decide", "batch", "screen")
-RUN_KINDS = ("inventory", "code", "network", "payments")
+RUN_KINDS = ("inventory", "code", "network", "payments", "decide")
 RUN_STATUSES = ("queued", "running", "done", "failed")
 UNFINISHED = ("queued", "running")
 TOKEN_SCOPES = ("read", "write")
