@@ -21,6 +21,7 @@ import subprocess
 import sys
 import sysconfig
 import tarfile
+import textwrap
 import time
 import tomllib
 import zipfile
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from packaging.requirements import Requirement
@@ -201,8 +204,14 @@ def overlay(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def installed(built: Built, overlay: Path, tmp_path_factory: pytest.TempPathFactory) -> Installed:
     base = tmp_path_factory.mktemp("wheel-install")
-    venv = base / "venv"
-    python = new_environment(venv, overlay)
+    python = new_environment(base / "venv", overlay)
+    return install_wheel(built, python, base)
+
+
+def install_wheel(built: Built, python: Path, base: Path) -> Installed:
+    """The wheel alone (no dependencies: the environment has them) installed with `python`'s pip, and a work
+    folder beside it holding the few inputs the commands below read."""
+    venv = python.parent.parent
     work = base / "work"
     work.mkdir()
     env = environment_variables(venv, base / "home")
@@ -261,25 +270,26 @@ def test_rules_list_lists_every_instrument(installed: Installed) -> None:
     assert listed == set(load_rulebook().instruments)
 
 
-@pytest.mark.parametrize(
-    ("args", "expected"),
-    [
-        # identity registry and inventory layouts
-        (["screen", "inventory", "app-store-catalog.csv", "--format", "json"], "tiktok"),
-        # payments markers and export layouts
-        (["screen", "payments", "stripe-itemized-report.csv", "--format", "json"], "wechat_pay"),
-        # network indicators
-        (
-            ["screen", "network", "dns.csv", "--role", "hosting", "--log-format", "generic", "--format", "json"],
-            "tiktok.com",
-        ),
-        # code signatures
-        (["scan", "repo", "--format", "json"], "wechat-service-clients"),
-        # the blocked-app list from the registry's identifiers
-        (["export", "mdm", "--where", "US", "--at", "2024-06-01T00:00:00Z", "--format", "jamf"], "com.zhiliaoapp"),
-    ],
-    ids=["screen-inventory", "screen-payments", "screen-network", "scan", "export-mdm"],
-)
+# Commands that each read one part of the packaged knowledge, and a word their output must hold.
+COMMANDS = [
+    # identity registry and inventory layouts
+    (["screen", "inventory", "app-store-catalog.csv", "--format", "json"], "tiktok"),
+    # payments markers and export layouts
+    (["screen", "payments", "stripe-itemized-report.csv", "--format", "json"], "wechat_pay"),
+    # network indicators
+    (
+        ["screen", "network", "dns.csv", "--role", "hosting", "--log-format", "generic", "--format", "json"],
+        "tiktok.com",
+    ),
+    # code signatures
+    (["scan", "repo", "--format", "json"], "wechat-service-clients"),
+    # the blocked-app list from the registry's identifiers
+    (["export", "mdm", "--where", "US", "--at", "2024-06-01T00:00:00Z", "--format", "jamf"], "com.zhiliaoapp"),
+]
+COMMAND_IDS = ["screen-inventory", "screen-payments", "screen-network", "scan", "export-mdm"]
+
+
+@pytest.mark.parametrize(("args", "expected"), COMMANDS, ids=COMMAND_IDS)
 def test_commands_find_their_data(installed: Installed, args: list[str], expected: str) -> None:
     result = installed.run("appban", *args)
     assert result.returncode == 0, result.stderr
@@ -371,6 +381,294 @@ def test_serve_demo_from_the_wheel_screens_its_samples(installed: Installed) -> 
     )
     assert all(run["status"] == "done" and run["findings_total"] > 0 for run in runs), runs
     assert "demo token: appban_" in log_path.read_text()
+
+
+# --- a worker's environment: the core install and the dask extra, nothing of the service ---
+
+# The service's libraries (and Spark's): a worker installed with appban[dask] has none of them.
+NOT_ON_A_WORKER = ("fastapi", "fastapi_offline", "starlette", "uvicorn", "sqlalchemy", "alembic", "psycopg", "pyspark")
+
+
+def wheel_requirements(wheel: Path) -> list[str]:
+    """The Requires-Dist lines of the wheel's own metadata (core and extras, with their markers)."""
+    with zipfile.ZipFile(wheel) as archive:
+        metadata = archive.read(f"appban-{VERSION}.dist-info/METADATA").decode()
+    return [line.split(":", 1)[1].strip() for line in metadata.splitlines() if line.startswith("Requires-Dist:")]
+
+
+def installed_closure(requirements: list[str], extras: frozenset[str]) -> dict[str, importlib.metadata.Distribution]:
+    """The distributions installed here that `requirements` need with `extras` requested, and theirs in turn,
+    as pip would resolve them: markers evaluated, each dependency's own extras followed, every installed
+    version checked against what asks for it."""
+    found: dict[str, importlib.metadata.Distribution] = {}
+    seen: set[tuple[str, frozenset[str]]] = set()
+    queue = [(Requirement(text), extras) for text in requirements]
+    while queue:
+        requirement, wanted = queue.pop()
+        marker = requirement.marker
+        if marker is not None and not any(marker.evaluate({"extra": extra}) for extra in wanted | {""}):
+            continue
+        dist = importlib.metadata.distribution(requirement.name)
+        assert requirement.specifier.contains(dist.version, prereleases=True), (str(requirement), dist.version)
+        key = (dist.metadata["Name"].lower(), frozenset(requirement.extras))
+        if key in seen:
+            continue
+        seen.add(key)
+        found[key[0]] = dist
+        queue += [(Requirement(text), frozenset(requirement.extras)) for text in dist.requires or ()]
+    return found
+
+
+def distributions_overlay(folder: Path, dists: dict[str, importlib.metadata.Distribution]) -> Path:
+    """A folder of links to exactly the files of `dists`, for a new environment's path like `dependency_overlay`:
+    a top-level folder no other distribution installs into is linked whole, a shared one (a namespace package)
+    file by file, so a distribution left out brings none of its modules."""
+    owners = importlib.metadata.packages_distributions()
+    folder.mkdir()
+    for dist in dists.values():
+        assert dist.files is not None, f"{dist.metadata['Name']} lists no files"
+        for file in dist.files:
+            if file.parts[0] == ".." or file.suffix == ".pth":  # scripts and path hooks: not importable files
+                continue
+            top = file.parts[0]
+            whole = len(file.parts) > 1 and (top.endswith(".dist-info") or len(owners.get(top, ())) <= 1)
+            link = folder / (top if whole else file)
+            if not link.exists():
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(Path(str(dist.locate_file(top if whole else file))))
+    return folder
+
+
+def core_requirements(wheel: Path) -> list[str]:
+    return [text for text in wheel_requirements(wheel) if Requirement(text).marker is None]
+
+
+def extra_requirements(wheel: Path, extra: str) -> list[str]:
+    return [text for text in wheel_requirements(wheel) if (marker := Requirement(text).marker) is not None
+            and marker.evaluate({"extra": extra})]  # fmt: skip
+
+
+def top_level_modules(dists: dict[str, importlib.metadata.Distribution]) -> set[str]:
+    return {module for module, names in importlib.metadata.packages_distributions().items()
+            if any(name.lower() in dists for name in names)}  # fmt: skip
+
+
+def test_the_extras_hold_the_libraries_appban_names_them_by(built: Built) -> None:
+    """`appban.extras.EXTRAS` (what a missing module is blamed on) agrees with the wheel's extras, and the core
+    install brings none of them."""
+    from appban.extras import EXTRAS
+
+    core = top_level_modules(installed_closure(core_requirements(built.wheel), frozenset()))
+    for extra, modules in EXTRAS.items():
+        brought = top_level_modules(installed_closure(extra_requirements(built.wheel, extra), frozenset({extra})))
+        assert modules <= brought, f"{extra}: {sorted(modules - brought)} come with another extra"
+        assert not modules & core, f"{sorted(modules & core)} come with the core install"
+    everything = top_level_modules(installed_closure(extra_requirements(built.wheel, "all"), frozenset({"all"})))
+    assert set().union(*EXTRAS.values()) <= everything
+    # `make test` installs .[dev]: every extra with it.
+    assert unmarked(extra_requirements(built.wheel, "all")) <= unmarked(extra_requirements(built.wheel, "dev"))
+
+
+def unmarked(requirements: list[str]) -> set[str]:
+    bare = [Requirement(text) for text in requirements]
+    for requirement in bare:
+        requirement.marker = None
+    return {str(requirement) for requirement in bare}
+
+
+@dataclass(frozen=True)
+class Worker:
+    installed: Installed
+    dask_overlay: Path  # on the path after the core's; taken off it, the environment is the core install alone
+
+
+@pytest.fixture(scope="module")
+def worker(built: Built, tmp_path_factory: pytest.TempPathFactory) -> Worker:
+    """A new environment holding the wheel and only what its metadata says the core install and the `dask`
+    extra need (pip too, to install the wheel): a Dask worker's environment."""
+    base = tmp_path_factory.mktemp("worker")
+    core = installed_closure([*core_requirements(built.wheel), "pip"], frozenset())
+    with_dask = installed_closure(
+        [*core_requirements(built.wheel), *extra_requirements(built.wheel, "dask")], frozenset({"dask"})
+    )
+    core_overlay = distributions_overlay(base / "core", core)
+    dask_overlay = distributions_overlay(base / "dask", {k: v for k, v in with_dask.items() if k not in core})
+    python = new_environment(base / "venv", core_overlay)
+    (path_file,) = (base / "venv").glob("lib/python*/site-packages/zz_appban_test_dependencies.pth")
+    path_file.write_text(f"{core_overlay}\n{dask_overlay}\n")
+    return Worker(install_wheel(built, python, base), dask_overlay)
+
+
+# Imports every module of the installed package with only the core install on the path; prints what failed.
+CORE_IMPORTS = textwrap.dedent(
+    """
+    import importlib, json, pathlib, sys
+    sys.path.remove(sys.argv[1])
+    import appban
+    root = pathlib.Path(appban.__file__).parent
+    failed = {}
+    for path in sorted(root.rglob("*.py")):
+        parts = path.relative_to(root.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        if name == "appban.__main__":
+            continue  # runs the command line
+        try:
+            importlib.import_module(name)
+        except ImportError as exc:
+            failed[name] = [type(exc).__name__, exc.name, str(exc)]
+    loaded = sorted({name.split(".")[0] for name in sys.modules})
+    print(json.dumps({"failed": failed, "loaded": loaded, "file": appban.__file__}))
+    """
+)
+
+
+def needs_the_service(module: str) -> bool:
+    return module == "appban.audited" or module.split(".")[:2] in (["appban", "store"], ["appban", "service"])
+
+
+def test_every_module_but_the_services_imports_with_the_core_install(worker: Worker) -> None:
+    result = worker.installed.run("python", "-c", CORE_IMPORTS, str(worker.dask_overlay))
+    assert result.returncode == 0, result.stderr
+    seen = json.loads(result.stdout)
+    assert seen["file"].startswith(str(worker.installed.venv))
+    failed: dict[str, list[str]] = seen["failed"]
+    wrong = {name: why for name, why in failed.items() if not needs_the_service(name)}
+    assert not wrong, f"these need more than the core install: {wrong}"
+    # The service's modules all fail, each with the extra named (so the core install truly lacks them).
+    service = {name for name in source_package_modules() if needs_the_service(name)}
+    assert set(failed) == service
+    for name, (kind, missing, message) in failed.items():
+        assert kind == "ExtraMissing" and missing in ("sqlalchemy", "fastapi"), (name, message)
+        assert "pip install 'appban[service]'" in message
+    assert not set(seen["loaded"]) & {*NOT_ON_A_WORKER, "dask", "distributed", "pandas"}
+
+
+def source_package_modules() -> set[str]:
+    names = set()
+    for name in source_package_files():
+        if name.endswith(".py") and not name.endswith("__main__.py"):
+            parts = Path(name).relative_to("src").with_suffix("").parts
+            names.add(".".join(parts[:-1] if parts[-1] == "__init__" else parts))
+    return names
+
+
+def test_the_worker_has_no_service_and_passes_pip_check(worker: Worker) -> None:
+    probe = f"import importlib.util as u, json; print(json.dumps([m for m in {NOT_ON_A_WORKER!r} if u.find_spec(m)]))"
+    result = worker.installed.run("python", "-c", probe)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == []
+    # Every distribution there has what it requires: the wheel's metadata asks for nothing left out.
+    checked = worker.installed.run("python", "-m", "pip", "check")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+@pytest.mark.parametrize(("args", "expected"), COMMANDS, ids=COMMAND_IDS)
+def test_the_worker_screens_in_process(worker: Worker, args: list[str], expected: str) -> None:
+    result = worker.installed.run("appban", *args)
+    assert result.returncode == 0, result.stderr
+    assert expected in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def test_the_worker_checks(worker: Worker) -> None:
+    result = worker.installed.run("appban", "check", "--app", "tiktok", "--transaction", "internet_hosting",
+                                  "--where", "US", "--at", "2020-11-12T23:59:00-05:00", "--json")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["verdict"] == "enjoined"
+
+
+@pytest.mark.parametrize(
+    ("command", "options"),
+    [
+        (["audit", "export"], ["--db", "sqlite:///audit.db"]),
+        (["audit", "impact"], ["--rules", "rules"]),
+        (["tokens", "list"], []),
+        (["serve"], ["--port", "0"]),
+    ],
+    ids=["audit-export", "audit-impact", "tokens-list", "serve"],
+)
+def test_the_services_commands_name_the_extra_they_need(worker: Worker, command: list[str], options: list[str]) -> None:
+    result = worker.installed.run("appban", *command, *options)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "pip install 'appban[service]'" in result.stderr
+    assert "Traceback" not in result.stderr
+    # Their help needs nothing of the service.
+    helped = worker.installed.run("appban", *command, "--help")
+    assert helped.returncode == 0, helped.stderr
+
+
+# Runs in the worker's environment: a LocalCluster of two worker processes (started from that environment's
+# Python) classifies network logs and decides a table, each read from a folder of Parquet parts, and says
+# what its workers run.
+DASK_JOB = textwrap.dedent(
+    """
+    import importlib.util, json, os, sys
+
+    import dask.dataframe as dd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from distributed import Client, LocalCluster
+
+    from appban.distributed.dask import classify_dask
+    from appban.distributed.decide import decide_dask
+
+
+    def where():
+        import appban
+
+        absent = [module for module in sys.argv[1].split(",") if importlib.util.find_spec(module) is None]
+        return {"python": sys.executable, "pid": os.getpid(), "appban": appban.__file__, "absent": absent}
+
+
+    if __name__ == "__main__":
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                          memory_limit="1GiB") as cluster, Client(cluster) as client:
+            for source, screen in (("dns", classify_dask), ("decisions", decide_dask)):
+                screened = screen(dd.read_parquet(source).repartition(npartitions=3)).compute()
+                pq.write_table(pa.Table.from_pandas(screened, preserve_index=False), source + "-out.parquet")
+            print(json.dumps({"driver": os.getpid(), "workers": list(client.run(where).values())}))
+    """
+)
+
+
+def test_the_worker_screens_on_a_dask_cluster_of_its_own_processes(worker: Worker) -> None:
+    """Network classification and decide through appban.distributed on a LocalCluster whose worker processes
+    run the worker's environment, row for row as this process answers in process."""
+    from appban.distributed.decide import decide_batches
+    from appban.distributed.network import classify_batches
+    from tests.test_distributed import _sample
+    from tests.test_distributed_decide import _table, _with_bad_rows
+
+    work = worker.installed.work
+    inputs = {"dns": _sample(2_000), "decisions": _with_bad_rows(_table())}
+    for name, table in inputs.items():
+        (work / name).mkdir()
+        half = table.num_rows // 2
+        pq.write_table(table.slice(0, half), work / name / "part-0.parquet")
+        pq.write_table(table.slice(half), work / name / "part-1.parquet")
+        pq.write_table(table.schema.empty_table(), work / name / "part-2.parquet")  # as Spark jobs leave them
+    (work / "job.py").write_text(DASK_JOB)
+    result = worker.installed.run("python", "job.py", ",".join(NOT_ON_A_WORKER), timeout=600)
+    assert result.returncode == 0, result.stdout + result.stderr
+    ran = json.loads(result.stdout.strip().splitlines()[-1])
+    workers = ran["workers"]
+    assert len(workers) == 2 and len({w["pid"] for w in workers} | {ran["driver"]}) == 3  # their own processes
+    for seen in workers:
+        assert seen["python"].startswith(str(worker.installed.venv)), seen
+        assert seen["appban"].startswith(str(worker.installed.venv)), seen
+        assert seen["absent"] == list(NOT_ON_A_WORKER), seen
+
+    expected = {
+        "dns": pa.Table.from_batches(list(classify_batches(inputs["dns"].to_batches()))),
+        "decisions": decide_batches(inputs["decisions"]),
+    }
+    assert expected["decisions"].column("error").null_count < inputs["decisions"].num_rows  # bad rows are there
+    for name, want in expected.items():
+        got = pq.read_table(work / f"{name}-out.parquet").select(want.column_names).sort_by("id").cast(want.schema)
+        assert got.num_rows == want.num_rows == inputs[name].num_rows
+        for column in want.column_names:
+            assert got.column(column).to_pylist() == want.column(column).to_pylist(), f"{name}: column {column}"
+        assert set(got.column("rulebook_version").to_pylist()) == {load_rulebook().version}
 
 
 # --- the GitHub Action ---

@@ -102,8 +102,9 @@ def fail(message: str) -> NoReturn:
 
 
 class CommandGroup(TyperGroup):
-    """The root command. An output that cannot be written ends any command with exit code 2 and one line
-    on standard error, never a traceback; a reader that stopped reading (`| head`) ends it quietly (141)."""
+    """The root command. An output that cannot be written, or a library of an extra that is not installed,
+    ends any command with exit code 2 and one line on standard error, never a traceback; a reader that stopped
+    reading (`| head`) ends it quietly (141)."""
 
     def invoke(self, ctx: Any) -> Any:
         try:
@@ -121,6 +122,16 @@ class CommandGroup(TyperGroup):
         except OSError as exc:
             _settle_stdout()
             fail(f"{exc.filename}: {exc.strerror}" if exc.filename and exc.strerror else f"output: {exc}")
+        except ImportError as exc:
+            # A library of an extra that is not installed (the audit store's SQLAlchemy on a worker installed
+            # without `appban[service]`): exit 2 naming the extra. Any other import error stays a traceback.
+            from appban.extras import missing_extra
+
+            hint = missing_extra(exc)
+            if hint is None:
+                raise
+            _settle_stdout()
+            fail(hint)
 
 
 def _settle_stdout() -> None:

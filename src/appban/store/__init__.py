@@ -1,7 +1,12 @@
 """The audit store: recorded decisions, background runs and their findings, API tokens, and
 snapshots of the rulebook versions decisions were made under (SQLite or PostgreSQL)."""
 
-from appban.store.audit import (
+from appban.extras import require
+
+# SQLAlchemy and Alembic come with the service extra, not the core install: say so rather than fail below.
+require("service", "the audit store", ("sqlalchemy", "alembic"))
+
+from appban.store.audit import (  # noqa: E402
     DECISION_KINDS,
     INTERRUPTED,
     OWNER,
@@ -20,7 +25,7 @@ from appban.store.audit import (
     differences,
     replay,
 )
-from appban.store.snapshots import SnapshotError, rulebook_from_canonical_json
+from appban.store.snapshots import SnapshotError, rulebook_from_canonical_json  # noqa: E402
 
 __all__ = [
     "DECISION_KINDS",
