@@ -34,6 +34,7 @@ from appban.cli.conventions import (
     csv_rows,
     dumps,
     flag_message,
+    from_bundle,
     instant_option,
     needs_file,
     parquet_rows,
@@ -240,7 +241,8 @@ def _scan_markdown(result: ScanResult, base: Path, fail_on: FailOn, review_warni
     if result.warnings:
         sections.append(("Not scanned", "\n".join(f"- {md.cell(f'{w.path}: {w.message}')}"
                                                    for w in result.warnings[:50])))  # fmt: skip
-    sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
+    bundle = f", bundle {md.code(result.bundle)}" if result.bundle else ""
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}{bundle}"))
     return md.document(f"appban scan: {len(result.findings)} findings", sections)
 
 
@@ -272,7 +274,7 @@ def _print_scan(result: ScanResult, base: Path) -> None:
         _print_suppressed(result, base)
     out.print(
         f"[dim]decided for constituent_code_use in {result.where} at {result.at}; "
-        f"rulebook {result.rulebook_version}[/dim]"
+        f"rulebook {result.rulebook_version}{from_bundle(result.bundle)}[/dim]"
     )
 
 

@@ -27,6 +27,8 @@ from appban.cli.common import CLOSED_PIPE, CommandGroup, fail, quiet_stdout
 from appban.vocabulary import Category
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from appban.rulebook.loader import Rulebook
 
 NOW = "now"
@@ -271,6 +273,20 @@ def parquet_rows(
         pq.write_table(pa.table(arrays), stream)
 
     return write
+
+
+def from_bundle(bundle: str | None) -> str:
+    """What follows the rulebook version in a footer or header: ", bundle VERSION sha256:…" for knowledge from
+    an installed bundle, nothing for the package's own data."""
+    return f", bundle {bundle}" if bundle else ""
+
+
+def with_bundle(table: pa.Table, bundle: str | None) -> pa.Table:
+    """`table` with `appban.bundle` in its schema metadata beside `appban.rulebook_version`, for Parquet files.
+    Left out for the package's own data: a metadata value cannot be null."""
+    if bundle is None:
+        return table
+    return table.replace_schema_metadata({**(table.schema.metadata or {}), b"appban.bundle": bundle.encode()})
 
 
 def _utc(value: Any) -> dt.datetime:

@@ -47,6 +47,7 @@ from appban.cli.conventions import (
     counted,
     dumps,
     flag_message,
+    from_bundle,
     instant_option,
     iso_z,
     needs_file,
@@ -125,7 +126,9 @@ def screen_inventory(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
+    from appban.cli.conventions import with_bundle
     from appban.engine.decide import DecisionInputError, resolve_place
+    from appban.knowledge.install import bundle_of
     from appban.screen.columns import ColumnMapError, parse_map
     from appban.screen.inventory import InventoryOptions, Screener, inventory_summary
     from appban.tables import TableReadError, line_mapper, read_table, to_records, write_csv
@@ -186,6 +189,7 @@ def screen_inventory(
         def json_document(stream: BinaryIO) -> None:
             document = {
                 "rulebook_version": book.version,
+                "bundle": bundle_of(book),
                 "files": files_info,
                 "summary": summary,
                 "findings": to_records(findings),
@@ -196,7 +200,8 @@ def screen_inventory(
                 document["baseline"] = {"file": str(baseline), "unchanged": screened.unchanged}
             stream.write((dumps(document) + "\n").encode("utf-8"))
 
-        every_row = pa.concat_tables([findings, suppressed])  # CSV and Parquet mark the suppressed rows
+        # CSV and Parquet mark the suppressed rows; Parquet's metadata names the rulebook and the bundle
+        every_row = with_bundle(pa.concat_tables([findings, suppressed]), bundle_of(book))
         render: dict[ScreenFormat, Sink] = {
             ScreenFormat.json: json_document,
             ScreenFormat.csv: lambda f: write_csv(every_row, f),
@@ -230,6 +235,8 @@ SUPPRESSED_SHOWN = ["file:line", "record_name", "record_id", "app_name", "verdic
 def _print_inventory(
     findings: pa.Table, summary: dict[str, Any], files_info: list[dict[str, Any]], book: Rulebook
 ) -> None:
+    from appban.knowledge.install import bundle_of
+
     for info in files_info:
         rows = counted(info["rows"], "row")
         out.print(f"[bold]{escape(info['file'])}[/bold]: {rows}, format {info['format']} ({info['kind']})")
@@ -264,7 +271,7 @@ def _print_inventory(
     out.print(by_app)
     out.print("by match: " + ", ".join(f"{k} {v}" for k, v in summary["by_match"].items()))
     out.print("by storefront: " + ", ".join(f"{k} {v}" for k, v in summary["by_where"].items()))
-    out.print(f"[dim]rulebook {book.version}[/dim]")
+    out.print(f"[dim]rulebook {book.version}{from_bundle(bundle_of(book))}[/dim]")
 
 
 def _inventory_markdown(
@@ -276,6 +283,7 @@ def _inventory_markdown(
     suppressed: pa.Table,
     review_warnings: list[str],
 ) -> str:
+    from appban.knowledge.install import bundle_of
     from appban.report import markdown as md
     from appban.tables import to_records
 
@@ -294,7 +302,8 @@ def _inventory_markdown(
     sections += suppressed_markdown(suppressed, SUPPRESSED_SHOWN, review_warnings)
     if errors:
         sections.append(("Row errors", "\n".join(f"- {md.cell(e)}" for e in errors[:50])))
-    sections.append(("", f"rulebook {md.code(book.version)}"))
+    bundle = bundle_of(book)
+    sections.append(("", f"rulebook {md.code(book.version)}" + (f", bundle {md.code(bundle)}" if bundle else "")))
     return md.document(f"appban screen inventory: {counted(findings.num_rows, 'finding')}", sections)
 
 
@@ -306,6 +315,7 @@ def _inventory_html(
     errors: list[Any],
     suppressed: pa.Table,
 ) -> str:
+    from appban.knowledge.install import bundle_of
     from appban.report import html as html_report
 
     columns = ["file", "line", "record_name", "record_publisher", "record_id", "app_name", "match", "confidence",
@@ -324,7 +334,8 @@ def _inventory_html(
     sections += suppressed_html(suppressed, SUPPRESSED_SHOWN)
     if errors:
         sections.append(("Row errors", html_report.table(["error"], [[str(e)] for e in errors])))
-    meta = {"rulebook": book.version, "findings": findings.num_rows}
+    bundle = bundle_of(book)
+    meta = {"rulebook": book.version, **({"bundle": bundle} if bundle else {}), "findings": findings.num_rows}
     return html_report.document("appban inventory screening", meta, sections)
 
 

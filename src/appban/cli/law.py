@@ -379,7 +379,9 @@ def decide_command(
     """
     import pyarrow.parquet as pq
 
+    from appban.cli.conventions import with_bundle
     from appban.engine.batch import TableInputError, decide_table
+    from appban.knowledge.install import bundle_of
     from appban.tables import TableReadError, line_of_row, read_table, write_csv
 
     chosen = OutputFormat(chosen_format(fmt, as_json))
@@ -407,6 +409,8 @@ def decide_command(
     try:
         with err.status(f"deciding {table.num_rows:,} rows…"):
             decided = decide_table(table, tz=tz, rulebook=book, later=later)
+        # Beside engine.batch's appban.rulebook_version, for the Parquet file
+        decided = with_bundle(decided, bundle_of(book))
     except TableInputError as exc:
         lines = []
         for e in exc.errors[:20]:
@@ -463,8 +467,10 @@ def _json_document(table: pa.Table, book: Rulebook) -> str:
 
 
 def _decide_markdown(table: pa.Table, book: Rulebook, limit: int) -> str:
+    from appban.knowledge.install import bundle_of
     from appban.report import markdown as md
 
+    bundle = bundle_of(book)
     summary = _summary(table, book)
     verdicts = [v.value for v in Verdict if v.value in summary["by_verdict"]]
     by_app = [[name, *(counts.get(v, 0) for v in verdicts)] for name, counts in summary["by_app"].items()]
@@ -476,7 +482,7 @@ def _decide_markdown(table: pa.Table, book: Rulebook, limit: int) -> str:
         ("By app", md.table(["app", *verdicts], by_app)),
         (f"Decisions (first {len(shown):,} of {table.num_rows:,})" if table.num_rows > len(shown) else "Decisions",
          md.table(columns, rows, limit=limit)),
-        ("", f"rulebook {md.code(book.version)}"),
+        ("", f"rulebook {md.code(book.version)}" + (f", bundle {md.code(bundle)}" if bundle else "")),
     ]  # fmt: skip
     return md.document(f"appban decide: {counted(summary['rows'], 'decision')}", sections)
 
@@ -507,6 +513,8 @@ def _print_rows(table: pa.Table, limit: int) -> None:
 
 
 def _print_summary(table: pa.Table, book: Rulebook) -> None:
+    from appban.knowledge.install import bundle_of
+
     summary = _summary(table, book)
     grid = Table(title=f"Summary of {counted(summary['rows'], 'decision')}", title_justify="left")
     grid.add_column("app")
@@ -516,7 +524,7 @@ def _print_summary(table: pa.Table, book: Rulebook) -> None:
     for app_name, counts in summary["by_app"].items():
         grid.add_row(app_name, *(str(counts.get(v.value, 0)) for v in verdicts))
     out.print(grid)
-    out.print(f"[dim]rulebook {book.version}[/dim]")
+    out.print(f"[dim]rulebook {book.version}{_from_bundle(bundle_of(book))}[/dim]")
 
 
 class RowsFormat(StrEnum):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, cast
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 from rich.table import Table
@@ -46,6 +46,7 @@ from appban.cli.conventions import (
     counted,
     dumps,
     flag_message,
+    from_bundle,
     instant_option,
     needs_file,
 )
@@ -262,8 +263,9 @@ def screen_network_command(
         _print_network(result, options)
         print_suppressed(suppressed, SUPPRESSED_SHOWN)
     else:
-        document = {
+        document: dict[str, Any] = {
             "rulebook_version": result.rulebook_version,
+            "bundle": result.bundle,
             "role": options.role,
             "where": options.where,
             "records_read": result.rows,
@@ -336,7 +338,7 @@ def _print_network(result: NetworkResult, options: NetworkOptions) -> None:
     out.print(grid)
     out.print(
         f"{result.records.num_rows:,} of {result.rows:,} records matched; {result.malformed:,} malformed; "
-        f"rulebook {result.rulebook_version}"
+        f"rulebook {result.rulebook_version}{from_bundle(result.bundle)}"
     )
 
 
@@ -372,7 +374,8 @@ def _network_markdown(
     sections += suppressed_markdown(suppressed, SUPPRESSED_SHOWN, review_warnings)
     if result.notes:
         sections.append(("Notes", "\n".join(f"- {md.cell(note)}" for note in result.notes)))
-    sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
+    bundle = f", bundle {md.code(result.bundle)}" if result.bundle else ""
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}{bundle}"))
     return md.document(f"appban screen network: {result.records.num_rows:,} matched records", sections)
 
 
@@ -399,6 +402,7 @@ def _network_html(result: NetworkResult, options: NetworkOptions, suppressed: pa
         "where": options.where,
         "records read": result.rows,
         "rulebook": result.rulebook_version,
+        **({"bundle": result.bundle} if result.bundle else {}),
         **({"notes": "; ".join(result.notes)} if result.notes else {}),
     }
     return html_report.document("appban network screening", meta, sections)

@@ -34,7 +34,7 @@ from appban.cli.configure import (
     suppressed_html,
     suppressed_markdown,
 )
-from appban.cli.conventions import FILE, JsonAlias, chosen_format, dumps, needs_file
+from appban.cli.conventions import FILE, JsonAlias, chosen_format, dumps, from_bundle, needs_file
 from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
 from appban.suppress import Identity, TableReview
 from appban.vocabulary import Verdict
@@ -226,8 +226,9 @@ def screen_payments_command(
 def _document(result: PaymentResult, screened: TableReview, baseline: Path | None) -> dict[str, Any]:
     from appban.tables import to_records
 
-    document = {
+    document: dict[str, Any] = {
         "rulebook_version": result.rulebook_version,
+        "bundle": result.bundle,
         "payments_read": result.rows,
         "malformed": result.malformed,
         "skipped": result.skipped,
@@ -288,7 +289,7 @@ def _print(result: PaymentResult) -> None:
         out.print(Text(f"Note: {note}", style="yellow"))
     skipped = f"; {result.skipped:,} rows that are no payment skipped" if result.skipped else ""
     out.print(f"{result.payments.num_rows:,} of {result.rows:,} payments flagged; {result.malformed:,} unreadable"
-              f"{skipped}; rulebook {result.rulebook_version}")  # fmt: skip
+              f"{skipped}; rulebook {result.rulebook_version}{from_bundle(result.bundle)}")  # fmt: skip
 
 
 def _money(amount: Decimal) -> str:
@@ -316,7 +317,8 @@ def _markdown(result: PaymentResult, screened: TableReview) -> str:
     ]  # fmt: skip
     if result.notes:
         sections.append(("Notes", "\n".join(f"- {md.cell(note)}" for note in result.notes)))
-    sections.append(("", f"rulebook {md.code(result.rulebook_version)}"))
+    bundle = f", bundle {md.code(result.bundle)}" if result.bundle else ""
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}{bundle}"))
     return md.document(f"appban screen payments: {result.payments.num_rows:,} flagged", sections)
 
 
@@ -340,6 +342,8 @@ def _html(result: PaymentResult, suppressed: pa.Table) -> str:
     sections += suppressed_html(suppressed, SUPPRESSED_SHOWN)
     meta: dict[str, Any] = {"payments read": result.rows, "unreadable": result.malformed,
                             "rulebook": result.rulebook_version}  # fmt: skip
+    if result.bundle:
+        meta["bundle"] = result.bundle
     if result.skipped:
         meta["skipped (no payment)"] = result.skipped
     counts = result.apart_counts()
