@@ -281,20 +281,6 @@ class Classifier:
             result[rows] = self._per_value(hosts.take(pa.array(rows)), self._hosts)
         return result
 
-    def _per_address(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
-        """Hit index per row of an address column; rows whose first octet no listed network holds are skipped."""
-        addresses = whole(column) if isinstance(column, pa.ChunkedArray) else column
-        kept = self._octets.may_match(addresses)
-        if kept is None:
-            return self._per_value(addresses, self._addresses)
-        result = np.full(len(addresses), -1, dtype=np.int64)
-        rows = np.flatnonzero(kept)
-        if len(rows) == len(addresses):
-            return self._per_value(addresses, self._addresses)
-        if len(rows):
-            result[rows] = self._per_value(addresses.take(pa.array(rows)), self._addresses)
-        return result
-
     def hit_indices(self, batch: pa.RecordBatch | pa.Table) -> np.ndarray:
         """Per row: the hit of its host name, else of its destination (or source) address, else -1."""
         names = batch.schema.names
@@ -305,7 +291,7 @@ class Classifier:
         for column in ("dst_ip", "src_ip"):
             values = batch.column(names.index(column)) if column in names else None
             if values is not None and values.null_count < len(values) and (result < 0).any():
-                by_ip = self._per_address(values)
+                by_ip = self._per_value(values, self._addresses)
                 result = np.where(result < 0, by_ip, result)
         return result
 
