@@ -233,13 +233,15 @@ class Classifier:
         self.asn_prefixes = PrefixTable((prefix, asn_hits[asn]) for prefix, asn in (asn_table or []) if asn in asn_hits)
         self._hosts = _Known(self.domains.match, self.domains.might_match)
         self._tails = SuffixTails([*self.domains.suffixes, *self.domains.exact])
-        self._addresses = _Known(self._address_hit)
+        # Distinct addresses whose first octet no listed network holds skip the exact (Python) matcher: a flow
+        # log's ordinary destinations are most of its distinct values.
         self._octets = LeadingOctets(
             (length, key)
             for table in (self.prefixes, self.asn_prefixes)
             for length, keys in table.v4.items()
             for key in keys
         )
+        self._addresses = _Known(self._address_hit, self._octets.may_match)
 
     def _add(self, hit: Hit) -> int:
         self.hits.append(hit)
