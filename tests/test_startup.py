@@ -518,3 +518,27 @@ def test_new_iso_3166_lists_are_a_new_key(rulebook_copy: Path, tmp_path: Path, m
     assert before == compiled.cache_key(rulebook_copy)
     lists.write_text('{"3166-2": [{"code": "US-ZZ"}]}', encoding="utf-8")
     assert compiled.cache_key(rulebook_copy) != before
+
+
+def test_place_codes_from_the_cache_answer_as_pycountry_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A command answering from the compiled rulebook checks --where against the codes the cache carries:
+    the same answers as asking pycountry, for every two-letter code and every subdivision, in any case."""
+    import itertools
+    import string
+
+    codes = loader.all_place_codes()
+    pairs = ["".join(pair) for pair in itertools.product(string.ascii_uppercase, repeat=2)]
+    asked = [*pairs, *(code.lower() for code in pairs), *codes, *(code.lower() for code in codes)]
+    asked += ["US-ZZ", "USA", "U", "", "US-", "-MT", "GB-ENGX"]
+    monkeypatch.setattr(loader, "_place_codes", None)
+    from_pycountry = [loader.valid_place_code(code) for code in asked]
+    loader.use_place_codes(codes)
+    assert [loader.valid_place_code(code) for code in asked] == from_pycountry
+    assert sum(from_pycountry) > 2 * 5000  # the lists were really asked
+
+
+def test_a_command_answering_from_the_cache_does_not_import_pycountry(tmp_path: Path) -> None:
+    first = _tops(_modules_loaded(CHECK, tmp_path))  # reads the YAML (asking pycountry) and writes the cache
+    again = _tops(_modules_loaded(CHECK, tmp_path))
+    assert "pycountry" in first
+    assert "pycountry" not in again

@@ -39,6 +39,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appban.rulebook.loader import all_place_codes, use_place_codes
 from appban.rulebook.schema import Facts, Instrument, Places, Strict, Subjects
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class _Body(Strict):
     places: Places
     facts: Facts
     instruments: list[Instrument]
+    place_codes: frozenset[str]  # every valid ISO 3166 code, from the pycountry lists the key names
 
 
 def disabled() -> bool:
@@ -244,6 +246,7 @@ def _decode(data: bytes, root: Path, key: str) -> Rulebook | None:
     instruments = {instrument.id: instrument for instrument in parts.instruments}
     if len(instruments) != len(parts.instruments):
         return None
+    use_place_codes(parts.place_codes)
     return Rulebook(root, instruments, parts.subjects, parts.places, parts.facts, version=version)
 
 
@@ -288,7 +291,11 @@ def store(book: Rulebook, key: str) -> None:
     if not _usable_dir(directory, create=True):
         return
     parts = _Body.model_construct(
-        subjects=book.subjects, places=book.places, facts=book.facts, instruments=list(book.instruments.values())
+        subjects=book.subjects,
+        places=book.places,
+        facts=book.facts,
+        instruments=list(book.instruments.values()),
+        place_codes=all_place_codes(),
     )
     body = pickle.dumps(parts, protocol=pickle.HIGHEST_PROTOCOL)
     secret = _secret(directory, create=True)

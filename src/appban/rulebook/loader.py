@@ -282,8 +282,30 @@ def _fold(name: str) -> str:
     return " ".join(name.casefold().replace("_", " ").replace("-", " ").split())
 
 
+# Every valid code, when the compiled rulebook cache brought them (appban.rulebook.compiled): asking
+# pycountry costs a light command its import and the reading of its code lists.
+_place_codes: frozenset[str] | None = None
+
+
+def use_place_codes(codes: frozenset[str]) -> None:
+    """Answer valid_place_code() from `codes` (all_place_codes() as the cache wrote it) from now on."""
+    global _place_codes
+    _place_codes = codes
+
+
+def all_place_codes() -> frozenset[str]:
+    """Every ISO 3166-1 alpha-2 country and ISO 3166-2 subdivision code pycountry knows."""
+    import pycountry
+
+    countries = (country.alpha_2 for country in pycountry.countries)
+    subdivisions = (subdivision.code for subdivision in pycountry.subdivisions)
+    return frozenset((*countries, *subdivisions))
+
+
 def valid_place_code(code: str) -> bool:
-    """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code."""
+    """An ISO 3166-1 alpha-2 country or ISO 3166-2 subdivision code (in any case, as pycountry finds them)."""
+    if _place_codes is not None:
+        return code.upper() in _place_codes
     import pycountry
 
     if len(code) == 2:
