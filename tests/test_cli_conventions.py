@@ -226,7 +226,7 @@ def test_table_outputs_offer_csv_and_parquet() -> None:
         assert fmt is not None
         assert {"csv", "parquet"} <= {str(c) for c in fmt.type_descriptor.choices or ()}, path
     for path in [("scan",), ("screen", "inventory"), ("screen", "network"), ("screen", "payments"), ("check",),
-                 ("decide",)]:  # fmt: skip
+                 ("decide",), ("timeline",)]:  # fmt: skip
         fmt = _option(commands[path], "--format")
         assert fmt is not None and "markdown" in {str(c) for c in fmt.type_descriptor.choices or ()}, path
 
@@ -319,6 +319,9 @@ def test_markdown_reports(tmp_path: Path, dns_log: Path) -> None:
         ["decide", TRANSACTIONS],
     ):
         _is_report(ok(*args, "--format", "markdown").stdout)
+    timeline = ok("timeline", "--app", "wechat", "--to", "2021-07-01T00:00:00Z", "--format", "markdown").stdout
+    _is_report(timeline)
+    assert "| 2020-09-20T04:00:00Z | payment\\_processing | not\\_yet\\_effective → enjoined |" in timeline
     payments = cli("screen", "payments", PAYMENTS, "--format", "markdown")
     assert payments.exit_code == 1  # the sample holds an unreadable record, as the exit-code rule says
     _is_report(payments.stdout)

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
     from appban.engine.decide import Decision
+    from appban.engine.timeline import Timeline
     from appban.outputs import Sink
     from appban.rulebook.loader import Rulebook
 
@@ -257,6 +258,7 @@ class TimelineFormat(StrEnum):
     json = "json"
     csv = "csv"
     parquet = "parquet"
+    markdown = "markdown"
 
 
 TIMELINE_COLUMNS = ["at", "category", "verdict_before", "verdict_after", "as_written_after", "enforcement_after",
@@ -296,15 +298,18 @@ def timeline_command(
         result = timeline(subject, where, since, until, fact_pairs(fact or []), tz=tz, rulebook=book)
     except DecisionInputError as exc:
         fail(flag_message(exc))
-    rows = [change.model_dump(mode="json") for change in result.changes]
     if chosen == Fmt.json or (chosen == Fmt.table and output is not None):
         emit_text(dumps(result.model_dump(mode="json", by_alias=True)) + "\n", output)
         return
-    if chosen == Fmt.csv:
-        emit(lambda f: f.write(csv_rows(rows, TIMELINE_COLUMNS)), output)
+    if chosen == Fmt.markdown:
+        emit_text(_timeline_markdown(result, book.subjects.subjects[result.subject].name), output)
         return
-    if chosen == Fmt.parquet:
-        emit(parquet_rows(rows, TIMELINE_COLUMNS, instants=["at"]), output)
+    if chosen in (Fmt.csv, Fmt.parquet):
+        rows = [change.model_dump(mode="json") for change in result.changes]
+        if chosen == Fmt.csv:
+            emit(lambda f: f.write(csv_rows(rows, TIMELINE_COLUMNS)), output)
+        else:
+            emit(parquet_rows(rows, TIMELINE_COLUMNS, instants=["at"]), output)
         return
     table = Table(title=f"{book.subjects.subjects[result.subject].name} in {result.where}", title_justify="left")
     for name in ("at (UTC)", "category", "verdict", "as written", "enforcement", "changed by"):
@@ -324,6 +329,20 @@ def timeline_command(
     if not result.changes:
         out.print("No change in this range.")
     out.print(f"[dim]rulebook {result.rulebook_version}{_from_bundle(result.bundle)}[/dim]")
+
+
+def _timeline_markdown(result: Timeline, name: str) -> str:
+    from appban.report import markdown as md
+
+    head = {"app": name, "where": result.where, "from": result.from_ or "the start", "to": result.to or "now"}
+    rows = [[change.at, change.category.value, f"{change.verdict_before.value} → {change.verdict_after.value}",
+             change.as_written_after.value, change.enforcement_after.value, ", ".join(change.instruments)]
+            for change in result.changes]  # fmt: skip
+    changes = md.table(["at (UTC)", "category", "verdict", "as written", "enforcement", "changed by"], rows)
+    bundle = f", bundle {md.code(result.bundle)}" if result.bundle else ""
+    sections = [("", md.facts(head)), ("Changes", changes if rows else "No change in this range.")]
+    sections.append(("", f"rulebook {md.code(result.rulebook_version)}{bundle}"))
+    return md.document(f"appban timeline: {name} in {result.where}", sections)
 
 
 class OutputFormat(StrEnum):
