@@ -323,7 +323,8 @@ def _on_spark(job: EngineJob, files: list[str], master: str | None, location: st
     try:
         session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         # One file per task: as many partitions as files, up to a bound on the driver's task bookkeeping.
-        paths = session.createDataFrame([(path,) for path in files], "path string").repartition(min(len(files), 10_000))
+        rows = session.sparkContext.parallelize([(path,) for path in files], min(len(files), 10_000))
+        paths = session.createDataFrame(rows, "path string")  # sliced on the driver: no shuffle
         screened = run_spark(paths, job.factory, path_column="path")
         screened = screened.withColumn("app", F.col(job.app_column)).withColumn("verdict", F.col(job.verdict_column))
         screened.write.mode("append").partitionBy(*PARTITIONS).parquet(location)
