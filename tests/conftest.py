@@ -11,6 +11,7 @@ import pytest
 from appban import Rulebook, load_rulebook
 from appban.rulebook.loader import default_rulebook_path
 from tests.postgres import PostgresCluster, postgres_cluster_fixture  # noqa: F401 - registers the fixture
+from tests.spark_session import spark  # noqa: F401 - registers the fixture
 
 EASTERN = dt.timezone(dt.timedelta(hours=-5))
 

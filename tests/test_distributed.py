@@ -1,7 +1,7 @@
 """appban.distributed: the in-process classifier, Spark (mapInArrow) and Dask (map_partitions) agree row for row.
 
-Spark runs as a real local session and Dask on a real LocalCluster with two worker processes, one of each
-per module (Spark takes seconds to start). Without pyspark or dask installed these tests skip, except
+Spark runs as a real local session (one for the whole test run: tests/spark_session.py) and Dask on a real
+LocalCluster with two worker processes for the module. Without pyspark or dask installed these tests skip, except
 under CI (environment variable CI set), where they fail: CI must never pass by skipping.
 """
 
@@ -186,34 +186,6 @@ def test_package_imports_without_pyspark_dask_or_pandas() -> None:
 
 
 # ---- Spark -------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    _require("pyspark")
-    from pyspark.sql import SparkSession
-
-    with pytest.MonkeyPatch.context() as patch:
-        # Python workers must be this interpreter (with appban and pyarrow), not whatever `python3` is.
-        patch.setenv("PYSPARK_PYTHON", sys.executable)
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("appban-test-distributed")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.driver.memory", "1g")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.host", "127.0.0.1")
-            .getOrCreate()
-        )
-        session.sparkContext.setLogLevel("ERROR")
-        try:
-            yield session
-        finally:
-            session.stop()
 
 
 def test_arrow_to_spark_schema() -> None:

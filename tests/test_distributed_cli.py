@@ -2,9 +2,9 @@
 in-process command's JSON rows row for row; its partitions are app=.../verdict=...; the audit store holds the
 run with its counts and its output; a missing engine package is exit 2 naming the extra to install.
 
-Dask runs on a LocalCluster in threads (one test on worker processes); Spark on one `local[2]` session for
-the module, which the command uses rather than starting its own. Without pyspark or dask these tests skip,
-except under CI, where they fail.
+Dask runs on a LocalCluster in threads (one test on worker processes); Spark on the test run's one `local[2]`
+session (tests/spark_session.py), which the command uses rather than starting its own. Without pyspark or
+dask these tests skip, except under CI, where they fail.
 """
 
 from __future__ import annotations
@@ -101,31 +101,6 @@ def dask_threads() -> Iterator[str]:
         yield cluster.scheduler_address
     finally:
         cluster.close()
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    _require("pyspark")
-    from pyspark.sql import SparkSession
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYSPARK_PYTHON", sys.executable)  # workers must be this interpreter, with appban
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("appban-test-distributed-cli")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.driver.memory", "1g")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.host", "127.0.0.1")
-            .getOrCreate()
-        )
-        session.sparkContext.setLogLevel("ERROR")
-        try:
-            yield session
-        finally:
-            session.stop()
 
 
 # ---- helpers -------------------------------------------------------------------------------------------

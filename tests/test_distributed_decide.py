@@ -17,7 +17,6 @@ from appban.distributed.core import Knowledge
 from appban.distributed.decide import decide_batches
 from appban.engine.batch import decide_table
 from tests.test_distributed import _require
-from tests.test_distributed import spark as spark  # the module's own Spark session
 
 pytestmark = pytest.mark.filterwarnings("ignore:PySpark does not yet fully support pandas:FutureWarning")
 

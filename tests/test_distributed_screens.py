@@ -5,14 +5,14 @@ the payment files, `appban.code.scan.scan` per artefact. Inputs: the bundled exa
 layout, every payment format), files with bad rows, empty files, files that are no payment file at all,
 and real artefacts (a wheel, npm tarballs, a JAR out of one, an APK built by the Android tools, an IPA).
 
-One Spark session (`local[2]`) and two Dask clusters per module: one in threads for most tests, one with
-two worker processes. Without pyspark or dask these tests skip, except under CI, where they fail.
+The test run's one Spark session (`local[2]`, tests/spark_session.py) and two Dask clusters for the module:
+one in threads for most tests, one with two worker processes. Without pyspark or dask these tests skip,
+except under CI, where they fail.
 """
 
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -264,33 +264,6 @@ def test_code_screeners_equal_scan(artifacts: list[Path], scan_expected: Any) ->
 
 
 # ---- Spark ---------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    _require("pyspark")
-    from pyspark.sql import SparkSession
-
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("PYSPARK_PYTHON", sys.executable)  # workers must be this interpreter, with appban
-        session = (
-            SparkSession.builder.master("local[2]")
-            .appName("appban-test-distributed-screens")
-            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.sql.session.timeZone", "UTC")
-            .config("spark.ui.enabled", "false")
-            .config("spark.ui.showConsoleProgress", "false")
-            .config("spark.driver.memory", "1g")
-            .config("spark.driver.bindAddress", "127.0.0.1")
-            .config("spark.driver.host", "127.0.0.1")
-            .getOrCreate()
-        )
-        session.sparkContext.setLogLevel("ERROR")
-        try:
-            yield session
-        finally:
-            session.stop()
 
 
 def test_spark_inventory(spark: Any, inventory_files: dict[str, list[Path]]) -> None:
