@@ -41,7 +41,14 @@ from appban.payments.records import RECORD_SCHEMA
 from appban.rulebook.loader import Rulebook
 
 # What `appban screen payments` does to each group of records; shared rather than copied, so the two agree.
-from appban.screen.payments import _GROUP_ROWS, PaymentOptions, _decide, _flag, _with_constants, read_payments
+from appban.screen.payments import (
+    GROUP_ROWS,
+    PaymentOptions,
+    decide_payments,
+    flag_payments,
+    read_payments,
+    with_constants,
+)
 from appban.tables import grouped
 
 FILE_COLUMN = "file"
@@ -108,12 +115,12 @@ class _Screening:
 
     def screen(self, records: pa.Table, file: str) -> pa.Table:
         """The flagged payments, decided, then the payments set aside, of a group of one file's records."""
-        flagged, aside, _ = _flag(self.matcher, _with_constants(records, dict(self.params.constants)))
+        flagged, aside, _ = flag_payments(self.matcher, with_constants(records, dict(self.params.constants)))
         name = pa.scalar(file, pa.string())
         pieces = []
         if flagged.num_rows:
             flagged = flagged.append_column(FILE_COLUMN, pa.repeat(name, flagged.num_rows))
-            pieces.append(_conform(_decide(flagged, self.matcher, self.rulebook)))
+            pieces.append(_conform(decide_payments(flagged, self.matcher, self.rulebook)))
         if aside.num_rows:
             pieces.append(_conform(aside.add_column(0, FILE_COLUMN, pa.repeat(name, aside.num_rows))))
         return pa.concat_tables(pieces) if pieces else OUTPUT_SCHEMA.empty_table()
@@ -167,7 +174,7 @@ class PaymentFileScreener(_Screening):
         """The file's output group by group (as `appban screen payments` reads it), then its read errors."""
         try:
             batches, stats = read_payments(Path(path), self.params.options())
-            for records in grouped(batches, _GROUP_ROWS):
+            for records in grouped(batches, GROUP_ROWS):
                 yield from self.screen(records, path).to_batches()
         except (ValueError, OSError) as exc:
             message = str(exc)

@@ -52,7 +52,7 @@ NEXUS_PLACE = "US"
 NEXUS_FIELDS = ("payer_country", "payee_country", "merchant_country", "processor_country", "payer_agent",
                 "payee_agent")  # fmt: skip
 _BIC = r"^[A-Z]{4}[A-Z]{2}[A-Z0-9]{2}(?:[A-Z0-9]{3})?$"
-_GROUP_ROWS = 1 << 20
+GROUP_ROWS = 1 << 20
 
 
 # Fields a whole file can be given one value for (--set): not its times, amounts or identifiers.
@@ -189,9 +189,9 @@ def screen_payments(
     for path in paths:
         try:
             batches, stats = read_payments(Path(path), options)
-            for table in grouped(batches, _GROUP_ROWS, progress):
+            for table in grouped(batches, GROUP_ROWS, progress):
                 rows += table.num_rows
-                flagged, aside, markers_used = _flag(matcher, _with_constants(table, options.constants))
+                flagged, aside, markers_used = flag_payments(matcher, with_constants(table, options.constants))
                 used |= markers_used
                 name = pa.scalar(str(path), pa.string())
                 if flagged.num_rows:
@@ -207,13 +207,13 @@ def screen_payments(
         errors += [str(error) for error in stats.errors]
     if file_errors and len(file_errors) == len(paths):
         raise ValueError("; ".join(file_errors))
-    payments = _decide(pa.concat_tables(pieces) if pieces else None, matcher, book)
+    payments = decide_payments(pa.concat_tables(pieces) if pieces else None, matcher, book)
     aside_table = pa.concat_tables(apart) if apart else _empty_apart()
     return PaymentResult(payments, totals(payments), rows, malformed, errors, book.version, aside_table, file_errors,
                          skipped, matcher.doubts(used), bundle_of(book))  # fmt: skip
 
 
-def _with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Table:
+def with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Table:
     """Every reader's records with the whole-file values where they say nothing."""
     for name, value in (constants or {}).items():
         position = table.schema.get_field_index(name)
@@ -222,7 +222,7 @@ def _with_constants(table: pa.Table, constants: dict[str, str] | None) -> pa.Tab
     return table
 
 
-def _flag(matcher: PaymentMatcher, table: pa.Table) -> tuple[pa.Table, pa.Table, set[int]]:
+def flag_payments(matcher: PaymentMatcher, table: pa.Table) -> tuple[pa.Table, pa.Table, set[int]]:
     """The rows with a marker of a covered service, with the marker appended; the rows whose marker was
     set aside (APART_COLUMNS); and the markers either used (evidence indices)."""
     found = matcher.match(table)
@@ -308,7 +308,7 @@ def _empty_apart() -> pa.Table:
     return pa.table({name: pa.array([], kinds.get(name, pa.string())) for name in APART_COLUMNS})
 
 
-def _decide(table: pa.Table | None, matcher: PaymentMatcher, book: Rulebook) -> pa.Table:
+def decide_payments(table: pa.Table | None, matcher: PaymentMatcher, book: Rulebook) -> pa.Table:
     if table is None or table.num_rows == 0:
         return pa.table({name: pa.array([], pa.string()) for name in ("service", "verdict", "id")})
     nexus_codes = pa.array(book.place_members(NEXUS_PLACE), pa.string())
