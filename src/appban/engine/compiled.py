@@ -4,8 +4,9 @@ The law for one question (app, category, place class, facts) is piecewise consta
 change at the instants the rulebook names for that app (`Law.instants_for`). The union of those instants over
 every app cuts time into epochs, the same for every question, so a row's epoch is one binary search in a
 short sorted array (a few dozen instants, held in cache) and its answer is one lookup in a table of
-(question, epoch) -> answer id. Each question is compiled once per rulebook by calling `evaluate()` at one
-instant of each of its own segments, so the tables agree with the scalar form by construction.
+(question, epoch) -> answer id. Each question is compiled once per rulebook by calling the engine at one
+instant of each of its own segments (`outcome()`, the answer without its explanation), so the tables agree
+with the scalar form by construction.
 
 Answers are interned: an answer id stands for (verdict, as written, enforcement, rule ids), and the column
 builders gather those per answer id. One lock guards the tables: a server decides tables on several threads,
@@ -23,7 +24,7 @@ from typing import cast
 import numpy as np
 import pyarrow as pa
 
-from appban.engine.decide import evaluate
+from appban.engine.decide import covering_rules, evaluate, outcome
 from appban.engine.law import Law, resolve
 from appban.rulebook.loader import Rulebook
 from appban.vocabulary import Category, Enforcement, Verdict
@@ -188,10 +189,13 @@ class CompiledLaw:
         name, category, place, facts = self._unpack(question)
         subject = self._subject(name)
         where, given = self._place_of_class[place], json.loads(self._facts_texts[facts])
+        # Only the answer is kept, not its explanation: outcome() gives evaluate()'s verdict, as written,
+        # enforcement and rule ids from the rules that cover the category and place.
+        covering = covering_rules(self.law, name, CATEGORIES[category], where, given)
         ids = []
         for t in self._probes(subject):
-            d = evaluate(self.law, name, CATEGORIES[category], where, t, given, later=False)
-            ids.append(self._answer_id(d.verdict, d.as_written, d.enforcement, tuple(d.rule_ids)))
+            answer = outcome(self.law, covering, name, CATEGORIES[category], where, t, given, known=t)
+            ids.append(self._answer_id(answer.verdict, answer.as_written, answer.enforcement, answer.rule_ids))
         row = len(self._questions)
         if row == len(self._answers):
             self._answers = np.concatenate((self._answers, np.zeros_like(self._answers)))
