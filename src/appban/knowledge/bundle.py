@@ -38,7 +38,7 @@ from typing import IO, Any
 
 from appban import safejson
 from appban.knowledge import keys
-from appban.knowledge.install import is_version, version_key
+from appban.knowledge.install import fsync_dir, is_version, version_key
 from appban.knowledge.layout import BY_NAME, PARTS, KnowledgeRoot
 
 #: The manifest layout this code writes and reads.
@@ -415,11 +415,7 @@ def _write(path: Path, chunks: list[bytes], durable: bool) -> None:
 
 def _fsync_tree(directory: Path) -> None:
     for folder, _dirs, _files in os.walk(directory):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        fsync_dir(Path(folder))
 
 
 # --- packing -----------------------------------------------------------------------------------------------

@@ -178,10 +178,11 @@ def _write_atomically(path: Path, data: bytes) -> None:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
+    """Make a folder's entries (a rename into it, its new files) durable."""
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -326,7 +327,7 @@ def _commit(base: Path, opened: OpenedBundle, allow_downgrade: bool, source: Pat
         newest = installed_versions(base)
         target = base / manifest.version
         os.rename(opened.directory, target)
-        _fsync_dir(base)
+        fsync_dir(base)
         # The new version is the one in force: a pin (or the newest being another, after a downgrade) would
         # otherwise keep the old one.
         repin = pinned(base) is not None or (bool(newest) and version_key(manifest.version) < version_key(newest[-1]))
