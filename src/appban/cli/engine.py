@@ -16,8 +16,6 @@ from __future__ import annotations
 import glob
 import importlib
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -207,6 +205,7 @@ def run(
 ) -> None:
     """The job on the engine; the summary on standard output; the run in the audit store. Exit 1 when rows
     or files could not be read (or --fail-on is crossed), 2 when the run could not be made."""
+    from appban.cli.audit import _store  # the audit commands' opener: a clean exit 2 when it cannot open
     from appban.distributed.core import Knowledge
 
     files = input_files(paths, entries=job.entries)
@@ -215,7 +214,7 @@ def run(
     location = str(output.resolve())
     where = {"master": master or "local[*]"} if engine is Engine.spark else {"scheduler": scheduler or "local"}
     recorded = {**job.options, "engine": engine.value, **where, "output": location, "inputs": len(files)}
-    with _store(db) as store:
+    with _store(db, create=True) as store:
         run_id = _create_run(store, job, files, recorded, knowledge)
         try:
             with err.status(f"screening {len(files):,} file(s) on {engine.value}…"):
@@ -256,23 +255,6 @@ def run(
         err.print(Text(f"appban: --fail-on {fail_on} crossed", style="red"))
     if summary.errors or crossed:
         raise typer.Exit(1)
-
-
-@contextmanager
-def _store(url: str | None) -> Iterator[Any]:
-    from alembic.util import CommandError
-    from sqlalchemy.exc import SQLAlchemyError
-
-    from appban.store.audit import AuditStore
-
-    try:
-        store = AuditStore(url)
-    except (SQLAlchemyError, CommandError, ValueError, OSError) as exc:
-        fail(f"--db: cannot open the audit database: {exc}")
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def _create_run(store: Any, job: EngineJob, files: list[str], options: dict[str, Any], knowledge: Any) -> str:
