@@ -210,6 +210,9 @@ def test_phone_navigation_and_timeline(browser: Browser, dashboard_server: Serve
         hosting.locator("[data-testid=timeline-change]").first.tap()
         panel = page.get_by_test_id("panel")
         expect(panel.get_by_test_id("panel-cite").first).to_be_visible()
+        # The panel slides in: measure where it comes to rest, not a frame of the slide (a busy machine draws
+        # the slide slowly).
+        panel.evaluate("el => Promise.all(el.getAnimations().map(a => a.finished))")
         box = panel.bounding_box()
         assert box is not None and box["x"] >= 0 and box["width"] <= PHONE["width"]
         screenshot(page, "timeline-phone-panel")
