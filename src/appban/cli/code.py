@@ -40,6 +40,7 @@ from appban.cli.conventions import (
     parquet_rows,
 )
 from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
+from appban.cli.given import path as given_path
 from appban.vocabulary import Verdict
 
 # The scanner, its signatures and the report writers are imported when `scan` runs, not at every start.
@@ -62,7 +63,10 @@ def scan_command(
     paths: Annotated[
         list[Path],
         typer.Argument(
-            metavar="PATH", help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).", show_default=False
+            parser=given_path,
+            metavar="PATH",
+            help="Files, directories or archives (APK, IPA, JAR, AAR, tgz...).",
+            show_default=False,
         ),
     ],
     at: Annotated[

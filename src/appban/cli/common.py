@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.text import Text
 from typer.core import TyperGroup
 
+from appban.cli.given import path as given_path
 from appban.outputs import Kind, OutputError, Sink, write_output
 from appban.vocabulary import Verdict
 
@@ -67,6 +68,7 @@ OutputOption = Annotated[
         "-o",
         "--output",
         metavar="FILE",
+        parser=given_path,  # keeps a URL's text for --engine (appban.cli.given)
         callback=_standard_output,
         help="Write here instead of standard output (- for standard output).",
     ),

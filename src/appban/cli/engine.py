@@ -16,6 +16,8 @@ from __future__ import annotations
 import glob
 import importlib
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -27,6 +29,7 @@ from rich.text import Text
 
 from appban.cli.common import err, fail, out
 from appban.cli.conventions import dumps
+from appban.cli.given import given as given_text
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,8 +79,6 @@ EngineDbOption = Annotated[
 PARTITIONS = ("app", "verdict")
 _EXTRAS = {Engine.spark: (("pyspark.sql",), "spark"), Engine.dask: (("dask.dataframe", "distributed"), "dask")}
 _SHOWN_ERRORS = 100
-# Spark and Hadoop jobs leave these beside their part files (_SUCCESS, .crc checksums); no input is named so.
-_HIDDEN = ("_", ".")
 
 
 @dataclass
@@ -145,8 +146,19 @@ def engine_output(
         fail(f"--format {fmt}: with --engine the rows go to a Parquet dataset in -o DIR; the summary is table or json")
     if output is None:
         fail("--engine writes a Parquet dataset partitioned by app and verdict: give -o DIR")
-    if output.exists() and (not output.is_dir() or any(output.iterdir())):
-        fail(f"-o {output}: exists and is not an empty directory; the dataset goes into a new or empty one")
+    from appban.distributed.locations import check_scheme, local_path
+
+    local = local_path(given_text(output))
+    if local is None:  # a URL: its filesystem is reached when the run starts (Spark's needs the session)
+        if engine is Engine.dask:
+            try:
+                check_scheme(given_text(output), "-o")
+            except ValueError as exc:  # LocationError: the scheme and the package it needs
+                fail(str(exc))
+        return output
+    where = Path(local)
+    if where.exists() and (not where.is_dir() or any(where.iterdir())):
+        fail(f"-o {given_text(output)}: exists and is not an empty directory; the dataset goes into a new or empty one")
     return output
 
 
@@ -158,12 +170,22 @@ _WHY = {
 }
 
 
-def input_files(paths: list[Path], *, entries: bool = False) -> list[str]:
+def input_files(
+    paths: list[Path], *, entries: bool = False, listed: Callable[[str], list[str]] | None = None
+) -> list[str]:
     """The files named: a file as given; a directory's files (sorted; with `entries`, its entries, files and
-    folders alike); a glob's matches. Names starting with _ or . inside a directory are left out."""
+    folders alike); a glob's matches. Names starting with _ or . inside a directory are left out. A URL is
+    listed by `listed` (the engine's filesystem: appban.distributed.locations), a local path here."""
+    from appban.distributed.locations import scheme
+
     found: list[str] = []
     for path in paths:
-        text = str(path)
+        text = given_text(path)
+        if scheme(text) is not None:
+            if listed is None:
+                fail(f"{text}: a URL is read with --engine spark|dask only")
+            found += listed(text)
+            continue
         if any(char in text for char in "*?["):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
@@ -182,13 +204,15 @@ def input_files(paths: list[Path], *, entries: bool = False) -> list[str]:
 
 
 def _directory(folder: str, entries: bool) -> list[str]:
+    from appban.distributed.locations import HIDDEN
+
     if entries:
-        names = sorted(name for name in os.listdir(folder) if not name.startswith(_HIDDEN))
+        names = sorted(name for name in os.listdir(folder) if not name.startswith(HIDDEN))
         return [os.path.join(folder, name) for name in names]
     files = []
     for root, folders, names in os.walk(folder):
-        folders[:] = sorted(name for name in folders if not name.startswith(_HIDDEN))
-        files += [os.path.join(root, name) for name in sorted(names) if not name.startswith(_HIDDEN)]
+        folders[:] = sorted(name for name in folders if not name.startswith(HIDDEN))
+        files += [os.path.join(root, name) for name in sorted(names) if not name.startswith(HIDDEN)]
     return files
 
 
@@ -205,13 +229,89 @@ def run(
 ) -> None:
     """The job on the engine; the summary on standard output; the run in the audit store. Exit 1 when rows
     or files could not be read (or --fail-on is crossed), 2 when the run could not be made."""
+    from appban.distributed.locations import scheme
+
+    urls = any(scheme(given_text(path)) is not None for path in paths)
+    files = [] if urls else input_files(paths, entries=job.entries)  # local names: refused before an engine starts
+    _engine_modules(engine)  # before anything is recorded
+    # As given when a URL (the audit run records it so); a local directory made absolute, as before.
+    location = given_text(output) if scheme(given_text(output)) is not None else str(output.resolve())
+    with _spark_session(engine, master, job) as session:
+        try:
+            if urls:
+                files = input_files(paths, entries=job.entries, listed=_lister(engine, session, job.entries))
+            _check_reach(engine, session, files, location)
+        except ValueError as exc:  # LocationError: names the path or -o, and what to install
+            fail(str(exc))
+        _run(job, files, engine, master, scheduler, session, location, db, as_json, fail_on)
+
+
+def _lister(engine: Engine, session: Any, entries: bool) -> Callable[[str], list[str]]:
+    """How the driver lists a URL: Spark's Hadoop FileSystem, or fsspec for Dask."""
+    from appban.distributed import locations
+
+    if engine is Engine.spark:
+        return lambda url: locations.list_hadoop(session, url, entries)
+    return lambda url: locations.list_fsspec(url, entries, "input")
+
+
+def _check_reach(engine: Engine, session: Any, files: list[str], location: str) -> None:
+    """Before anything is recorded: a URL output is a new or empty directory, and the workers' filesystem
+    layer (fsspec, here as on the workers) knows every URL scheme the tasks will open."""
+    from appban.distributed import locations
+
+    if locations.local_path(location) is None:
+        if engine is Engine.spark:
+            locations.check_output_hadoop(session, location)
+        else:
+            locations.check_output_fsspec(location)
+    for kind in dict.fromkeys(locations.scheme(file) for file in files):
+        if kind is not None:
+            first = next(file for file in files if locations.scheme(file) == kind)
+            locations.check_scheme(first, "input")
+
+
+@contextmanager
+def _spark_session(engine: Engine, master: str | None, job: EngineJob) -> Iterator[Any]:
+    """The Spark session a run uses (a caller's active one, else one started here and stopped after), or
+    None for Dask."""
+    if engine is not Engine.spark:
+        yield None
+        return
+    from pyspark.sql import SparkSession
+
+    existing = SparkSession.getActiveSession()  # a caller's session (a notebook, a test) is used, not stopped
+    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_DRIVER_PYTHON") or _python())
+    session = existing or (
+        SparkSession.builder.master(master or "local[*]")
+        .appName(f"appban {job.command}")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.showConsoleProgress", "false")
+        .getOrCreate()
+    )
+    try:
+        yield session
+    finally:
+        if existing is None:
+            session.stop()
+
+
+def _run(
+    job: EngineJob,
+    files: list[str],
+    engine: Engine,
+    master: str | None,
+    scheduler: str | None,
+    session: Any,
+    location: str,
+    db: str | None,
+    as_json: bool,
+    fail_on: str,
+) -> None:
     from appban.cli.audit import _store  # the audit commands' opener: a clean exit 2 when it cannot open
     from appban.distributed.core import Knowledge
 
-    files = input_files(paths, entries=job.entries)
-    _engine_modules(engine)  # before anything is recorded
     knowledge = Knowledge.current()
-    location = str(output.resolve())
     where = {"master": master or "local[*]"} if engine is Engine.spark else {"scheduler": scheduler or "local"}
     recorded = {**job.options, "engine": engine.value, **where, "output": location, "inputs": len(files)}
     with _store(db, create=True) as store:
@@ -219,7 +319,7 @@ def run(
         try:
             with err.status(f"screening {len(files):,} file(s) on {engine.value}…"):
                 if engine is Engine.spark:
-                    summary = _on_spark(job, files, master, location)
+                    summary = _on_spark(job, files, session, location)
                 else:
                     summary = _on_dask(job, files, scheduler, location)
         except BaseException as exc:
@@ -287,33 +387,19 @@ def _engine_modules(engine: Engine) -> None:
 # ---- Spark ---------------------------------------------------------------------------------------------
 
 
-def _on_spark(job: EngineJob, files: list[str], master: str | None, location: str) -> EngineSummary:
-    from pyspark.sql import SparkSession
+def _on_spark(job: EngineJob, files: list[str], session: Any, location: str) -> EngineSummary:
     from pyspark.sql import functions as F
 
     from appban.distributed.spark import run_spark
 
-    existing = SparkSession.getActiveSession()  # a caller's session (a notebook, a test) is used, not stopped
-    os.environ.setdefault("PYSPARK_PYTHON", os.environ.get("PYSPARK_DRIVER_PYTHON") or _python())
-    session = existing or (
-        SparkSession.builder.master(master or "local[*]")
-        .appName(f"appban {job.command}")
-        .config("spark.sql.session.timeZone", "UTC")
-        .config("spark.ui.showConsoleProgress", "false")
-        .getOrCreate()
-    )
-    try:
-        session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
-        # One file per task: as many partitions as files, up to a bound on the driver's task bookkeeping.
-        rows = session.sparkContext.parallelize([(path,) for path in files], min(len(files), 10_000))
-        paths = session.createDataFrame(rows, "path string")  # sliced on the driver: no shuffle
-        screened = run_spark(paths, job.factory, path_column="path")
-        screened = screened.withColumn("app", F.col(job.app_column)).withColumn("verdict", F.col(job.verdict_column))
-        screened.write.mode("append").partitionBy(*PARTITIONS).parquet(location)
-        return _spark_summary(session, job, location)
-    finally:
-        if existing is None:
-            session.stop()
+    session.conf.set("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
+    # One file per task: as many partitions as files, up to a bound on the driver's task bookkeeping.
+    rows = session.sparkContext.parallelize([(path,) for path in files], min(len(files), 10_000))
+    paths = session.createDataFrame(rows, "path string")  # sliced on the driver: no shuffle
+    screened = run_spark(paths, job.factory, path_column="path")
+    screened = screened.withColumn("app", F.col(job.app_column)).withColumn("verdict", F.col(job.verdict_column))
+    screened.write.mode("append").partitionBy(*PARTITIONS).parquet(location)
+    return _spark_summary(session, job, location)
 
 
 def _spark_summary(session: Any, job: EngineJob, location: str) -> EngineSummary:
@@ -380,14 +466,20 @@ def _write_part(frame: Any, job: EngineJob, location: str, partition_info: dict[
     import pyarrow as pa
     import pyarrow.dataset as ds
 
+    from appban.distributed.locations import fsspec_filesystem, scheme
+
     table = pa.Table.from_pandas(frame, preserve_index=False).replace_schema_metadata(None)
     number = 0 if partition_info is None else int(partition_info["number"])
     if table.num_rows:
         with_keys = table.append_column("app", table.column(job.app_column)) if job.app_column != "app" else table
         if job.verdict_column != "verdict":
             with_keys = with_keys.append_column("verdict", table.column(job.verdict_column))
+        root, filesystem = location, None
+        if scheme(location) is not None:  # a URL: written through fsspec, as it was listed
+            filesystem, root = fsspec_filesystem(location, "-o")
         ds.write_dataset(
-            with_keys, location, format="parquet", partitioning=list(PARTITIONS), partitioning_flavor="hive",
+            with_keys, root, filesystem=filesystem, format="parquet", partitioning=list(PARTITIONS),
+            partitioning_flavor="hive",
             basename_template=f"part-{number:05d}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
         )  # fmt: skip
     return _part_summary(table, job, location, number)

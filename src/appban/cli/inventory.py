@@ -53,6 +53,7 @@ from appban.cli.conventions import (
     needs_file,
 )
 from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
+from appban.cli.given import path as given_path
 from appban.suppress import Identity
 from appban.vocabulary import Verdict
 
@@ -85,7 +86,10 @@ def screen_inventory(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE", help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.", show_default=False
+            parser=given_path,
+            metavar="FILE",
+            help="Catalog or device inventory: CSV, JSON, JSON Lines or Parquet.",
+            show_default=False,
         ),
     ],
     where: Annotated[

@@ -49,6 +49,7 @@ from appban.cli.conventions import (
     parquet_rows,
 )
 from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
+from appban.cli.given import path as given_path
 from appban.vocabulary import Verdict
 
 # Every command's module is imported at start-up: what only one command needs (pyarrow for batches, the
@@ -358,6 +359,7 @@ def decide_command(
     file: Annotated[
         Path,
         typer.Argument(
+            parser=given_path,
             metavar=FILE,
             help="CSV, JSON Lines or Parquet with columns app, transaction, where, at; optional facts, tz and a"
             " column per fact.",

@@ -51,6 +51,7 @@ from appban.cli.conventions import (
     needs_file,
 )
 from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
+from appban.cli.given import path as given_path
 from appban.suppress import Identity
 from appban.vocabulary import Verdict
 
@@ -156,7 +157,10 @@ def screen_network_command(
     files: Annotated[
         list[Path],
         typer.Argument(
-            metavar="FILE", help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).", show_default=False
+            parser=given_path,
+            metavar="FILE",
+            help="DNS, TLS SNI, HTTP or flow logs (.gz and .zst stream).",
+            show_default=False,
         ),
     ],
     role: Annotated[

@@ -36,6 +36,7 @@ from appban.cli.configure import (
 )
 from appban.cli.conventions import FILE, JsonAlias, chosen_format, dumps, from_bundle, needs_file
 from appban.cli.engine import EngineDbOption, EngineOption, MasterOption, SchedulerOption, engine_output
+from appban.cli.given import path as given_path
 from appban.suppress import Identity, TableReview
 from appban.vocabulary import Verdict
 
@@ -81,6 +82,7 @@ def screen_payments_command(
     files: Annotated[
         list[Path],
         typer.Argument(
+            parser=given_path,
             metavar="FILE",
             help="Payment exports (CSV, JSON lines, Parquet) or ISO 20022 XML.",
             show_default=False,

@@ -29,6 +29,7 @@ from typing import Protocol, runtime_checkable
 
 import pyarrow as pa
 
+from appban.distributed import locations
 from appban.engine.decide import default_rulebook
 from appban.knowledge.layout import active_bundle
 
@@ -201,7 +202,8 @@ def screen_paths(
             continue
         screener = cached(factory, knowledge)
         assert isinstance(screener, PathScreener)
-        for batch in single_batches(screener.screen_path(path)):
+        # A URL is opened through its filesystem (a local stand-in streamed to the task's disk).
+        for batch in single_batches(locations.screen_located(screener, path)):
             yield _finish(batch, schema, knowledge)
 
 
