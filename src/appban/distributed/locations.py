@@ -80,7 +80,12 @@ def fsspec_filesystem(url: str, flag: str) -> tuple[Any, str]:
     """(filesystem, path inside it) for `url`; LocationError naming `flag` and the package to install when
     the scheme is unknown or its implementation cannot be imported."""
     # Through importlib: fsspec is optional here (the dask extra brings it) and untyped.
-    fsspec = importlib.import_module("fsspec")
+    try:
+        fsspec = importlib.import_module("fsspec")
+    except ImportError as exc:
+        raise LocationError(
+            f"{flag} {url}: URLs are opened through fsspec, which cannot be imported: pip install fsspec"
+        ) from exc
     known_implementations = importlib.import_module("fsspec.registry").known_implementations
 
     kind = scheme(url) or "file"
@@ -94,6 +99,8 @@ def fsspec_filesystem(url: str, flag: str) -> tuple[Any, str]:
             f"{flag} {url}: the {kind}:// scheme needs {package}, which cannot be imported "
             f"({known.get('err') or exc}): pip install {package}"
         ) from exc
+    except OSError as exc:  # a filesystem that connects when made (HDFS's namenode) and cannot
+        raise LocationError(f"{flag} {url}: {exc}") from exc
     except ValueError as exc:
         if "Protocol not known" not in str(exc):
             raise LocationError(f"{flag} {url}: {exc}") from exc
