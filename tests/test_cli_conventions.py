@@ -200,6 +200,11 @@ NOT_REPORTS = {("serve",), ("tokens", "create"), ("tokens", "revoke"), ("audit",
 SHAPES = {("export", "mdm"), ("export", "blocklist"), ("audit", "export")}
 
 
+def _choices(param: Any) -> list[Any]:
+    """The values a choice parameter allows (click's Choice type, as typer builds it)."""
+    return list(getattr(param.type, "choices", None) or ())
+
+
 def _option(command: Any, flag: str) -> TyperOption | None:
     return next((p for p in command.params if isinstance(p, TyperOption) and flag in p.opts), None)
 
@@ -212,7 +217,7 @@ def test_every_command_with_a_report_takes_format_and_json() -> None:
         assert fmt is not None, f"{' '.join(path)} has no --format"
         if path in SHAPES:
             continue
-        choices = [str(c) for c in fmt.type_descriptor.choices or ()]
+        choices = [str(c) for c in _choices(fmt)]
         assert choices[:2] == ["table", "json"], (path, choices)
         assert _option(command, "--json") is not None, f"{' '.join(path)} has no --json"
 
@@ -224,11 +229,11 @@ def test_table_outputs_offer_csv_and_parquet() -> None:
     for path in tables:
         fmt = _option(commands[path], "--format")
         assert fmt is not None
-        assert {"csv", "parquet"} <= {str(c) for c in fmt.type_descriptor.choices or ()}, path
+        assert {"csv", "parquet"} <= {str(c) for c in _choices(fmt)}, path
     for path in [("scan",), ("screen", "inventory"), ("screen", "network"), ("screen", "payments"), ("check",),
                  ("decide",), ("timeline",)]:  # fmt: skip
         fmt = _option(commands[path], "--format")
-        assert fmt is not None and "markdown" in {str(c) for c in fmt.type_descriptor.choices or ()}, path
+        assert fmt is not None and "markdown" in {str(c) for c in _choices(fmt)}, path
 
 
 def _keys(value: Any) -> Iterator[str]:
@@ -347,7 +352,7 @@ def test_help_names_values_and_lists_choices() -> None:
         assert not PYTHON_TYPES.search(text), (path, PYTHON_TYPES.search(text))
         for param in command.params:
             if isinstance(param, TyperOption | TyperArgument) and not getattr(param, "is_flag", False):
-                choices = param.type_descriptor.choices
+                choices = _choices(param)
                 if choices:
                     assert "|".join(str(c) for c in choices) in text, (path, param.name)
     check = cli("check", "--help").stdout

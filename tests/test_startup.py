@@ -70,6 +70,9 @@ def test_a_quick_command_loads_no_heavy_library(name: str, tmp_path: Path) -> No
     assert "yaml" not in loaded, f"{name} parses YAML although the compiled rulebook is there"
     if name == "--help":
         assert "pydantic" not in loaded  # the help needs no rulebook
+    # A pydantic validator built anywhere (typer's own parameter adapters, or an answer's models validated
+    # again) loads pydantic's plugin machinery with it: the quick commands' table output needs no validator.
+    assert "pydantic.plugin._loader" not in modules, f"{name} builds a pydantic validator"
 
 
 def test_without_the_cache_the_rulebook_comes_from_yaml(tmp_path: Path) -> None:

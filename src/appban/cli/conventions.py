@@ -12,6 +12,7 @@ Only the standard library, typer and appban's light modules are imported here at
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 import os
@@ -318,15 +319,17 @@ def name_values(command: Any) -> None:
             option.metavar = ""
     for argument in getattr(command, "params", []):
         if isinstance(argument, TyperArgument) and argument.metavar is not None:
-            # The argument's column already shows its value name; typer's type column would add `<list[Path]>`.
-            argument.display_type_rich = _no_type  # type: ignore[method-assign]
+            # The argument's column already shows its value name; typer's type column would add `<path>`. That
+            # column is the type's own metavar, so this argument gets a copy of its type that names none.
+            argument.type = copy.copy(argument.type)
+            argument.type.get_metavar = _no_type  # type: ignore[method-assign]
     if isinstance(command, TyperGroup):
         for sub in command.commands.values():
             name_values(sub)
 
 
-def _no_type(ctx: Any) -> None:
-    return None
+def _no_type(*args: Any, **kwargs: Any) -> str:
+    return ""
 
 
 class Root(CommandGroup):

@@ -34,6 +34,9 @@ class DecisionInputError(ValueError):
 
 
 class Model(BaseModel):
+    # The engine builds these from values it has already typed, so it makes them with model_construct():
+    # validating them again would build their validators (and load pydantic's plugins) on every command's
+    # first answer, a third of `appban check`'s time. Their schema is built only when they are serialised.
     model_config = ConfigDict(frozen=True, defer_build=True)
 
 
@@ -262,7 +265,7 @@ def _covers_place(law: Law, prohibition: Prohibition, where: str, facts: Mapping
 def _exception_line(applied: Applied) -> ExceptionLine:
     item = applied.item
     assert isinstance(item, LawException)
-    return ExceptionLine(
+    return ExceptionLine.model_construct(
         exception_id=item.id,
         instrument=applied.instrument.id,
         label=item.label,
@@ -384,7 +387,7 @@ def _evaluate_rule(
     changed_by: list[str] = []
 
     def line(status: RuleStatus, as_written: RuleStatus, reason: str) -> RuleLine:
-        return RuleLine(
+        return RuleLine.model_construct(
             rule_id=prohibition.id,
             instrument=rule.instrument.id,
             instrument_title=rule.instrument.short_title,
@@ -627,7 +630,7 @@ def _later_change(instrument: Instrument, after: Decision, before: Decision) -> 
     if not effect:
         labels = [e.label for e in after.exceptions if e.instrument == instrument.id]
         effect = "; ".join(f"exception applies: {label}" for label in labels) or "changes the rules above"
-    return LaterChange(
+    return LaterChange.model_construct(
         instrument=instrument.id,
         title=instrument.short_title,
         made=iso(instrument.made.instant),
@@ -677,7 +680,7 @@ def _judge(
         ]
         tail = f"; revoked {_when(revoked[0])}" if revoked else ""
         lines.append(
-            RuleLine(
+            RuleLine.model_construct(
                 rule_id=grant.id,
                 instrument=auth.instrument.id,
                 instrument_title=auth.instrument.short_title,
@@ -738,7 +741,7 @@ def _judge(
                 if note not in notes:
                     notes.append(note)
     subject_info = rulebook.subjects.subjects[subject]
-    return Decision(
+    return Decision.model_construct(
         app=subject,
         subject=subject,
         subject_name=subject_info.name,
@@ -762,7 +765,9 @@ def _judge(
 
 
 def _citation_out(instrument: Instrument, citation: Citation) -> CitationOut:
-    return CitationOut(instrument=instrument.id, title=instrument.title, cite=citation.cite, url=citation.url)
+    return CitationOut.model_construct(
+        instrument=instrument.id, title=instrument.title, cite=citation.cite, url=citation.url
+    )
 
 
 def decide(

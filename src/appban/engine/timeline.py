@@ -137,7 +137,7 @@ def timeline(
                 continue
             movers = movers or _movers(law, subject, instant)
             changes.append(
-                VerdictChange(
+                VerdictChange.model_construct(  # typed values already: see engine.decide.Model
                     at=iso(instant),
                     category=category,
                     verdict_before=before.verdict,
@@ -152,7 +152,7 @@ def timeline(
                 )
             )
         previous = current
-    return Timeline(
+    return Timeline.model_construct(
         app=app,
         subject=subject,
         where=place,
