@@ -22,7 +22,9 @@ then counts the payments as the in-process summary does.
 Export tables come in as the readers give them (`appban.payments.records.RECORD_SCHEMA`), with an
 optional `file` column naming each record's file ("-" without one). Files are read on the workers, each by
 one task, streamed in batches (`appban.payments.records.DEFAULT_BATCH_ROWS`) and screened in groups of at
-most a million records, so a task's memory is bounded by a group whatever the file's size.
+most a million records, so a task's memory is bounded by a group whatever the file's size. A task parses
+its file on its own thread (the in-process reader's pool would take a second core the engine gave to
+another task, or, with one task slot, borrow one it does not count).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ import pyarrow.compute as pc
 from appban.engine.decide import default_rulebook
 from appban.payments.markers import PaymentMatcher, default_markers
 from appban.payments.records import RECORD_SCHEMA
+from appban.reading.chunks import parse_threads
 from appban.rulebook.loader import Rulebook
 
 # What `appban screen payments` does to each group of records; shared rather than copied, so the two agree.
@@ -168,7 +171,10 @@ class PaymentFileScreener(_Screening):
         return OUTPUT_SCHEMA
 
     def screen_path(self, path: str) -> pa.Table:
-        return pa.Table.from_batches(list(self.screen_file(path)), schema=OUTPUT_SCHEMA)
+        # One task, one core: the file is parsed on the task's own thread, not on the reader's pool
+        # (which would compete with the worker's other tasks; see appban.reading.chunks.parse_threads).
+        with parse_threads(1):
+            return pa.Table.from_batches(list(self.screen_file(path)), schema=OUTPUT_SCHEMA)
 
     def screen_file(self, path: str) -> Iterator[pa.RecordBatch]:
         """The file's output group by group (as `appban screen payments` reads it), then its read errors."""

@@ -6,6 +6,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
@@ -34,6 +36,22 @@ def _usable_cpus() -> int:
 
 
 WORKERS = max(1, min(4, _usable_cpus()))
+# Threads per file read in this context; None: WORKERS. A cluster task sets 1 (`parse_threads`).
+_THREADS: ContextVar[int | None] = ContextVar("appban_parse_threads", default=None)
+
+
+@contextmanager
+def parse_threads(count: int) -> Iterator[None]:
+    """Files read inside the block parse on `count` threads (the reads must be consumed inside it).
+
+    A task on a cluster worker uses this with 1: the engine gives each task one core (a Dask worker's
+    threads, Spark's spark.task.cpus), so a reader's own threads would take the core of the task beside it
+    and, on a worker with one slot, borrow a core the engine does not count."""
+    token = _THREADS.set(max(1, count))
+    try:
+        yield
+    finally:
+        _THREADS.reset(token)
 
 
 @dataclass(frozen=True)
@@ -184,7 +202,7 @@ def parse_in_order(
     `notes` is where producing the jobs records problems (a line too long, bytes that are not UTF-8);
     they are merged in before the job produced after them, so errors stay in line order.
     """
-    count = workers or WORKERS
+    count = workers or _THREADS.get() or WORKERS
     if count == 1:
         for job in jobs:
             stats.merge(notes.drain())
