@@ -29,9 +29,10 @@ class _Console(Console):
         raise BrokenPipeError
 
 
-# Piped output (CI logs, files) gets a readable width instead of rich's 80-column default.
-out = _Console(width=None if sys.stdout.isatty() else 150)
-err = _Console(stderr=True, width=None if sys.stderr.isatty() else 150)
+# Piped output (CI logs, files) gets a readable width instead of rich's 80-column default. Emoji codes are left
+# as written: a name or path such as ":memory:" is data, and skipping rich's emoji table also shortens start-up.
+out = _Console(width=None if sys.stdout.isatty() else 150, emoji=False)
+err = _Console(stderr=True, width=None if sys.stderr.isatty() else 150, emoji=False)
 
 VERDICT_STYLE = {
     Verdict.PROHIBITED: "bold red",
