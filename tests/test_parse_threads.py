@@ -1,4 +1,5 @@
-"""A cluster task parses its file on its own thread (appban.reading.chunks.parse_threads).
+"""A cluster task parses its file on its own thread (appban.reading.chunks.parse_threads), and screens it
+a reader batch at a time.
 
 A worker's task slots are its cores; a reader that parsed on a pool of threads would take the core of the
 task beside it. These tests count the threads a read parses on, inside and outside the block, and check
@@ -8,6 +9,7 @@ and still gives, row for row, what it gives on the reader's pool.
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 from typing import Any
@@ -15,12 +17,13 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from appban.distributed.payments import FileFactory, split_payments
+from appban.distributed import payments
+from appban.distributed.payments import ORDER, FileFactory, split_payments
 from appban.payments.readers.table import PaymentTableReader
 from appban.reading import chunks
 from appban.reading.chunks import parse_in_order, parse_threads
 from appban.reading.stats import ReadStats
-from appban.screen.payments import PaymentOptions
+from appban.screen.payments import PaymentOptions, read_payments, screen_payments
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "payments" / "processor-export.csv"
 
@@ -100,3 +103,18 @@ def test_payment_file_task_reads_on_its_own_thread(big_export: Path, monkeypatch
     payments, apart, errors = split_payments(out)
     assert payments.num_rows > 100 and errors  # bad rows reported with their lines
     assert (payments, apart, errors) == split_payments(pooled)
+
+
+def test_payment_file_task_in_many_groups_equals_screen_payments(
+    big_export: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A task screens a batch of records at a time (TASK_GROUP_ROWS); in batches of 128 records, the file's
+    1,500 rows in a dozen groups give what the in-process command gives in one."""
+    monkeypatch.setattr(payments, "read_payments", functools.partial(read_payments, batch_rows=128))
+    monkeypatch.setattr(payments, "TASK_GROUP_ROWS", 128)
+    out = FileFactory.of(PaymentOptions())().screen_path(str(big_export))
+    expected = screen_payments([big_export], PaymentOptions())
+    got, apart, errors = split_payments(out)
+    assert got.to_pylist() == expected.payments.sort_by(ORDER).to_pylist()
+    assert apart.to_pylist() == expected.apart.sort_by(ORDER).to_pylist()
+    assert sorted(errors) == sorted(expected.errors) and errors
