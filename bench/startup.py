@@ -2,8 +2,9 @@
 
 Each case is a fresh `appban ...` process (the installed script's entry point, run by this interpreter); its
 wall time (spawn to exit) and peak memory (the child's maximum resident set size) are measured. The floor is
-`python -c pass` with the same interpreter. The cases are run round-robin, so a busy moment of the machine falls on all of them alike, after warm-up runs
-that also fill the compiled rulebook cache (in a temporary directory, so the user's own cache plays no part).
+`python -c pass` with the same interpreter. The cases are run round-robin, so a busy moment of the machine
+falls on all of them alike, after warm-up runs that also fill the compiled rulebook cache (in a temporary
+directory, so the user's own cache plays no part).
 
 Cases: `check`, `timeline` and `rules list` (the target: at most 300 ms wall median each), `--help`, and
 `check` with the compiled rulebook cache turned off (APPBAN_NO_CACHE=1), which reads the YAML every time.
