@@ -11,7 +11,7 @@ Cases: `check`, `timeline` and `rules list` (the target: at most 300 ms wall med
 `--baseline-src DIR` adds the same cases run from another source tree (for example a `git worktree` of an
 earlier commit), side by side with this one.
 
-    .venv/bin/python bench/startup.py [--runs N] [--baseline-src DIR] [--markdown]
+    .venv/bin/python bench/startup.py [--runs N] [--baseline-src DIR] [--instructions] [--markdown]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -72,6 +74,22 @@ class Case:
         self.peaks_kb.append(usage.ru_maxrss)  # kilobytes on Linux
         self.cpus.append(usage.ru_utime + usage.ru_stime)
 
+    def instructions(self) -> int:
+        """The instructions the process executes, counted by valgrind's callgrind: unlike wall or CPU time it
+        does not move with the machine's load, so two trees can be compared on a busy machine."""
+        done = subprocess.run(
+            ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *self.argv],
+            env=self.env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=True,
+        )
+        found = re.search(r"Collected : (\d+)", done.stderr)
+        if found is None:
+            raise SystemExit(f"{self.name}: callgrind reported no instruction count\n{done.stderr[-2000:]}")
+        return int(found[1])
+
     @property
     def median_ms(self) -> float:
         return statistics.median(self.walls) * 1000
@@ -110,7 +128,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=2, help="unmeasured runs of each case first")
     parser.add_argument("--baseline-src", type=Path, help="another tree's src/ directory, run side by side")
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="also count each case's instructions once under valgrind (callgrind), which load does not move",
+    )
     args = parser.parse_args()
+    if args.instructions and shutil.which("valgrind") is None:
+        parser.error("--instructions needs valgrind (Debian: apt-get install valgrind)")
 
     with tempfile.TemporaryDirectory(prefix="appban-bench-cache-") as cache_dir:
         floor = Case("python -c pass (floor)", [sys.executable, "-c", "pass"], dict(os.environ))
@@ -127,6 +152,7 @@ def main() -> None:
         for _ in range(args.runs):
             for case in everything:
                 case.run()
+        counted = {case.name: case.instructions() for case in everything} if args.instructions else {}
 
     rows = [
         ("runs per case", f"{args.runs} (round-robin, after {args.warmup} warm-up runs each)"),
@@ -140,6 +166,8 @@ def main() -> None:
     for case in baseline:
         mine = next(c for c in current if c.name == case.name.removeprefix("baseline: "))
         rows.append((f"{mine.name}: baseline / now", f"{case.median_ms / mine.median_ms:.1f}x"))
+    for case in everything if args.instructions else []:
+        rows.append((f"{case.name}: instructions", f"{counted[case.name] / 1e6:,.0f} M"))
     load = os.getloadavg()
     rows += [
         ("python", platform.python_version()),
