@@ -193,7 +193,7 @@ def run_spark(name: str, files: list[str], cores: int, scratch: Path) -> tuple[f
         shutil.rmtree(out, ignore_errors=True)
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
-        summary = _on_spark(job(name), files, None, str(out))
+        summary = _on_spark(job(name), files, session, str(out))
         wall = time.perf_counter() - started
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         # Python workers are the JVM's children and outlive the job: their CPU time is not counted here.
