@@ -17,7 +17,7 @@ from typing import Any
 import pyarrow as pa
 import pytest
 
-from appban.distributed import payments
+from appban.distributed import core, payments
 from appban.distributed.payments import ORDER, FileFactory, split_payments
 from appban.payments.readers.table import PaymentTableReader
 from appban.reading import chunks
@@ -93,8 +93,11 @@ def test_payment_file_task_reads_on_its_own_thread(big_export: Path, monkeypatch
         return batch(self, *args, **kwargs)
 
     monkeypatch.setattr(PaymentTableReader, "_batch", counted)
-    screener = FileFactory.of(PaymentOptions())()
-    out = screener.screen_path(str(big_export))
+    factory = FileFactory.of(PaymentOptions())
+    screener = factory()
+    # What every cluster task runs for a file (core.screen_paths), whatever screener it is.
+    tasked = core.screen_paths([str(big_export)], factory, core.path_schema(factory), core.Knowledge.current())
+    out = pa.Table.from_batches(list(tasked)).drop_columns(list(core.KNOWLEDGE_NAMES))
     assert seen == {threading.get_ident()}
     # The same rows as the file read on the reader's pool (what `appban screen payments` does in process).
     seen.clear()

@@ -32,6 +32,7 @@ import pyarrow as pa
 from appban.distributed import locations
 from appban.engine.decide import default_rulebook
 from appban.knowledge.layout import active_bundle
+from appban.reading.chunks import parse_threads
 
 KNOWLEDGE_FIELDS: list[pa.Field] = [pa.field("rulebook_version", pa.string()), pa.field("bundle", pa.string())]
 KNOWLEDGE_NAMES: tuple[str, ...] = tuple(field.name for field in KNOWLEDGE_FIELDS)
@@ -202,8 +203,12 @@ def screen_paths(
             continue
         screener = cached(factory, knowledge)
         assert isinstance(screener, PathScreener)
-        # A URL is opened through its filesystem (a local stand-in streamed to the task's disk).
-        for batch in single_batches(locations.screen_located(screener, path)):
+        # One task, one core: the file parses on the task's own thread, not on the reader's pool, whose
+        # threads would take the core of the task beside it (appban.reading.chunks.parse_threads). A URL is
+        # opened through its filesystem (a local stand-in streamed to the task's disk).
+        with parse_threads(1):
+            screened = locations.screen_located(screener, path)
+        for batch in single_batches(screened):
             yield _finish(batch, schema, knowledge)
 
 

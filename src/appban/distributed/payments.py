@@ -41,7 +41,6 @@ import pyarrow.compute as pc
 from appban.engine.decide import default_rulebook
 from appban.payments.markers import PaymentMatcher, default_markers
 from appban.payments.records import DEFAULT_BATCH_ROWS, RECORD_SCHEMA
-from appban.reading.chunks import parse_threads
 from appban.rulebook.loader import Rulebook
 
 # What `appban screen payments` does to each group of records; shared rather than copied, so the two agree.
@@ -177,10 +176,8 @@ class PaymentFileScreener(_Screening):
         return OUTPUT_SCHEMA
 
     def screen_path(self, path: str) -> pa.Table:
-        # One task, one core: the file is parsed on the task's own thread, not on the reader's pool
-        # (which would compete with the worker's other tasks; see appban.reading.chunks.parse_threads).
-        with parse_threads(1):
-            return pa.Table.from_batches(list(self.screen_file(path)), schema=OUTPUT_SCHEMA)
+        # A task runs this inside parse_threads(1) (distributed.core.screen_paths): one task, one core.
+        return pa.Table.from_batches(list(self.screen_file(path)), schema=OUTPUT_SCHEMA)
 
     def screen_file(self, path: str) -> Iterator[pa.RecordBatch]:
         """The file's output group by group (as `appban screen payments` reads it), then its read errors."""
