@@ -41,10 +41,18 @@ class NameTable:
         self._excluding = tuple((tuple(ends), excluded) for excluded, ends in suffixes.items())
         self._prefixed = tuple(prefixed)
         self._prefixes = tuple(prefix for prefix, _ in prefixed)
+        # Every ending any rule but an exact name asks for: a name with none of them (most names of a source
+        # tree, for the extractors other than the source reader) is answered by one look-up and one call.
+        self._any_end = self._suffixes + tuple(e for ends, _ in self._excluding for e in ends)
+        self._any_end += tuple(e for _, ends in self._prefixed for e in ends)
 
     def declared_match(self, name: str) -> bool:
         """Whether an extractor that declares its names reads a file of this (lower-cased) name."""
-        if name in self._exact or name.endswith(self._suffixes):
+        if name in self._exact:
+            return True
+        if not name.endswith(self._any_end):
+            return False
+        if name.endswith(self._suffixes):
             return True
         for ends, excluded in self._excluding:
             if name.endswith(ends) and not name.startswith(excluded):

@@ -171,7 +171,7 @@ class Walker:
         if a reader may want it, its bytes."""
         self._top, self._expanded, self._warned = display, 0, 0
         name = base_name.lower()
-        if not self._interesting(name, display.lower()):
+        if not self._interesting(name, display):
             self._check_size(display, where, folder_fd, None)  # only the warning that names an over-large file
             return
         try:
@@ -247,10 +247,9 @@ class Walker:
         reader = self.prefilter.reader
         if not reader.names.match(name) or name.endswith(_CONTAINER_SUFFIXES) or reader.reads_any_text(name):
             return False
-        head = first[:64]
-        if head.startswith((b"PK", b"\x1f\x8b")) or first[257:262] == b"ustar":
+        if first.startswith((b"PK", b"\x1f\x8b")) or first[257:262] == b"ustar":
             return False
-        return not self._others.wanted(name, head)
+        return not self._others.wanted(name, first[:64])
 
     def _report(self, warning: Warning_) -> None:
         self._warned += 1
@@ -262,11 +261,18 @@ class Walker:
     # --- one file or member --------------------------------------------------------------------------
 
     def _interesting(self, name: str, path: str) -> bool:
-        if name.endswith(_BINARY_SUFFIXES):
+        """Whether a file of this (lower-cased) name at this path may be read at all. The answers that take
+        one look-up come first: nearly every name of a source tree is a declared one."""
+        names = self._names
+        if names.declared_match(name) or name.endswith(_BINARY_SUFFIXES) or "." not in name:
             return True
+        path = path.lower()
         if ".app/" in path or ".framework/" in path or "/payload/" in path:
             return True  # executables inside bundles have no suffix
-        return self._names.wanted(name, b"") or "." not in name
+        for extractor in names.undeclared:  # noqa: SIM110 - no generator for each of many thousand files
+            if extractor.wants(name, b""):
+                return True
+        return False
 
     def visit(self, display: str, data: bytes, member: str, depth: int) -> None:
         budget.check()
