@@ -16,7 +16,7 @@ less. Every run's summary (rows by verdict) must equal the others', or the scrip
 With --spark, Spark local[1] against local[2] as well (the session started beforehand, the same job).
 
     .venv/bin/python bench/scale.py [--screeners payments,inventory,decide,network] [--files N] [--rows N]
-                                    [--rounds N] [--spark] [--markdown]
+                                    [--rounds N] [--spark] [--warm] [--markdown]
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import csv
 import datetime as dt
+import functools
 import os
 import platform
 import resource
@@ -156,7 +157,17 @@ def _one_thread() -> None:
     pa.set_io_thread_count(1)
 
 
-def run_dask(name: str, files: list[str], workers: int, scratch: Path) -> tuple[float, float, dict[str, int]]:
+def _warm(factory: Any) -> None:
+    """On a worker: import the screener's modules and build it into the worker's cache, as a long-lived
+    cluster that has screened before has it."""
+    from appban.distributed.core import Knowledge, cached
+
+    cached(factory, Knowledge.current())
+
+
+def run_dask(
+    name: str, files: list[str], workers: int, scratch: Path, warm: bool = False
+) -> tuple[float, float, dict[str, int]]:
     import distributed
 
     from appban.cli.engine import _on_dask
@@ -165,6 +176,8 @@ def run_dask(name: str, files: list[str], workers: int, scratch: Path) -> tuple[
                                   memory_limit="3GiB") as cluster, distributed.Client(cluster) as client:  # fmt: skip
         client.wait_for_workers(workers)
         client.run(_one_thread)
+        if warm:
+            client.run(_warm, job(name).factory)
         before = sum(client.run(_worker_cpu).values())
         out = scratch / f"{name}-{workers}"
         shutil.rmtree(out, ignore_errors=True)
@@ -209,15 +222,15 @@ def _figures(name: str, engine: str, times: dict[int, list[tuple[float, float]]]
     figures = []
     for workers in (one, two):
         walls = [wall for wall, _ in times[workers]]
-        label = f"{workers} worker{'s' if workers > 1 else ''}" if engine == "dask" else f"local[{workers}]"
-        cpu = f", workers' CPU {min(cpu for _, cpu in times[workers]):.1f} s" if engine == "dask" else ""
+        label = f"{workers} worker{'s' if workers > 1 else ''}" if engine.startswith("dask") else f"local[{workers}]"
+        cpu = f", workers' CPU {min(cpu for _, cpu in times[workers]):.1f} s" if engine.startswith("dask") else ""
         figures.append(
             (f"{name}: {engine} {label}", f"best {min(walls):.1f} s, median {statistics.median(walls):.1f} s{cpu}")
         )
     t1 = min(wall for wall, _ in times[one])
     t2 = min(wall for wall, _ in times[two])
     figures.append((f"{name}: {engine} parallel efficiency", f"{t1 / (2 * t2):.2f} (T1 / (2 x T2), best walls)"))
-    if engine == "dask":  # the work added by a second worker (its set-up, the scheduling), whatever the load
+    if engine.startswith("dask"):  # the work added by a second worker (its set-up, the scheduling), whatever the load
         c1 = min(cpu for _, cpu in times[one])
         c2 = min(cpu for _, cpu in times[two])
         figures.append((f"{name}: {engine} CPU-time efficiency", f"{c1 / c2:.2f} (workers' CPU at 1 / at 2)"))
@@ -231,6 +244,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=None, help="rows per file (default: per screener)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--spark", action="store_true", help="also Spark local[1] against local[2]")
+    parser.add_argument(
+        "--warm",
+        action="store_true",
+        help="also Dask with warm workers: each has imported and built its screener before the job (a "
+        "long-lived cluster that has screened before), so the job holds only the screening",
+    )
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
 
@@ -252,6 +271,8 @@ def main() -> None:
             engines: list[tuple[str, Callable[..., tuple[float, float, dict[str, int]]], tuple[int, int]]] = [
                 ("dask", run_dask, (1, 2))
             ]
+            if args.warm:
+                engines.append(("dask, warm workers", functools.partial(run_dask, warm=True), (1, 2)))
             if args.spark:
                 engines.append(("spark", run_spark, (1, 2)))
             for engine, run, (one, two) in engines:
