@@ -224,10 +224,19 @@ def test_network_on_dask(dask_threads: str, inputs: dict[str, Path], tmp_path: P
     options = ["--role", "hosting", "--customer-table", str(inputs["customers"])]
     expected = _in_process(["screen", "network", *files, *options])
     assert expected["malformed"]
-    code, summary = _on_engine(["screen", "network", str(inputs["network"]), *options],
-                               ["--engine", "dask", "--scheduler", dask_threads], tmp_path / "out",
-                               tmp_path / "audit.db")  # fmt: skip
+    # Ignore entries are not applied on a cluster: the run says so for those of its command, not the others'.
+    config = tmp_path / "appban.toml"
+    config.write_text(
+        '[[ignore]]\ncommand = "screen.network"\napp = "tiktok"\nreason = "reviewed"\nuntil = 2999-12-31\n\n'
+        '[[ignore]]\ncommand = "scan"\napp = "wechat"\nreason = "reviewed"\nuntil = 2999-12-31\n',
+        encoding="utf-8",
+    )
+    engine = ["--engine", "dask", "--scheduler", dask_threads, "-o", str(tmp_path / "out")]
+    code, stdout, stderr = _invoke(["--config", str(config), "screen", "network", str(inputs["network"]), *options,
+                                    *engine, "--db", f"sqlite:///{tmp_path / 'audit.db'}", "--json"])  # fmt: skip
+    summary = json.loads(stdout)
     assert code == 1  # a malformed line
+    assert f"1 ignore entry of {config} not applied" in " ".join(stderr.split()), stderr
     rows = [row for row in _read_back(tmp_path / "out") if row["error"] is None]
     _same_rows(rows, expected["records"], list(expected["records"][0]))
     assert sorted(r["error"] for r in summary["bad_rows"]) == sorted(expected["errors"])

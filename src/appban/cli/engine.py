@@ -231,6 +231,7 @@ def run(
     or files could not be read (or --fail-on is crossed), 2 when the run could not be made."""
     from appban.distributed.locations import scheme
 
+    _say_unsuppressed(job.command)
     urls = any(scheme(given_text(path)) is not None for path in paths)
     files = [] if urls else input_files(paths, entries=job.entries)  # local names: refused before an engine starts
     _engine_modules(engine)  # before anything is recorded
@@ -244,6 +245,28 @@ def run(
         except ValueError as exc:  # LocationError: names the path or -o, and what to install
             fail(str(exc))
         _run(job, files, engine, master, scheduler, session, location, db, as_json, fail_on)
+
+
+def _say_unsuppressed(command: str) -> None:
+    """The configuration's ignore entries for this command are not applied on a cluster (the dataset keeps
+    every row, and the counts and --fail-on see them all): said, so that nobody takes the run for a reviewed one."""
+    from appban.cli.configure import loaded
+
+    config = loaded()
+    entries = [
+        entry
+        for entry in (config.suppressions if config else [])
+        if " ".join(entry.match.get("command", command).replace(".", " ").split()) == command
+    ]
+    if config is not None and entries:
+        err.print(
+            Text(
+                f"appban: {len(entries)} ignore entr{'y' if len(entries) == 1 else 'ies'} of {config.path} "
+                "not applied: an --engine run keeps every row in its dataset, and its counts and --fail-on "
+                "count them all"
+            ),
+            style="yellow",
+        )
 
 
 def _lister(engine: Engine, session: Any, entries: bool) -> Callable[[str], list[str]]:
