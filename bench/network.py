@@ -192,11 +192,13 @@ def duck_lines(rows: int, ends: list[Timing], ducks: list[Timing], counts: list[
         return [("(d) DuckDB SQL join", "left out (--no-duckdb)")]
     best = min(ducks, key=lambda t: t.wall)
     per_run = " ".join(f"{d.wall / e.wall:.2f}x" for e, d in zip(ends, ducks, strict=True))
+    per_run_cpu = " ".join(f"{cpu_of(d) / cpu_of(e):.2f}x" for e, d in zip(ends, ducks, strict=True))
     return [
         ("(d) DuckDB SQL join, whole file", f"{rows / best.wall:,.0f} rows/s ({best.wall:.2f} s, {counts[-1]:,} "
                                              f"matches; CPU {best.user:.2f} + {best.system:.2f} s)"),
         ("appban end to end / (d), best against best", f"{best.wall / min(e.wall for e in ends):.2f}x faster"),
         ("appban end to end / (d) per run", per_run),
+        ("appban / (d) per run by CPU (user + system)", per_run_cpu),
         ("appban / (d) by CPU, best against best", f"{min(map(cpu_of, ducks)) / min(map(cpu_of, ends)):.2f}x"),
     ]  # fmt: skip
 
@@ -272,6 +274,8 @@ def main() -> None:
         ("(b) appban end to end", f"{rows / end_to_end:,.0f} rows/s ({end_to_end:.2f} s)"),
         ("(b) / (a) time", f"{end_to_end / floor_seconds:.2f}x"),
         ("(b) / (a) per run", " ".join(f"{e.wall / f.wall:.2f}x" for f, e in zip(floors, ends, strict=True))),
+        ("(b) / (a) per run by CPU", " ".join(f"{cpu_of(e) / cpu_of(f):.2f}x" for f, e in zip(floors, ends,
+                                                                                                 strict=True))),
         ("CPU of the best runs, user + system", f"(a) {best_floor.user:.2f} + {best_floor.system:.2f} s, (b) "
                                                  f"{best_end.user:.2f} + {best_end.system:.2f} s"),
         ("(b) / (a) CPU, best against best", f"{min(map(cpu_of, ends)) / min(map(cpu_of, floors)):.2f}x"),
