@@ -116,6 +116,9 @@ def _csv_options(
             null_values=list(spec.nulls),
             strings_can_be_null=bool(spec.nulls),
             quoted_strings_can_be_null=False,
+            # The text is valid UTF-8 already (reading.chunks checks every chunk, or mends its bad lines), and
+            # a field cut out of it at ASCII separators and quotes stays valid: Arrow's check would repeat it.
+            check_utf8=False,
         ),
     }
 
