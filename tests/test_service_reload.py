@@ -79,8 +79,18 @@ class Server:
     def wait_for_version(self, version: str) -> None:
         """Until every worker reports `version` (each new connection goes to the next worker in turn)."""
         seen: set[int] = set()
-        self.wait_for(lambda h: h["rulebook_version"] == version and (seen.add(h["worker"]) or True)
-                      and len(seen) >= self.workers, f"report {version} from every worker")  # fmt: skip
+        last: dict[int, str] = {}  # each worker's last answer, for the message if the wait fails
+
+        def updated(health: dict[str, Any]) -> bool:
+            last[health["worker"]] = health["rulebook_version"]
+            if health["rulebook_version"] == version:
+                seen.add(health["worker"])
+            return len(seen) >= self.workers
+
+        try:
+            self.wait_for(updated, f"report {version} from every worker")
+        except AssertionError as exc:
+            raise AssertionError(f"{exc}; the workers' last answers: {last}") from None
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
