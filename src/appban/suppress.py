@@ -46,12 +46,17 @@ class Suppression:
         """Past its date: an entry suppresses through the day it names."""
         return today > self.until
 
+    def covers_command(self, command: str) -> bool:
+        """Whether this entry may apply to `command` ("screen inventory"): it names no command, or this one.
+        "screen.inventory" (the configuration's section name) and "screen inventory" are one command."""
+        wanted = self.match.get("command")
+        return wanted is None or " ".join(wanted.replace(".", " ").split()) == command
+
     def matches(self, facts: Facts) -> bool:
         for name, wanted in self.match.items():
             if name == "id" and wanted != facts.fingerprint:
                 return False
-            # "screen.inventory" (the configuration's section name) and "screen inventory" are one command.
-            if name == "command" and " ".join(wanted.replace(".", " ").split()) != facts.command:
+            if name == "command" and not self.covers_command(facts.command):
                 return False
             if name == "app" and wanted.casefold() != facts.app.casefold():
                 return False

@@ -176,7 +176,7 @@ def input_files(
     """The files named: a file as given; a directory's files (sorted; with `entries`, its entries, files and
     folders alike); a glob's matches. Names starting with _ or . inside a directory are left out. A URL is
     listed by `listed` (the engine's filesystem: appban.distributed.locations), a local path here."""
-    from appban.distributed.locations import scheme
+    from appban.distributed.locations import has_glob, scheme
 
     found: list[str] = []
     for path in paths:
@@ -186,7 +186,7 @@ def input_files(
                 fail(f"{text}: a URL is read with --engine spark|dask only")
             found += listed(text)
             continue
-        if any(char in text for char in "*?["):
+        if has_glob(text):
             matches = sorted(glob.glob(text, recursive=True))
             if not matches:
                 fail(f"{text}: no file matches")
@@ -253,11 +253,7 @@ def _say_unsuppressed(command: str) -> None:
     from appban.cli.configure import loaded
 
     config = loaded()
-    entries = [
-        entry
-        for entry in (config.suppressions if config else [])
-        if " ".join(entry.match.get("command", command).replace(".", " ").split()) == command
-    ]
+    entries = [entry for entry in config.suppressions if entry.covers_command(command)] if config else []
     if config is not None and entries:
         err.print(
             Text(
@@ -288,10 +284,13 @@ def _check_reach(engine: Engine, session: Any, files: list[str], location: str) 
             locations.check_output_hadoop(session, location)
         else:
             locations.check_output_fsspec(location)
-    for kind in dict.fromkeys(locations.scheme(file) for file in files):
+    first_of_scheme: dict[str, str] = {}
+    for file in files:
+        kind = locations.scheme(file)
         if kind is not None:
-            first = next(file for file in files if locations.scheme(file) == kind)
-            locations.check_scheme(first, "input")
+            first_of_scheme.setdefault(kind, file)
+    for first in first_of_scheme.values():
+        locations.check_scheme(first, "input")
 
 
 @contextmanager

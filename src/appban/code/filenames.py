@@ -65,8 +65,10 @@ class NameTable:
 
     def wanted(self, name: str, head: bytes) -> bool:
         """Whether any of the extractors wants this file: as asking each of them, in fewer calls."""
-        if self.declared_match(name):
-            return True
+        return self.declared_match(name) or self.undeclared_wants(name, head)
+
+    def undeclared_wants(self, name: str, head: bytes) -> bool:
+        """Whether an extractor that tells its files by asking (no declared names) wants this one."""
         for extractor in self.undeclared:  # noqa: SIM110 - no generator for each of many thousand files
             if extractor.wants(name, head):
                 return True

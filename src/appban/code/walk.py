@@ -269,10 +269,7 @@ class Walker:
         path = path.lower()
         if ".app/" in path or ".framework/" in path or "/payload/" in path:
             return True  # executables inside bundles have no suffix
-        for extractor in names.undeclared:  # noqa: SIM110 - no generator for each of many thousand files
-            if extractor.wants(name, b""):
-                return True
-        return False
+        return names.undeclared_wants(name, b"")
 
     def visit(self, display: str, data: bytes, member: str, depth: int) -> None:
         budget.check()

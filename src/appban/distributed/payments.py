@@ -23,9 +23,7 @@ Export tables come in as the readers give them (`appban.payments.records.RECORD_
 optional `file` column naming each record's file ("-" without one). Files are read on the workers, each by
 one task, streamed in batches (`appban.payments.records.DEFAULT_BATCH_ROWS`) and screened a batch at a time
 (TASK_GROUP_ROWS), so a task's memory is bounded by a batch and the file's output rows whatever the file's
-size. A task parses
-its file on its own thread (the in-process reader's pool would take a second core the engine gave to
-another task, or, with one task slot, borrow one it does not count).
+size. Like every per-file task, it parses its file on its own thread (`appban.distributed.core.screen_paths`).
 """
 
 from __future__ import annotations
