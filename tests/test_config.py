@@ -56,6 +56,39 @@ def test_appban_toml_wins_over_pyproject_and_a_pyproject_without_the_table_is_pa
     assert config.find(inner / "..") == dedicated
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "tool = { appban = { where = 'IN' } }\n",
+        "tool.appban.where = 'IN'\n",
+        "[tool]\nappban = { where = 'IN' }\n",
+        '["tool".appban]\nwhere = "IN"\n',
+        "[ tool . 'appban' ]\nwhere = 'IN'\n",
+    ],
+)
+def test_every_toml_spelling_of_the_pyproject_table_is_found(tmp_path: Path, text: str) -> None:
+    found = _write(tmp_path / "pyproject.toml", text + "[project]\nname = 'x'\n")
+    assert config.find(tmp_path) == found
+
+
+def test_a_pyproject_naming_appban_only_as_a_dependency_or_a_script_is_passed_over(tmp_path: Path) -> None:
+    _write(
+        tmp_path / "pyproject.toml",
+        """
+        [project]
+        name = "x"
+        dependencies = ["appban>=1.0"]
+        [project.scripts]
+        appban = "appban.cli:main"
+        [tool.poetry.dependencies]
+        appban = "^1.0"
+        [tool.ruff]
+        line-length = 100
+        """,
+    )
+    assert config.find(tmp_path) is None
+
+
 def test_config_flag_env_var_and_no_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     found = _write(tmp_path / "appban.toml", "")
     other = _write(tmp_path / "elsewhere.toml", "")

@@ -208,6 +208,13 @@ def _read(path: Path) -> str:
 
 
 _TOOL_TABLE = re.compile(r"^\s*\[\[?\s*tool\s*\.\s*[\"']?appban[\"']?\s*[\].]", re.MULTILINE)
+# Where else a `tool.appban` table can be written: under a `[tool]` header, with a quoted name
+# (`["tool".appban]`), or as a `tool = {...}` or `tool.appban... =` key. A file with none of these (most,
+# including those that list appban as a dependency or a script) has no such table, and is not parsed: TOML's
+# parser takes longer than a light command's answer.
+_TOOL_KEY = re.compile(
+    r"^\s*(?:\[\[?\s*(?:[\"']?tool[\"']?\s*\]|[\"']tool[\"']\s*\.)|[\"']?tool[\"']?\s*[=.])", re.MULTILINE
+)
 
 
 def _has_tool_table(path: Path) -> bool:
@@ -217,7 +224,7 @@ def _has_tool_table(path: Path) -> bool:
         return False
     if _TOOL_TABLE.search(text):
         return True
-    if "appban" not in text:  # every spelling of the table names it; most pyproject.toml files never do
+    if "appban" not in text or not _TOOL_KEY.search(text):  # every spelling of the table names both
         return False
     import tomllib
 

@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic_core import to_json
-
 _MARK = "\u2063"  # INVISIBLE SEPARATOR: never part of an app name, an instant or the rulebook's texts
 # The marker as it is, or escaped by a serialiser that writes ASCII only.
 _GAP = re.compile(r'"(?:\u2063|\\u2063)gap:([a-z_]+)(?:\u2063|\\u2063)"')
@@ -52,6 +50,8 @@ class JSONTemplate:
     def fill_utf8(self, values: Mapping[str, Any], members: bytes = b"") -> bytes:
         """`fill(values).encode()`, without encoding the template's text again. `members` (JSON object members,
         each followed by a comma) are put first in the object that the template must then be."""
+        from pydantic_core import to_json  # here: a command that prints one answer never fills a template
+
         encoded = {name: to_json(values[name]) for name in self.gaps}
         first = self._utf8[0]
         if members and not first.startswith(b"{"):

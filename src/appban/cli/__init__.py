@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 from typer.main import get_command_name
-from typer.models import CommandInfo
+from typer.models import CommandInfo, TyperInfo
 
 from appban.cli import configure
 from appban.cli.apps import app as _app
@@ -127,8 +127,25 @@ def narrowed(args: list[str]) -> typer.Typer:
         return _app
     narrow = copy.copy(_app)
     narrow.registered_commands = commands
-    narrow.registered_groups = groups
+    narrow.registered_groups = [_narrowed_group(info, args[1:]) for info in groups]
     return narrow
+
+
+def _narrowed_group(info: TyperInfo, args: list[str]) -> TyperInfo:
+    """The group with only the subcommand `args` start with (`rules list`), when it has one by that name;
+    else the whole group (`rules --help`, a misspelt name), so the group helps and fails as in the full app."""
+    group = info.typer_instance
+    if not args or group is None or any(sub.name == args[0] for sub in group.registered_groups):
+        return info
+    chosen = [command for command in group.registered_commands if _command_name(command) == args[0]]
+    if not chosen:
+        return info
+    narrow = copy.copy(group)
+    narrow.registered_commands = chosen
+    narrow.registered_groups = []
+    narrowed_info = copy.copy(info)
+    narrowed_info.typer_instance = narrow
+    return narrowed_info
 
 
 def _command_name(info: CommandInfo) -> str | None:

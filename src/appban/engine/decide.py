@@ -10,16 +10,16 @@ it row by row.
 from __future__ import annotations
 
 import bisect
+import dataclasses
 import datetime as dt
 from collections.abc import Mapping
 from typing import Any, NamedTuple, cast
-
-from pydantic import BaseModel, ConfigDict
 
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.law import Applied, Law, ResolvedRule, exists, resolve
 from appban.jsontemplate import FilledJSON, JSONTemplate, gap
 from appban.knowledge.install import bundle_of
+from appban.plain import Record, record
 from appban.rulebook.loader import Rulebook, load_rulebook, valid_place_code
 from appban.rulebook.schema import Change, Citation, InstantSpec, Instrument, LawException, Prohibition
 from appban.vocabulary import Category, Enforcement, RuleStatus, Verdict, combine
@@ -33,20 +33,22 @@ class DecisionInputError(ValueError):
         super().__init__(f"{field}: {message}")
 
 
-class Model(BaseModel):
-    # The engine builds these from values it has already typed, so it makes them with model_construct():
-    # validating them again would build their validators (and load pydantic's plugins) on every command's
-    # first answer, a third of `appban check`'s time. Their schema is built only when they are serialised.
-    model_config = ConfigDict(frozen=True, defer_build=True)
+class Model(Record):
+    """The engine's answers: frozen dataclasses built from values the engine has already typed, serialised by
+    pydantic only when asked (`appban.plain`), so that printing one answer never imports it."""
 
 
+@record
 class CitationOut(Model):
+    """A citation of an answer: the instrument and where to read it."""
+
     instrument: str
     title: str
     cite: str
     url: str
 
 
+@record
 class RuleLine(Model):
     """One line of the rule trail: a rule about this app and what it says at the instant."""
 
@@ -59,10 +61,15 @@ class RuleLine(Model):
     reason: str
     enforcement: Enforcement
     cite: str
-    changed_by: list[str] = []  # other instruments that shaped this status (delay, revocation, court order...)
+    changed_by: list[str] = dataclasses.field(
+        default_factory=list
+    )  # other instruments that shaped this status (delay, revocation, court order...)
 
 
+@record
 class ExceptionLine(Model):
+    """An exception of the law that applies to the transaction (or would, given its facts)."""
+
     exception_id: str
     instrument: str
     label: str
@@ -71,6 +78,7 @@ class ExceptionLine(Model):
     facts: dict[str, bool | str]
 
 
+@record
 class LaterChange(Model):
     """An instrument made after the instant asked about that would change the answer at that instant.
 
@@ -90,7 +98,10 @@ class LaterChange(Model):
     effect: str
 
 
+@record
 class Decision(Model):
+    """Whether a transaction is prohibited at an instant, with the rule trail, exceptions and citations."""
+
     app: str
     subject: str
     subject_name: str
@@ -265,7 +276,7 @@ def _covers_place(law: Law, prohibition: Prohibition, where: str, facts: Mapping
 def _exception_line(applied: Applied) -> ExceptionLine:
     item = applied.item
     assert isinstance(item, LawException)
-    return ExceptionLine.model_construct(
+    return ExceptionLine(
         exception_id=item.id,
         instrument=applied.instrument.id,
         label=item.label,
@@ -387,7 +398,7 @@ def _evaluate_rule(
     changed_by: list[str] = []
 
     def line(status: RuleStatus, as_written: RuleStatus, reason: str) -> RuleLine:
-        return RuleLine.model_construct(
+        return RuleLine(
             rule_id=prohibition.id,
             instrument=rule.instrument.id,
             instrument_title=rule.instrument.short_title,
@@ -630,7 +641,7 @@ def _later_change(instrument: Instrument, after: Decision, before: Decision) -> 
     if not effect:
         labels = [e.label for e in after.exceptions if e.instrument == instrument.id]
         effect = "; ".join(f"exception applies: {label}" for label in labels) or "changes the rules above"
-    return LaterChange.model_construct(
+    return LaterChange(
         instrument=instrument.id,
         title=instrument.short_title,
         made=iso(instrument.made.instant),
@@ -680,7 +691,7 @@ def _judge(
         ]
         tail = f"; revoked {_when(revoked[0])}" if revoked else ""
         lines.append(
-            RuleLine.model_construct(
+            RuleLine(
                 rule_id=grant.id,
                 instrument=auth.instrument.id,
                 instrument_title=auth.instrument.short_title,
@@ -741,7 +752,7 @@ def _judge(
                 if note not in notes:
                     notes.append(note)
     subject_info = rulebook.subjects.subjects[subject]
-    return Decision.model_construct(
+    return Decision(
         app=subject,
         subject=subject,
         subject_name=subject_info.name,
@@ -765,9 +776,7 @@ def _judge(
 
 
 def _citation_out(instrument: Instrument, citation: Citation) -> CitationOut:
-    return CitationOut.model_construct(
-        instrument=instrument.id, title=instrument.title, cite=citation.cite, url=citation.url
-    )
+    return CitationOut(instrument=instrument.id, title=instrument.title, cite=citation.cite, url=citation.url)
 
 
 def decide(

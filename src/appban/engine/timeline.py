@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from appban.engine.decide import (
     DecisionInputError,
+    Model,
     Outcome,
     covering_rules,
     default_rulebook,
@@ -20,6 +19,7 @@ from appban.engine.decide import (
 from appban.engine.instants import InstantError, iso, parse_instant
 from appban.engine.law import Law, resolve
 from appban.knowledge.install import bundle_of
+from appban.plain import field, record
 from appban.rulebook.loader import Rulebook
 from appban.rulebook.schema import Change
 from appban.vocabulary import Category, Enforcement, Verdict
@@ -27,8 +27,9 @@ from appban.vocabulary import Category, Enforcement, Verdict
 _BEFORE = dt.timedelta(seconds=1)
 
 
-class VerdictChange(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+@record
+class VerdictChange(Model):
+    """An instant at which a category's verdict changes, and the instruments that change it."""
 
     at: str
     category: Category
@@ -43,13 +44,14 @@ class VerdictChange(BaseModel):
     rule_ids: list[str]
 
 
-class Timeline(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
+@record
+class Timeline(Model):
+    """Every change of verdict for an app in a place, category by category."""
 
     app: str
     subject: str
     where: str
-    from_: str | None = Field(serialization_alias="from")  # JSON keys never end in "_" (README)
+    from_: str | None = field(serialization_alias="from")  # JSON keys never end in "_"
     to: str | None
     initial: dict[Category, Verdict]
     changes: list[VerdictChange]
@@ -137,7 +139,7 @@ def timeline(
                 continue
             movers = movers or _movers(law, subject, instant)
             changes.append(
-                VerdictChange.model_construct(  # typed values already: see engine.decide.Model
+                VerdictChange(
                     at=iso(instant),
                     category=category,
                     verdict_before=before.verdict,
@@ -152,7 +154,7 @@ def timeline(
                 )
             )
         previous = current
-    return Timeline.model_construct(
+    return Timeline(
         app=app,
         subject=subject,
         where=place,

@@ -20,6 +20,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 
 from appban.knowledge.layout import PARTS, KnowledgeRoot
+from appban.plain import Record
 from appban.rulebook.loader import Problem, Rulebook, RulebookError, load_rulebook, parse_yaml
 from appban.rulebook.schema import Instrument
 
@@ -134,7 +135,7 @@ def changes_between(book_a: Rulebook, book_b: Rulebook, a: KnowledgeRoot, b: Kno
 # --- the rulebook -------------------------------------------------------------------------------------
 
 
-def _dump(model: BaseModel) -> dict[str, Any]:
+def _dump(model: Record | BaseModel) -> dict[str, Any]:
     return model.model_dump(mode="json", by_alias=True)
 
 
@@ -144,7 +145,7 @@ def _fields_differing(old: dict[str, Any], new: dict[str, Any]) -> tuple[str, ..
 
 def _rulebook_changes(a: Rulebook, b: Rulebook) -> list[EntryChange]:
     entries = _instrument_changes(a.instruments, b.instruments)
-    sections: list[tuple[str, dict[str, BaseModel], dict[str, BaseModel]]] = [
+    sections: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
         ("companies", dict(a.subjects.companies), dict(b.subjects.companies)),
         ("subjects", dict(a.subjects.subjects), dict(b.subjects.subjects)),
         ("places", dict(a.places.groups), dict(b.places.groups)),

@@ -2,18 +2,19 @@
 not parse and cross-check the YAML on every run.
 
 - **Key.** A file is used only for the very rulebook, code and interpreter that wrote it: its name and
-  header carry a SHA-256 over the rulebook's files (names and bytes), this module's, the loader's and the
-  schema's source, the Python version, the versions of pydantic and the size and modification time of
-  pycountry's ISO 3166 lists (which decide which places are valid). Any change is a new key, so the cache is rebuilt.
+  header carry a SHA-256 over the rulebook's files (names and bytes), this module's, the loader's, the
+  schema's and `appban.plain`'s source, the Python version, the size and modification time of pydantic's
+  version file and compiled core (which check the YAML), and of pycountry's ISO 3166 lists (which decide
+  which places are valid). Any change is a new key, so the cache is rebuilt.
 - **Signed, and only then read.** Each file is a JSON header line and a body; the header carries an
   HMAC-SHA256 of the key, version and body under a per-user secret (`key` in the cache directory, 32 random
-  bytes, mode 0600, held to the same ownership rule). The body is the rulebook's models as `pickle` wrote
+  bytes, mode 0600, held to the same ownership rule). The body is the rulebook's dataclasses as `pickle` wrote
   them, and it is unpickled only after its HMAC verifies: only a file this user's appban wrote from a
   validated rulebook is ever unpickled, so the file can run no code but ours (writing one that verifies
   takes the secret, which only this user can read, and whoever can read it can already run code as this
   user). A file edited, cut short, or written without the secret is not read. Unpickling rebuilds the
-  models without their validators (never even built), in about a fifth of the time of rebuilding them from
-  JSON, which is most of what a light command spends on the rulebook.
+  objects in a fraction of the time of reading the YAML again, and without importing pydantic, which checks
+  the YAML.
 - **Ours only.** On POSIX a directory or file not owned by the current user, or writable by group or others,
   is neither read nor written (so a shared /tmp cannot hand a user someone else's law); links are not
   followed. Such a cache is skipped silently and the rulebook is read from YAML.
@@ -36,18 +37,19 @@ import stat
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from appban.rulebook.loader import all_place_codes, use_place_codes
-from appban.rulebook.schema import Facts, Instrument, Places, Strict, Subjects
+from appban.rulebook.schema import Facts, Instrument, Places, Subjects
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from appban.rulebook.loader import Rulebook
 
-FORMAT = "appban-compiled-rulebook/3"
+FORMAT = "appban-compiled-rulebook/4"
 #: A compiled rulebook is a few hundred kilobytes; a file far larger is not one of ours.
 MAX_BYTES = 64 * 1024 * 1024
 #: Files kept: one per rulebook and code version in use; older ones are removed when a new one is written.
@@ -57,7 +59,8 @@ _SIGNING_FILE = "key"
 _SECRET_BYTES = 32
 
 
-class _Body(Strict):
+@dataclass(frozen=True)
+class _Body:
     """What a Rulebook is made of, in the order the loader built it."""
 
     subjects: Subjects
@@ -115,20 +118,34 @@ def cache_key(root: Path) -> str | None:
 
 
 def _environment() -> Iterable[str]:
-    import pydantic
-    import pydantic_core
-
     yield FORMAT
     yield sys.version
-    yield pydantic.VERSION
-    yield pydantic_core.__version__
+    yield from _files_of("pydantic", ["version.py"])
+    yield from _files_of("pydantic_core", ["__init__.py", "_pydantic_core*"])
     yield from _pycountry_databases()
     here = Path(__file__).parent
-    for name in ("compiled.py", "loader.py", "schema.py"):
+    for path in (here / "compiled.py", here / "loader.py", here / "schema.py", here.parent / "plain.py"):
         try:
-            yield hashlib.sha256((here / name).read_bytes()).hexdigest()
+            yield hashlib.sha256(path.read_bytes()).hexdigest()
         except OSError:  # installed without sources: the package version stands in
             yield _distribution_version("appban")
+
+
+def _files_of(package: str, patterns: list[str]) -> Iterable[str]:
+    """The size and modification time of some of an installed package's files: a new version writes new
+    ones. Found without importing the package (the light commands never import pydantic)."""
+    from importlib.util import find_spec
+
+    spec = find_spec(package)
+    origin = spec.origin if spec is not None else None
+    if origin is None:
+        yield f"{package} missing"
+        return
+    for pattern in patterns:
+        for path in sorted(Path(origin).parent.glob(pattern)):
+            with contextlib.suppress(OSError):
+                info = path.stat()
+                yield f"{package}/{path.name}:{info.st_size}:{info.st_mtime_ns}"
 
 
 def _pycountry_databases() -> Iterable[str]:
@@ -290,7 +307,7 @@ def store(book: Rulebook, key: str) -> None:
     directory = cache_dir()
     if not _usable_dir(directory, create=True):
         return
-    parts = _Body.model_construct(
+    parts = _Body(
         subjects=book.subjects,
         places=book.places,
         facts=book.facts,

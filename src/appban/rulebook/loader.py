@@ -14,8 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
+from appban.plain import Validated
 from appban.rulebook.schema import (
     Authorization,
     Change,
@@ -36,7 +35,7 @@ if TYPE_CHECKING:
 # PyYAML and pycountry are imported where they are used: a rulebook read from the compiled cache
 # (appban.rulebook.compiled) needs neither, and `appban check` should not wait for them.
 
-M = TypeVar("M", bound=BaseModel)
+M = TypeVar("M", bound=Validated)
 
 
 @dataclass(frozen=True)
@@ -135,6 +134,10 @@ class YamlSource:
         return Problem(self.file, _line_of(self.node, loc), _dotted(loc), message)
 
 
+#: pydantic's words for a dataclass's unknown keyword, as it says them for a model's unknown key.
+_MESSAGES = {"unexpected_keyword_argument": "Extra inputs are not permitted"}
+
+
 def parse_yaml(path: Path, model: type[M], problems: list[Problem], label: str) -> tuple[M | None, YamlSource]:
     """`model` from a YAML file; each problem (bad YAML, a key twice, a wrong field) names its line."""
     source = YamlSource(label)
@@ -156,11 +159,13 @@ def parse_yaml(path: Path, model: type[M], problems: list[Problem], label: str) 
     if not isinstance(data, dict):
         problems.append(Problem(label, 1, "", "the file must hold a mapping (key: value lines)"))
         return None, source
+    from pydantic import ValidationError
+
     try:
         return model.model_validate(data), source
     except ValidationError as exc:
         for error in exc.errors():
-            message = error["msg"].removeprefix("Value error, ")
+            message = _MESSAGES.get(error["type"]) or error["msg"].removeprefix("Value error, ")
             problems.append(source.problem(tuple(error["loc"]), message))
         return None, source
 

@@ -1,9 +1,12 @@
-"""The rulebook's file format: pydantic models for one YAML file per instrument.
+"""The rulebook's file format: one YAML file per instrument, read into the dataclasses below.
 
 Every instant is written the way the instrument states it (date, clock time, time zone) and resolved
 to an exact UTC instant at load; every item can carry its own citation and an explicit statement of
 what about it is uncertain. Cross-references (ids, subjects, places, facts) are checked by the loader,
 which sees all files at once.
+
+The classes are stdlib dataclasses that pydantic checks when a file is read (see `appban.plain`): a
+rulebook read from the compiled cache is built without pydantic, which saves every command its cost.
 """
 
 from __future__ import annotations
@@ -11,14 +14,14 @@ from __future__ import annotations
 import datetime as dt
 import re
 from functools import cached_property
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
+from appban.plain import STRICT, After, Before, Record, field, record
 from appban.vocabulary import Category
 
 _ID = r"^[a-z0-9][a-z0-9._-]*$"
+_HTTP = r"^https?://"
 _TIME = re.compile(r"^(?P<h>[01]\d|2[0-3]):(?P<m>[0-5]\d)(?::(?P<s>[0-5]\d))?$")
 _OFFSET = re.compile(r"^(?P<sign>[+-])(?P<h>\d\d):(?P<m>\d\d)$")
 #: IANA zone names: segments of letters, digits, "_", "+" and "-" joined by "/" (so no "..", no absolute path).
@@ -26,10 +29,10 @@ _ZONE_NAME = re.compile(r"[A-Za-z0-9_+-]+(?:/[A-Za-z0-9_+-]+)*", re.ASCII)
 _ZONE_MAX = 64
 
 
-class Strict(BaseModel):
-    # defer_build: the validators are built on first use (reading YAML), not at import: a rulebook read from
-    # the compiled cache is built without them (appban.rulebook.compiled), which saves every command their cost.
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, defer_build=True)
+class Strict(Record):
+    """The base of the file format's classes (each a `@record`: frozen, with keyword-only fields)."""
+
+    __pydantic_config__ = STRICT
 
 
 def zone_from_name(name: str) -> dt.tzinfo:
@@ -51,46 +54,51 @@ def zone_from_name(name: str) -> dt.tzinfo:
     raise ValueError(f"unknown time zone {shown} (use an IANA name or an offset like -05:00)")
 
 
+def _http_urls(value: list[str]) -> list[str]:
+    for url in value:
+        if not re.match(_HTTP, url):
+            raise ValueError(f"source {url!r} is not an http(s) URL")
+    return value
+
+
+def _clock_time(value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        # YAML 1.1 reads an unquoted 23:59 as the base-60 integer 1439.
+        raise ValueError('write the clock time in quotes, e.g. time: "23:59"')
+    if not isinstance(value, str) or not _TIME.match(value):
+        raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
+    return value
+
+
+def _known_zone(value: str) -> str:
+    zone_from_name(value)
+    return value
+
+
+def _plausible(value: dt.date) -> dt.date:
+    if value.year < 1900:
+        raise ValueError(f"{value} is not a plausible date for an instrument")
+    return value
+
+
+@record
 class Citation(Strict):
     """Where an item of law comes from: the instrument's formal citation and readable copies."""
 
-    cite: str = Field(min_length=3, description="formal citation, e.g. '85 FR 60061 (Sept. 24, 2020)'")
-    url: str = Field(pattern=r"^https?://", description="primary or best available copy")
-    sources: list[str] = Field(default_factory=list, description="further copies or reports")
-
-    @field_validator("sources")
-    @classmethod
-    def _urls(cls, value: list[str]) -> list[str]:
-        for url in value:
-            if not re.match(r"^https?://", url):
-                raise ValueError(f"source {url!r} is not an http(s) URL")
-        return value
+    cite: str = field(min_length=3, description="formal citation, e.g. '85 FR 60061 (Sept. 24, 2020)'")
+    url: str = field(pattern=_HTTP, description="primary or best available copy")
+    sources: Annotated[list[str], After(_http_urls)] = field(factory=list, description="further copies or reports")
 
 
+@record
 class Clock(Strict):
     """A date, an optional clock time and a zone, resolved to one exact UTC instant."""
 
     date: dt.date
-    time: str | None = None
-    zone: str
-
-    @field_validator("time", mode="before")
-    @classmethod
-    def _time(cls, value: object) -> object:
-        if value is None:
-            return None
-        if isinstance(value, int):
-            # YAML 1.1 reads an unquoted 23:59 as the base-60 integer 1439.
-            raise ValueError('write the clock time in quotes, e.g. time: "23:59"')
-        if not isinstance(value, str) or not _TIME.match(value):
-            raise ValueError(f"time must be HH:MM or HH:MM:SS, got {value!r}")
-        return value
-
-    @field_validator("zone")
-    @classmethod
-    def _zone(cls, value: str) -> str:
-        zone_from_name(value)
-        return value
+    time: Annotated[str | None, Before(_clock_time)] = None
+    zone: Annotated[str, After(_known_zone)]
 
     @cached_property
     def instant(self) -> dt.datetime:
@@ -104,18 +112,20 @@ class Clock(Strict):
         return local.astimezone(dt.UTC)
 
 
+@record
 class Reading(Clock):
     """Another defensible reading of an instant (e.g. 'eastern standard time' taken literally)."""
 
     why: str
 
 
+@record
 class InstantSpec(Clock):
     """An instant as the instrument states it. Without a clock time it means 00:00 in `zone`."""
 
-    stated: str | None = Field(default=None, description="the instrument's own words for this instant")
-    readings: list[Reading] = Field(default_factory=list, description="other defensible readings")
-    uncertain: str | None = Field(default=None, description="what about this instant is not confirmed")
+    stated: str | None = field(default=None, description="the instrument's own words for this instant")
+    readings: list[Reading] = field(factory=list, description="other defensible readings")
+    uncertain: str | None = field(default=None, description="what about this instant is not confirmed")
 
     @property
     def date_only(self) -> bool:
@@ -133,6 +143,7 @@ class InstantSpec(Clock):
 MadeEvent = Literal["signed", "enacted", "issued", "filed", "entered", "announced"]
 
 
+@record
 class Made(InstantSpec):
     """When an instrument came into existence (signed, enacted, issued...). Before this instant it plays
     no part in any answer, whatever dates its items name.
@@ -142,62 +153,58 @@ class Made(InstantSpec):
     the start of the day (or a later bound) is written as another reading, so the doubt has a window.
     """
 
-    event: MadeEvent = Field(description="what brought the instrument into existence")
-
-    @field_validator("date")
-    @classmethod
-    def _plausible(cls, value: dt.date) -> dt.date:
-        if value.year < 1900:
-            raise ValueError(f"{value} is not a plausible date for an instrument")
-        return value
+    date: Annotated[dt.date, After(_plausible)]
+    event: MadeEvent = field(description="what brought the instrument into existence")
 
 
+@record
 class Scope(Strict):
     """Which transactions an item is about: apps (directly or by controlling company), categories, places."""
 
-    subjects: list[str] = Field(default_factory=list)
-    companies: list[str] = Field(default_factory=list, description="every app of these companies")
-    except_subjects: list[str] = Field(default_factory=list)
-    categories: list[Category] = Field(default_factory=list, description="empty: every category")
-    places: list[str] = Field(default_factory=list, description="empty: everywhere")
-    not_places: list[str] = Field(default_factory=list)
+    subjects: list[str] = field(factory=list)
+    companies: list[str] = field(factory=list, description="every app of these companies")
+    except_subjects: list[str] = field(factory=list)
+    categories: list[Category] = field(factory=list, description="empty: every category")
+    places: list[str] = field(factory=list, description="empty: everywhere")
+    not_places: list[str] = field(factory=list)
 
 
+@record
 class Prohibition(Scope):
     """One operative prohibition of an instrument (e.g. item 1 of a Commerce identification)."""
 
-    id: str = Field(pattern=_ID)
+    id: str = field(pattern=_ID)
     label: str
-    text: str = Field(description="the operative words, paraphrased with key terms kept")
-    categories: list[Category] = Field(min_length=1)
-    places: list[str] = Field(min_length=1)
-    from_: InstantSpec = Field(alias="from")
-    until: InstantSpec | None = Field(default=None, description="sunset written into the instrument")
-    anywhere_if: dict[str, bool | str] = Field(
-        default_factory=dict,
+    text: str = field(description="the operative words, paraphrased with key terms kept")
+    categories: list[Category] = field(min_length=1)
+    places: list[str] = field(min_length=1)
+    from_: InstantSpec = field(key="from")
+    until: InstantSpec | None = field(default=None, description="sunset written into the instrument")
+    anywhere_if: dict[str, bool | str] = field(
+        factory=dict,
         description="transaction facts that lift the place limit (e.g. a U.S. agency's device abroad)",
     )
     citation: Citation | None = None
-    notes: list[str] = Field(default_factory=list)
+    notes: list[str] = field(factory=list)
     uncertain: str | None = None
 
-    @model_validator(mode="after")
-    def _needs_subject(self) -> Prohibition:
+    def __post_init__(self) -> None:
         if not self.subjects and not self.companies:
             raise ValueError("a prohibition names at least one subject or company")
-        return self
 
 
+@record
 class Authorization(Scope):
     """An order that authorises prohibitions to be identified later; by itself it prohibits nothing."""
 
-    id: str = Field(pattern=_ID)
+    id: str = field(pattern=_ID)
     label: str
     text: str
-    from_: InstantSpec = Field(alias="from")
+    from_: InstantSpec = field(key="from")
     citation: Citation | None = None
 
 
+@record
 class LawException(Scope):
     """A carve-out: transactions the instrument leaves alone.
 
@@ -205,12 +212,12 @@ class LawException(Scope):
     transaction facts it reads and the value each must have for the exception to apply.
     """
 
-    id: str = Field(pattern=_ID)
+    id: str = field(pattern=_ID)
     label: str
     text: str
-    applies_to: list[str] = Field(min_length=1)
-    facts: dict[str, bool | str] = Field(default_factory=dict)
-    from_: InstantSpec | None = Field(default=None, alias="from")
+    applies_to: list[str] = field(min_length=1)
+    facts: dict[str, bool | str] = field(factory=dict)
+    from_: InstantSpec | None = field(default=None, key="from")
     until: InstantSpec | None = None
     citation: Citation | None = None
     uncertain: str | None = None
@@ -219,6 +226,7 @@ class LawException(Scope):
 ChangeKind = Literal["delay", "revoke", "enjoin", "non_enforcement"]
 
 
+@record
 class Change(Strict):
     """What an instrument does to other instruments' prohibitions.
 
@@ -230,23 +238,21 @@ class Change(Strict):
     that rests on it (`authority`).
     """
 
-    id: str = Field(pattern=_ID)
+    id: str = field(pattern=_ID)
     kind: ChangeKind
     label: str
-    targets: list[str] = Field(min_length=1)
-    subjects: list[str] = Field(default_factory=list, description="limit to these apps")
-    companies: list[str] = Field(default_factory=list)
-    from_: InstantSpec = Field(alias="from")
+    targets: list[str] = field(min_length=1)
+    subjects: list[str] = field(factory=list, description="limit to these apps")
+    companies: list[str] = field(factory=list)
+    from_: InstantSpec = field(key="from")
     until: InstantSpec | None = None
     new_start: InstantSpec | None = None
     citation: Citation | None = None
     uncertain: str | None = None
 
-    @model_validator(mode="after")
-    def _delay_needs_start(self) -> Change:
+    def __post_init__(self) -> None:
         if (self.kind == "delay") != (self.new_start is not None):
             raise ValueError("new_start is required for a delay and only for a delay")
-        return self
 
 
 InstrumentKind = Literal[
@@ -262,68 +268,84 @@ InstrumentKind = Literal[
 ]
 
 
+@record
 class Instrument(Strict):
     """One legal instrument: an order, notice, court order, statute or memo, in one YAML file."""
 
-    id: str = Field(pattern=_ID)
+    id: str = field(pattern=_ID)
     kind: InstrumentKind
     title: str
     short_title: str
     issued_by: str
     jurisdiction: str
-    made: Made = Field(description="when the instrument came into existence; required")
+    made: Made = field(description="when the instrument came into existence; required")
     citation: Citation
-    authority: list[str] = Field(default_factory=list, description="instruments this one rests on")
+    authority: list[str] = field(factory=list, description="instruments this one rests on")
     summary: str
-    notes: list[str] = Field(default_factory=list)
-    uncertain: list[str] = Field(default_factory=list)
-    authorizations: list[Authorization] = Field(default_factory=list)
-    prohibitions: list[Prohibition] = Field(default_factory=list)
-    exceptions: list[LawException] = Field(default_factory=list)
-    changes: list[Change] = Field(default_factory=list)
+    notes: list[str] = field(factory=list)
+    uncertain: list[str] = field(factory=list)
+    authorizations: list[Authorization] = field(factory=list)
+    prohibitions: list[Prohibition] = field(factory=list)
+    exceptions: list[LawException] = field(factory=list)
+    changes: list[Change] = field(factory=list)
 
 
+@record
 class Company(Strict):
+    """A company that controls apps an instrument names."""
+
     name: str
-    aliases: list[str] = Field(default_factory=list)
-    country: str | None = Field(default=None, description="ISO 3166 code, where a source states it")
-    source: str = Field(pattern=r"^https?://")
+    aliases: list[str] = field(factory=list)
+    country: str | None = field(default=None, description="ISO 3166 code, where a source states it")
+    source: str = field(pattern=_HTTP)
 
 
+@record
 class Subject(Strict):
     """An app named by an instrument, with the aliases a user may type for it."""
 
     name: str
     company: str
-    aliases: list[str] = Field(default_factory=list)
-    source: str = Field(pattern=r"^https?://")
-    notes: list[str] = Field(default_factory=list)
+    aliases: list[str] = field(factory=list)
+    source: str = field(pattern=_HTTP)
+    notes: list[str] = field(factory=list)
 
 
+@record
 class Subjects(Strict):
-    companies: dict[str, Company] = Field(default_factory=dict)
-    subjects: dict[str, Subject] = Field(default_factory=dict)
+    """The apps the instruments name (subjects.yaml), and the companies that control them."""
+
+    companies: dict[str, Company] = field(factory=dict)
+    subjects: dict[str, Subject] = field(factory=dict)
 
 
+@record
 class PlaceGroup(Strict):
     """A named territory: its members are ISO 3166 codes, each also covering its subdivisions."""
 
     name: str
-    members: list[str] = Field(min_length=1)
-    source: str = Field(pattern=r"^https?://")
+    members: list[str] = field(min_length=1)
+    source: str = field(pattern=_HTTP)
 
 
+@record
 class Places(Strict):
+    """The named territories (places.yaml)."""
+
     groups: dict[str, PlaceGroup]
 
 
+@record
 class FactSpec(Strict):
     """A named fact about a transaction that some exception reads."""
 
     type: Literal["bool", "str"]
     description: str
-    values: list[str] = Field(default_factory=list, description="allowed values of a str fact")
+    values: list[str] = field(factory=list, description="allowed values of a str fact")
 
 
+@record
 class Facts(Strict):
+    """The transaction facts exceptions may read (facts.yaml)."""
+
     facts: dict[str, FactSpec]

@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from appban.engine.decide import Decision
+from appban.plain import field, record
 
 
 class DecideRequest(BaseModel):
@@ -40,8 +41,11 @@ class DecideRequest(BaseModel):
     tz: str | None = Field(default=None, max_length=64, description="Zone of `at` when it has no offset")
 
 
+@record
 class DecisionOut(Decision):
-    decision_id: str = Field(description="The audit record of this answer")
+    """A decision, with the audit record that keeps it."""
+
+    decision_id: str = field(description="The audit record of this answer")
 
 
 class ErrorBody(BaseModel):
