@@ -16,6 +16,8 @@ $(STAMP): pyproject.toml constraints.txt
 	@touch $(STAMP)
 
 demo: $(STAMP)
+	@# Bytecode as an installed wheel has it (pip compiles it), also where PYTHONDONTWRITEBYTECODE is set.
+	@$(BIN)/python -m compileall -q src >/dev/null
 	$(BIN)/appban decide examples/transactions.csv
 	$(BIN)/appban check --app tiktok --transaction internet_hosting --where US --at 2020-11-12T23:59:00-05:00
 	$(BIN)/appban screen inventory examples/inventory/app-store-catalog.csv

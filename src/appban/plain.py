@@ -97,6 +97,7 @@ def record(cls: T) -> T:
 
 _PLANS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
 _KEYS: dict[type, tuple[str, ...]] = {}
+_NAMES: dict[type, frozenset[str]] = {}
 
 
 def _plan(kind: type) -> tuple[tuple[str, Any, Any], ...]:
@@ -105,6 +106,13 @@ def _plan(kind: type) -> tuple[tuple[str, Any, Any], ...]:
     if found is None:
         fields = dataclasses.fields(kind)
         found = _PLANS[kind] = tuple((each.name, each.default, each.default_factory) for each in fields)
+    return found
+
+
+def _names(kind: type) -> frozenset[str]:
+    found = _NAMES.get(kind)
+    if found is None:
+        found = _NAMES[kind] = frozenset(name for name, _, _ in _plan(kind))
     return found
 
 
@@ -147,18 +155,22 @@ class Record:
     """The methods of every `@record` class, and the pydantic model methods."""
 
     def __init__(self, **values: Any) -> None:
+        kind = type(self)
         filled = self.__dict__
-        for name, default, factory in _plan(type(self)):
-            if name in values:
-                filled[name] = values.pop(name)
-            elif default is not _MISSING:
-                filled[name] = default
-            elif factory is not _MISSING:
-                filled[name] = factory()
-            else:
-                raise TypeError(f"{type(self).__name__}() missing keyword argument {name!r}")
-        if values:
-            raise TypeError(f"{type(self).__name__}() got unexpected keyword arguments {', '.join(map(repr, values))}")
+        if values.keys() == _names(kind):  # every field given, as the engine builds its answers
+            filled.update(values)
+        else:
+            for name, default, factory in _plan(kind):
+                if name in values:
+                    filled[name] = values.pop(name)
+                elif default is not _MISSING:
+                    filled[name] = default
+                elif factory is not _MISSING:
+                    filled[name] = factory()
+                else:
+                    raise TypeError(f"{kind.__name__}() missing keyword argument {name!r}")
+            if values:
+                raise TypeError(f"{kind.__name__}() got unexpected keyword arguments {', '.join(map(repr, values))}")
         post_init = getattr(self, "__post_init__", None)
         if post_init is not None:
             post_init()
@@ -168,6 +180,8 @@ class Record:
         return tuple(filled[name] for name, _, _ in _plan(type(self)))
 
     def __eq__(self, other: object) -> bool:
+        if other is self:
+            return True
         if other.__class__ is not self.__class__:
             return NotImplemented
         return self._values() == other._values()

@@ -313,19 +313,19 @@ def timeline_command(
             emit(parquet_rows(rows, TIMELINE_COLUMNS, instants=["at"]), output)
         return
     table = Table(title=f"{book.subjects.subjects[result.subject].name} in {result.where}", title_justify="left")
-    for name in ("at (UTC)", "category", "verdict", "as written", "enforcement", "changed by"):
+    for name in ("at (UTC)", "categories", "verdict", "as written", "enforcement", "changed by"):
         table.add_column(name, overflow="fold")
+    # One row per instant and change: the categories that change alike at an instant (often all six of an
+    # identification) share it, which is what a reader looks for and a sixth of the rows for rich to lay out.
+    grouped: dict[tuple[Any, ...], list[str]] = {}
     for change in result.changes:
-        verdict = Text(f"{change.verdict_before.value} → ")
-        verdict.append(change.verdict_after.value, style=verdict_style(change.verdict_after))
-        table.add_row(
-            change.at,
-            change.category.value,
-            verdict,
-            change.as_written_after.value,
-            change.enforcement_after.value,
-            ", ".join(change.instruments),
-        )
+        key = (change.at, change.verdict_before, change.verdict_after, change.as_written_after,
+               change.enforcement_after, "\n".join(change.instruments))  # fmt: skip
+        grouped.setdefault(key, []).append(change.category.value)
+    for (at, before, after, as_written, enforcement, instruments), categories in grouped.items():
+        verdict = Text(f"{before.value} → ")
+        verdict.append(after.value, style=verdict_style(after))
+        table.add_row(at, "\n".join(categories), verdict, as_written.value, enforcement.value, instruments)
     out.print(table)
     if not result.changes:
         out.print("No change in this range.")
