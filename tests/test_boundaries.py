@@ -251,3 +251,27 @@ def test_every_timeline_instant_changes_exactly_there_in_utc_and_eastern(where: 
                 assert _outcome(app, change.category.value, where, text)[:3] == new, (app, change.at, text)
             checked += 1
     assert checked > 20
+
+
+@pytest.mark.parametrize("where", ["US", "US-MT", "IN"])
+def test_no_change_of_verdict_is_missing_from_a_timeline(where: str) -> None:
+    """At every instant the law names for an app, a category the timeline lists no change for gives the
+    same answer as one second before: the timeline misses no change."""
+    from appban import load_rulebook
+    from appban.engine.law import resolve
+    from appban.engine.timeline import timeline
+    from appban.vocabulary import Category
+
+    book = load_rulebook()
+    law = resolve(book)
+    checked = 0
+    for app in sorted(book.subjects.subjects):
+        listed = {(utc(change.at), change.category.value) for change in timeline(app, where).changes}
+        for instant in law.instants_for(app):
+            for category in Category:
+                if (instant, category.value) in listed:
+                    continue
+                before = _outcome(app, category.value, where, _spellings(instant - SECOND)[0])
+                assert _outcome(app, category.value, where, _spellings(instant)[0]) == before, (app, category, instant)
+                checked += 1
+    assert checked > 100
