@@ -87,6 +87,17 @@ class ResolvedRule:
             *(a.item.new_start for a in self.delays if isinstance(a.item, Change) and a.item.new_start),
         ]
 
+    def instants(self) -> set[dt.datetime]:
+        """Every instant at which what this rule says can change: when it and each instrument that changes
+        it were made, its starts and end, and when each change or exception starts and ends."""
+        found = {self.made, *(spec.instant for spec in self.starts())}
+        if self.prohibition.until is not None:
+            found.add(self.prohibition.until.instant)
+        for applied in (*self.delays, *self.revocations, *self.injunctions, *self.non_enforcements, *self.exceptions):
+            found.add(applied.made)
+            found.update(t for t in (applied.start, applied.end) if t is not None)
+        return found
+
 
 @dataclass
 class ResolvedAuthorization:
@@ -120,19 +131,7 @@ class Law:
         the instants at which the instruments that bear on it were made."""
         found: set[dt.datetime] = set()
         for rule in self.rules_for(subject):
-            found.add(rule.made)
-            found.update(spec.instant for spec in rule.starts())
-            if rule.prohibition.until is not None:
-                found.add(rule.prohibition.until.instant)
-            for applied in (
-                *rule.delays,
-                *rule.revocations,
-                *rule.injunctions,
-                *rule.non_enforcements,
-                *rule.exceptions,
-            ):
-                found.add(applied.made)
-                found.update(t for t in (applied.start, applied.end) if t is not None)
+            found.update(rule.instants())
         for applied, _targets in self.exceptions_for(subject):
             found.add(applied.made)
             found.update(t for t in (applied.start, applied.end) if t is not None)

@@ -123,15 +123,23 @@ def timeline(
     origin = low if low is not None else (instants[0] - _BEFORE if instants else dt.datetime.now(dt.UTC))
 
     covering = {c: covering_rules(law, subject, c, place, known) for c in cats}
+    # A category's outcome reads only the rules that cover it, so it can change only at their instants: at
+    # any other instant it is the one before, and is not evaluated again.
+    moments = {c: set().union(*(rule.instants() for rule in covering[c])) for c in cats}
 
-    def at(t: dt.datetime) -> dict[Category, Outcome]:
-        return {c: outcome(law, covering[c], subject, c, place, t, known, known=t) for c in cats}
+    def at(t: dt.datetime, before: dict[Category, Outcome] | None = None) -> dict[Category, Outcome]:
+        return {
+            c: outcome(law, covering[c], subject, c, place, t, known, known=t)
+            if before is None or t in moments[c]
+            else before[c]
+            for c in cats
+        }
 
     previous = at(origin)
     initial = {c: d.verdict for c, d in previous.items()}
     changes: list[VerdictChange] = []
     for instant in instants:
-        current = at(instant)
+        current = at(instant, previous)
         movers: tuple[list[str], list[str]] | None = None
         for category in cats:
             before, after = previous[category], current[category]
