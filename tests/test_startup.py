@@ -73,6 +73,8 @@ def test_a_quick_command_loads_no_heavy_library(name: str, tmp_path: Path) -> No
     # pydantic checks the rulebook's files and the service's bodies: the compiled rulebook and the engine's
     # answers are plain records (appban.plain), printed and serialised without it.
     assert not loaded & {"pydantic", "pydantic_core"}, f"{name} loads {sorted(loaded & {'pydantic', 'pydantic_core'})}"
+    # The compiled rulebook keeps every instant it states already resolved: no time zone is read to answer.
+    assert "zoneinfo" not in loaded, f"{name} resolves a time zone"
 
 
 def test_without_the_cache_the_rulebook_comes_from_yaml(tmp_path: Path) -> None:

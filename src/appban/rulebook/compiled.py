@@ -41,8 +41,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from appban.plain import Record
 from appban.rulebook.loader import all_place_codes, use_place_codes
-from appban.rulebook.schema import Facts, Instrument, Places, Subjects
+from appban.rulebook.schema import Clock, Facts, Instrument, Places, Subjects
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -307,6 +308,8 @@ def store(book: Rulebook, key: str) -> None:
     directory = cache_dir()
     if not _usable_dir(directory, create=True):
         return
+    for instrument in book.instruments.values():
+        _resolve_instants(instrument)
     parts = _Body(
         subjects=book.subjects,
         places=book.places,
@@ -333,6 +336,22 @@ def store(book: Rulebook, key: str) -> None:
             os.unlink(temporary)
         return
     _prune(directory, keep=target)
+
+
+def _resolve_instants(value: object) -> None:
+    """Work out every instant in `value` (a record, list or dict of them) so the file keeps them: a command
+    reading it then neither resolves a time zone (nor imports zoneinfo) to answer."""
+    if isinstance(value, Clock):
+        _ = value.instant
+    if isinstance(value, Record):
+        for item in vars(value).values():
+            _resolve_instants(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _resolve_instants(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _resolve_instants(item)
 
 
 def _prune(directory: Path, keep: Path) -> None:

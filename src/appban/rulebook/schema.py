@@ -15,7 +15,6 @@ import datetime as dt
 import re
 from functools import cached_property
 from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from appban.plain import STRICT, After, Before, Record, field, record
 from appban.vocabulary import Category
@@ -46,6 +45,8 @@ def zone_from_name(name: str) -> dt.tzinfo:
     # zoneinfo turns the name into a file path: anything past the IANA grammar would reach the file
     # system (and its error messages would name this server's directories), so it is refused first.
     if len(name) <= _ZONE_MAX and _ZONE_NAME.fullmatch(name):
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError  # here: the compiled rulebook's instants need none
+
         try:
             return ZoneInfo(name)
         except (ZoneInfoNotFoundError, ValueError, OSError):
