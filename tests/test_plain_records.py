@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from appban.engine.decide import Decision, decide
 from appban.engine.timeline import timeline
-from appban.plain import Record
+from appban.plain import Record, plain_dump, plain_json
 from appban.rulebook.loader import RulebookError, load_rulebook
 from appban.rulebook.schema import Change, Citation, Clock, Instrument, Prohibition
 
@@ -43,7 +46,7 @@ def test_every_rulebook_record_serialises_as_pydantic_would() -> None:
     for record in records:
         adapter = TypeAdapter(type(record))
         for options in DUMPS:
-            assert record.model_dump(**options) == adapter.dump_python(record, **options), (record, options)
+            assert plain_dump(record, **options) == adapter.dump_python(record, **options), (record, options)
 
 
 @pytest.mark.parametrize("app", ["tiktok", "wechat"])
@@ -52,14 +55,37 @@ def test_every_answer_serialises_as_pydantic_would(app: str, instant: str) -> No
     for category in ("cdn", "payment_processing", "app_store_update", "constituent_code_use"):
         decision = decide(app, category, "US", instant)
         adapter = TypeAdapter(Decision)
-        assert decision.model_dump() == adapter.dump_python(decision)
-        assert decision.model_dump(mode="json") == adapter.dump_python(decision, mode="json")
-        assert decision.model_dump_json() == adapter.dump_json(decision).decode()
+        assert plain_dump(decision) == adapter.dump_python(decision)
+        assert plain_dump(decision, mode="json") == adapter.dump_python(decision, mode="json")
+        assert plain_json(decision) == adapter.dump_json(decision).decode() == decision.model_dump_json()
     changes = timeline(app, "US")
     adapter = TypeAdapter(type(changes))
-    assert changes.model_dump(mode="json", by_alias=True) == adapter.dump_python(changes, mode="json", by_alias=True)
-    assert "from" in changes.model_dump(by_alias=True) and "from_" in changes.model_dump()
-    assert changes.model_dump_json() == adapter.dump_json(changes).decode()
+    assert plain_dump(changes, mode="json", by_alias=True) == adapter.dump_python(changes, mode="json", by_alias=True)
+    assert "from" in plain_dump(changes, by_alias=True) and "from_" in plain_dump(changes)
+    assert plain_json(changes) == adapter.dump_json(changes).decode()
+
+
+def test_a_command_without_pydantic_writes_what_pydantic_would(tmp_path: Path) -> None:
+    """A quick command never loads pydantic (tests/test_startup.py), so its JSON is written by `plain_dump`:
+    the same document as the library's answer, serialised here, where pydantic is loaded."""
+    env = {**os.environ, "APPBAN_CACHE_DIR": str(tmp_path)}
+    env.pop("APPBAN_NO_CACHE", None)
+    at = "2020-11-12T23:59:00-05:00"
+    asked = [
+        (
+            ["check", "--app", "tiktok", "--transaction", "cdn", "--where", "US", "--at", at],
+            decide("tiktok", "cdn", "US", at),
+        ),
+        (["timeline", "--app", "wechat", "--where", "US"], timeline("wechat", "US")),
+    ]
+    for args, answer in asked:
+        for _ in range(2):  # the first run reads the YAML (and so loads pydantic); the second does not
+            done = subprocess.run(
+                [sys.executable, "-m", "appban", *args, "--format", "json"], env=env, capture_output=True, text=True
+            )
+            assert done.returncode == 0, done.stderr
+        expected = answer.model_dump(mode="json", by_alias=True) if args[0] == "timeline" else answer.to_json_dict()
+        assert json.loads(done.stdout) == expected
 
 
 def test_the_rulebook_version_is_the_hash_of_what_pydantic_writes() -> None:
