@@ -81,7 +81,11 @@ def test_a_command_without_pydantic_writes_what_pydantic_would(tmp_path: Path) -
     for args, answer in asked:
         for _ in range(2):  # the first run reads the YAML (and so loads pydantic); the second does not
             done = subprocess.run(
-                [sys.executable, "-m", "appban", *args, "--format", "json"], env=env, capture_output=True, text=True
+                [sys.executable, "-m", "appban", *args, "--format", "json"],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
             )
             assert done.returncode == 0, done.stderr
         expected = answer.model_dump(mode="json", by_alias=True) if args[0] == "timeline" else answer.to_json_dict()
