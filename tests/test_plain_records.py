@@ -123,6 +123,12 @@ def test_a_record_is_frozen_compared_by_value_and_pickled_whole() -> None:
     assert Citation(cite="85 FR 1", url="https://example.org") != Citation(cite="85 FR 2", url="https://example.org")
 
 
+def test_a_record_names_its_fields_as_a_pydantic_model_does() -> None:
+    assert list(Decision.model_fields)[:3] == ["app", "subject", "subject_name"]
+    assert "from_" in Prohibition.model_fields and "id" in Prohibition.model_fields
+    assert set(Citation.model_fields) == {"cite", "url", "sources"}
+
+
 def test_a_record_is_built_only_from_the_keywords_it_names() -> None:
     with pytest.raises(TypeError, match="missing keyword argument 'url'"):
         Citation(cite="85 FR 1")  # type: ignore[call-arg]

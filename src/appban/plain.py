@@ -24,7 +24,7 @@ import datetime as dt
 import sys
 from collections.abc import Callable
 from enum import Enum
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, TypeVar, cast, dataclass_transform
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Self, TypeVar, cast, dataclass_transform
 
 if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler, TypeAdapter
@@ -93,8 +93,11 @@ def field(*, default: Any = _MISSING, factory: Any = _MISSING, key: str | None =
 
 @dataclass_transform(kw_only_default=True, frozen_default=True, field_specifiers=(dataclasses.field, field))
 def record(cls: T) -> T:
-    """A frozen dataclass whose methods are `Record`'s (the class must derive from it); fields are keyword-only."""
-    return cast(T, dataclasses.dataclass(init=False, repr=False, eq=False, kw_only=True)(cls))
+    """A frozen dataclass whose methods are `Record`'s (the class must derive from it); fields are keyword-only.
+    Its `model_fields` names its fields, as a pydantic model's does."""
+    made: Any = dataclasses.dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
+    made.model_fields = {each.name: each for each in dataclasses.fields(made)}
+    return cast(T, made)
 
 
 _PLANS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
@@ -183,6 +186,8 @@ def plain_json(record: Record, *, by_alias: bool = False, exclude_none: bool = F
 
 class Record:
     """The methods of every `@record` class, and the pydantic model methods."""
+
+    model_fields: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @record
 
     def __init__(self, **values: Any) -> None:
         kind = type(self)
