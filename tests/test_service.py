@@ -127,6 +127,7 @@ def test_timeline_apps_and_rules(api: TestClient, tokens: dict[str, str]) -> Non
     headers = auth(tokens["read"])
     timeline = api.get("/v1/timeline", params={"app": "wechat", "where": "US"}, headers=headers).json()
     assert timeline["subject"] == "wechat" and timeline["changes"]
+    assert "from" in timeline and "from_" not in timeline  # JSON keys never end in "_", in the API too
     assert any(app["id"] == "tiktok" for app in api.get("/v1/apps", headers=headers).json())
     rules = api.get("/v1/rules", headers=headers).json()
     assert any(i["id"] == "eo-13943" for i in rules["instruments"])
