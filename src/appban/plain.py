@@ -96,40 +96,16 @@ def record(cls: T) -> T:
     """A frozen dataclass whose methods are `Record`'s (the class must derive from it); fields are keyword-only.
     Its `model_fields` names its fields, as a pydantic model's does."""
     made: Any = dataclasses.dataclass(init=False, repr=False, eq=False, kw_only=True)(cls)
-    made.model_fields = {each.name: each for each in dataclasses.fields(made)}
+    fields = dataclasses.fields(made)
+    made.model_fields = {each.name: each for each in fields}
+    # What Record's methods read, worked out once per class: each field's name, default and default factory
+    # in order, the set of names, and the key pydantic serialises each under by alias.
+    made._plan = tuple((each.name, each.default, each.default_factory) for each in fields)
+    made._names = frozenset(made.model_fields)
+    made._keys = tuple(
+        each.metadata.get("serialization_alias") or each.metadata.get("alias") or each.name for each in fields
+    )
     return cast(T, made)
-
-
-_PLANS: dict[type, tuple[tuple[str, Any, Any], ...]] = {}
-_KEYS: dict[type, tuple[str, ...]] = {}
-_NAMES: dict[type, frozenset[str]] = {}
-
-
-def _plan(kind: type) -> tuple[tuple[str, Any, Any], ...]:
-    """Each field's name, default and default factory, in order."""
-    found = _PLANS.get(kind)
-    if found is None:
-        fields = dataclasses.fields(kind)
-        found = _PLANS[kind] = tuple((each.name, each.default, each.default_factory) for each in fields)
-    return found
-
-
-def _names(kind: type) -> frozenset[str]:
-    found = _NAMES.get(kind)
-    if found is None:
-        found = _NAMES[kind] = frozenset(name for name, _, _ in _plan(kind))
-    return found
-
-
-def _keys(kind: type) -> tuple[str, ...]:
-    """Each field's key when serialised by alias, as pydantic chooses it."""
-    found = _KEYS.get(kind)
-    if found is None:
-        fields = dataclasses.fields(kind)
-        found = _KEYS[kind] = tuple(
-            each.metadata.get("serialization_alias") or each.metadata.get("alias") or each.name for each in fields
-        )
-    return found
 
 
 def _plain(value: Any, json: bool, by_alias: bool, exclude_defaults: bool, exclude_none: bool) -> Any:
@@ -187,15 +163,19 @@ def plain_json(record: Record, *, by_alias: bool = False, exclude_none: bool = F
 class Record:
     """The methods of every `@record` class, and the pydantic model methods."""
 
-    model_fields: ClassVar[dict[str, dataclasses.Field[Any]]]  # set by @record
+    # Set by @record.
+    model_fields: ClassVar[dict[str, dataclasses.Field[Any]]]
+    _plan: ClassVar[tuple[tuple[str, Any, Any], ...]]
+    _names: ClassVar[frozenset[str]]
+    _keys: ClassVar[tuple[str, ...]]
 
     def __init__(self, **values: Any) -> None:
         kind = type(self)
         filled = self.__dict__
-        if values.keys() == _names(kind):  # every field given, as the engine builds its answers
+        if values.keys() == kind._names:  # every field given, as the engine builds its answers
             filled.update(values)
         else:
-            for name, default, factory in _plan(kind):
+            for name, default, factory in kind._plan:
                 if name in values:
                     filled[name] = values.pop(name)
                 elif default is not _MISSING:
@@ -212,7 +192,7 @@ class Record:
 
     def _values(self) -> tuple[Any, ...]:
         filled = self.__dict__
-        return tuple(filled[name] for name, _, _ in _plan(type(self)))
+        return tuple(filled[name] for name, _, _ in self._plan)
 
     def __eq__(self, other: object) -> bool:
         if other is self:
@@ -226,7 +206,7 @@ class Record:
 
     def __repr__(self) -> str:
         filled = self.__dict__
-        shown = ", ".join(f"{name}={filled[name]!r}" for name, _, _ in _plan(type(self)))
+        shown = ", ".join(f"{name}={filled[name]!r}" for name, _, _ in self._plan)
         return f"{type(self).__qualname__}({shown})"
 
     def __setattr__(self, name: str, value: Any) -> None:
@@ -267,7 +247,7 @@ class Record:
         kind = type(self)
         filled = self.__dict__
         out: dict[str, Any] = {}
-        for (name, default, factory), key in zip(_plan(kind), _keys(kind), strict=True):
+        for (name, default, factory), key in zip(kind._plan, kind._keys, strict=True):
             value = filled[name]
             if exclude_none and value is None:
                 continue
