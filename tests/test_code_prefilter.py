@@ -25,9 +25,9 @@ from appban.code import scan as scan_module
 from appban.code import walk as walk_module
 from appban.code.extractors import all_extractors
 from appban.code.extractors.source import Source
-from appban.code.filenames import NameTable, declared
-from appban.code.model import Limits
-from appban.code.prefilter import FOLDS_TO_ASCII, Prefilter
+from appban.code.filenames import ByExtension, NameTable, declared, sniffed
+from appban.code.model import FileNames, Limits
+from appban.code.prefilter import FOLDS_TO_ASCII, MATCHERS, Prefilter, default_matcher
 from appban.code.scan import ScanResult, match, scan
 from appban.code.signatures import SignatureSet, default_signatures
 from appban.rulebook.loader import Rulebook
@@ -47,9 +47,10 @@ def reader(signatures: SignatureSet) -> Source:
     return next(e for e in all_extractors(signatures) if isinstance(e, Source))
 
 
-@pytest.fixture(scope="module")
-def prefilter(signatures: SignatureSet, reader: Source) -> Prefilter:
-    return Prefilter(signatures, reader)
+@pytest.fixture(scope="module", params=sorted(MATCHERS))
+def prefilter(request: pytest.FixtureRequest, signatures: SignatureSet, reader: Source) -> Prefilter:
+    """The prefilter with each of its matchers: every property below holds of both."""
+    return Prefilter(signatures, reader, request.param)
 
 
 def words(signatures: SignatureSet) -> list[str]:
@@ -115,6 +116,29 @@ def test_the_property_is_not_empty(signatures: SignatureSet, reader: Source, pre
     assert not prefilter.found(b"import java.util.List;\n// ordinary code\n")
 
 
+def test_hyperscan_is_the_matcher_here() -> None:
+    """The project's own dependencies include Hyperscan for this platform; the Aho-Corasick DFA is the fallback
+    where it is missing or the processor cannot run it."""
+    assert default_matcher() == "hyperscan"
+
+
+@settings(max_examples=400, deadline=None)
+@given(data=st.binary(max_size=300), pieces=st.lists(st.integers(0, 10_000), max_size=3), upper=st.booleans())
+def test_both_matchers_say_whether_a_needle_is_in_the_lowered_bytes(
+    data: bytes, pieces: list[int], upper: bool
+) -> None:
+    """Each matcher answers exactly "does the text with ASCII letters lowered hold a needle", whatever the
+    bytes (Latin-1 capitals are not letters to it, as to bytes.lower)."""
+    needles = [b"wechat", b"com.tencent.mm", "\u212a".encode(), b"\xc3\xa9", b"wx."]
+    for at in pieces:  # needles planted at places, in either case
+        needle = needles[at % len(needles)]
+        place = at % (len(data) + 1)
+        data = data[:place] + (needle.upper() if upper else needle) + data[place:]
+    expected = any(needle in data.lower() for needle in needles)
+    for matcher in MATCHERS.values():
+        assert matcher(tuple(needles))(data) is expected, data
+
+
 def test_the_source_reader_reports_only_its_declared_kinds(signatures: SignatureSet, reader: Source) -> None:
     rng = random.Random(3)
     for word in words(signatures):
@@ -155,6 +179,87 @@ def names_to_try(extractors: list[object]) -> Iterator[str]:
                 yield "x" + prefix + end
     for _ in range(2000):
         yield "".join(rng.choice(string.ascii_lowercase + "._-") for _ in range(rng.randint(1, 12)))
+
+
+def test_sniffing_extractors_want_only_what_they_declare(signatures: SignatureSet) -> None:
+    """An extractor that tells formats by their bytes wants a file only if its declared names or magic bytes
+    allow it, so that the walk need not ask it about any other file."""
+    extractors = [e for e in all_extractors(signatures) if declared(e) is None]
+    assert extractors and all(sniffed(e) is not None for e in extractors)
+    magics = [m for e in extractors for m in sniffed(e).magics]  # type: ignore[union-attr]
+    heads = [b"", b"plain text", b"--- !ruby/object:Gem::Specification\n", b"\xca\xfe\xba\xbe\x00\x00\x00\x34"]
+    heads += [m + b"\x00\x01rest" for m in magics] + [m[:-1] for m in magics]
+    for extractor in extractors:
+        sniff = sniffed(extractor)
+        assert sniff is not None
+        for name in names_to_try(all_extractors(signatures)):  # type: ignore[arg-type]
+            for head in heads:
+                if extractor.wants(name, head):
+                    assert sniff.names.match(name) or head.startswith(sniff.magics), (extractor.name, name, head)
+
+
+def plan_names(signatures: SignatureSet) -> list[str]:
+    """Names made of every piece a name test is declared with, beside ordinary ones, in a shuffled order."""
+    rng = random.Random(7)
+    extractors = all_extractors(signatures)
+    walker = walk_module.Walker(extractors, lambda *_: None, lambda _: None)
+    pieces = {"", "x", "file", ".", "-", "_"}
+    for names in [*walker._names.declarations, walk_module._BINARY_SUFFIXES, Source.any_text_names]:
+        if isinstance(names, tuple):
+            names = FileNames(suffixes=names)
+        pieces |= set(names.exact) | set(names.suffixes) | set(names.not_prefixes)
+        pieces |= {p for p, _ in names.prefixed} | {e for _, ends in names.prefixed for e in ends}
+    ordered = sorted(pieces)
+    found = {"".join(rng.choice(ordered) for _ in range(rng.randint(1, 3))) for _ in range(6000)}
+    found |= set(names_to_try(extractors)) | {"wechat.yml", "wechat.prod.yml", "tiktok.properties", "a.tar.gz"}  # type: ignore[arg-type]
+    return rng.sample(sorted(found), len(found))
+
+
+@pytest.mark.parametrize("with_prefilter", [True, False])
+def test_a_name_is_sorted_per_extension_as_it_is_alone(signatures: SignatureSet, with_prefilter: bool) -> None:
+    """The walk keeps what a name says of its file per extension (ByExtension): for every name, that is what
+    working it out for the name alone gives, whichever name of the extension was seen first."""
+    extractors = all_extractors(signatures)
+    reader = next(e for e in extractors if isinstance(e, Source))
+    prefilter = Prefilter(signatures, reader) if with_prefilter else None
+    walker = walk_module.Walker(extractors, lambda *_: None, lambda _: None, None, prefilter)
+    assert isinstance(walker._plan, ByExtension)
+    names = plan_names(signatures)
+    plans = {name: walker._plan(name) for name in names}
+    assert plans == {name: walker._plan_of(name) for name in names}
+    assert {walk_module._ASK_PATH, walk_module._READ} <= set(plans.values())
+    assert (walk_module._SOURCE in plans.values()) is with_prefilter
+
+
+def test_a_name_tested_by_an_undeclared_extractor_is_sorted_afresh(signatures: SignatureSet) -> None:
+    """An extractor that declares neither names nor magic bytes may test anything: then no answer is kept per
+    extension, and it is asked about every name and every file's first bytes."""
+
+    class Blind:
+        name = "blind"
+
+        def wants(self, name: str, head: bytes) -> bool:
+            return name.startswith("only") or head.startswith(b"BLIND")
+
+    extractors = [*all_extractors(signatures), Blind()]
+    reader = next(e for e in extractors if isinstance(e, Source))
+    walker = walk_module.Walker(extractors, lambda *_: None, lambda _: None, None, Prefilter(signatures, reader))  # type: ignore[list-item]
+    assert not isinstance(walker._plan, ByExtension)
+    assert walker._plan("a.bin") == walk_module._ASK_PATH and walker._plan("only.bin") == walk_module._READ
+    assert walker._plan("a.py") == walk_module._SOURCE
+    assert walker._source_only("a.py", b"import os\n") and not walker._source_only("a.py", b"BLIND data")
+
+
+def test_by_extension_keeps_a_bounded_number_of_answers() -> None:
+    asked: list[str] = []
+    memo = ByExtension(lambda name: asked.append(name) or len(asked), [FileNames(suffixes=(".tar.gz",))])
+    for i in range(ByExtension.LIMIT + 50):
+        memo(f"a.e{i}")
+    assert len(memo._kept) == ByExtension.LIMIT and len(asked) == ByExtension.LIMIT + 50
+    before = len(asked)
+    assert memo("b.e1") == memo("c.e1") and len(asked) == before  # kept
+    memo("x.tar.gz"), memo("y.tar.gz"), memo("noext")
+    assert len(asked) == before + 3  # names a longer suffix or no dot decides are answered afresh
 
 
 def test_declared_names_give_the_answers_of_asking_each_extractor(signatures: SignatureSet) -> None:
@@ -228,9 +333,11 @@ def test_scans_with_and_without_the_prefilter_agree(
     roots = [tmp_path / "tree", tmp_path / "tree" / "m0" / "0_a.py", tmp_path / "missing.py"]
     roots = [r for r in roots if r.exists() or r.name == "missing.py"]
     with_prefilter = scan(roots, at=AT, rulebook=rulebook, limits=limits)
+    monkeypatch.setattr(scan_module, "Prefilter", lambda *args: Prefilter(*args, "aho-corasick"))
+    with_fallback = scan(roots, at=AT, rulebook=rulebook, limits=limits)
     monkeypatch.setattr(scan_module, "Prefilter", lambda *_: None)
     without = scan(roots, at=AT, rulebook=rulebook, limits=limits)
-    assert comparable(with_prefilter) == comparable(without)
+    assert comparable(with_prefilter) == comparable(without) == comparable(with_fallback)
     assert with_prefilter.findings, "the seeded tree holds findings"
     messages = " | ".join(str(w) for w in with_prefilter.warnings)
     for expected in ("socket.py: cannot read", "big.py: ", "outside.py: symbolic link leading outside",

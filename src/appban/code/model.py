@@ -57,9 +57,20 @@ class FileNames:
         return False
 
 
+@dataclass(frozen=True)
+class Sniffed:
+    """What an extractor that tells its formats by their bytes may want: files whose name `names` matches,
+    whatever their bytes, and files whose first bytes start with one of `magics`, whatever their name. Its
+    `wants` is False for every other file, so a walk need not ask it about them (filenames.py)."""
+
+    names: FileNames
+    magics: tuple[bytes, ...] = ()
+
+
 class Extractor(Protocol):
     """One input format. `wants` sees the file's base name (lower-cased) and its first bytes. An extractor
-    that reads files by name alone also has a `names` attribute (FileNames) that `wants` is made from."""
+    that reads files by name alone also has a `names` attribute (FileNames) that `wants` is made from; one
+    that tells formats by their bytes has a `sniffs` attribute (Sniffed) bounding what `wants` accepts."""
 
     name: str
 

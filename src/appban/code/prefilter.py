@@ -11,15 +11,22 @@ automaton (ahocorasick-rs, a DFA) over its bytes. A file with a hit goes to the 
 alone decides what is found: the prefilter can only send more files to it, never change what it reports.
 
 The reader compares names without case (str.casefold) and the Python import reader writes "_" where a
-package name has "-"; the pass runs on the bytes with ASCII letters lowered, each needle is looked for
-with "-" and with "_", and the few characters outside ASCII that case folding turns into ASCII letters
-(the Kelvin sign, the long s, ligatures such as "ﬁ") are needles of their own: a file holding one always
-goes to the reader.
+package name has "-"; the pass ignores the case of ASCII letters, each needle is looked for with "-" and
+with "_", and the few characters outside ASCII that case folding turns into ASCII letters (the Kelvin sign,
+the long s, ligatures such as "ﬁ") are needles of their own: a file holding one always goes to the reader.
+
+Two matchers give the same answers (tests/test_code_prefilter.py runs both):
+- Hyperscan, when its package is installed and the processor runs it (x86-64 needs SSSE3): a SIMD literal
+  matcher that ignores ASCII case itself, about three times quicker on kilobyte files than lowering a copy
+  of each file for the automaton below (bench/RESULTS.md, "Source trees", 3 December, night);
+- otherwise ahocorasick-rs's DFA over the bytes with ASCII letters lowered.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import threading
+from collections.abc import Callable, Iterator
 
 import ahocorasick_rs
 
@@ -48,9 +55,10 @@ def needle_variants(value: str) -> set[bytes]:
 
 
 class Prefilter:
-    """The needles of one signature set for one source reader, in one automaton."""
+    """The needles of one signature set for one source reader, in one matcher: `matcher` names one of
+    MATCHERS, by default the quickest this machine runs (default_matcher)."""
 
-    def __init__(self, signatures: SignatureSet, reader: Source) -> None:
+    def __init__(self, signatures: SignatureSet, reader: Source, matcher: str | None = None) -> None:
         self.reader = reader
         needles: set[bytes] = set()
         for signature in signatures.signatures:
@@ -62,26 +70,82 @@ class Prefilter:
         needles |= {char.encode() for char in FOLDS_TO_ASCII}
         needles.discard(b"")
         self.needles = sorted(needles)
-        # A DFA: about twice as fast as the default NFA on kilobyte files, for a few hundred needles.
-        self._find = ahocorasick_rs.BytesAhoCorasick(
-            self.needles, implementation=ahocorasick_rs.Implementation.DFA
-        ).find_matches_as_indexes
+        self.matcher = matcher or default_matcher()
+        #: Whether a text holds a needle, ASCII case ignored.
+        self.found: Callable[[bytes], bool] = MATCHERS[self.matcher](tuple(self.needles))
         #: Bytes a chunk keeps from the one before, so that a needle across their boundary is found.
         self.overlap = max(len(needle) for needle in self.needles) - 1
-
-    def found(self, data: bytes) -> bool:
-        """Whether a whole text holds a needle."""
-        return bool(self._find(data.lower()))
 
     def found_in_chunks(self, first: bytes, more: Iterator[bytes]) -> bool:
         """Whether a text read chunk by chunk holds a needle, with `overlap` bytes carried between chunks."""
         carried = b""
         chunk = first
         while True:
-            lowered = carried + chunk.lower()
-            if self._find(lowered):
+            joined = carried + chunk
+            if self.found(joined):
                 return True
-            carried = lowered[-self.overlap :] if self.overlap else b""
+            carried = joined[-self.overlap :] if self.overlap else b""
             chunk = next(more, b"")
             if not chunk:
                 return False
+
+
+def _aho_corasick(needles: tuple[bytes, ...]) -> Callable[[bytes], bool]:
+    # A DFA: about twice as fast as the default NFA on kilobyte files, for a few hundred needles. The needles
+    # are lower case, so the text is lowered (ASCII letters only, as bytes.lower does) before the pass.
+    find = ahocorasick_rs.BytesAhoCorasick(list(needles), implementation=ahocorasick_rs.Implementation.DFA)
+    find_indexes = find.find_matches_as_indexes
+
+    def found(data: bytes) -> bool:
+        return bool(find_indexes(data.lower()))
+
+    return found
+
+
+def _stop(*_: object) -> bool:
+    return True  # the first match ends the scan: whether there is one is all the walk asks
+
+
+@functools.lru_cache(maxsize=8)
+def _hyperscan(needles: tuple[bytes, ...]) -> Callable[[bytes], bool]:
+    # Compiled once per needle set (a few milliseconds), not once per scan() call: a cluster task scans one
+    # artefact per call. Scratch space cannot be shared by two scans at once, so each thread has its own.
+    import hyperscan
+
+    database = hyperscan.Database(mode=hyperscan.HS_MODE_BLOCK)
+    flags = hyperscan.HS_FLAG_CASELESS | hyperscan.HS_FLAG_SINGLEMATCH
+    database.compile(
+        expressions=list(needles), ids=list(range(len(needles))), elements=len(needles),
+        flags=[flags] * len(needles), literal=True,
+    )  # fmt: skip
+    scan, terminated, template = database.scan, hyperscan.ScanTerminated, hyperscan.Scratch(database)
+    local = threading.local()
+
+    def found(data: bytes) -> bool:
+        scratch = getattr(local, "scratch", None)
+        if scratch is None:
+            scratch = local.scratch = template.clone()
+        try:
+            scan(data, _stop, 0, None, scratch)
+        except terminated:
+            return True
+        return False
+
+    return found
+
+
+MATCHERS: dict[str, Callable[[tuple[bytes, ...]], Callable[[bytes], bool]]] = {
+    "hyperscan": _hyperscan,
+    "aho-corasick": _aho_corasick,
+}
+
+
+@functools.cache
+def default_matcher() -> str:
+    """Hyperscan where it is installed and runs on this processor, else the Aho-Corasick DFA."""
+    try:
+        found = _hyperscan((b"wechat",))
+        works = found(b"x WeChat x") and not found(b"wecha t")
+    except Exception:  # no package, no wheel for this platform, or a processor it cannot use
+        works = False
+    return "hyperscan" if works else "aho-corasick"

@@ -13,6 +13,7 @@ import bz2
 import gzip
 import io
 import lzma
+import operator
 import os
 import tarfile
 import zlib
@@ -25,8 +26,8 @@ from appban.code import budget
 from appban.code.binary import Certificate, signer_certificates, signing_block_certificates
 from appban.code.budget import OutOfTime
 from appban.code.extractors._text import MAX_TEXT_BYTES
-from appban.code.filenames import NameTable
-from appban.code.model import Extractor, Limits, Observation, Skipped, Warning_
+from appban.code.filenames import ByExtension, NameTable
+from appban.code.model import Extractor, FileNames, Limits, Observation, Skipped, Warning_
 from appban.code.ziparchive import open_zip
 
 if TYPE_CHECKING:
@@ -52,6 +53,13 @@ _FIRST_READ = 64 << 10
 _READ_CHUNK = 1 << 20
 # Opening a FIFO for reading would wait for a writer: without blocking, its read fails or ends at once.
 _READ_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)
+# The first bytes of archives and compressed data: a file starting so is opened, never prefiltered.
+_CONTAINER_HEADS = (b"PK", b"\x1f\x8b")
+
+# What a file's name alone says, worked out once per name (once per extension, mostly: filenames.ByExtension).
+_ASK_PATH = 0  # no reader wants the name: the file is read only if its path puts it in an app bundle
+_READ = 1  # readers want it: read whole and offered to them
+_SOURCE = 2  # only the source reader wants it: passed over if the prefilter finds nothing in its bytes
 
 Emit = Callable[[str, Observation], None]
 Warn = Callable[[Warning_], None]
@@ -97,6 +105,12 @@ class Walker:
         # Files the prefilter may pass over are those its reader alone wants, so the others are kept apart.
         self.prefilter = prefilter
         self._others = NameTable(e for e in extractors if prefilter is None or e is not prefilter.reader)
+        self._head_stops = (*_CONTAINER_HEADS, *self._others.magics)
+        tests = [*self._names.declarations, FileNames(suffixes=_BINARY_SUFFIXES + _CONTAINER_SUFFIXES)]
+        if prefilter is not None:
+            tests.append(prefilter.reader.any_text_names)
+        # An extractor that declares nothing may ask anything of a name: then each name is sorted afresh.
+        self._plan = self._plan_of if self._names.blind else ByExtension(self._plan_of, tests)
         self.emit = emit
         self.warn = warn
         self.limits = limits or Limits()
@@ -129,7 +143,7 @@ class Walker:
             folder = folders.pop()
             try:
                 with os.scandir(folder) as listing:
-                    entries = sorted(listing, key=_entry_name)
+                    entries = sorted(listing, key=_ENTRY_NAME)
             except OSError:
                 continue  # as os.walk: a folder that cannot be listed is passed over
             # Display paths as str(Path(folder, name)) wrote them: "." drops out, "/" is not doubled.
@@ -139,7 +153,12 @@ class Walker:
             folder_fd = _open_folder(folder)
             try:
                 for entry in entries:
-                    if _is_dir(entry):
+                    # As os.walk tells folders: following links, and a folder that cannot be looked at is none.
+                    try:
+                        is_dir = entry.is_dir()
+                    except OSError:
+                        is_dir = False
+                    if is_dir:
                         if entry.name not in _SKIP_DIRS and not _is_link(entry):
                             below.append(entry.path)
                     elif _is_link(entry):
@@ -171,7 +190,8 @@ class Walker:
         if a reader may want it, its bytes."""
         self._top, self._expanded, self._warned = display, 0, 0
         name = base_name.lower()
-        if not self._interesting(name, display):
+        plan = self._plan(name)
+        if plan == _ASK_PATH and not _in_bundle(display):
             self._check_size(display, where, folder_fd, None)  # only the warning that names an over-large file
             return
         try:
@@ -180,7 +200,7 @@ class Walker:
             self._check_size(display, where, folder_fd, exc)  # the size is looked at first, as it always was
             return
         try:
-            data = self._read_file(descriptor, display, name)
+            data = self._read_file(descriptor, display, name, plan == _SOURCE)
         except OSError as exc:
             self._report(Warning_(display, f"cannot read: {exc.strerror or exc}"))
             return
@@ -212,9 +232,10 @@ class Walker:
         limit = self.limits.max_file
         self._report(Warning_(display, f"{size:,} bytes is over the {limit:,}-byte limit; skipped"))
 
-    def _read_file(self, descriptor: int, display: str, name: str) -> bytes | None:
+    def _read_file(self, descriptor: int, display: str, name: str, source: bool) -> bytes | None:
         """The file's bytes for the readers; None when it is over the size limit (warned) or when the
-        prefilter finds nothing the source reader could report in it (counted as scanned, never held whole)."""
+        prefilter finds nothing the source reader could report in it (counted as scanned, never held whole).
+        `source`: the name is one only the source reader wants."""
         # At least as far as the tar magic (at 257), so that the first read shows what the file is.
         asked = max(_FIRST_READ, 262) + 1
         first = os.read(descriptor, asked)
@@ -225,7 +246,7 @@ class Walker:
         if size > self.limits.max_file:
             self._over_limit(display, size)
             return None
-        if self.prefilter is not None and size <= MAX_TEXT_BYTES and self._source_only(name, first):
+        if source and self.prefilter is not None and size <= MAX_TEXT_BYTES and self._source_only(name, first):
             if whole:
                 found = self.prefilter.found(first)
             else:
@@ -241,15 +262,12 @@ class Walker:
         return data
 
     def _source_only(self, name: str, first: bytes) -> bool:
-        """Whether the source reader is all that would read these bytes, and reads them only for words the
-        prefilter knows: no other extractor wants them, and they are no archive and no compressed data."""
-        assert self.prefilter is not None
-        reader = self.prefilter.reader
-        if not reader.names.match(name) or name.endswith(_CONTAINER_SUFFIXES) or reader.reads_any_text(name):
+        """Whether, of a file whose name only the source reader wants, these first bytes still leave the
+        source reader alone to read it, and only for words the prefilter knows: no archive, no compressed
+        data, and no magic bytes another extractor looks for."""
+        if first.startswith(self._head_stops) or first[257:262] == b"ustar":
             return False
-        if first.startswith((b"PK", b"\x1f\x8b")) or first[257:262] == b"ustar":
-            return False
-        return not self._others.wanted(name, first[:64])
+        return not (self._others.blind and self._others.undeclared_wants(name, first[:64]))
 
     def _report(self, warning: Warning_) -> None:
         self._warned += 1
@@ -261,15 +279,22 @@ class Walker:
     # --- one file or member --------------------------------------------------------------------------
 
     def _interesting(self, name: str, path: str) -> bool:
-        """Whether a file of this (lower-cased) name at this path may be read at all. The answers that take
-        one look-up come first: nearly every name of a source tree is a declared one."""
+        """Whether a file of this (lower-cased) name at this path may be read at all."""
+        return self._plan(name) != _ASK_PATH or _in_bundle(path)
+
+    def _plan_of(self, name: str) -> int:
+        """What a (lower-cased) name says of its file: _ASK_PATH, _READ or _SOURCE. Every test made here is
+        one the extractors declare (filenames.py), so that the answer may be kept per extension."""
         names = self._names
-        if names.declared_match(name) or name.endswith(_BINARY_SUFFIXES) or "." not in name:
-            return True
-        path = path.lower()
-        if ".app/" in path or ".framework/" in path or "/payload/" in path:
-            return True  # executables inside bundles have no suffix
-        return names.undeclared_wants(name, b"")
+        wanted = names.declared_match(name) or name.endswith(_BINARY_SUFFIXES) or "." not in name
+        if not wanted and not names.undeclared_wants(name, b""):
+            return _ASK_PATH
+        if self.prefilter is None:
+            return _READ
+        reader, others = self.prefilter.reader, self._others
+        if not reader.names.match(name) or name.endswith(_CONTAINER_SUFFIXES) or reader.reads_any_text(name):
+            return _READ
+        return _READ if others.declared_match(name) or others.sniffed_name(name) else _SOURCE
 
     def visit(self, display: str, data: bytes, member: str, depth: int) -> None:
         budget.check()
@@ -497,16 +522,13 @@ class Walker:
         self.visit(f"{display}{MEMBER_SEP}{inner}", content, inner, depth + 1)
 
 
-def _entry_name(entry: os.DirEntry[str]) -> str:
-    return entry.name
+_ENTRY_NAME = operator.attrgetter("name")
 
 
-def _is_dir(entry: os.DirEntry[str]) -> bool:
-    """As os.walk tells folders: following links, and a folder that cannot be looked at is none."""
-    try:
-        return entry.is_dir()
-    except OSError:
-        return False
+def _in_bundle(path: str) -> bool:
+    """Whether a path is inside an app or framework bundle, where executables have no suffix."""
+    path = path.lower()
+    return ".app/" in path or ".framework/" in path or "/payload/" in path
 
 
 def _is_link(entry: os.DirEntry[str]) -> bool:

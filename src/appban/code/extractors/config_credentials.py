@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 from appban.code import budget
 from appban.code.extractors._linear import linear
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation
 
 KIND = "configured_providers"
 SUFFIXES = (".yml", ".yaml", ".properties")
@@ -59,9 +59,14 @@ def wants(name: str) -> bool:
     return name.endswith(SUFFIXES)
 
 
+#: Configuration files named after an app (config/wechat.yml, wechat.production.yml): read whatever their
+#: text holds. Declared as names, so that a walk can sort names without asking (code/filenames.py).
+NAMED_AFTER_APP = FileNames(prefixed=tuple((stem + ".", SUFFIXES) for stem in sorted(_FILES)))
+
+
 def named_after_app(name: str) -> bool:
     """A configuration file named after an app (config/wechat.yml) is read whatever its text holds."""
-    return wants(name) and name.rsplit("/", 1)[-1].split(".", 1)[0] in _FILES
+    return NAMED_AFTER_APP.match(name.rsplit("/", 1)[-1])
 
 
 def _norm(key: str) -> str:

@@ -12,7 +12,7 @@ import struct
 from collections.abc import Iterator
 
 from appban.code import budget
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation, Sniffed
 
 _HEADER = 0x70
 # Type indexes are 16-bit in the DEX format, so a larger type table is never valid.
@@ -65,6 +65,7 @@ def _string_around(data: bytes, at: int) -> str:
 
 class Dex:
     name = "dex"
+    sniffs = Sniffed(FileNames(suffixes=(".dex",)), magics=(b"dex\n",))
 
     def __init__(self, java_prefixes: list[str], url_needles: list[str], package_names: set[str]):
         # "com.tencent.mm.opensdk" matches "Lcom/tencent/mm/opensdk/..." and the class itself ("...;").

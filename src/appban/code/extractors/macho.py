@@ -7,7 +7,7 @@ import re
 from collections.abc import Iterator
 
 from appban.code.binary import MachOSlice, MalformedBinary, read_macho, static_library_objects
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation, Sniffed
 
 _MAGICS = (b"\xfe\xed\xfa\xce", b"\xce\xfa\xed\xfe", b"\xfe\xed\xfa\xcf", b"\xcf\xfa\xed\xfe", b"\xca\xfe\xba\xbe",
            b"\xca\xfe\xba\xbf")  # fmt: skip
@@ -22,6 +22,7 @@ def _is_java_class(data: bytes) -> bool:
 
 class MachO:
     name = "macho"
+    sniffs = Sniffed(FileNames(suffixes=(".a", ".dylib", ".o")), magics=(*_MAGICS, _AR))
 
     def __init__(self, url_needles: list[str]):
         self.needles = [n.casefold() for n in url_needles]

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 from appban.code.extractors._linear import linear
 from appban.code.extractors._text import MAX_MANIFEST_BYTES, lines
-from appban.code.model import Observation
+from appban.code.model import FileNames, Observation, Sniffed
 
 KIND = "gem"
 _GEM = linear(r"""^\s*gem\s*\(?\s*['"]([A-Za-z0-9_.\-]+)['"]\s*(?:,\s*['"]([^'"]*)['"])?""")
@@ -29,6 +29,7 @@ _SPEC_DEPENDENCY = linear(
 # An exact gem version ("0.21.0", "1.0.0.rc1"); with "= " it is an exact requirement in a Gemfile.
 _EXACT = linear(r"^(?:=\s*)?([0-9]+(?:\.[0-9A-Za-z]+)*)$")
 _METADATA_HEAD = b"--- !ruby/object:Gem::Specification"
+_MANIFESTS = frozenset({"gemfile", "gems.rb", "gemfile.lock", "gems.locked"})
 _METADATA_NAME = linear(r"^name:\s*([A-Za-z0-9_.\-]+)\s*$")
 _METADATA_VERSION = linear(r"^\s+version:\s*['\"]?([0-9][0-9A-Za-z.]*)['\"]?\s*$")
 
@@ -42,9 +43,10 @@ def exact_version(text: str | None) -> str | None:
 
 class RubyGems:
     name = "rubygems"
+    sniffs = Sniffed(FileNames(exact=frozenset({*_MANIFESTS, "metadata"}), suffixes=(".gemspec",)))
 
     def wants(self, name: str, head: bytes) -> bool:
-        if name in {"gemfile", "gems.rb", "gemfile.lock", "gems.locked"} or name.endswith(".gemspec"):
+        if name in _MANIFESTS or name.endswith(".gemspec"):
             return True
         return name == "metadata" and head.startswith(_METADATA_HEAD)
 

@@ -89,6 +89,9 @@ class Source:
     def wants(self, name: str, head: bytes) -> bool:
         return self.names.match(name)
 
+    #: The names `reads_any_text` accepts.
+    any_text_names = config_credentials.NAMED_AFTER_APP
+
     def reads_any_text(self, name: str) -> bool:
         """Whether a file of this name can give observations without any word of KINDS or WORDS in it."""
         return config_credentials.named_after_app(name)
