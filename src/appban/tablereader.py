@@ -22,7 +22,7 @@ import csv
 import io
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -184,34 +184,70 @@ def _read_csv(path: Path, data: bytes, all_text: bool) -> tuple[pa.Table, list[B
     if isinstance(header[1], str):
         raise TableReadError(f"{path}:{header[0]}: header line unreadable: {header[1]}")
     names = _check_names(path, [name.strip() for name in header[1]], all_text)
-    if _plain(data):
-        table = _arrow_csv(data, names, delimiter, all_text)
-        if table is not None:
+    starts = record_starts(data, delimiter)
+    if starts is not None:
+        table = _arrow_csv(data, names, delimiter, all_text, quoted=b'"' in data)
+        if table is not None and table.num_rows == len(starts) - 1:
             return table, []
     return _python_csv(rows, names, all_text)
 
 
-def _plain(data: bytes) -> bool:
-    """Whether Arrow's rows are surely the file's lines after the first: no quote to hold a line break, no
-    blank line for Arrow to skip, no line end other than LF or CRLF, no line past the cap."""
-    if b'"' in data or b"\n\n" in data or b"\n\r\n" in data or data[:1].isspace():
-        return False
-    if data.count(b"\r") != data.count(b"\r\n"):
-        return False
-    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == 0x0A)
-    return int(np.diff(ends, prepend=-1, append=len(data)).max(initial=0)) <= MAX_LINE_CHARS
+def record_starts(data: bytes, delimiter: str) -> np.ndarray | None:
+    """The line each record of a CSV starts at (the header first), as the csv module counts them in
+    _csv_records, worked out over the bytes at once; None when the file is not regular enough for that, and
+    for Arrow to read it as the csv module would (it is then read line by line).
+
+    Regular: lines end with LF or CRLF, none is over the cap, no NUL byte, the first byte is no space, and
+    every quote opens a field, closes one (before a separator, a line end or the end), or is doubled inside
+    one. Then a quote's meaning follows from how many come before it, and a line end is inside a quoted
+    value exactly when an odd number of quotes precede it. A blank line (outside quotes) is no record.
+    """
+    if data[:1].isspace() or b"\0" in data or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    raw = np.frombuffer(data, np.uint8)
+    ends = np.flatnonzero(raw == 0x0A)
+    if int(np.diff(ends, prepend=-1, append=len(data)).max(initial=0)) > MAX_LINE_CHARS:
+        return None
+    quotes = np.flatnonzero(raw == 0x22)
+    if len(quotes) % 2:
+        return None
+    if len(quotes):
+        opening, closing = quotes[0::2], quotes[1::2]
+        separator = ord(delimiter)
+        before = np.where(opening > 0, raw[np.maximum(opening - 1, 0)], 0x0A)
+        doubled_before = np.zeros(len(opening), bool)
+        doubled_before[1:] = closing[:-1] == opening[1:] - 1
+        if not np.all((before == separator) | (before == 0x0A) | doubled_before):
+            return None
+        after = np.where(closing + 1 < len(raw), raw[np.minimum(closing + 1, len(raw) - 1)], 0x0A)
+        doubled_after = np.zeros(len(closing), bool)
+        doubled_after[:-1] = opening[1:] == closing[:-1] + 1
+        if not np.all((after == separator) | (after == 0x0A) | (after == 0x0D) | doubled_after):
+            return None
+        outside = np.searchsorted(quotes, ends) % 2 == 0
+    else:
+        outside = np.ones(len(ends), bool)
+    # The line ends that end records (a blank line is a record of no fields, passed over), and the line each
+    # record starts on: the one after the previous record's end.
+    record_ends = ends[outside]
+    first_lines = np.concatenate(([1], np.flatnonzero(outside) + 2)).astype(np.int64)
+    begins = np.concatenate(([0], record_ends + 1)).astype(np.int64)
+    stops = np.append(record_ends, len(data))  # the last "record" runs to the end, and is often empty
+    length = stops - begins
+    blank = (length == 0) | ((length == 1) & (raw[np.maximum(stops - 1, 0)] == 0x0D))
+    return first_lines[~blank]
 
 
-def _arrow_csv(data: bytes, names: list[str], delimiter: str, all_text: bool) -> pa.Table | None:
+def _arrow_csv(data: bytes, names: list[str], delimiter: str, all_text: bool, quoted: bool) -> pa.Table | None:
     types = {name: pa.string() for name in names if all_text or name in TEXT_COLUMNS}
     try:
         return pacsv.read_csv(
             pa.py_buffer(data),
             read_options=pacsv.ReadOptions(column_names=names, skip_rows=1),
-            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=False),
-            # "NA" is Namibia and "IN" is India: only an empty cell is missing.
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=quoted),
+            # "NA" is Namibia and "IN" is India: only an empty cell is missing, quoted or not, as in _python_csv.
             convert_options=pacsv.ConvertOptions(
-                column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+                column_types=types, null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=True
             ),
         )
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -282,12 +318,14 @@ def _infer(table: pa.Table) -> pa.Table:
     return table
 
 
-def csv_record_lines(path: Path) -> list[int] | None:
+def csv_record_lines(path: Path) -> Sequence[int] | None:
     """The line each data row of a CSV starts at; None when that is simply row + 2."""
     data = path.read_bytes().removeprefix(_BOM)
-    if _plain(data):
-        return None
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
+    starts = record_starts(data, delimiter)
+    if starts is not None:
+        rows = starts[1:]
+        return None if np.array_equal(rows, np.arange(2, len(rows) + 2)) else rows.tolist()
     records = _csv_records(data.decode("utf-8", "replace"), delimiter)
     next(records, None)  # the header
     return [line for line, _ in records]
@@ -429,17 +467,33 @@ def line_mapper(path: Path) -> Callable[[int], int]:
     fmt = input_format(path)
     if fmt not in ("csv", "jsonl"):
         return lambda row: row + 1
-    known: list[list[int] | None] = []
+    known: list[Sequence[int] | None] = []
 
     def line_of(row: int) -> int:
         if not known:
-            if fmt == "csv":
-                known.append(csv_record_lines(path))
-            else:
-                known.append([line for line, _ in json_lines(path.read_bytes().removeprefix(_BOM))])
+            known.append(_known_lines(path, fmt))
         lines = known[0]
         if lines is None:
             return row + 2
         return lines[row] if row < len(lines) else row + 2
 
     return line_of
+
+
+def row_lines(path: Path, rows: int) -> np.ndarray:
+    """line_mapper(path)'s answers for rows 0 to rows - 1, at once (int64)."""
+    fmt = input_format(path)
+    if fmt not in ("csv", "jsonl"):
+        return np.arange(1, rows + 1, dtype=np.int64)
+    lines = np.arange(2, rows + 2, dtype=np.int64)
+    known = _known_lines(path, fmt)
+    if known is not None:
+        count = min(rows, len(known))
+        lines[:count] = np.asarray(known[:count], dtype=np.int64)
+    return lines
+
+
+def _known_lines(path: Path, fmt: str) -> Sequence[int] | None:
+    if fmt == "csv":
+        return csv_record_lines(path)
+    return [line for line, _ in json_lines(path.read_bytes().removeprefix(_BOM))]

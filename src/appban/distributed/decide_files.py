@@ -20,7 +20,7 @@ from pathlib import Path
 import pyarrow as pa
 
 from appban.distributed.decide import DECISION_FIELDS, LATER_FIELD, DecideScreener
-from appban.tablereader import line_mapper, read_table
+from appban.tablereader import read_table, row_lines
 from appban.textcolumns import as_text
 
 QUESTION_COLUMNS = ("app", "transaction", "where", "at")
@@ -70,10 +70,9 @@ class DecideFileScreener:
         if table.num_rows == 0:
             return self.schema.empty_table()
         decided = pa.Table.from_batches([self.decider.screen_batch(table.combine_chunks().to_batches()[0])])
-        line_of = line_mapper(Path(path))
         columns = {
             "file": pa.repeat(pa.scalar(path, pa.string()), decided.num_rows),
-            "line": pa.array([line_of(row) for row in range(decided.num_rows)], pa.int64()),
+            "line": pa.array(row_lines(Path(path), decided.num_rows), pa.int64()),
         }
         for name in QUESTION_COLUMNS:
             columns[name] = as_text(decided.column(name).combine_chunks())
