@@ -235,7 +235,8 @@ def record_starts(data: bytes, delimiter: str) -> np.ndarray | None:
     stops = np.append(record_ends, len(data))  # the last "record" runs to the end, and is often empty
     length = stops - begins
     blank = (length == 0) | ((length == 1) & (raw[np.maximum(stops - 1, 0)] == 0x0D))
-    return first_lines[~blank]
+    starts: np.ndarray = first_lines[~blank]
+    return starts
 
 
 def _arrow_csv(data: bytes, names: list[str], delimiter: str, all_text: bool, quoted: bool) -> pa.Table | None:
